@@ -1,0 +1,1 @@
+"""Grafana and Kibana dashboards for kubelab's add-ons, as code."""
