@@ -59,6 +59,18 @@ class StoreUnavailableError(StoreError):
     """The backend cannot be reached or failed; the operation may be retried."""
 
 
+class WatcherOverflowError(StoreError):
+    """A watcher fell too far behind: more than ``limit`` events were waiting for it.
+
+    The store stops buffering for that watcher (so a slow consumer never blocks writers or
+    grows memory without bound), delivers what it had buffered, then ends the iteration with
+    this error. Watch again from the revision after the last event received (or relist)."""
+
+    def __init__(self, *, limit: int) -> None:
+        super().__init__(f"watcher fell behind: more than {limit} undelivered events")
+        self.limit = limit
+
+
 @dataclass(frozen=True, slots=True)
 class KeyValue:
     """One key's value as of a revision. ``mod_revision`` is the API's resourceVersion."""

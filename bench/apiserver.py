@@ -1,0 +1,228 @@
+"""Benchmark: the API server's write rate, big lists and watch fan-out, each with its anchor.
+
+Starts a real ``kubelab server`` (SQLite store, TLS, the admin client certificate) as its
+own process in a temporary data dir, drives it over HTTPS with aiohttp from this process,
+and prints one table:
+
+- creates/s with 1 client and with 32 concurrent clients (ConfigMaps, 1 KiB of data)
+  against the anchor: raw durable SQLite commits (WAL, synchronous=FULL, one INSERT +
+  COMMIT each; ``bench/store.py``'s anchor) measured in the same run. Target >= 0.4.
+- LIST of 10,000 pods as JSON and as a Table (what ``kubectl get pods`` asks for): the
+  median of several requests. Target <= 0.5 s.
+- watch fan-out: 500 watchers on one namespace; one write; the delay from sending the
+  write to each watcher reading its event. Target p99 <= 50 ms.
+
+    .venv/bin/python -m bench.apiserver [--creates N] [--pods N] [--watchers N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import socket
+import ssl
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import aiohttp
+import orjson
+
+from bench.store import anchor
+from control.lab import Layout, Settings, prepare
+
+TABLE_ACCEPT = "application/json;as=Table;v=v1;g=meta.k8s.io,application/json"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class Server:
+    """A `kubelab server` subprocess and an admin HTTPS session to it."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.layout = Layout.resolve(data_dir)
+        self.settings = Settings(api_port=free_port())
+        self.pki = prepare(self.layout, self.settings)
+        self.url = self.settings.server_url
+        self.process: subprocess.Popen[bytes] | None = None
+
+    async def __aenter__(self) -> aiohttp.ClientSession:
+        kubelab = Path(sys.executable).parent / "kubelab"
+        self.process = subprocess.Popen(
+            [str(kubelab), "server", "--data-dir", str(self.layout.data_dir), "--api-port",
+             str(self.settings.api_port), "--log-level", "warning"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+        )
+        files = self.pki.files
+        context = ssl.create_default_context(cafile=str(files.ca_cert))
+        context.load_cert_chain(str(files.admin_cert), str(files.admin_key))
+        self.session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=context, limit=0))
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                async with self.session.get(self.url + "/readyz") as response:
+                    if response.status == 200:
+                        return self.session
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.1)
+        raise RuntimeError("kubelab server did not become ready in 60 s")
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.session.close()
+        if self.process is not None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+
+
+async def create_rate(session: aiohttp.ClientSession, url: str, *, count: int, clients: int, tag: str) -> float:
+    path = f"{url}/api/v1/namespaces/default/configmaps"
+    data = {"v": "x" * 1024}
+
+    async def client(first: int) -> None:
+        for index in range(first, count, clients):
+            body = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": f"{tag}-{index}"}, "data": data}
+            async with session.post(path, data=orjson.dumps(body),
+                                    headers={"Content-Type": "application/json"}) as response:
+                if response.status != 201:
+                    raise RuntimeError(f"create answered {response.status}: {await response.text()}")
+
+    started = time.perf_counter()
+    await asyncio.gather(*(client(first) for first in range(clients)))
+    return count / (time.perf_counter() - started)
+
+
+def pod(name: str) -> bytes:
+    return orjson.dumps({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": name, "labels": {"app": "bench", "shard": name[-1]}},
+        "spec": {"containers": [{"name": "app", "image": "nginx:1.25", "ports": [{"containerPort": 80}],
+                                 "env": [{"name": "MODE", "value": "bench"}]}]},
+    })
+
+
+async def list_seconds(session: aiohttp.ClientSession, url: str, *, pods: int, rounds: int) -> tuple[float, float]:
+    ns = "bench-list"
+    ns_body = orjson.dumps({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
+    async with session.post(f"{url}/api/v1/namespaces", data=ns_body,
+                            headers={"Content-Type": "application/json"}) as response:
+        assert response.status == 201, await response.text()
+    semaphore = asyncio.Semaphore(64)
+
+    async def create(index: int) -> None:
+        async with semaphore, session.post(f"{url}/api/v1/namespaces/{ns}/pods", data=pod(f"pod-{index:05d}"),
+                                           headers={"Content-Type": "application/json"}) as response:
+            if response.status != 201:
+                raise RuntimeError(await response.text())
+
+    await asyncio.gather(*(create(i) for i in range(pods)))
+
+    async def timed(accept: str) -> float:
+        samples = []
+        for _ in range(rounds):
+            started = time.perf_counter()
+            async with session.get(f"{url}/api/v1/namespaces/{ns}/pods", headers={"Accept": accept}) as response:
+                body = await response.read()
+            samples.append(time.perf_counter() - started)
+            items = orjson.loads(body)
+            assert len(items.get("items", items.get("rows", []))) == pods
+        return statistics.median(samples)
+
+    return await timed("application/json"), await timed(TABLE_ACCEPT)
+
+
+async def watch_fanout(session: aiohttp.ClientSession, url: str, *, watchers: int, writes: int) -> list[float]:
+    ns_path = f"{url}/api/v1/namespaces/default/configmaps"
+    async with session.get(ns_path, params={"limit": "1"}) as response:
+        rv = (await response.json())["metadata"]["resourceVersion"]
+    sent: dict[str, float] = {}
+    delays: list[float] = []
+    ready = 0
+    all_ready = asyncio.Event()
+
+    async def watcher() -> None:
+        nonlocal ready
+        params = {"watch": "true", "resourceVersion": rv, "fieldSelector": "metadata.name!=x"}
+        async with session.get(ns_path, params=params) as response:
+            ready += 1
+            if ready == watchers:
+                all_ready.set()
+            seen = 0
+            while seen < writes:
+                line = await response.content.readline()
+                now = time.perf_counter()
+                name = orjson.loads(line)["object"]["metadata"]["name"]
+                if name in sent:
+                    delays.append(now - sent[name])
+                    seen += 1
+
+    tasks = [asyncio.create_task(watcher()) for _ in range(watchers)]
+    await asyncio.wait_for(all_ready.wait(), 60)
+    await asyncio.sleep(0.5)  # let every watch reach the server's store subscription
+    for index in range(writes):
+        name = f"fan-{index}"
+        body = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name}}
+        sent[name] = time.perf_counter()
+        async with session.post(ns_path, data=orjson.dumps(body), headers={"Content-Type": "application/json"}):
+            pass
+        while len(delays) < (index + 1) * watchers:
+            await asyncio.sleep(0.005)
+    await asyncio.gather(*tasks)
+    return delays
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
+
+
+async def run(args: argparse.Namespace) -> None:
+    with tempfile.TemporaryDirectory(prefix="kubelab-bench-apiserver-") as tmp:
+        directory = Path(tmp)
+        anchor_rate = anchor(directory / "anchor.db", writes=args.creates, value=b"x" * 1024)
+        server = Server(directory / "lab")
+        async with server as session:
+            one = await create_rate(session, server.url, count=args.creates, clients=1, tag="one")
+            many = await create_rate(session, server.url, count=args.creates, clients=32, tag="many")
+            json_s, table_s = await list_seconds(session, server.url, pods=args.pods, rounds=5)
+            delays = await watch_fanout(session, server.url, watchers=args.watchers, writes=args.writes)
+    p50, p99 = percentile(delays, 0.50) * 1000, percentile(delays, 0.99) * 1000
+    rows = [
+        ("anchor: raw durable SQLite commits/s", f"{anchor_rate:,.0f}", "", ""),
+        ("creates/s, 1 client", f"{one:,.0f}", f"ratio = {one / anchor_rate:.2f}", ">= 0.4"),
+        ("creates/s, 32 clients", f"{many:,.0f}", f"ratio = {many / anchor_rate:.2f}", ">= 0.4"),
+        (f"LIST {args.pods:,} pods, JSON (median)", f"{json_s:.3f} s", "", "<= 0.5 s"),
+        (f"LIST {args.pods:,} pods, Table (median)", f"{table_s:.3f} s", "", "<= 0.5 s"),
+        (f"watch fan-out to {args.watchers} watchers, p50", f"{p50:.1f} ms", "", ""),
+        (f"watch fan-out to {args.watchers} watchers, p99", f"{p99:.1f} ms", "", "<= 50 ms"),
+    ]
+    width = max(len(r[0]) for r in rows)
+    print(f"{'measure':<{width}}  {'value':>12}  {'ratio':<14} target")
+    for name, value, ratio, target in rows:
+        print(f"{name:<{width}}  {value:>12}  {ratio:<14} {target}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--creates", type=int, default=1000, help="creates per write measurement (default 1000)")
+    parser.add_argument("--pods", type=int, default=10_000, help="pods in the big list (default 10000)")
+    parser.add_argument("--watchers", type=int, default=500, help="concurrent watchers (default 500)")
+    parser.add_argument("--writes", type=int, default=20, help="writes observed by every watcher (default 20)")
+    asyncio.run(run(parser.parse_args()))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,31 @@
+"""What the API server needs to start: where to listen, where state lives, which certificates.
+
+Kept apart from the server so the CLI can build it from flags and tests can build it
+directly, without importing the HTTP machinery.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True, kw_only=True)
+class APIServerOptions:
+    data_dir: Path
+    bind_address: str = "127.0.0.1"
+    port: int = 6443
+    # "sqlite://" (the data dir's state.db), "sqlite:///abs/path.db" or
+    # "etcd://host:port[,host:port...]".
+    store_url: str = "sqlite://"
+    # TLS: serving certificate and key, and the CA that signs client certificates.
+    tls_cert_file: Path | None = None
+    tls_key_file: Path | None = None
+    client_ca_file: Path | None = None
+    # Address other components (and the default/kubernetes Endpoints) use to reach us.
+    advertise_address: str = "127.0.0.1"
+    service_cidr: str = "127.96.0.0/16"
+    node_port_range: tuple[int, int] = (30000, 32767)
+    # Keep this many revisions of history; older ones are compacted (watch -> 410).
+    compaction_interval_seconds: float = 300.0
+    compaction_keep_revisions: int = 10_000

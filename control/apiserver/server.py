@@ -1,0 +1,415 @@
+"""The API server process: HTTPS, authentication, routing to the verb handlers, health,
+discovery, OpenAPI and metrics; start-up and orderly shutdown.
+
+One catch-all aiohttp route hands every request to :class:`APIServer.handle`, which
+authenticates, parses the path into a RequestInfo, finds the kind in the registry and
+calls the verb's handler. Every failure is a StatusError rendered once, here; anything
+else is a bug, logged and answered as a 500 Status (never a bare traceback).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import platform
+import ssl
+import time
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+
+from aiohttp import web
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+from control.apiserver import errors, reads, watch, writes
+from control.apiserver.allocators import ClusterIPAllocator, NodePortAllocator
+from control.apiserver.authn import UserInfo, allows_anonymous, user_from_peercert
+from control.apiserver.bootstrap import ensure_system_objects
+from control.apiserver.call import Call, bytes_response, json_response, status_response
+from control.apiserver.discovery import Discovery
+from control.apiserver.metrics import APIServerMetrics, StorageObjectsCollector
+from control.apiserver.negotiation import wanted_shape
+from control.apiserver.options import APIServerOptions
+from control.apiserver.requestinfo import RequestInfo, parse_request
+from control.apiserver.resource_store import ResourceStore
+from control.apiserver.tracing import configure_tracer
+from control.resources import openapi
+from control.resources.builtin import builtin_registry
+from control.resources.registry import Registry, ResourceType
+from control.store import Store, StoreError, StoreUnavailableError, open_store
+
+log = logging.getLogger("kubelab.apiserver")
+
+KUBERNETES_VERSION = (1, 33, 0)
+# Subresources with a handler here; discovery lists only these.
+SERVED_SUBRESOURCES = frozenset({"status", "scale", "binding", "finalize"})
+_LONG_RUNNING = frozenset({"watch"})
+_HEALTH_CHECKS = ("ping", "log", "etcd", "poststarthook/bootstrap-controller")
+
+Handler = Callable[[Call], Awaitable[web.StreamResponse]]
+
+
+def version_info() -> dict[str, str]:
+    major, minor, patch = KUBERNETES_VERSION
+    return {
+        "major": str(major),
+        "minor": str(minor),
+        "gitVersion": f"v{major}.{minor}.{patch}+kubelab",
+        "gitCommit": "",
+        "gitTreeState": "clean",
+        "buildDate": "2026-11-25T00:00:00Z",
+        "goVersion": f"python{platform.python_version()}",
+        "compiler": platform.python_implementation().lower(),
+        "platform": f"{platform.system().lower()}/{_arch()}",
+    }
+
+
+def _arch() -> str:
+    machine = platform.machine().lower()
+    return {"x86_64": "amd64", "aarch64": "arm64"}.get(machine, machine)
+
+
+class APIServer:
+    def __init__(
+        self,
+        *,
+        options: APIServerOptions,
+        store: Store,
+        registry: Registry,
+        metrics_registry: CollectorRegistry | None = None,
+    ) -> None:
+        self.options = options
+        self.store = store
+        self.registry = registry
+        self.metrics_registry = metrics_registry or CollectorRegistry()
+        self.metrics = APIServerMetrics(registry=self.metrics_registry)
+        self.objects = ResourceStore(
+            store=store,
+            registry=registry,
+            cluster_ips=ClusterIPAllocator(options.service_cidr),
+            node_ports=NodePortAllocator(*options.node_port_range),
+        )
+        self.discovery = Discovery(
+            registry=registry, server_address=f"{options.advertise_address}:{options.port}"
+        )
+        self.storage_objects = StorageObjectsCollector(
+            resources=lambda: [(rt.group_resource, rt.storage_prefix) for rt in registry],
+            count=store.count,
+        )
+        self.metrics_registry.register(self.storage_objects)
+        self.tracer = configure_tracer("kube-apiserver")
+        self.ready = False
+        self._openapi = openapi.OpenAPIV3(registry)
+
+    # ------------------------------------------------------------- lifecycle
+    async def start(self) -> None:
+        await self.objects.seed_allocators()
+        await ensure_system_objects(
+            self.objects, address=self.options.advertise_address, port=self.options.port
+        )
+        self.ready = True
+
+    def app(self) -> web.Application:
+        app = web.Application(client_max_size=1024**3, handler_args={"max_field_size": 65536})
+        app.router.add_route("*", "/{tail:.*}", self.handle)
+        return app
+
+    async def maintain(self, *, stop: asyncio.Event) -> None:
+        """Background upkeep: compaction and storage object counts."""
+        next_compaction = time.monotonic() + self.options.compaction_interval_seconds
+        while not stop.is_set():
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=15.0)
+            if stop.is_set():
+                return
+            try:
+                await self.storage_objects.refresh()
+                if time.monotonic() >= next_compaction:
+                    next_compaction = time.monotonic() + self.options.compaction_interval_seconds
+                    current = await self.store.current_revision()
+                    target = current - self.options.compaction_keep_revisions
+                    if target > await self.store.compacted_revision():
+                        await self.store.compact(target)
+                        log.info("compacted store", extra={"revision": target})
+            except StoreError as exc:
+                log.warning("store upkeep failed: %s", exc)
+
+    # ------------------------------------------------------------- requests
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        started = time.perf_counter()
+        info = parse_request(method=request.method, path=request.path, query=request.query)
+        code = 500
+        try:
+            if self.tracer is None:
+                response = await self._handle(request, info)
+            else:
+                with self.tracer.start_as_current_span(
+                    f"{request.method} {info.resource or request.path}",
+                    attributes={"http.method": request.method, "http.target": request.path_qs},
+                ) as span:
+                    response = await self._handle(request, info)
+                    span.set_attribute("http.status_code", response.status)
+            code = response.status
+            return response
+        except errors.StatusError as exc:
+            code = exc.code
+            return status_response(exc)
+        except StoreUnavailableError as exc:
+            code = 503
+            return status_response(errors.service_unavailable(f"storage is unavailable: {exc}"))
+        except (ConnectionResetError, asyncio.CancelledError):
+            code = 499
+            raise
+        except Exception as exc:
+            log.exception("unhandled error serving %s %s", request.method, request.path)
+            return status_response(errors.internal(f"{type(exc).__name__}: {exc}"))
+        finally:
+            if info.is_resource_request:
+                self._observe(request, info, code, time.perf_counter() - started)
+
+    def _observe(self, request: web.Request, info: RequestInfo, code: int, seconds: float) -> None:
+        verb = _metric_verb(request, info)
+        scope = "resource" if info.name else ("namespace" if info.namespace else "cluster")
+        labels = {
+            "verb": verb,
+            "dry_run": "All" if "dryRun" in request.query else "",
+            "group": info.group,
+            "version": info.version,
+            "resource": info.resource,
+            "subresource": info.subresource,
+            "scope": scope,
+            "component": "apiserver",
+        }
+        self.metrics.requests.labels(**labels, code=str(code)).inc()
+        if info.verb not in _LONG_RUNNING:
+            self.metrics.request_duration.labels(**labels).observe(seconds)
+
+    async def _handle(self, request: web.Request, info: RequestInfo) -> web.StreamResponse:
+        user = self._authenticate(request)
+        if not user.authenticated and not allows_anonymous(request.path):
+            raise errors.unauthorized()
+        if not info.is_resource_request:
+            return await self._non_resource(request)
+        rt = self.registry.lookup(group=info.group, version=info.version, plural=info.resource)
+        if (
+            rt is None
+            or (info.group == "" and info.api_prefix != "api")
+            or (info.group and info.api_prefix != "apis")
+        ):
+            raise errors.path_not_found(request.path)
+        handler = self._route(rt, info)
+        call = Call(
+            request=request,
+            info=info,
+            rt=rt,
+            wanted=wanted_shape(request.headers.get("Accept", "")),
+            objects=self.objects,
+            now=datetime.now(UTC),
+            warnings=[],
+        )
+        if info.verb in _LONG_RUNNING:
+            gauge = self.metrics.longrunning.labels(
+                verb=info.verb.upper(),
+                group=info.group,
+                version=info.version,
+                resource=info.resource,
+                subresource=info.subresource,
+                scope="namespace" if info.namespace else "cluster",
+                component="apiserver",
+            )
+            gauge.inc()
+            try:
+                return await handler(call)
+            finally:
+                gauge.dec()
+        return await handler(call)
+
+    def _authenticate(self, request: web.Request) -> UserInfo:
+        transport = request.transport
+        ssl_object = transport.get_extra_info("ssl_object") if transport is not None else None
+        peercert = ssl_object.getpeercert() if ssl_object is not None else None
+        user = user_from_peercert(peercert)
+        request["user"] = user
+        return user
+
+    def _route(self, rt: ResourceType, info: RequestInfo) -> Handler:
+        """The handler for (verb, subresource) on ``rt``; 404/405 as upstream when there is none."""
+        if rt.namespaced and not info.namespace and info.verb not in ("list", "watch"):
+            # e.g. POST /api/v1/pods: namespaced kinds need a namespace for everything but reads.
+            raise errors.path_not_found(info.path)
+        if not rt.namespaced and info.namespace:
+            raise errors.path_not_found(info.path)
+        sub = info.subresource
+        if sub:
+            if sub not in rt.subresources or sub not in SERVED_SUBRESOURCES:
+                raise errors.path_not_found(info.path)
+            table: dict[tuple[str, str], Handler] = {
+                ("status", "get"): reads.get,
+                ("status", "update"): writes.update,
+                ("status", "patch"): writes.patch_,
+                ("scale", "get"): writes.get_scale,
+                ("scale", "update"): writes.update,
+                ("scale", "patch"): writes.patch_,
+                ("binding", "create"): writes.bind,
+                ("finalize", "update"): writes.update,
+            }
+            handler = table.get((sub, info.verb))
+            if handler is None:
+                raise errors.method_not_supported(rt, info.verb)
+            return handler
+        if info.verb not in rt.verbs:
+            raise errors.method_not_supported(rt, info.verb)
+        if rt.plural == "bindings" and not rt.group:
+            return writes.bind
+        if info.verb == "watch":
+            return self._watch
+        handlers: dict[str, Handler] = {
+            "get": reads.get,
+            "list": reads.list_,
+            "create": writes.create,
+            "update": writes.update,
+            "patch": writes.patch_,
+            "delete": writes.delete,
+            "deletecollection": writes.delete_collection,
+        }
+        handler = handlers.get(info.verb)
+        if handler is None:
+            raise errors.method_not_supported(rt, info.verb)
+        return handler
+
+    async def _watch(self, call: Call) -> web.StreamResponse:
+        return await watch.watch(call, metrics=self.metrics)
+
+    # ------------------------------------------------------------- non-resource paths
+    async def _non_resource(self, request: web.Request) -> web.StreamResponse:
+        path = request.path.rstrip("/") or "/"
+        if request.method not in ("GET", "HEAD"):
+            raise errors.method_not_supported(None, request.method)
+        for check in ("/healthz", "/livez", "/readyz"):
+            if path == check or path.startswith(check + "/"):
+                return self._health(check, path)
+        if path == "/version":
+            return json_response(version_info())
+        if path == "/metrics":
+            return web.Response(
+                body=generate_latest(self.metrics_registry), headers={"Content-Type": CONTENT_TYPE_LATEST}
+            )
+        if path in ("/api", "/apis") or path.startswith(("/api/", "/apis/")):
+            document = self.discovery.document(path)
+            if document is None:
+                raise errors.path_not_found(path)
+            return bytes_response(document)
+        if path == "/openapi/v3" or path.startswith("/openapi/v3/"):
+            return self._openapi_v3(path)
+        if path == "/":
+            return json_response({"paths": sorted(self._root_paths())})
+        raise errors.path_not_found(path)
+
+    def _health(self, check: str, path: str) -> web.Response:
+        ready = self.ready or check != "/readyz"
+        if path != check:
+            name = path[len(check) + 1 :]
+            if name not in _HEALTH_CHECKS:
+                raise errors.path_not_found(path)
+            ok = ready or name == "ping"
+            return web.Response(text="ok" if ok else "not ready", status=200 if ok else 500)
+        if ready:
+            return web.Response(text="ok")
+        lines = [f"[+]{name} ok" for name in _HEALTH_CHECKS[:-1]]
+        lines.append("[-]poststarthook/bootstrap-controller failed: not finished")
+        return web.Response(text="\n".join(lines) + f"\n{check[1:]} check failed\n", status=500)
+
+    def _openapi_v3(self, path: str) -> web.Response:
+        if path == "/openapi/v3":
+            return bytes_response(self._openapi.index())
+        document = self._openapi.document(path[len("/openapi/v3/") :])
+        if document is None:
+            raise errors.path_not_found(path)
+        return bytes_response(document.body)
+
+    def _root_paths(self) -> list[str]:
+        paths = {
+            "/api",
+            "/api/v1",
+            "/apis",
+            "/healthz",
+            "/livez",
+            "/readyz",
+            "/metrics",
+            "/version",
+            "/openapi/v3",
+        }
+        for group, version in self.registry.group_versions():
+            if group:
+                paths.add(f"/apis/{group}")
+                paths.add(f"/apis/{group}/{version}")
+        return list(paths)
+
+
+def _metric_verb(request: web.Request, info: RequestInfo) -> str:
+    if info.verb in ("list", "watch"):
+        return info.verb.upper()
+    if info.verb == "patch" and request.content_type == "application/apply-patch+yaml":
+        return "APPLY"
+    return request.method.upper()
+
+
+def server_ssl_context(options: APIServerOptions) -> ssl.SSLContext | None:
+    if options.tls_cert_file is None or options.tls_key_file is None:
+        return None
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.load_cert_chain(str(options.tls_cert_file), str(options.tls_key_file))
+    if options.client_ca_file is not None:
+        context.load_verify_locations(cafile=str(options.client_ca_file))
+        context.verify_mode = ssl.CERT_OPTIONAL
+    context.set_alpn_protocols(["http/1.1"])
+    return context
+
+
+class PortInUseError(OSError):
+    """The API server's port is taken; the message names the port and the flag to change it."""
+
+
+async def serve(
+    options: APIServerOptions, *, stop: asyncio.Event, on_ready: Callable[[], None] | None = None
+) -> None:
+    """Run the API server until ``stop`` is set."""
+    store = open_store(options.store_url, data_dir=options.data_dir)
+    await store.start()
+    server = APIServer(options=options, store=store, registry=builtin_registry())
+    runner = web.AppRunner(server.app(), access_log=None, shutdown_timeout=2.0, handler_cancellation=True)
+    await runner.setup()
+    site = web.TCPSite(
+        runner,
+        options.bind_address,
+        options.port,
+        ssl_context=server_ssl_context(options),
+        backlog=1024,
+        reuse_address=True,
+    )
+    maintenance: asyncio.Task[None] | None = None
+    try:
+        try:
+            await site.start()
+        except OSError as exc:
+            raise PortInUseError(
+                exc.errno,
+                f"cannot listen on {options.bind_address}:{options.port}: {exc.strerror}; "
+                "choose another port with --api-port",
+            ) from exc
+        await server.start()
+        log.info("API server ready", extra={"address": options.bind_address, "port": options.port})
+        if on_ready is not None:
+            on_ready()
+        maintenance = asyncio.create_task(server.maintain(stop=stop))
+        await stop.wait()
+    finally:
+        server.ready = False
+        if maintenance is not None:
+            maintenance.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await maintenance
+        await store.close()
+        await runner.cleanup()

@@ -1,0 +1,253 @@
+"""WATCH: a chunked stream of JSON event lines, as kube-apiserver writes it.
+
+Where the stream starts:
+- ``resourceVersion`` unset or "0": synthetic ADDED events for every current object, then
+  the changes after that list's revision;
+- ``resourceVersion=N``: the changes after N (an in-stream ERROR 410 Expired event when N
+  has been compacted);
+- ``sendInitialEvents=true`` (WatchList, client-go >= 0.35): ADDED for every object, then a
+  BOOKMARK annotated ``k8s.io/initial-events-end: "true"``, then the changes.
+
+With a selector, an object that starts matching arrives as ADDED and one that stops
+matching as DELETED, as upstream's cacher does. Bookmarks (``allowWatchBookmarks``) carry
+the newest revision this watcher has seen, every few seconds and just before the
+``timeoutSeconds`` deadline. Every object carries kind and apiVersion.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from control.apiserver import errors
+from control.apiserver.call import JSON, Call
+from control.apiserver.codec import decode, served_bytes
+from control.apiserver.metrics import APIServerMetrics
+from control.apiserver.negotiation import Shape
+from control.apiserver.predicate import Predicate, compile_predicate
+from control.apiserver.tables import partial_metadata, table
+from control.store import CompactedError, Event, EventType, KeyValue, StoreError
+
+BOOKMARK_INTERVAL_SECONDS = 5.0
+_TICK_SECONDS = 1.0  # how often an idle stream checks for a gone client
+_MIN_REQUEST_TIMEOUT = 1800  # upstream's --min-request-timeout
+
+
+async def watch(call: Call, *, metrics: APIServerMetrics) -> web.StreamResponse:
+    rt = call.rt
+    predicate = compile_predicate(
+        rt, label_selector=call.param("labelSelector"), field_selector=call.param("fieldSelector")
+    )
+    bookmarks = call.param("allowWatchBookmarks").lower() == "true"
+    send_initial = call.param("sendInitialEvents")
+    rv = call.param("resourceVersion")
+    if send_initial and (call.param("resourceVersionMatch") != "NotOlderThan" or not bookmarks):
+        raise errors.StatusError(
+            code=422,
+            reason="Invalid",
+            message="sendInitialEvents requires setting resourceVersionMatch to NotOlderThan and "
+            "allowWatchBookmarks to true",
+        )
+    timeout = _timeout_seconds(call.param("timeoutSeconds"))
+    prefix = call.objects.prefix(rt, namespace=call.info.namespace)
+    store = call.objects.store
+    initial: list[KeyValue] = []
+    initial_events = send_initial.lower() == "true" or (not send_initial and rv in ("", "0"))
+    if initial_events:
+        listing = await store.list(prefix)
+        initial = [
+            kv for kv in listing.items if predicate.matches_everything or predicate.matches(decode(kv))
+        ]
+        start = listing.revision
+    else:
+        start = _parse_rv(rv) if rv else await store.current_revision()
+
+    response = web.StreamResponse(status=200, headers={"Content-Type": JSON, "Cache-Control": "no-cache"})
+    response.enable_chunked_encoding()
+    await response.prepare(call.request)
+    encoder = _EventEncoder(call)
+    stream = _Stream(response=response, call=call)
+    metrics.registered_watchers.labels(group=rt.group, version=rt.version, kind=rt.kind).inc()
+    try:
+        for kv in initial:
+            await stream.write(encoder.line("ADDED", kv))
+        if send_initial.lower() == "true":
+            await stream.write(encoder.bookmark(start, initial_events_end=True))
+        await _follow(
+            call,
+            stream=stream,
+            encoder=encoder,
+            predicate=predicate,
+            prefix=prefix,
+            start=start,
+            deadline=time.monotonic() + timeout,
+            bookmarks=bookmarks,
+        )
+    except (ConnectionResetError, asyncio.CancelledError):
+        pass
+    finally:
+        metrics.registered_watchers.labels(group=rt.group, version=rt.version, kind=rt.kind).dec()
+    with contextlib.suppress(ConnectionResetError):
+        await response.write_eof()
+    return response
+
+
+async def _follow(
+    call: Call,
+    *,
+    stream: _Stream,
+    encoder: _EventEncoder,
+    predicate: Predicate,
+    prefix: str,
+    start: int,
+    deadline: float,
+    bookmarks: bool,
+) -> None:
+    store = call.objects.store
+    events: AsyncIterator[list[Event]] = store.watch(prefix, start_revision=start + 1).__aiter__()
+    last_seen = start
+    next_bookmark = time.monotonic() + BOOKMARK_INTERVAL_SECONDS
+    pending: asyncio.Future[list[Event]] | None = None
+    try:
+        while True:
+            now = time.monotonic()
+            if now >= deadline:
+                if bookmarks:
+                    await stream.write(encoder.bookmark(last_seen))
+                return
+            if stream.client_gone():
+                return
+            if pending is None:
+                pending = asyncio.ensure_future(events.__anext__())
+            wait = min(
+                deadline - now, _TICK_SECONDS, max(0.0, next_bookmark - now) if bookmarks else _TICK_SECONDS
+            )
+            done, _ = await asyncio.wait({pending}, timeout=wait)
+            if pending in done:
+                future, pending = pending, None
+                try:
+                    batch = future.result()
+                except StopAsyncIteration:
+                    return
+                except CompactedError as exc:
+                    await stream.write(
+                        encoder.error(errors.too_old_resource_version(exc.requested, exc.compacted))
+                    )
+                    return
+                except StoreError as exc:
+                    await stream.write(encoder.error(errors.internal(f"watch stopped: {exc}")))
+                    return
+                for event in batch:
+                    last_seen = max(last_seen, event.revision)
+                    line = _transition(event, predicate, encoder)
+                    if line is not None:
+                        await stream.write(line)
+            elif bookmarks and time.monotonic() >= next_bookmark:
+                await stream.write(encoder.bookmark(last_seen))
+                next_bookmark = time.monotonic() + BOOKMARK_INTERVAL_SECONDS
+    finally:
+        if pending is not None:
+            pending.cancel()
+            with contextlib.suppress(BaseException):
+                await pending
+        aclose = getattr(events, "aclose", None)
+        if aclose is not None:
+            with contextlib.suppress(BaseException):
+                await aclose()
+
+
+def _transition(event: Event, predicate: Predicate, encoder: _EventEncoder) -> bytes | None:
+    """The line a watcher with ``predicate`` sees for ``event``, or None."""
+    if predicate.matches_everything:
+        if event.type is EventType.DELETE:
+            return encoder.line("DELETED", event.kv)
+        return encoder.line("ADDED" if event.is_create else "MODIFIED", event.kv)
+    now_matches = predicate.matches(decode(event.kv))
+    before_matches = event.prev is not None and predicate.matches(decode(event.prev))
+    if event.type is EventType.DELETE:
+        return encoder.line("DELETED", event.kv) if (now_matches or before_matches) else None
+    if now_matches and before_matches:
+        return encoder.line("MODIFIED", event.kv)
+    if now_matches:
+        return encoder.line("ADDED", event.kv)
+    if before_matches:
+        return encoder.line("DELETED", event.kv)
+    return None
+
+
+class _EventEncoder:
+    """Event lines in the shape the client asked for (object, Table row, metadata)."""
+
+    def __init__(self, call: Call) -> None:
+        self._call = call
+        self._shape = call.wanted.shape
+
+    def line(self, type_: str, kv: KeyValue) -> bytes:
+        body = served_bytes(kv) if self._shape is Shape.OBJECT else orjson.dumps(self._convert(decode(kv)))
+        return b'{"type":"' + type_.encode() + b'","object":' + body + b"}\n"
+
+    def _convert(self, obj: dict[str, Any]) -> dict[str, Any]:
+        call = self._call
+        if self._shape is Shape.PARTIAL_METADATA:
+            return partial_metadata(obj, version=call.wanted.table_version)
+        include = call.param("includeObject") or "Metadata"
+        return table(
+            call.rt,
+            [obj],
+            list_meta={"resourceVersion": obj["metadata"]["resourceVersion"]},
+            include_object=include,
+            now=call.now,
+            version=call.wanted.table_version,
+        )
+
+    def bookmark(self, revision: int, *, initial_events_end: bool = False) -> bytes:
+        rt = self._call.rt
+        metadata: dict[str, Any] = {"resourceVersion": str(revision)}
+        if initial_events_end:
+            metadata["annotations"] = {"k8s.io/initial-events-end": "true"}
+        obj = {"kind": rt.kind, "apiVersion": rt.api_version, "metadata": metadata}
+        return orjson.dumps({"type": "BOOKMARK", "object": obj}) + b"\n"
+
+    @staticmethod
+    def error(status: errors.StatusError) -> bytes:
+        return orjson.dumps({"type": "ERROR", "object": status.status()}) + b"\n"
+
+
+class _Stream:
+    def __init__(self, *, response: web.StreamResponse, call: Call) -> None:
+        self._response = response
+        self._request = call.request
+
+    async def write(self, line: bytes) -> None:
+        await self._response.write(line)
+
+    def client_gone(self) -> bool:
+        transport = self._request.transport
+        return transport is None or transport.is_closing()
+
+
+def _timeout_seconds(text: str) -> float:
+    if not text:
+        return float(random.randint(_MIN_REQUEST_TIMEOUT, 2 * _MIN_REQUEST_TIMEOUT))
+    try:
+        value = int(text)
+    except ValueError as exc:
+        raise errors.bad_request(f'timeoutSeconds: Invalid value: "{text}": must be an integer') from exc
+    return float(max(value, 0))
+
+
+def _parse_rv(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError as exc:
+        raise errors.bad_request(f'resourceVersion: Invalid value: "{text}": must be an integer') from exc
+    if value < 0:
+        raise errors.bad_request(f'resourceVersion: Invalid value: "{text}": must be non-negative')
+    return value

@@ -1,0 +1,545 @@
+"""The `kubelab` command: bring a lab up, look at it, take it down.
+
+This module is only the command line: it parses flags, prints what happens and maps
+failures to exit codes. What a lab *is* (its data directory, settings, pidfiles,
+background processes) lives in :mod:`control.lab`, and the credentials in
+:mod:`control.pki`, so tests and later components use them without going through argv.
+
+`kubelab server` is the long-running process (the API server today; the controllers and
+the scheduler join it in the same process later). `kubelab up` prepares the data
+directory and runs `kubelab server` detached in the background, then waits for it to
+answer /readyz. The HTTP machinery is imported only by `server`, so `status`, `down`
+and `kubeconfig` start fast.
+
+Exit codes: 0 success, 1 failure (the message says what to do), 2 bad usage, 3 `status`
+found no running lab, 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import shlex
+import shutil
+import signal
+import sys
+from collections.abc import Callable, Coroutine, Sequence
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+from typing import Any, TypeVar
+
+import orjson
+
+from control import lab
+from control.apiserver.options import APIServerOptions
+from control.pki import Outcome, PKIError
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_NOT_RUNNING = 3
+EXIT_INTERRUPTED = 130
+
+DEFAULT_UP_TIMEOUT = 60.0
+DEFAULT_DOWN_TIMEOUT = 30.0
+
+log = logging.getLogger("kubelab")
+_T = TypeVar("_T")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help(sys.stderr)
+        return EXIT_USAGE
+    try:
+        return args.run(args)
+    except (lab.LabError, PKIError) as exc:
+        print(f"kubelab {args.command}: error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except OSError as exc:
+        where = f": {exc.filename}" if exc.filename else ""
+        print(
+            f"kubelab {args.command}: error: {exc.strerror or exc}{where}; "
+            "check that path and its permissions, or choose another --data-dir",
+            file=sys.stderr,
+        )
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        print(f"kubelab {args.command}: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+# --- commands -----------------------------------------------------------------------------
+
+
+def _server(args: argparse.Namespace) -> int:
+    layout = lab.Layout.resolve(args.data_dir)
+    settings = _settings_from_flags(layout, args)
+    _configure_logging(settings.log_level)
+    try:
+        with lab.claim_pidfile(layout.pid_file(lab.SERVER)):
+            lab.check_port_free(host=settings.bind_address, port=settings.api_port)
+            lab.prepare(layout, settings)
+            options = lab.server_options(layout, settings)
+            log.info(
+                "API server starting",
+                extra={
+                    "url": settings.server_url,
+                    "store": settings.store_url,
+                    "data_dir": str(layout.data_dir),
+                    "pid": os.getpid(),
+                },
+            )
+            _run(_serve_until_signalled(options, url=settings.server_url))
+    except (lab.LabError, PKIError) as exc:
+        log.error(str(exc))
+        return EXIT_FAILED
+    except Exception:
+        log.exception("API server failed")
+        return EXIT_FAILED
+    log.info("API server stopped")
+    return EXIT_OK
+
+
+def _up(args: argparse.Namespace) -> int:
+    layout = lab.Layout.resolve(args.data_dir)
+    remembered = lab.load_settings(layout)
+    settings = _settings_from_flags(layout, args)
+    pid = lab.running_pid(layout.pid_file(lab.SERVER))
+    if pid is not None:
+        running = remembered or settings
+        print(f"kubelab is already running on {running.server_url} (pid {pid}, data dir {layout.data_dir}).")
+        if settings != running:
+            print(
+                "The flags given differ from the running lab's settings and were not applied; "
+                f"run `{_suggest(args, layout, 'down')}` first to change them."
+            )
+        _print_next_steps(args, layout)
+        return EXIT_OK
+
+    lab.check_port_free(host=settings.bind_address, port=settings.api_port)
+    _progress(f"{'resuming the lab' if remembered else 'creating a lab'} in {layout.data_dir}")
+    _progress("checking certificates…" if remembered else "generating certificates…")
+    pki = lab.prepare(layout, settings)
+    _progress(f"  {_describe_outcomes(pki.outcomes)}")
+    _progress(f"starting API server on {settings.server_url} (store {settings.store_url})…")
+    spawned = lab.spawn(
+        name=lab.SERVER, argv=lab.server_command(layout, settings), log_file=layout.log_file(lab.SERVER)
+    )
+    _progress(f"waiting for /readyz (pid {spawned.pid}, log {spawned.log_file})…")
+    try:
+        elapsed = lab.wait_until_ready(
+            spawned=spawned,
+            url=settings.server_url,
+            context=lab.lab_ssl_context(layout),
+            timeout=args.timeout,
+        )
+    except lab.StartError as exc:
+        lines = [f"kubelab up: error: {exc}."]
+        if exc.log_lines:
+            lines.append(f"Last lines of {exc.log_file}:")
+            lines += [f"    {text}" for line in exc.log_lines for text in _readable_log_line(line)]
+        else:
+            lines.append(f"It wrote nothing to {exc.log_file}.")
+        lines.append(f"To watch it start, run it in the foreground: {_suggest(args, layout, 'server')}")
+        print("\n".join(lines), file=sys.stderr)
+        return EXIT_FAILED
+    _progress(f"ready in {elapsed:.1f}s")
+    print(f"kubelab is up on {settings.server_url} (pid {spawned.pid}, data dir {layout.data_dir}).")
+    _print_next_steps(args, layout)
+    return EXIT_OK
+
+
+def _down(args: argparse.Namespace) -> int:
+    layout = lab.Layout.resolve(args.data_dir)
+    stopped = lab.stop_processes(layout, timeout=args.timeout)
+    if not stopped:
+        print(f"nothing is running in {layout.data_dir}")
+        return EXIT_OK
+    for process in stopped:
+        how = f" with SIGKILL: it ignored SIGTERM for {args.timeout:g}s" if process.killed else ""
+        print(f"stopped {process.name} (pid {process.pid}){how}")
+    return EXIT_OK
+
+
+def _status(args: argparse.Namespace) -> int:
+    layout = lab.Layout.resolve(args.data_dir)
+    processes = lab.running_processes(layout)
+    server = next((process for process in processes if process.name == lab.SERVER), None)
+    if server is None:
+        if lab.load_settings(layout) is None:
+            print(f"kubelab: no lab in {layout.data_dir}; create one with `{_suggest(args, layout, 'up')}`")
+        else:
+            print(
+                f"kubelab: not running (data dir {layout.data_dir}); start it with `{_suggest(args, layout, 'up')}`"
+            )
+        return EXIT_NOT_RUNNING
+    settings = lab.load_settings(layout) or lab.Settings()
+    readiness = lab.probe_readyz(url=settings.server_url, context=lab.lab_ssl_context(layout))
+    rows = [
+        ("state", "running" if readiness.ok else "running, not ready"),
+        ("pid", str(server.pid)),
+        ("url", settings.server_url),
+        ("store", settings.store_url),
+        ("readyz", readiness.detail if readiness.ok else f"failed: {readiness.detail}"),
+        ("kubeconfig", str(layout.kubeconfig)),
+        ("data dir", str(layout.data_dir)),
+        ("log", str(layout.log_file(lab.SERVER))),
+    ]
+    rows += [(process.name, f"running (pid {process.pid})") for process in processes if process is not server]
+    width = max(len(name) for name, _ in rows) + 1
+    print("\n".join(f"{name + ':':<{width}} {value}" for name, value in rows))
+    return EXIT_OK if readiness.ok else EXIT_FAILED
+
+
+def _kubeconfig(args: argparse.Namespace) -> int:
+    layout = lab.Layout.resolve(args.data_dir)
+    if not layout.kubeconfig.is_file():
+        raise lab.LabError(
+            f"there is no kubeconfig in {layout.data_dir}; run `{_suggest(args, layout, 'up')}` first"
+        )
+    if args.print:
+        sys.stdout.write(layout.kubeconfig.read_text())
+    else:
+        print(layout.kubeconfig)
+    return EXIT_OK
+
+
+# --- running the server -------------------------------------------------------------------
+
+
+async def _serve_until_signalled(options: APIServerOptions, *, url: str) -> None:
+    from control.apiserver.server import serve
+
+    stop = asyncio.Event()
+
+    def on_signal(signum: signal.Signals) -> None:
+        if stop.is_set():
+            # As kube-apiserver does: a second signal means "now", not "gracefully".
+            log.warning("second signal: exiting immediately", extra={"signal": signum.name})
+            os._exit(EXIT_FAILED)
+        log.info("signal received: shutting down", extra={"signal": signum.name})
+        stop.set()
+
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, on_signal, signum)
+    await serve(options, stop=stop, on_ready=lambda: log.info("API server ready", extra={"url": url}))
+
+
+def _run(main: Coroutine[Any, Any, None]) -> None:
+    """Run ``main`` on uvloop when it is installed (the `fast` extra), else asyncio's loop."""
+    try:
+        import uvloop
+    except ImportError:
+        loop_factory = None
+    else:
+        loop_factory = uvloop.new_event_loop
+    with asyncio.Runner(loop_factory=loop_factory) as runner:
+        runner.run(main)
+
+
+# One JSON object per line; LogRecord's own attributes are not copied as extra fields.
+_RECORD_ATTRIBUTES = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
+
+
+class JSONLogFormatter(logging.Formatter):
+    """``{"time", "level", "logger", "msg", ...extra fields, "error"}`` per record."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        event: dict[str, Any] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds")[:-6] + "Z",
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        for key, value in vars(record).items():
+            if key not in _RECORD_ATTRIBUTES:
+                event[key] = value
+        if record.exc_info:
+            event["error"] = self.formatException(record.exc_info)
+        return orjson.dumps(event, default=str).decode()
+
+
+def _configure_logging(level: str) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JSONLogFormatter())
+    logging.basicConfig(level=level.upper(), handlers=[handler], force=True)
+
+
+# --- output helpers -----------------------------------------------------------------------
+
+
+def _progress(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def _readable_log_line(line: str) -> list[str]:
+    """A JSON log event as `level msg key=value...`, its traceback below; other lines as they are."""
+    try:
+        event = orjson.loads(line)
+    except orjson.JSONDecodeError:
+        return [line]
+    if not isinstance(event, dict) or "msg" not in event:
+        return [line]
+    error = event.pop("error", None)
+    head = [str(event.pop("level", "")), str(event.pop("msg"))]
+    head += [f"{key}={value}" for key, value in event.items() if key not in ("time", "logger")]
+    return [" ".join(head), *(f"    {text}" for text in str(error or "").splitlines())]
+
+
+def _describe_outcomes(outcomes: dict[str, Outcome]) -> str:
+    parts = []
+    for outcome in (Outcome.CREATED, Outcome.RENEWED, Outcome.REUSED):
+        names = [name for name, done in outcomes.items() if done is outcome]
+        if names:
+            parts.append(f"{outcome.value} {', '.join(names)}")
+    return "; ".join(parts)
+
+
+def _suggest(args: argparse.Namespace, layout: lab.Layout, command: str) -> str:
+    """`kubelab <command>` for this same lab, spelled so the user can paste it: the program
+    as they invoked it (e.g. .venv/bin/kubelab) unless `kubelab` on PATH is the same, and
+    --data-dir when they named one."""
+    program = "kubelab"
+    invoked = Path(sys.argv[0])
+    if invoked.name == "kubelab" and shutil.which("kubelab") != str(invoked.absolute()):
+        program = sys.argv[0]
+    flag = f" --data-dir {shlex.quote(str(layout.data_dir))}" if args.data_dir is not None else ""
+    return f"{shlex.quote(program)} {command}{flag}"
+
+
+def _print_next_steps(args: argparse.Namespace, layout: lab.Layout) -> None:
+    print(
+        f"\nkubeconfig: {layout.kubeconfig}\n\n"
+        "Next:\n"
+        f"  export KUBECONFIG={shlex.quote(str(layout.kubeconfig))}\n"
+        "  kubectl get ns\n"
+        f"  {_suggest(args, layout, 'status')}\n"
+        f"  {_suggest(args, layout, 'down')}"
+    )
+
+
+# --- flags --------------------------------------------------------------------------------
+
+
+def _settings_from_flags(layout: lab.Layout, args: argparse.Namespace) -> lab.Settings:
+    return lab.resolve_settings(
+        layout,
+        api_port=args.api_port,
+        bind_address=args.bind_address,
+        store_url=args.store,
+        log_level=args.log_level,
+    )
+
+
+def _port(text: str) -> int:
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number (e.g. 6443)")
+    return _checked(lab.validate_port, int(text))
+
+
+def _bind_address(text: str) -> str:
+    return _checked(lab.validate_bind_address, text)
+
+
+def _store(text: str) -> str:
+    return _checked(lab.validate_store_url, text)
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive number of seconds")
+    return value
+
+
+def _checked(validator: Callable[[_T], _T], value: _T) -> _T:
+    """Turn a validator's ValueError into the argparse error that shows its message."""
+    try:
+        return validator(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+
+
+_FORMATTER = argparse.RawDescriptionHelpFormatter
+
+_TOP_EPILOG = """\
+examples:
+  kubelab up                         start a lab in ./.kubelab on https://127.0.0.1:6443
+  export KUBECONFIG=$PWD/.kubelab/kubeconfig; kubectl get ns
+  kubelab status                     is it running and ready?
+  kubelab down                       stop it (`kubelab up` resumes it, objects intact)
+  kubelab up --data-dir /tmp/lab2 --api-port 6444    a second lab beside the first
+
+exit codes: 0 ok, 1 failed (the message says why and what to do), 2 bad usage,
+3 `status` found no running lab, 130 interrupted.
+Run `kubelab <command> --help` for each command's flags."""
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="kubelab",
+        description="A lab-sized, Kubernetes-compatible control plane on one machine, driven with the real kubectl.",
+        epilog=_TOP_EPILOG,
+        formatter_class=_FORMATTER,
+    )
+    parser.add_argument("--version", action="version", version=f"kubelab {_version()}")
+    parser.set_defaults(command=None)
+
+    data_dir = argparse.ArgumentParser(add_help=False)
+    data_dir.add_argument(
+        "--data-dir",
+        metavar="DIR",
+        help=f"the lab's data directory (default: ${lab.DATA_DIR_ENV} if set, else ./{lab.DEFAULT_DATA_DIR})",
+    )
+    server_flags = argparse.ArgumentParser(add_help=False)
+    server_flags.add_argument(
+        "--api-port",
+        type=_port,
+        metavar="PORT",
+        help="port the API server listens on (default: the port this data dir used last, else 6443)",
+    )
+    server_flags.add_argument(
+        "--bind-address",
+        type=_bind_address,
+        metavar="IP",
+        help="IPv4 address to listen on; 0.0.0.0 for every interface "
+        "(default: the one this data dir used last, else 127.0.0.1)",
+    )
+    server_flags.add_argument(
+        "--store",
+        type=_store,
+        metavar="URL",
+        help="where objects are kept: sqlite:// (DIR/state.db), sqlite:///abs/path.db, or "
+        "etcd://HOST:PORT[,HOST:PORT...] (etcd+https:// for TLS) "
+        "(default: the store this data dir used last, else sqlite://)",
+    )
+    server_flags.add_argument(
+        "--log-level",
+        choices=lab.LOG_LEVELS,
+        help="least severe log events written (default: the level this data dir used last, else info)",
+    )
+
+    commands = parser.add_subparsers(title="commands", metavar="COMMAND")
+    up = commands.add_parser(
+        "up",
+        parents=[data_dir, server_flags],
+        formatter_class=_FORMATTER,
+        help="start a lab in the background (or resume one) and wait until it is ready",
+        description=(
+            "Prepare the data directory (certificates, kubeconfig, lab.json), start `kubelab server` in the\n"
+            "background (log in DIR/logs/server.log, pid in DIR/server.pid) and return once GET /readyz\n"
+            "answers 200. On an existing data directory the lab resumes with its objects, and flags not\n"
+            "given keep the values it used last. If the lab is already running, say so and change nothing."
+        ),
+        epilog=(
+            "examples:\n"
+            "  kubelab up\n"
+            "  kubelab up --data-dir /tmp/lab2 --api-port 6444\n"
+            "  kubelab up --store etcd://127.0.0.1:2379\n"
+            "  kubelab up --bind-address 0.0.0.0 --log-level debug"
+        ),
+    )
+    up.add_argument(
+        "--timeout",
+        type=_seconds,
+        default=DEFAULT_UP_TIMEOUT,
+        metavar="SECONDS",
+        help=f"how long to wait for /readyz before stopping the server and failing (default: {DEFAULT_UP_TIMEOUT:g})",
+    )
+    up.set_defaults(command="up", run=_up)
+
+    server = commands.add_parser(
+        "server",
+        parents=[data_dir, server_flags],
+        formatter_class=_FORMATTER,
+        help="run the control plane in the foreground",
+        description=(
+            "Run the API server in the foreground until SIGTERM or Ctrl-C (a second signal exits at once).\n"
+            "Prepares the data directory as `up` does and holds DIR/server.pid while it runs, so `status`\n"
+            "and `down` see it. Logs one JSON object per event to stderr. `up` runs this in the background."
+        ),
+        epilog=(
+            "examples:\n"
+            "  kubelab server\n"
+            "  kubelab server --data-dir /tmp/lab2 --api-port 6444 --log-level debug\n"
+            "  kubelab server --store etcd://127.0.0.1:2379,127.0.0.1:22379"
+        ),
+    )
+    server.set_defaults(command="server", run=_server)
+
+    down = commands.add_parser(
+        "down",
+        parents=[data_dir],
+        formatter_class=_FORMATTER,
+        help="stop the lab's processes (the data directory is kept)",
+        description=(
+            "Send SIGTERM to every process of the lab, wait for it to exit, send SIGKILL after --timeout,\n"
+            "and remove the pidfiles. The data directory stays, so `kubelab up` resumes the lab.\n"
+            "Running it when nothing runs is fine."
+        ),
+        epilog="examples:\n  kubelab down\n  kubelab down --data-dir /tmp/lab2 --timeout 5",
+    )
+    down.add_argument(
+        "--timeout",
+        type=_seconds,
+        default=DEFAULT_DOWN_TIMEOUT,
+        metavar="SECONDS",
+        help=f"grace period after SIGTERM before SIGKILL (default: {DEFAULT_DOWN_TIMEOUT:g})",
+    )
+    down.set_defaults(command="down", run=_down)
+
+    status = commands.add_parser(
+        "status",
+        parents=[data_dir],
+        formatter_class=_FORMATTER,
+        help="say whether the lab runs and answers /readyz",
+        description=(
+            "Print whether the lab's server runs, its pid, URL, store, the /readyz answer and the\n"
+            "kubeconfig path. Exit 0 when running and ready, 1 when running but not ready,\n"
+            "3 when not running."
+        ),
+        epilog="examples:\n  kubelab status\n  kubelab status --data-dir /tmp/lab2 || kubelab up --data-dir /tmp/lab2",
+    )
+    status.set_defaults(command="status", run=_status)
+
+    kubeconfig = commands.add_parser(
+        "kubeconfig",
+        parents=[data_dir],
+        formatter_class=_FORMATTER,
+        help="print the admin kubeconfig's path (or its content)",
+        description=(
+            "Print the path of the lab's admin kubeconfig (user kubernetes-admin in system:masters;\n"
+            "certificates embedded, so the file can be copied anywhere)."
+        ),
+        epilog=(
+            "examples:\n"
+            "  export KUBECONFIG=$(kubelab kubeconfig)\n"
+            "  kubelab kubeconfig --print > ~/.kube/kubelab.yaml"
+        ),
+    )
+    kubeconfig.add_argument(
+        "--print", action="store_true", help="print the kubeconfig itself instead of its path"
+    )
+    kubeconfig.set_defaults(command="kubeconfig", run=_kubeconfig)
+    return parser
+
+
+def _version() -> str:
+    try:
+        return metadata.version("kubelab")
+    except metadata.PackageNotFoundError:
+        return "unknown (not installed)"
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,658 @@
+"""The lab's life cycle on one machine: its data directory, its settings, and the
+background processes that `kubelab up` starts and `kubelab down` stops.
+
+Everything about a lab is in its data directory, so two labs with different data
+directories (and ports) run side by side and a lab resumes from its directory alone::
+
+    <data-dir>/lab.json          settings chosen at `up` (port, bind address, store, log level)
+    <data-dir>/kubeconfig        admin kubeconfig, self-contained (certificates embedded)
+    <data-dir>/pki/              CA, serving and client certificates, SA signing key
+    <data-dir>/<name>.pid        pid of a running lab process ("server", later node agents)
+    <data-dir>/logs/<name>.log   that process's stdout and stderr
+    <data-dir>/state.db          the SQLite store (written by the API server)
+
+A process's pidfile is also its lock: the process holds an exclusive ``flock`` on it for
+its whole life and writes its pid into it. "Is it running?" is therefore "is the lock
+held?", which a stale pidfile left by a crash (the kernel drops the lock with the
+process) or a recycled pid cannot fool, and a second server on the same directory
+refuses to start. Stopping uses a pidfd, so the signal reaches the process that held
+the lock and never a stranger that inherited its pid.
+
+The process table is the set of pidfiles: `down` stops every process that holds one,
+the server last, so node agents added later are stopped without changing this module.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import functools
+import http.client
+import ipaddress
+import os
+import select
+import signal
+import socket
+import ssl
+import sys
+import time
+from base64 import b64encode
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import orjson
+import yaml
+
+from control.apiserver.options import APIServerOptions
+from control.pki import LabPKI, PKIFiles, ensure_lab_pki, write_file_atomically
+
+DATA_DIR_ENV = "KUBELAB_DATA_DIR"
+DEFAULT_DATA_DIR = ".kubelab"
+SERVER = "server"
+LOG_LEVELS = ("debug", "info", "warning", "error")
+# kubeconfig names, as `kubectl config get-contexts` shows them.
+KUBECONFIG_CLUSTER = "kubelab"
+KUBECONFIG_USER = "kubelab-admin"
+KUBECONFIG_CONTEXT = "kubelab"
+# How long a process may take to die after SIGKILL before we give up waiting.
+KILL_WAIT_SECONDS = 10.0
+LOG_TAIL_LINES = 20
+
+
+class LabError(Exception):
+    """A lab operation failed; the message says what went wrong and how to fix it."""
+
+
+class PortUnavailableError(LabError):
+    def __init__(self, message: str, *, host: str, port: int) -> None:
+        super().__init__(message)
+        self.host = host
+        self.port = port
+
+
+class AlreadyRunningError(LabError):
+    def __init__(self, *, name: str, pid: int | None, pid_file: Path) -> None:
+        super().__init__(
+            f"a kubelab {name} is already running on this data directory (pid {pid or 'unknown'}, "
+            f"pidfile {pid_file}); stop it with `kubelab down --data-dir {pid_file.parent}`"
+        )
+        self.pid = pid
+
+
+class StartError(LabError):
+    """A process started in the background did not become ready (and is no longer running).
+
+    ``log_lines`` are the last lines it wrote to ``log_file`` in this attempt.
+    """
+
+    def __init__(self, message: str, *, log_file: Path, log_lines: list[str]) -> None:
+        super().__init__(message)
+        self.log_file = log_file
+        self.log_lines = log_lines
+
+
+class SettingsError(LabError):
+    """lab.json exists but cannot be used."""
+
+
+# --- settings and layout ------------------------------------------------------------------
+
+
+def validate_port(value: int) -> int:
+    if not 1 <= value <= 65535:
+        raise ValueError(f"port {value} is out of range: use 1-65535 (ports below 1024 need root)")
+    return value
+
+
+def validate_bind_address(value: str) -> str:
+    try:
+        address = ipaddress.ip_address(value)
+    except ValueError as exc:
+        raise ValueError(f"{value!r} is not an IP address: use an IPv4 address such as 127.0.0.1") from exc
+    if address.version != 4:
+        raise ValueError(f"{value} is IPv6: the lab listens on IPv4 only (e.g. 127.0.0.1 or 0.0.0.0)")
+    return value
+
+
+def validate_store_url(value: str) -> str:
+    """Check a ``--store`` URL exactly as the server will parse it (``control.store.open_store``:
+    sqlite://, sqlite:///abs/path.db, etcd://host:port[,...], etcd+https://...), so `up`
+    refuses a bad one before starting anything. Nothing is opened."""
+    from control.store import open_store  # the storage stack loads only when a URL is checked
+
+    open_store(value, data_dir=Path("."))
+    return value
+
+
+def validate_log_level(value: str) -> str:
+    if value not in LOG_LEVELS:
+        raise ValueError(f"log level {value!r} is not one of {', '.join(LOG_LEVELS)}")
+    return value
+
+
+@dataclass(frozen=True, kw_only=True)
+class Settings:
+    """What `up` was asked for; remembered in lab.json so later commands need no flags."""
+
+    api_port: int = 6443
+    bind_address: str = "127.0.0.1"
+    store_url: str = "sqlite://"
+    log_level: str = "info"
+
+    def __post_init__(self) -> None:
+        validate_port(self.api_port)
+        validate_bind_address(self.bind_address)
+        # The store URL is checked by `prepare` (and the --store flag), not on every load:
+        # that needs the storage stack, which `status` and `down` have no use for.
+        validate_log_level(self.log_level)
+
+    @property
+    def client_address(self) -> str:
+        """Where clients on this machine dial: the bind address, or loopback for 0.0.0.0."""
+        return "127.0.0.1" if ipaddress.ip_address(self.bind_address).is_unspecified else self.bind_address
+
+    @property
+    def server_url(self) -> str:
+        return f"https://{self.client_address}:{self.api_port}"
+
+
+@dataclass(frozen=True, slots=True)
+class Layout:
+    """The files of one lab; ``data_dir`` is absolute so the paths survive a chdir."""
+
+    data_dir: Path
+
+    @classmethod
+    def resolve(cls, data_dir: str | Path | None) -> Layout:
+        """The flag if given, else $KUBELAB_DATA_DIR, else ./.kubelab."""
+        chosen = data_dir if data_dir is not None else os.environ.get(DATA_DIR_ENV) or DEFAULT_DATA_DIR
+        return cls(Path(chosen).expanduser().absolute())
+
+    @property
+    def settings_file(self) -> Path:
+        return self.data_dir / "lab.json"
+
+    @property
+    def kubeconfig(self) -> Path:
+        return self.data_dir / "kubeconfig"
+
+    @property
+    def pki(self) -> PKIFiles:
+        return PKIFiles(self.data_dir / "pki")
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.data_dir / "logs"
+
+    def pid_file(self, name: str) -> Path:
+        return self.data_dir / f"{name}.pid"
+
+    def log_file(self, name: str) -> Path:
+        return self.logs_dir / f"{name}.log"
+
+
+def load_settings(layout: Layout) -> Settings | None:
+    """The remembered settings, or None for a data directory `up` has not prepared."""
+    try:
+        raw = layout.settings_file.read_bytes()
+    except FileNotFoundError:
+        return None
+    try:
+        return Settings(**orjson.loads(raw))
+    except (orjson.JSONDecodeError, TypeError, ValueError) as exc:
+        raise SettingsError(
+            f"{layout.settings_file} is unreadable ({exc}); fix it, or delete it and run "
+            "`kubelab up` with the flags you want"
+        ) from exc
+
+
+def resolve_settings(
+    layout: Layout,
+    *,
+    api_port: int | None = None,
+    bind_address: str | None = None,
+    store_url: str | None = None,
+    log_level: str | None = None,
+) -> Settings:
+    """Flags given now win, then what lab.json remembers, then the defaults."""
+    base = load_settings(layout) or Settings()
+    overrides = {
+        "api_port": api_port,
+        "bind_address": bind_address,
+        "store_url": store_url,
+        "log_level": log_level,
+    }
+    return Settings(
+        **{**asdict(base), **{key: value for key, value in overrides.items() if value is not None}}
+    )
+
+
+def save_settings(layout: Layout, settings: Settings) -> None:
+    write_file_atomically(
+        layout.settings_file, orjson.dumps(asdict(settings), option=orjson.OPT_INDENT_2) + b"\n", mode=0o644
+    )
+
+
+# --- preparing a data directory -----------------------------------------------------------
+
+
+def server_options(layout: Layout, settings: Settings) -> APIServerOptions:
+    pki = layout.pki
+    return APIServerOptions(
+        data_dir=layout.data_dir,
+        bind_address=settings.bind_address,
+        port=settings.api_port,
+        store_url=settings.store_url,
+        tls_cert_file=pki.apiserver_cert,
+        tls_key_file=pki.apiserver_key,
+        client_ca_file=pki.ca_cert,
+        advertise_address=settings.client_address,
+    )
+
+
+def serving_addresses(options: APIServerOptions) -> list[str]:
+    """IP SANs of the serving certificate: loopback, the `kubernetes` Service IP, and
+    the advertise and bind addresses (a wildcard bind names no address)."""
+    service_ip = ipaddress.ip_network(options.service_cidr).network_address + 1
+    addresses = ["127.0.0.1", str(service_ip), options.advertise_address]
+    if not ipaddress.ip_address(options.bind_address).is_unspecified:
+        addresses.append(options.bind_address)
+    return list(dict.fromkeys(addresses))
+
+
+def prepare(layout: Layout, settings: Settings) -> LabPKI:
+    """Make the data directory ready for a server with ``settings``: PKI, kubeconfig,
+    lab.json. Idempotent; on an existing directory it reuses what is still right."""
+    try:
+        validate_store_url(settings.store_url)
+    except ValueError as exc:
+        raise SettingsError(f"{exc} (choose the store with --store)") from exc
+    layout.data_dir.mkdir(parents=True, exist_ok=True)
+    pki = ensure_lab_pki(files=layout.pki, ip_addresses=serving_addresses(server_options(layout, settings)))
+    write_kubeconfig(
+        path=layout.kubeconfig,
+        server_url=settings.server_url,
+        ca_file=pki.files.ca_cert,
+        cert_file=pki.files.admin_cert,
+        key_file=pki.files.admin_key,
+    )
+    save_settings(layout, settings)
+    return pki
+
+
+def render_kubeconfig(
+    *, server_url: str, ca_pem: bytes, cert_pem: bytes, key_pem: bytes, user: str = KUBECONFIG_USER
+) -> bytes:
+    """A self-contained kubeconfig (every credential embedded as base64 data)."""
+    config = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [
+            {
+                "name": KUBECONFIG_CLUSTER,
+                "cluster": {"server": server_url, "certificate-authority-data": b64encode(ca_pem).decode()},
+            }
+        ],
+        "users": [
+            {
+                "name": user,
+                "user": {
+                    "client-certificate-data": b64encode(cert_pem).decode(),
+                    "client-key-data": b64encode(key_pem).decode(),
+                },
+            }
+        ],
+        "contexts": [{"name": KUBECONFIG_CONTEXT, "context": {"cluster": KUBECONFIG_CLUSTER, "user": user}}],
+        "current-context": KUBECONFIG_CONTEXT,
+        "preferences": {},
+    }
+    return yaml.safe_dump(config, sort_keys=False).encode()
+
+
+def write_kubeconfig(
+    *,
+    path: Path,
+    server_url: str,
+    ca_file: Path,
+    cert_file: Path,
+    key_file: Path,
+    user: str = KUBECONFIG_USER,
+) -> None:
+    """Write a kubeconfig for the certificate pair; 0600 because it holds a private key."""
+    content = render_kubeconfig(
+        server_url=server_url,
+        ca_pem=ca_file.read_bytes(),
+        cert_pem=cert_file.read_bytes(),
+        key_pem=key_file.read_bytes(),
+        user=user,
+    )
+    write_file_atomically(path, content, mode=0o600)
+
+
+def check_port_free(*, host: str, port: int) -> None:
+    """Raise PortUnavailableError if a server could not listen on host:port right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        # As the server's listener does, so a port in TIME_WAIT counts as free.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise port_unavailable(host=host, port=port, error=exc) from exc
+
+
+def port_unavailable(*, host: str, port: int, error: OSError) -> PortUnavailableError:
+    """The error for a failed bind, saying which flag fixes it."""
+    if error.errno == errno.EADDRINUSE:
+        message = (
+            f"port {port} on {host} is already in use (another kubelab, or a Kubernetes API server?); "
+            f"choose another port with --api-port, e.g. --api-port {port + 1 if port < 65535 else 6444}"
+        )
+    elif error.errno == errno.EACCES:
+        message = (
+            f"listening on port {port} needs root (or a lower net.ipv4.ip_unprivileged_port_start); "
+            "choose a port of 1024 or more with --api-port"
+        )
+    elif error.errno == errno.EADDRNOTAVAIL:
+        message = f"{host} is not an address of this machine; choose another with --bind-address"
+    else:
+        message = (
+            f"cannot listen on {host}:{port}: {error.strerror or error}; check --bind-address and --api-port"
+        )
+    return PortUnavailableError(message, host=host, port=port)
+
+
+# --- pidfiles: the process table ----------------------------------------------------------
+
+
+@contextlib.contextmanager
+def claim_pidfile(pid_file: Path, *, name: str = SERVER) -> Iterator[None]:
+    """Hold ``pid_file`` for the life of the ``with`` block: lock it, write our pid, and
+    remove it on the way out. Raises AlreadyRunningError when another process holds it."""
+    pid_file.parent.mkdir(parents=True, exist_ok=True)
+    fd = _lock_pidfile(pid_file, name=name)
+    try:
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        yield
+    finally:
+        # Unlink while still holding the lock, so a newcomer never locks a file about to vanish.
+        pid_file.unlink(missing_ok=True)
+        os.close(fd)
+
+
+def _lock_pidfile(pid_file: Path, *, name: str) -> int:
+    # `running_pid` probes with a shared lock for a few microseconds; retry briefly so such
+    # a probe is never mistaken for a running process.
+    deadline = time.monotonic() + 0.5
+    while True:
+        fd = os.open(pid_file, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            if time.monotonic() >= deadline:
+                raise AlreadyRunningError(name=name, pid=_read_pid(pid_file), pid_file=pid_file) from None
+            time.sleep(0.01)
+            continue
+        # A holder that was exiting may have unlinked the file we locked: lock the new one.
+        try:
+            same_file = os.fstat(fd).st_ino == os.stat(pid_file).st_ino
+        except FileNotFoundError:
+            same_file = False
+        if same_file:
+            return fd
+        os.close(fd)
+
+
+def running_pid(pid_file: Path) -> int | None:
+    """The pid of the live process holding ``pid_file``, or None when nothing holds it."""
+    try:
+        fd = os.open(pid_file, os.O_RDONLY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            pass
+        else:
+            return None
+    finally:
+        os.close(fd)
+    # The holder writes its pid right after locking; give it a moment if we came in between.
+    deadline = time.monotonic() + 0.5
+    while (pid := _read_pid(pid_file)) is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return pid
+
+
+def _read_pid(pid_file: Path) -> int | None:
+    try:
+        text = pid_file.read_text().strip()
+    except FileNotFoundError:
+        return None
+    return int(text) if text.isdigit() else None
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunningProcess:
+    name: str
+    pid: int
+
+
+def running_processes(layout: Layout) -> list[RunningProcess]:
+    """Every lab process holding its pidfile, the server first (start order)."""
+    if not layout.data_dir.is_dir():
+        return []
+    found = []
+    for pid_file in layout.data_dir.glob("*.pid"):
+        pid = running_pid(pid_file)
+        if pid is not None:
+            found.append(RunningProcess(name=pid_file.stem, pid=pid))
+    return sorted(found, key=lambda process: (process.name != SERVER, process.name))
+
+
+@dataclass(frozen=True, kw_only=True)
+class StoppedProcess:
+    name: str
+    pid: int
+    killed: bool  # it ignored SIGTERM for the whole grace period and got SIGKILL
+
+
+def stop_processes(layout: Layout, *, timeout: float) -> list[StoppedProcess]:
+    """Stop every running lab process, the server last; remove their pidfiles (stale ones too)."""
+    stopped = []
+    for process in reversed(running_processes(layout)):
+        pid_file = layout.pid_file(process.name)
+        killed = terminate(process.pid, timeout=timeout, expected=functools.partial(running_pid, pid_file))
+        if killed is not None:
+            stopped.append(StoppedProcess(name=process.name, pid=process.pid, killed=killed))
+    for pid_file in layout.data_dir.glob("*.pid") if layout.data_dir.is_dir() else ():
+        if running_pid(pid_file) is None:
+            pid_file.unlink(missing_ok=True)
+    return stopped
+
+
+def terminate(pid: int, *, timeout: float, expected: Callable[[], int | None] | None = None) -> bool | None:
+    """SIGTERM ``pid``, SIGKILL it after ``timeout`` seconds, wait until it is gone.
+
+    Returns whether SIGKILL was needed, or None when the process was already gone.
+    ``expected`` (returning the pid that should be there, e.g. the pidfile's holder) is
+    asked again once the pidfd is open, so a pid recycled in between is never signalled.
+    """
+    try:
+        pidfd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return None
+    try:
+        if expected is not None and expected() != pid:
+            return None
+        signal.pidfd_send_signal(pidfd, signal.SIGTERM)
+        killed = not _wait_for_exit(pidfd, timeout=timeout)
+        if killed:
+            signal.pidfd_send_signal(pidfd, signal.SIGKILL)
+            _wait_for_exit(pidfd, timeout=KILL_WAIT_SECONDS)
+    except ProcessLookupError:
+        killed = False
+    finally:
+        os.close(pidfd)
+    _reap_if_child(pid)
+    return killed
+
+
+def _wait_for_exit(pidfd: int, *, timeout: float) -> bool:
+    poller = select.poll()
+    poller.register(pidfd, select.POLLIN)
+    return bool(poller.poll(max(0, int(timeout * 1000))))
+
+
+def _reap_if_child(pid: int) -> int | None:
+    """Collect our exited child's status (its exit code), or None if it runs or is not ours."""
+    try:
+        reaped, status = os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        return None
+    return os.waitstatus_to_exitcode(status) if reaped else None
+
+
+# --- starting the server in the background ------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class Spawned:
+    """A background process just started; its log so far began at ``log_offset``."""
+
+    name: str
+    pid: int
+    log_file: Path
+    log_offset: int
+
+
+def server_command(layout: Layout, settings: Settings) -> list[str]:
+    """`kubelab server` with every setting spelled out, run by this very interpreter."""
+    return [
+        sys.executable,
+        "-m",
+        "control.cli",
+        "server",
+        "--data-dir",
+        str(layout.data_dir),
+        "--api-port",
+        str(settings.api_port),
+        "--bind-address",
+        settings.bind_address,
+        "--store",
+        settings.store_url,
+        "--log-level",
+        settings.log_level,
+    ]
+
+
+def spawn(*, name: str, argv: list[str], log_file: Path) -> Spawned:
+    """Start ``argv`` detached (its own session, stdin from /dev/null, output to ``log_file``)."""
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    log_fd = os.open(log_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o644)
+    null_fd = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        offset = os.fstat(log_fd).st_size
+        pid = os.posix_spawn(
+            argv[0],
+            argv,
+            os.environ,
+            file_actions=[
+                (os.POSIX_SPAWN_DUP2, null_fd, 0),
+                (os.POSIX_SPAWN_DUP2, log_fd, 1),
+                (os.POSIX_SPAWN_DUP2, log_fd, 2),
+            ],
+            setsid=True,
+        )
+    finally:
+        os.close(log_fd)
+        os.close(null_fd)
+    return Spawned(name=name, pid=pid, log_file=log_file, log_offset=offset)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Readiness:
+    ok: bool
+    detail: str  # "ok", "HTTP 500: ...", "connection refused", ...
+
+
+def probe_readyz(*, url: str, context: ssl.SSLContext, timeout: float = 2.0) -> Readiness:
+    """GET <url>/readyz once, verifying the server against the lab CA."""
+    host, _, port = url.removeprefix("https://").rpartition(":")
+    connection = http.client.HTTPSConnection(host, int(port), context=context, timeout=timeout)
+    try:
+        connection.request("GET", "/readyz")
+        response = connection.getresponse()
+        body = response.read(200).decode(errors="replace").strip()
+    except ssl.SSLError as exc:
+        return Readiness(ok=False, detail=f"TLS error: {exc.reason or exc}")
+    except ConnectionRefusedError:
+        return Readiness(ok=False, detail="connection refused")
+    except (OSError, http.client.HTTPException) as exc:
+        return Readiness(ok=False, detail=f"{type(exc).__name__}: {exc}")
+    finally:
+        connection.close()
+    if response.status == 200:
+        return Readiness(ok=True, detail=body or "ok")
+    return Readiness(ok=False, detail=f"HTTP {response.status}: {body}")
+
+
+def lab_ssl_context(layout: Layout) -> ssl.SSLContext:
+    """A client context that trusts exactly the lab's CA."""
+    return ssl.create_default_context(cafile=str(layout.pki.ca_cert))
+
+
+def wait_until_ready(*, spawned: Spawned, url: str, context: ssl.SSLContext, timeout: float) -> float:
+    """Poll /readyz until it answers 200; return the seconds it took.
+
+    If the process exits first or ``timeout`` passes, stop it and raise StartError
+    carrying the last lines it logged.
+    """
+    started = time.monotonic()
+    deadline = started + timeout
+    delay = 0.05
+    try:
+        while True:
+            exit_code = _reap_if_child(spawned.pid)
+            if exit_code is not None:
+                raise _start_failure(spawned, f"exited with code {exit_code} before it was ready")
+            probe_timeout = min(2.0, max(0.1, deadline - time.monotonic()))
+            readiness = probe_readyz(url=url, context=context, timeout=probe_timeout)
+            if readiness.ok:
+                return time.monotonic() - started
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                terminate(spawned.pid, timeout=5.0)
+                reason = (
+                    f"did not answer /readyz with 200 within {timeout:g}s (last answer: {readiness.detail})"
+                )
+                raise _start_failure(spawned, f"{reason}; it has been stopped")
+            time.sleep(min(delay, remaining))
+            delay = min(delay * 1.5, 0.5)
+    except KeyboardInterrupt:
+        # The child is in its own session, so Ctrl-C did not reach it: do not leave it behind.
+        terminate(spawned.pid, timeout=5.0)
+        raise
+
+
+def _start_failure(spawned: Spawned, reason: str) -> StartError:
+    return StartError(
+        f"the kubelab {spawned.name} (pid {spawned.pid}) {reason}",
+        log_file=spawned.log_file,
+        log_lines=log_tail(spawned.log_file, offset=spawned.log_offset),
+    )
+
+
+def log_tail(log_file: Path, *, offset: int = 0, lines: int = LOG_TAIL_LINES) -> list[str]:
+    """The last ``lines`` lines written to ``log_file`` after ``offset``."""
+    try:
+        with log_file.open("rb") as log:
+            log.seek(offset)
+            text = log.read().decode(errors="replace")
+    except FileNotFoundError:
+        return []
+    return text.splitlines()[-lines:]

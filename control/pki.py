@@ -1,0 +1,457 @@
+"""The lab's public-key infrastructure: one CA, the API server's serving certificate,
+client certificates, and the service-account signing key.
+
+Shaped after kubeadm's ``certs`` phase, scaled down to one machine:
+
+- a self-signed CA (10 years) signs everything; clients trust ``ca.crt`` and the API
+  server trusts client certificates it signed;
+- the serving certificate names every address and DNS name a client may dial
+  (``127.0.0.1``, the ``kubernetes`` Service IP, the advertise address,
+  ``kubernetes.default.svc.cluster.local``...);
+- a client certificate *is* an identity, as in kube-apiserver's x509 authenticator:
+  CN = user name, one O per group (``system:masters`` is the superuser group), so later
+  components (kubelets as ``system:node:<name>`` in ``system:nodes``, the scheduler, the
+  controller-manager) get theirs from the same function;
+- the service-account key pair signs and verifies ServiceAccount tokens (ES256 JWTs).
+
+Every ``ensure_*`` function is idempotent: it reuses what is on disk when it is still
+right (signed by the current CA, matching subject and SANs, the key matching the
+certificate, not about to expire) and otherwise writes a fresh one. That is what lets
+``kubelab up`` resume an existing data directory without invalidating kubeconfigs,
+while a changed bind address still gets a serving certificate that names it. Keys are
+ECDSA P-256: generating one takes well under a millisecond, so a new lab's PKI costs
+nothing noticeable. Private keys are written 0600 and every file is replaced atomically,
+so a crash never leaves half a key behind.
+"""
+
+from __future__ import annotations
+
+import enum
+import ipaddress
+import os
+import tempfile
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+CA_VALIDITY = timedelta(days=3650)
+LEAF_VALIDITY = timedelta(days=365)
+# A leaf certificate with less than this left is replaced on the next start.
+RENEW_BEFORE = timedelta(days=30)
+# Certificates are valid from a little before "now" so a peer whose clock lags still accepts them.
+BACKDATE = timedelta(minutes=5)
+
+ADMIN_USER = "kubernetes-admin"
+ADMIN_GROUPS = ("system:masters",)
+APISERVER_COMMON_NAME = "kube-apiserver"
+DEFAULT_CLUSTER_DOMAIN = "cluster.local"
+
+_CURVE = ec.SECP256R1()
+
+
+class PKIError(Exception):
+    """The PKI on disk cannot be used as it is; the message says how to repair it."""
+
+
+class Outcome(enum.Enum):
+    """What an ``ensure_*`` call did, so callers can report progress truthfully."""
+
+    CREATED = "created"
+    REUSED = "reused"
+    RENEWED = "renewed"
+
+
+@dataclass(frozen=True, slots=True)
+class CertificateAuthority:
+    certificate: x509.Certificate
+    private_key: ec.EllipticCurvePrivateKey
+
+
+@dataclass(frozen=True, slots=True)
+class PKIFiles:
+    """Where the lab's credentials live (named as kubeadm names them, minus its subfolders)."""
+
+    directory: Path
+
+    @property
+    def ca_cert(self) -> Path:
+        return self.directory / "ca.crt"
+
+    @property
+    def ca_key(self) -> Path:
+        return self.directory / "ca.key"
+
+    @property
+    def apiserver_cert(self) -> Path:
+        return self.directory / "apiserver.crt"
+
+    @property
+    def apiserver_key(self) -> Path:
+        return self.directory / "apiserver.key"
+
+    @property
+    def admin_cert(self) -> Path:
+        return self.directory / "admin.crt"
+
+    @property
+    def admin_key(self) -> Path:
+        return self.directory / "admin.key"
+
+    @property
+    def service_account_key(self) -> Path:
+        return self.directory / "sa.key"
+
+    @property
+    def service_account_public_key(self) -> Path:
+        return self.directory / "sa.pub"
+
+
+@dataclass(frozen=True, kw_only=True)
+class LabPKI:
+    """The lab's credentials, the CA to sign more with, and what preparing them did."""
+
+    files: PKIFiles
+    ca: CertificateAuthority
+    # "ca", "apiserver", "admin", "service-account" -> what ensure_lab_pki did to each.
+    outcomes: dict[str, Outcome]
+
+
+def write_file_atomically(path: Path, data: bytes, *, mode: int) -> None:
+    """Replace ``path`` with ``data`` (durably, with ``mode``) so readers see old or new, never half."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        os.fchmod(fd, mode)
+        with os.fdopen(fd, "wb") as tmp:
+            tmp.write(data)
+            tmp.flush()
+            os.fsync(tmp.fileno())
+        os.replace(tmp_name, path)
+    except BaseException:
+        Path(tmp_name).unlink(missing_ok=True)
+        raise
+
+
+def apiserver_names(*, cluster_domain: str = DEFAULT_CLUSTER_DOMAIN) -> list[str]:
+    """The DNS names of the API server: how clients inside and outside the cluster dial it."""
+    return [
+        "localhost",
+        "kubernetes",
+        "kubernetes.default",
+        "kubernetes.default.svc",
+        f"kubernetes.default.svc.{cluster_domain}",
+    ]
+
+
+def ensure_lab_pki(
+    *,
+    files: PKIFiles,
+    ip_addresses: Iterable[str],
+    dns_names: Iterable[str] | None = None,
+    now: datetime | None = None,
+) -> LabPKI:
+    """Create or reuse the lab's CA, serving certificate, admin certificate and SA keys.
+
+    ``ip_addresses`` are the serving certificate's IP SANs (the caller knows the bind,
+    advertise and Service addresses); ``dns_names`` default to :func:`apiserver_names`.
+    """
+    now = now or datetime.now(UTC)
+    files.directory.mkdir(parents=True, exist_ok=True)
+    files.directory.chmod(0o700)
+    ca, ca_outcome = load_or_create_ca(cert_file=files.ca_cert, key_file=files.ca_key, now=now)
+    outcomes = {"ca": ca_outcome}
+    outcomes["apiserver"] = ensure_serving_certificate(
+        ca=ca,
+        cert_file=files.apiserver_cert,
+        key_file=files.apiserver_key,
+        common_name=APISERVER_COMMON_NAME,
+        dns_names=apiserver_names() if dns_names is None else list(dns_names),
+        ip_addresses=list(ip_addresses),
+        now=now,
+    )
+    outcomes["admin"] = ensure_client_certificate(
+        ca=ca,
+        cert_file=files.admin_cert,
+        key_file=files.admin_key,
+        user=ADMIN_USER,
+        groups=ADMIN_GROUPS,
+        now=now,
+    )
+    outcomes["service-account"] = ensure_service_account_keys(
+        key_file=files.service_account_key, public_key_file=files.service_account_public_key
+    )
+    return LabPKI(files=files, ca=ca, outcomes=outcomes)
+
+
+def load_or_create_ca(
+    *, cert_file: Path, key_file: Path, now: datetime | None = None
+) -> tuple[CertificateAuthority, Outcome]:
+    """The CA on disk, or a new one when there is none (or it has expired).
+
+    A CA certificate without its key (or an unreadable one) is an error rather than a
+    silent replacement: replacing the CA invalidates every kubeconfig handed out.
+    """
+    now = now or datetime.now(UTC)
+    if not cert_file.exists() and not key_file.exists():
+        return _create_ca(cert_file=cert_file, key_file=key_file, now=now), Outcome.CREATED
+    try:
+        certificate = x509.load_pem_x509_certificate(cert_file.read_bytes())
+        private_key = _load_ec_key(key_file)
+    except (OSError, ValueError, TypeError) as exc:
+        raise PKIError(
+            f"cannot load the lab CA from {cert_file} and {key_file}: {exc}. Restore both files, or remove "
+            f"{cert_file.parent} to create a new CA (every kubeconfig issued so far stops working)"
+        ) from exc
+    if _public_bytes(private_key) != _public_bytes(certificate.public_key()):
+        raise PKIError(
+            f"{key_file} is not the key of {cert_file}. Restore the matching pair, or remove "
+            f"{cert_file.parent} to create a new CA (every kubeconfig issued so far stops working)"
+        )
+    if not certificate.not_valid_before_utc <= now < certificate.not_valid_after_utc:
+        return _create_ca(cert_file=cert_file, key_file=key_file, now=now), Outcome.RENEWED
+    _restrict_permissions(key_file)
+    return CertificateAuthority(certificate=certificate, private_key=private_key), Outcome.REUSED
+
+
+def ensure_serving_certificate(
+    *,
+    ca: CertificateAuthority,
+    cert_file: Path,
+    key_file: Path,
+    common_name: str,
+    dns_names: Sequence[str],
+    ip_addresses: Sequence[str],
+    now: datetime | None = None,
+) -> Outcome:
+    """A TLS server certificate for exactly these names and addresses (a changed set renews it)."""
+    sans = [x509.DNSName(name) for name in dict.fromkeys(dns_names)]
+    sans += [x509.IPAddress(ipaddress.ip_address(address)) for address in dict.fromkeys(ip_addresses)]
+    return _ensure_leaf(
+        ca=ca,
+        cert_file=cert_file,
+        key_file=key_file,
+        subject=x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)]),
+        sans=sans,
+        usage=ExtendedKeyUsageOID.SERVER_AUTH,
+        now=now or datetime.now(UTC),
+    )
+
+
+def ensure_client_certificate(
+    *,
+    ca: CertificateAuthority,
+    cert_file: Path,
+    key_file: Path,
+    user: str,
+    groups: Sequence[str] = (),
+    now: datetime | None = None,
+) -> Outcome:
+    """A TLS client certificate that authenticates as ``user`` in ``groups`` (CN and O)."""
+    if not user:
+        raise ValueError("a client certificate needs a user name (its CN)")
+    attributes = [x509.NameAttribute(NameOID.ORGANIZATION_NAME, group) for group in dict.fromkeys(groups)]
+    attributes.append(x509.NameAttribute(NameOID.COMMON_NAME, user))
+    return _ensure_leaf(
+        ca=ca,
+        cert_file=cert_file,
+        key_file=key_file,
+        subject=x509.Name(attributes),
+        sans=None,
+        usage=ExtendedKeyUsageOID.CLIENT_AUTH,
+        now=now or datetime.now(UTC),
+    )
+
+
+def ensure_service_account_keys(*, key_file: Path, public_key_file: Path) -> Outcome:
+    """The key pair that signs ServiceAccount tokens; the public half is rewritten from the private one."""
+    try:
+        private_key = _load_ec_key(key_file)
+    except FileNotFoundError:
+        outcome = Outcome.CREATED
+    except (OSError, ValueError, TypeError):
+        outcome = Outcome.RENEWED
+    else:
+        _restrict_permissions(key_file)
+        public_pem = _public_pem(private_key)
+        if _read_or_none(public_key_file) != public_pem:
+            write_file_atomically(public_key_file, public_pem, mode=0o644)
+        return Outcome.REUSED
+    private_key = ec.generate_private_key(_CURVE)
+    write_file_atomically(key_file, _private_pem(private_key), mode=0o600)
+    write_file_atomically(public_key_file, _public_pem(private_key), mode=0o644)
+    return outcome
+
+
+def _create_ca(*, cert_file: Path, key_file: Path, now: datetime) -> CertificateAuthority:
+    private_key = ec.generate_private_key(_CURVE)
+    # A unique subject per CA (as k3s does) keeps two labs' CAs apart in any trust store.
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"kubelab-ca@{int(now.timestamp())}")])
+    public_key = private_key.public_key()
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(public_key)
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - BACKDATE)
+        .not_valid_after(now + CA_VALIDITY)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=True,
+                crl_sign=True,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
+        .sign(private_key, hashes.SHA256())
+    )
+    write_file_atomically(key_file, _private_pem(private_key), mode=0o600)
+    write_file_atomically(cert_file, certificate.public_bytes(serialization.Encoding.PEM), mode=0o644)
+    return CertificateAuthority(certificate=certificate, private_key=private_key)
+
+
+def _ensure_leaf(
+    *,
+    ca: CertificateAuthority,
+    cert_file: Path,
+    key_file: Path,
+    subject: x509.Name,
+    sans: list[x509.GeneralName] | None,
+    usage: x509.ObjectIdentifier,
+    now: datetime,
+) -> Outcome:
+    if not cert_file.exists() and not key_file.exists():
+        outcome = Outcome.CREATED
+    elif _leaf_is_current(
+        ca=ca, cert_file=cert_file, key_file=key_file, subject=subject, sans=sans, usage=usage, now=now
+    ):
+        _restrict_permissions(key_file)
+        return Outcome.REUSED
+    else:
+        outcome = Outcome.RENEWED
+    private_key = ec.generate_private_key(_CURVE)
+    public_key = private_key.public_key()
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(ca.certificate.subject)
+        .public_key(public_key)
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - BACKDATE)
+        .not_valid_after(min(now + LEAF_VALIDITY, ca.certificate.not_valid_after_utc))
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=False,
+                crl_sign=False,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca.private_key.public_key()), critical=False
+        )
+    )
+    if sans:
+        builder = builder.add_extension(x509.SubjectAlternativeName(sans), critical=False)
+    certificate = builder.sign(ca.private_key, hashes.SHA256())
+    write_file_atomically(key_file, _private_pem(private_key), mode=0o600)
+    write_file_atomically(cert_file, certificate.public_bytes(serialization.Encoding.PEM), mode=0o644)
+    return outcome
+
+
+def _leaf_is_current(
+    *,
+    ca: CertificateAuthority,
+    cert_file: Path,
+    key_file: Path,
+    subject: x509.Name,
+    sans: list[x509.GeneralName] | None,
+    usage: x509.ObjectIdentifier,
+    now: datetime,
+) -> bool:
+    """Whether the pair on disk can be kept: readable, matching, issued by ``ca``, wanted as is."""
+    try:
+        certificate = x509.load_pem_x509_certificate(cert_file.read_bytes())
+        private_key = _load_ec_key(key_file)
+        certificate.verify_directly_issued_by(ca.certificate)
+    except (OSError, ValueError, TypeError, InvalidSignature):
+        return False
+    if _public_bytes(private_key) != _public_bytes(certificate.public_key()):
+        return False
+    if certificate.subject != subject:
+        return False
+    if not certificate.not_valid_before_utc <= now < certificate.not_valid_after_utc - RENEW_BEFORE:
+        return False
+    try:
+        present_usage = certificate.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+    except x509.ExtensionNotFound:
+        return False
+    if list(present_usage) != [usage]:
+        return False
+    try:
+        present_sans = set(certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName).value)
+    except x509.ExtensionNotFound:
+        present_sans = set()
+    return present_sans == set(sans or ())
+
+
+def _load_ec_key(path: Path) -> ec.EllipticCurvePrivateKey:
+    key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+    if not isinstance(key, ec.EllipticCurvePrivateKey):
+        raise TypeError(f"{path} holds a {type(key).__name__}, expected an ECDSA key")
+    return key
+
+
+def _restrict_permissions(key_file: Path) -> None:
+    """Private keys are owner-only even if someone loosened them (as ssh insists)."""
+    if key_file.stat().st_mode & 0o077:
+        key_file.chmod(0o600)
+
+
+def _read_or_none(path: Path) -> bytes | None:
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        return None
+
+
+def _private_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+
+
+def _public_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
+    return key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+
+
+def _public_bytes(key: ec.EllipticCurvePrivateKey | CertificatePublicKeyTypes) -> bytes:
+    public = key.public_key() if isinstance(key, ec.EllipticCurvePrivateKey) else key
+    return public.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)

@@ -1,0 +1,94 @@
+"""An API server running in the test's own event loop, over real HTTPS with the lab PKI.
+
+``apiserver`` gives a started server (SQLite store in a temp dir, free port) and an
+aiohttp session authenticated as the admin; ``anonymous`` is a session without a client
+certificate. The server is stopped, and its store closed, when the test ends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+import ssl
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import orjson
+import pytest
+
+from control.apiserver.server import serve
+from control.lab import Layout, Settings, prepare, server_options
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@dataclass
+class RunningServer:
+    url: str
+    data_dir: Path
+    session: aiohttp.ClientSession
+    anonymous: aiohttp.ClientSession
+    ca_file: Path
+    cert_file: Path
+    key_file: Path
+
+    async def request(self, method: str, path: str, *, body: Any = None, raw: bytes | None = None,
+                      content_type: str = "application/json", headers: dict[str, str] | None = None,
+                      params: dict[str, str] | None = None) -> tuple[int, Any]:
+        data = raw if raw is not None else (orjson.dumps(body) if body is not None else None)
+        all_headers = {"Content-Type": content_type, **(headers or {})}
+        async with self.session.request(method, self.url + path, data=data, headers=all_headers,
+                                        params=params) as response:
+            payload = await response.read()
+            try:
+                return response.status, orjson.loads(payload)
+            except orjson.JSONDecodeError:
+                return response.status, payload.decode()
+
+
+def client_ssl_context(*, ca_file: Path, cert_file: Path | None, key_file: Path | None) -> ssl.SSLContext:
+    context = ssl.create_default_context(cafile=str(ca_file))
+    if cert_file is not None and key_file is not None:
+        context.load_cert_chain(str(cert_file), str(key_file))
+    return context
+
+
+@pytest.fixture
+async def apiserver(tmp_path: Path) -> AsyncIterator[RunningServer]:
+    layout = Layout.resolve(tmp_path / "lab")
+    settings = Settings(api_port=free_port())
+    pki = prepare(layout, settings)
+    options = server_options(layout, settings)
+    stop = asyncio.Event()
+    ready = asyncio.Event()
+    task = asyncio.create_task(serve(options, stop=stop, on_ready=ready.set))
+    ready_wait = asyncio.create_task(ready.wait())
+    done, _ = await asyncio.wait({task, ready_wait}, timeout=30, return_when=asyncio.FIRST_COMPLETED)
+    if task in done:
+        ready_wait.cancel()
+        task.result()
+    assert ready.is_set(), "the API server did not become ready in 30 s"
+    files = pki.files
+    admin = client_ssl_context(ca_file=files.ca_cert, cert_file=files.admin_cert, key_file=files.admin_key)
+    nobody = client_ssl_context(ca_file=files.ca_cert, cert_file=None, key_file=None)
+    session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=admin, limit=200))
+    anonymous = aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=nobody))
+    try:
+        yield RunningServer(
+            url=settings.server_url, data_dir=layout.data_dir, session=session, anonymous=anonymous,
+            ca_file=files.ca_cert, cert_file=files.admin_cert, key_file=files.admin_key,
+        )
+    finally:
+        await session.close()
+        await anonymous.close()
+        stop.set()
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.wait_for(task, timeout=30)

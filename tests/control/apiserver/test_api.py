@@ -1,0 +1,439 @@
+"""The API server's HTTP semantics, over real HTTPS against an in-process server.
+
+kubectl and the Python client are exercised in tests/e2e; these tests pin the details
+clients depend on (Status bodies, resourceVersion rules, status/scale subresources,
+finalizers, allocation) and the bad-input answers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import orjson
+import pytest
+
+from tests.control.apiserver.conftest import RunningServer
+
+CM = "/api/v1/namespaces/default/configmaps"
+DEPLOY = "/apis/apps/v1/namespaces/default/deployments"
+
+
+def configmap(name: str, **data: str) -> dict:
+    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name}, "data": data}
+
+
+def deployment(name: str, replicas: int = 1) -> dict:
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name},
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": {"app": name}},
+            "template": {"metadata": {"labels": {"app": name}},
+                         "spec": {"containers": [{"name": "c", "image": "nginx:1"}]}},
+        },
+    }
+
+
+# ---------------------------------------------------------------- non-resource endpoints
+async def test_health_and_version_are_public_everything_else_needs_a_certificate(apiserver: RunningServer):
+    for path in ("/healthz", "/livez", "/readyz", "/readyz/ping"):
+        async with apiserver.anonymous.get(apiserver.url + path) as response:
+            assert response.status == 200 and await response.text() == "ok"
+    async with apiserver.anonymous.get(apiserver.url + "/version") as response:
+        assert (await response.json())["gitVersion"].startswith("v1.33.")
+    async with apiserver.anonymous.get(apiserver.url + "/api/v1/namespaces") as response:
+        assert response.status == 401
+        assert await response.json() == {"kind": "Status", "apiVersion": "v1", "metadata": {},
+                                         "status": "Failure", "message": "Unauthorized",
+                                         "reason": "Unauthorized", "code": 401}
+
+
+async def test_discovery_documents(apiserver: RunningServer):
+    status, api = await apiserver.request("GET", "/api")
+    assert status == 200 and api["kind"] == "APIVersions" and api["versions"] == ["v1"]
+    _, groups = await apiserver.request("GET", "/apis")
+    names = {g["name"]: g for g in groups["groups"]}
+    assert names["apps"]["preferredVersion"] == {"groupVersion": "apps/v1", "version": "v1"}
+    assert {"batch", "networking.k8s.io", "rbac.authorization.k8s.io", "coordination.k8s.io",
+            "discovery.k8s.io", "apiregistration.k8s.io", "events.k8s.io"} <= set(names)
+    _, core = await apiserver.request("GET", "/api/v1")
+    by_name = {r["name"]: r for r in core["resources"]}
+    assert by_name["pods"]["shortNames"] == ["po"] and by_name["pods"]["namespaced"] is True
+    assert "all" in by_name["pods"]["categories"]
+    assert by_name["pods/status"]["verbs"] == ["get", "patch", "update"]
+    assert by_name["pods/binding"]["verbs"] == ["create"]
+    assert by_name["namespaces"]["namespaced"] is False
+    _, apps = await apiserver.request("GET", "/apis/apps/v1")
+    scale = {r["name"]: r for r in apps["resources"]}["deployments/scale"]
+    assert (scale["group"], scale["version"], scale["kind"]) == ("autoscaling", "v1", "Scale")
+    status, _ = await apiserver.request("GET", "/apis/nope.example/v1")
+    assert status == 404
+
+
+async def test_openapi_v3_points_kubectl_at_server_side_field_validation(apiserver: RunningServer):
+    _, index = await apiserver.request("GET", "/openapi/v3")
+    url = index["paths"]["apis/apps/v1"]["serverRelativeURL"]
+    _, document = await apiserver.request("GET", url)
+    patch_op = document["paths"]["/apis/apps/v1/namespaces/{namespace}/deployments/{name}"]["patch"]
+    assert patch_op["x-kubernetes-group-version-kind"] == {"group": "apps", "version": "v1", "kind": "Deployment"}
+    params = [p.get("name") for p in patch_op.get("parameters", [])] + [
+        p.get("name") for p in document["paths"]["/apis/apps/v1/namespaces/{namespace}/deployments/{name}"]
+        .get("parameters", [])
+    ]
+    assert "fieldValidation" in params
+
+
+# ---------------------------------------------------------------- create / get / update
+async def test_create_sets_identity_and_versions(apiserver: RunningServer):
+    status, created = await apiserver.request("POST", CM, body=configmap("a", k="v"))
+    assert status == 201
+    meta = created["metadata"]
+    assert meta["namespace"] == "default" and len(meta["uid"]) == 36
+    assert meta["creationTimestamp"].endswith("Z") and int(meta["resourceVersion"]) > 0
+    status, got = await apiserver.request("GET", f"{CM}/a")
+    assert status == 200 and got == created
+    status, dup = await apiserver.request("POST", CM, body=configmap("a"))
+    assert (status, dup["reason"], dup["message"]) == (409, "AlreadyExists", 'configmaps "a" already exists')
+    assert dup["details"] == {"name": "a", "kind": "configmaps"}
+
+
+async def test_generate_name(apiserver: RunningServer):
+    body = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"generateName": "gen-"}}
+    _, first = await apiserver.request("POST", CM, body=body)
+    _, second = await apiserver.request("POST", CM, body=body)
+    assert first["metadata"]["name"].startswith("gen-") and len(first["metadata"]["name"]) == 9
+    assert first["metadata"]["name"] != second["metadata"]["name"]
+
+
+async def test_not_found_and_missing_namespace(apiserver: RunningServer):
+    status, body = await apiserver.request("GET", f"{DEPLOY}/nope")
+    assert (status, body["reason"], body["message"]) == (404, "NotFound", 'deployments.apps "nope" not found')
+    assert body["details"] == {"name": "nope", "group": "apps", "kind": "deployments"}
+    status, body = await apiserver.request("POST", "/api/v1/namespaces/ghost/configmaps", body=configmap("x"))
+    assert (status, body["message"]) == (404, 'namespaces "ghost" not found')
+
+
+async def test_optimistic_concurrency(apiserver: RunningServer):
+    _, created = await apiserver.request("POST", CM, body=configmap("occ", k="1"))
+    first = {**created, "data": {"k": "2"}}
+    status, updated = await apiserver.request("PUT", f"{CM}/occ", body=first)
+    assert status == 200 and int(updated["metadata"]["resourceVersion"]) > int(created["metadata"]["resourceVersion"])
+    stale = {**created, "data": {"k": "3"}}
+    status, body = await apiserver.request("PUT", f"{CM}/occ", body=stale)
+    assert status == 409 and body["reason"] == "Conflict"
+    assert body["message"] == (
+        'Operation cannot be fulfilled on configmaps "occ": the object has been modified; '
+        "please apply your changes to the latest version and try again"
+    )
+    # No resourceVersion: an unconditional update.
+    unconditional = configmap("occ", k="4")
+    status, body = await apiserver.request("PUT", f"{CM}/occ", body=unconditional)
+    assert status == 200 and body["data"] == {"k": "4"}
+    # A no-op update does not write.
+    status, again = await apiserver.request("PUT", f"{CM}/occ", body=body)
+    assert again["metadata"]["resourceVersion"] == body["metadata"]["resourceVersion"]
+
+
+async def test_fifty_concurrent_stale_writers(apiserver: RunningServer):
+    """Every write either succeeds or gets 409; the final state is exactly the successes."""
+    _, created = await apiserver.request("POST", CM, body=configmap("race"))
+    base = created
+
+    async def writer(index: int) -> tuple[int, int]:
+        body = {**base, "data": {**(base.get("data") or {}), f"w{index}": "x"}}
+        status, _ = await apiserver.request("PUT", f"{CM}/race", body=body)
+        return index, status
+
+    results = await asyncio.gather(*(writer(i) for i in range(50)))
+    statuses = {status for _, status in results}
+    assert statuses <= {200, 409}
+    winners = [index for index, status in results if status == 200]
+    assert len(winners) == 1  # all 50 carried the same resourceVersion
+    _, final = await apiserver.request("GET", f"{CM}/race")
+    assert final["data"] == {f"w{winners[0]}": "x"}
+
+    # Writers that re-read and retry on 409 all land eventually.
+    async def retrying(index: int) -> None:
+        while True:
+            _, current = await apiserver.request("GET", f"{CM}/race")
+            current["data"][f"r{index}"] = "y"
+            status, _ = await apiserver.request("PUT", f"{CM}/race", body=current)
+            if status == 200:
+                return
+            assert status == 409
+
+    await asyncio.gather(*(retrying(i) for i in range(50)))
+    _, final = await apiserver.request("GET", f"{CM}/race")
+    assert {k for k in final["data"] if k.startswith("r")} == {f"r{i}" for i in range(50)}
+
+
+async def test_generation_and_the_status_subresource(apiserver: RunningServer):
+    _, created = await apiserver.request("POST", DEPLOY, body=deployment("gen"))
+    assert created["metadata"]["generation"] == 1 and created["status"] == {}
+    # metadata-only change: generation stays
+    _, labelled = await apiserver.request(
+        "PATCH", f"{DEPLOY}/gen", body={"metadata": {"labels": {"x": "y"}}},
+        content_type="application/merge-patch+json")
+    assert labelled["metadata"]["generation"] == 1
+    # status through the main endpoint is ignored
+    _, ignored = await apiserver.request(
+        "PATCH", f"{DEPLOY}/gen", body={"status": {"replicas": 9}}, content_type="application/merge-patch+json")
+    assert ignored["status"] == {} and ignored["metadata"]["resourceVersion"] == labelled["metadata"]["resourceVersion"]
+    # spec change bumps generation
+    _, scaled = await apiserver.request(
+        "PATCH", f"{DEPLOY}/gen", body={"spec": {"replicas": 3}}, content_type="application/merge-patch+json")
+    assert scaled["metadata"]["generation"] == 2
+    # status subresource changes only status
+    status_body = {**scaled, "spec": {**scaled["spec"], "replicas": 7}, "status": {"replicas": 3}}
+    status, after = await apiserver.request("PUT", f"{DEPLOY}/gen/status", body=status_body)
+    assert status == 200 and after["status"] == {"replicas": 3} and after["spec"]["replicas"] == 3
+    assert after["metadata"]["generation"] == 2
+
+
+async def test_scale_subresource(apiserver: RunningServer):
+    await apiserver.request("POST", DEPLOY, body=deployment("sc", replicas=2))
+    status, scale = await apiserver.request("GET", f"{DEPLOY}/sc/scale")
+    assert status == 200 and scale["kind"] == "Scale" and scale["apiVersion"] == "autoscaling/v1"
+    assert scale["spec"] == {"replicas": 2} and scale["status"]["selector"] == "app=sc"
+    status, scale = await apiserver.request(
+        "PATCH", f"{DEPLOY}/sc/scale", body={"spec": {"replicas": 5}}, content_type="application/merge-patch+json")
+    assert status == 200 and scale["spec"]["replicas"] == 5
+    _, deploy = await apiserver.request("GET", f"{DEPLOY}/sc")
+    assert deploy["spec"]["replicas"] == 5
+    status, body = await apiserver.request(
+        "PATCH", f"{DEPLOY}/sc/scale", body={"spec": {"replicas": -1}}, content_type="application/merge-patch+json")
+    assert status == 422 and body["reason"] == "Invalid"
+
+
+# ---------------------------------------------------------------- bad input
+@pytest.mark.parametrize(
+    ("raw", "content_type", "code", "reason"),
+    [
+        (b"{not json", "application/json", 400, "BadRequest"),
+        (b"[1,2]", "application/json", 400, "BadRequest"),
+        (b"key: [unclosed", "application/yaml", 400, "BadRequest"),
+        (b'{"kind":"Secret","apiVersion":"v1","metadata":{"name":"x"}}', "application/json", 400, "BadRequest"),
+        (b'{"kind":"ConfigMap","apiVersion":"v2","metadata":{"name":"x"}}', "application/json", 400, "BadRequest"),
+        (b'{"metadata":{"name":"x"}}', "text/plain", 415, "UnsupportedMediaType"),
+        (b'{"metadata":{"name":"Bad_Name"}}', "application/json", 422, "Invalid"),
+        (b'{"metadata":{"name":"x"},"data":{"k":1}}', "application/json", 400, "BadRequest"),
+        (b"", "application/json", 400, "BadRequest"),
+    ],
+)
+async def test_bad_bodies_get_clear_status_errors(apiserver: RunningServer, raw, content_type, code, reason):
+    status, body = await apiserver.request("POST", CM, raw=raw, content_type=content_type)
+    assert (status, body["kind"], body["reason"]) == (code, "Status", reason), body
+    status, _ = await apiserver.request("GET", "/readyz")
+    assert status == 200  # and the server keeps serving
+
+
+async def test_invalid_object_names_the_field(apiserver: RunningServer):
+    status, body = await apiserver.request("POST", CM, body=configmap("Bad_Name"))
+    assert status == 422
+    assert body["message"].startswith('ConfigMap "Bad_Name" is invalid: metadata.name: Invalid value: "Bad_Name"')
+    assert body["details"]["causes"][0]["field"] == "metadata.name"
+    assert body["details"]["causes"][0]["reason"] == "FieldValueInvalid"
+
+
+async def test_unknown_fields_follow_field_validation(apiserver: RunningServer):
+    body = {**configmap("uf"), "bogus": 1}
+    status, strict = await apiserver.request("POST", CM, body=body, params={"fieldValidation": "Strict"})
+    assert (status, strict["message"]) == (400, 'strict decoding error: unknown field "bogus"')
+    async with apiserver.session.post(apiserver.url + CM, data=orjson.dumps(body),
+                                      headers={"Content-Type": "application/json"}) as response:
+        assert response.status == 201
+        assert response.headers.getall("Warning") == ['299 - "unknown field \\"bogus\\""']
+        assert "bogus" not in await response.json()
+
+
+async def test_oversized_bodies_are_refused(apiserver: RunningServer):
+    huge = orjson.dumps(configmap("big", k="x" * (3 * 1024 * 1024 + 10)))
+    status, body = await apiserver.request("POST", CM, raw=huge)
+    assert status == 413 and body["reason"] == "RequestEntityTooLarge"
+    just_over_object_limit = configmap("big", k="x" * (1_600_000))
+    status, body = await apiserver.request("POST", CM, body=just_over_object_limit)
+    assert status == 413
+
+
+async def test_wrong_verbs_and_scopes(apiserver: RunningServer):
+    status, body = await apiserver.request("GET", "/api/v1/namespaces/default/bindings")
+    assert status == 405 and body["reason"] == "MethodNotAllowed"
+    status, _ = await apiserver.request("POST", "/api/v1/configmaps", body=configmap("x"))
+    assert status == 404
+    status, _ = await apiserver.request("GET", "/api/v1/namespaces/default/nodes")
+    assert status == 404
+    status, body = await apiserver.request("PATCH", f"{CM}/x", body={}, content_type="application/apply-patch+yaml")
+    assert status == 415 and "server-side apply" in body["message"]
+
+
+# ---------------------------------------------------------------- delete, finalizers
+async def test_finalizers_hold_deletion_until_removed(apiserver: RunningServer):
+    body = configmap("fin")
+    body["metadata"]["finalizers"] = ["example.com/hold"]
+    await apiserver.request("POST", CM, body=body)
+    status, pending = await apiserver.request("DELETE", f"{CM}/fin")
+    assert status == 200 and pending["metadata"]["deletionTimestamp"]
+    status, still = await apiserver.request("GET", f"{CM}/fin")
+    assert status == 200 and still["metadata"]["finalizers"] == ["example.com/hold"]
+    status, _ = await apiserver.request(
+        "PATCH", f"{CM}/fin", body={"metadata": {"finalizers": None}}, content_type="application/merge-patch+json")
+    assert status == 200
+    status, _ = await apiserver.request("GET", f"{CM}/fin")
+    assert status == 404
+
+
+async def test_delete_preconditions_and_success_status(apiserver: RunningServer):
+    _, created = await apiserver.request("POST", DEPLOY, body=deployment("del"))
+    status, body = await apiserver.request(
+        "DELETE", f"{DEPLOY}/del", body={"preconditions": {"uid": "not-the-uid"}})
+    assert status == 409 and "Precondition failed: UID in precondition: not-the-uid" in body["message"]
+    status, body = await apiserver.request("DELETE", f"{DEPLOY}/del", params={"propagationPolicy": "Foreground"})
+    assert status == 200 and body["metadata"]["finalizers"] == ["foregroundDeletion"]
+    await apiserver.request("PATCH", f"{DEPLOY}/del", body={"metadata": {"finalizers": []}},
+                            content_type="application/merge-patch+json")
+    status, _ = await apiserver.request("GET", f"{DEPLOY}/del")
+    assert status == 404
+    await apiserver.request("POST", DEPLOY, body=deployment("del2"))
+    status, body = await apiserver.request("DELETE", f"{DEPLOY}/del2")
+    assert status == 200 and body["kind"] == "Status" and body["status"] == "Success"
+    assert body["details"]["name"] == "del2" and body["details"]["group"] == "apps"
+    assert created["metadata"]["uid"] != body["details"]["uid"]
+
+
+async def test_namespace_termination(apiserver: RunningServer):
+    ns = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "doomed"}}
+    _, created = await apiserver.request("POST", "/api/v1/namespaces", body=ns)
+    assert created["spec"]["finalizers"] == ["kubernetes"] and created["status"]["phase"] == "Active"
+    status, terminating = await apiserver.request("DELETE", "/api/v1/namespaces/doomed")
+    assert status == 200 and terminating["status"]["phase"] == "Terminating"
+    status, body = await apiserver.request("POST", "/api/v1/namespaces/doomed/configmaps", body=configmap("x"))
+    assert status == 403
+    assert body["message"] == "unable to create new content in namespace doomed because it is being terminated"
+    finalize = {**terminating, "spec": {"finalizers": []}}
+    status, _ = await apiserver.request("PUT", "/api/v1/namespaces/doomed/finalize", body=finalize)
+    assert status == 200
+    status, _ = await apiserver.request("GET", "/api/v1/namespaces/doomed")
+    assert status == 404
+
+
+# ---------------------------------------------------------------- services, binding
+async def test_service_addresses_are_allocated_and_released(apiserver: RunningServer):
+    svc = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "s1"},
+           "spec": {"type": "NodePort", "ports": [{"port": 80}]}}
+    _, created = await apiserver.request("POST", "/api/v1/namespaces/default/services", body=svc)
+    ip = created["spec"]["clusterIP"]
+    node_port = created["spec"]["ports"][0]["nodePort"]
+    assert ip.startswith("127.96.") and created["spec"]["clusterIPs"] == [ip] and 30000 <= node_port <= 32767
+    taken = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "s2"},
+             "spec": {"clusterIP": ip, "ports": [{"port": 80}]}}
+    status, body = await apiserver.request("POST", "/api/v1/namespaces/default/services", body=taken)
+    assert status == 422 and "spec.clusterIPs" in body["message"] and "already allocated" in body["message"]
+    await apiserver.request("DELETE", "/api/v1/namespaces/default/services/s1")
+    status, reused = await apiserver.request("POST", "/api/v1/namespaces/default/services", body=taken)
+    assert status == 201 and reused["spec"]["clusterIP"] == ip
+    _, kubernetes = await apiserver.request("GET", "/api/v1/namespaces/default/services/kubernetes")
+    assert kubernetes["spec"]["clusterIP"] == "127.96.0.1"
+    _, endpoints = await apiserver.request("GET", "/api/v1/namespaces/default/endpoints/kubernetes")
+    assert endpoints["subsets"][0]["addresses"] == [{"ip": "127.0.0.1"}]
+
+
+async def test_pod_binding(apiserver: RunningServer):
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},
+           "spec": {"containers": [{"name": "c", "image": "busybox"}]}}
+    _, created = await apiserver.request("POST", "/api/v1/namespaces/default/pods", body=pod)
+    assert created["status"]["phase"] == "Pending" and created["spec"]["restartPolicy"] == "Always"
+    binding = {"apiVersion": "v1", "kind": "Binding", "metadata": {"name": "p"}, "target": {"kind": "Node", "name": "n1"}}
+    status, _ = await apiserver.request("POST", "/api/v1/namespaces/default/pods/p/binding", body=binding)
+    assert status == 201
+    _, bound = await apiserver.request("GET", "/api/v1/namespaces/default/pods/p")
+    assert bound["spec"]["nodeName"] == "n1"
+    status, body = await apiserver.request("POST", "/api/v1/namespaces/default/pods/p/binding", body=binding)
+    assert status == 409 and "already assigned" in body["message"]
+    # a bound pod terminates gracefully: deletionTimestamp first, gone after grace 0
+    status, pending = await apiserver.request("DELETE", "/api/v1/namespaces/default/pods/p")
+    assert status == 200 and pending["metadata"]["deletionGracePeriodSeconds"] == 30
+    status, _ = await apiserver.request("DELETE", "/api/v1/namespaces/default/pods/p",
+                                        params={"gracePeriodSeconds": "0"})
+    assert status == 200
+    status, _ = await apiserver.request("GET", "/api/v1/namespaces/default/pods/p")
+    assert status == 404
+
+
+# ---------------------------------------------------------------- list
+async def test_list_pagination_and_resource_versions(apiserver: RunningServer):
+    for index in range(5):
+        await apiserver.request("POST", CM, body=configmap(f"pg-{index}"))
+    status, page = await apiserver.request("GET", CM, params={"limit": "2"})
+    assert status == 200 and page["kind"] == "ConfigMapList" and page["apiVersion"] == "v1"
+    assert [i["metadata"]["name"] for i in page["items"]] == ["pg-0", "pg-1"]
+    assert page["metadata"]["remainingItemCount"] == 3
+    first_rv = page["metadata"]["resourceVersion"]
+    await apiserver.request("POST", CM, body=configmap("pg-5"))  # after the snapshot
+    names = [i["metadata"]["name"] for i in page["items"]]
+    token = page["metadata"]["continue"]
+    while token:
+        _, page = await apiserver.request("GET", CM, params={"limit": "2", "continue": token})
+        assert page["metadata"]["resourceVersion"] == first_rv
+        names += [i["metadata"]["name"] for i in page["items"]]
+        token = page["metadata"].get("continue")
+    assert names == [f"pg-{i}" for i in range(5)]  # one consistent snapshot
+    for item in page["items"]:
+        assert item["kind"] == "ConfigMap" or "kind" not in item
+    status, body = await apiserver.request("GET", CM, params={"continue": "garbage!"})
+    assert status == 400
+    status, body = await apiserver.request("GET", CM, params={"resourceVersion": "999999999"})
+    assert status == 504 and "Too large resource version" in body["message"]
+    status, _ = await apiserver.request("GET", CM, params={"resourceVersion": "abc"})
+    assert status == 400
+
+
+async def test_list_selectors(apiserver: RunningServer):
+    for name, tier in (("s-a", "front"), ("s-b", "back"), ("s-c", None)):
+        body = configmap(name)
+        if tier:
+            body["metadata"]["labels"] = {"tier": tier}
+        await apiserver.request("POST", CM, body=body)
+
+    async def names(**params: str) -> list[str]:
+        status, listing = await apiserver.request("GET", CM, params=params)
+        assert status == 200, listing
+        return [i["metadata"]["name"] for i in listing["items"] if i["metadata"]["name"].startswith("s-")]
+
+    assert await names(labelSelector="tier=front") == ["s-a"]
+    assert await names(labelSelector="tier in (front, back)") == ["s-a", "s-b"]
+    assert await names(labelSelector="!tier") == ["s-c"]
+    assert await names(labelSelector="tier,tier!=front") == ["s-b"]
+    assert await names(fieldSelector="metadata.name=s-b") == ["s-b"]
+    assert await names(fieldSelector="metadata.name!=s-b", labelSelector="tier") == ["s-a"]
+    assert await names(labelSelector="tier", limit="1") == ["s-a"]
+    status, body = await apiserver.request("GET", CM, params={"labelSelector": "tier in front"})
+    assert status == 400 and body["reason"] == "BadRequest"
+    status, body = await apiserver.request("GET", CM, params={"fieldSelector": "spec.nodeName=x"})
+    assert status == 400 and "field label not supported" in body["message"]
+
+
+async def test_table_output(apiserver: RunningServer):
+    await apiserver.request("POST", DEPLOY, body=deployment("tbl", replicas=3))
+    headers = {"Accept": "application/json;as=Table;v=v1;g=meta.k8s.io,application/json"}
+    status, table = await apiserver.request("GET", DEPLOY, headers=headers)
+    assert status == 200 and table["kind"] == "Table" and table["apiVersion"] == "meta.k8s.io/v1"
+    columns = [c["name"] for c in table["columnDefinitions"] if c["priority"] == 0]
+    assert columns == ["Name", "Ready", "Up-to-date", "Available", "Age"]
+    row = table["rows"][0]
+    assert row["cells"][:4] == ["tbl", "0/3", 0, 0]
+    assert row["object"]["kind"] == "PartialObjectMetadata" and row["object"]["metadata"]["name"] == "tbl"
+    status, single = await apiserver.request("GET", f"{DEPLOY}/tbl", headers=headers,
+                                             params={"includeObject": "Object"})
+    assert single["rows"][0]["object"]["kind"] == "Deployment"
+
+
+# ---------------------------------------------------------------- metrics
+async def test_metrics_use_upstream_names(apiserver: RunningServer):
+    await apiserver.request("GET", CM)
+    async with apiserver.session.get(apiserver.url + "/metrics") as response:
+        text = await response.text()
+    assert 'apiserver_request_total{code="200",component="apiserver",dry_run="",group="",resource="configmaps"' in text
+    assert "apiserver_request_duration_seconds_bucket" in text
+    assert "apiserver_registered_watchers" in text
