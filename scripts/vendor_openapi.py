@@ -45,7 +45,10 @@ def read_definitions(version: str) -> bytes:
 
 def write_vendored(data: bytes, *, version: str, directory: Path = SCHEMAS) -> Path:
     target = directory / f"kubernetes-v{version}-definitions.json.gz"
-    with target.open("wb") as raw, gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0, compresslevel=9) as out:
+    with (
+        target.open("wb") as raw,
+        gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0, compresslevel=9) as out,
+    ):
         out.write(data)
     return target
 

@@ -68,12 +68,12 @@ def media_type(content_type: str) -> str:
 def decode_body(body: bytes, *, content_type: str) -> Any:
     """Parse a JSON or YAML request body; 400 with the parser's message when malformed."""
     media = media_type(content_type) or "application/json"
-    if media in ("application/json", "text/json", "*/*"):
+    if media in ("application/json", "text/json", "*/*") or media.endswith("+json"):
         try:
             return orjson.loads(body)
         except orjson.JSONDecodeError as exc:
             raise errors.bad_request(f"json parse error: {exc}") from exc
-    if media in ("application/yaml", "application/x-yaml", "text/yaml"):
+    if media in ("application/yaml", "application/x-yaml", "text/yaml") or media.endswith("+yaml"):
         try:
             return yaml.safe_load(body)
         except yaml.YAMLError as exc:

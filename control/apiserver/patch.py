@@ -426,11 +426,7 @@ def strategic_merge_patch(original: dict[str, Any], patch: Any, schema: SchemaNo
             f"json: cannot unmarshal {_json_kind(patch)} into Go value of type map[string]interface {{}}",
             code=400,
         )
-    result = _merge_map(_copy(original) if isinstance(original, dict) else {}, _copy(patch), schema)
-    return result
-
-
-_PATCH_STRATEGIES: dict[tuple[str, ...], str] = {}
+    return _merge_map(_copy(original) if isinstance(original, dict) else {}, _copy(patch), schema)
 
 
 def _field_meta(schema: SchemaNode | None, key: str) -> tuple[SchemaNode | None, str, str]:
@@ -446,13 +442,7 @@ def _field_meta(schema: SchemaNode | None, key: str) -> tuple[SchemaNode | None,
     if child is None:
         return None, "", ""
     subschema = None if child.kind == "any" else child
-    strategies = child.patch_strategies
-    if not strategies:
-        return subschema, "", child.patch_merge_key
-    strategy = _PATCH_STRATEGIES.get(strategies)
-    if strategy is None:
-        strategy = _extract_strategy(strategies)
-        _PATCH_STRATEGIES[strategies] = strategy
+    strategy = _extract_strategy(child.patch_strategies) if child.patch_strategies else ""
     return subschema, strategy, child.patch_merge_key
 
 

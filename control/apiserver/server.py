@@ -120,7 +120,7 @@ class APIServer:
         next_compaction = time.monotonic() + self.options.compaction_interval_seconds
         while not stop.is_set():
             with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=15.0)
+                await asyncio.wait_for(stop.wait(), timeout=min(15.0, self.options.compaction_interval_seconds))
             if stop.is_set():
                 return
             try:

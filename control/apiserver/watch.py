@@ -138,7 +138,7 @@ async def _follow(
                     return
                 except CompactedError as exc:
                     await stream.write(
-                        encoder.error(errors.too_old_resource_version(exc.requested, exc.compacted))
+                        encoder.error(errors.too_old_resource_version(start, exc.compacted))
                     )
                     return
                 except StoreError as exc:

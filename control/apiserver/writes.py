@@ -34,6 +34,7 @@ PATCH_TYPES = {
 }
 _APPLY_PATCH = "application/apply-patch+yaml"
 _FIELD_VALIDATION = ("", "Ignore", "Warn", "Strict")
+_SCALE_DEFINITION = "io.k8s.api.autoscaling.v1.Scale"
 
 
 # ---------------------------------------------------------------- decoding
@@ -158,7 +159,8 @@ async def patch_(call: Call) -> web.Response:
             elif kind == "json":
                 patched = patch.json_patch(current, document)
             else:
-                patched = patch.strategic_merge_patch(current, document, schema.schema_for(rt))
+                target = schema.definitions().node(_SCALE_DEFINITION) if subresource == "scale" else schema.schema_for(rt)
+                patched = patch.strategic_merge_patch(current, document, target)
         except patch.PatchError as exc:
             raise errors.StatusError(code=exc.code, reason=exc.reason, message=exc.message) from exc
         if not isinstance(patched, dict):

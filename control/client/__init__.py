@@ -35,7 +35,12 @@ from control.client.errors import (
     TransportError,
 )
 from control.client.indexer import Indexer, object_key, split_key
-from control.client.informer import DeletedFinalStateUnknown, InformerFactory, SharedInformer
+from control.client.informer import (
+    DeletedFinalStateUnknown,
+    InformerFactory,
+    SharedInformer,
+    deletion_handling_key,
+)
 from control.client.rest import EventType, PatchType, Resource, RESTClient, WatchEvent
 from control.client.workqueue import QueueShutDown, RateLimitingQueue
 
@@ -66,6 +71,7 @@ __all__ = [
     "TemporaryError",
     "TransportError",
     "WatchEvent",
+    "deletion_handling_key",
     "in_cluster_config",
     "load_config",
     "load_kubeconfig",

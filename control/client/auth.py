@@ -31,14 +31,18 @@ from multidict import CIMultiDict
 
 from control.client.clock import REAL_CLOCK, Clock
 from control.client.config import ClientConfig, ConfigError, ExecConfig
+from control.client.errors import RequestError
 
 log = logging.getLogger(__name__)
 
 TOKEN_FILE_PERIOD = 60.0  # seconds between re-reads of a bearer token file (client-go: 1 minute)
 
 
-class CredentialError(ConfigError):
-    """Credentials could not be obtained for a request (unreadable token file, failing exec plugin)."""
+class CredentialError(ConfigError, RequestError):
+    """Credentials could not be obtained for a request (unreadable token file, failing exec plugin).
+
+    Both a configuration problem and a failed request, so ``except RequestError`` sees it too.
+    """
 
 
 @dataclass(frozen=True, slots=True)

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from control.client.clock import REAL_CLOCK, Clock
-from control.client.indexer import Indexer, IndexFunc
+from control.client.indexer import Indexer, IndexFunc, object_key
 from control.client.reflector import ListerWatcher, Reflector
 from control.client.rest import Resource
 
@@ -42,6 +42,15 @@ class DeletedFinalStateUnknown:
 
     key: str
     obj: dict[str, Any]
+
+
+def deletion_handling_key(obj: Mapping[str, Any] | DeletedFinalStateUnknown) -> str:
+    """The cache key of an object or of a tombstone (client-go's DeletionHandlingMetaNamespaceKeyFunc);
+    what an ``on_delete`` handler queues.
+    """
+    if isinstance(obj, DeletedFinalStateUnknown):
+        return obj.key
+    return object_key(obj)
 
 
 OnAdd = Callable[[dict[str, Any]], None]

@@ -31,7 +31,7 @@ import importlib.metadata
 import logging
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn
 from urllib.parse import quote
 
 import aiohttp
@@ -186,6 +186,13 @@ class ResponseStream:
 
     async def lines(self) -> AsyncIterator[bytes]:
         """The body split at ``\\n`` (newline dropped). A last line without a newline is yielded too."""
+        async for line, _ in self.split_lines():
+            yield line
+
+    async def split_lines(self) -> AsyncIterator[tuple[bytes, bool]]:
+        """``(line, complete)`` pairs: ``complete`` is False only for a last line the body ended
+        without terminating (the connection may have been cut inside it).
+        """
         parts: list[bytes] = []
         async for chunk in self.chunks():
             start = 0
@@ -193,16 +200,16 @@ class ResponseStream:
             while newline >= 0:
                 if parts:
                     parts.append(chunk[start:newline])
-                    yield b"".join(parts)
+                    yield b"".join(parts), True
                     parts.clear()
                 else:
-                    yield chunk[start:newline]
+                    yield chunk[start:newline], True
                 start = newline + 1
                 newline = chunk.find(b"\n", start)
             if start < len(chunk):
                 parts.append(chunk[start:])
         if parts:
-            yield b"".join(parts)
+            yield b"".join(parts), False
 
     async def aclose(self) -> None:
         # Closing (not releasing) drops the connection: an unread stream cannot be reused.
@@ -222,18 +229,18 @@ class WatchStream:
         self._events = self._decode()
 
     async def _decode(self) -> AsyncIterator[WatchEvent]:
-        lines = self._stream.lines()
+        lines = self._stream.split_lines()
         try:
-            pending: bytes | None = None
-            async for line in lines:
-                if pending is not None:
-                    yield _parse_event(pending)
-                pending = line if line.strip() else None
-            if pending is not None:
-                # The last line: if the connection broke mid-event it is incomplete, which
-                # client-go treats as an unexpected EOF, i.e. the end of the watch.
+            async for line, complete in lines:
+                if not line.strip():
+                    continue
+                if complete:
+                    yield _parse_event(line)
+                    continue
+                # The body ended inside a line: if the connection broke mid-event it is cut
+                # short, which client-go treats as an unexpected EOF, i.e. the end of the watch.
                 try:
-                    event = _parse_event(pending)
+                    event = _parse_event(line)
                 except DecodeError:
                     log.debug("watch stream ended inside an event")
                     return
@@ -343,10 +350,9 @@ class RESTClient:
         self._clock = clock
         self._timeout = aiohttp.ClientTimeout(total=request_timeout, sock_connect=CONNECT_TIMEOUT)
         self._stream_timeout = aiohttp.ClientTimeout(total=None, sock_connect=CONNECT_TIMEOUT)
+        self._warnings_seen: set[str] = set()
         self._session = aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(limit=0),
-            headers={"User-Agent": user_agent, "Accept": JSON},
-            trust_env=False,
+            connector=aiohttp.TCPConnector(limit=0), headers={"User-Agent": user_agent}, trust_env=False
         )
 
     async def __aenter__(self) -> RESTClient:
@@ -406,7 +412,9 @@ class RESTClient:
                     continue
                 raise TransportError(f"{method} {url.with_query(params or {})}: {exc!r}") from exc
             for warning in response.headers.getall("Warning", ()):
-                log.warning("%s %s: server warning: %s", method, path, warning)
+                if warning not in self._warnings_seen:  # deprecation warnings repeat on every call
+                    self._warnings_seen.add(warning)
+                    log.warning("%s %s: server warning: %s", method, path, warning)
             if response.status == 401:
                 self._auth.unauthorized(credentials)
             wait = _retry_after(response.headers)
@@ -427,7 +435,7 @@ class RESTClient:
     @staticmethod
     def _fail(
         response: aiohttp.ClientResponse, data: bytes, *, method: str, qualified_resource: str, name: str
-    ) -> None:
+    ) -> NoReturn:
         error = api_error_from_response(
             code=response.status,
             body=data,
@@ -442,6 +450,15 @@ class RESTClient:
         except aiohttp.ClientResponseError as exc:
             raise error from exc
         raise error
+
+    async def _read_failure(
+        self, response: aiohttp.ClientResponse, *, method: str, qualified_resource: str
+    ) -> NoReturn:
+        try:
+            data = await response.read()
+        except _TRANSPORT_ERRORS as exc:
+            raise TransportError(f"{method} {response.url}: reading the answer: {exc!r}") from exc
+        self._fail(response, data, method=method, qualified_resource=qualified_resource, name="")
 
     async def _call(
         self,
@@ -540,8 +557,7 @@ class RESTClient:
         stream = ResponseStream(response)
         try:
             if not 200 <= response.status <= 206:
-                data = await response.read()
-                self._fail(response, data, method=method.upper(), qualified_resource="", name="")
+                await self._read_failure(response, method=method.upper(), qualified_resource="")
             yield stream
         finally:
             await stream.aclose()
@@ -878,11 +894,7 @@ class RESTClient:
         )
         if not 200 <= response.status <= 206:
             async with response:
-                try:
-                    data = await response.read()
-                except _TRANSPORT_ERRORS as exc:
-                    raise TransportError(f"GET {path}: reading the answer: {exc!r}") from exc
-                self._fail(response, data, method="GET", qualified_resource=resource.group_resource, name="")
+                await self._read_failure(response, method="GET", qualified_resource=resource.group_resource)
         return WatchStream(ResponseStream(response))
 
     def lister_watcher(

@@ -332,16 +332,22 @@ def _drop_type_dependent_fields(spec: Obj, old_spec: Obj) -> None:
         if all(port in old_ports for port in new_ports if port):
             for port in _dicts(spec, "ports"):
                 port.pop("nodePort", None)
-    if _needs_health_check_node_port(old_spec) and not _needs_health_check_node_port(spec):
-        if spec.get("healthCheckNodePort") == old_spec.get("healthCheckNodePort"):
-            spec.pop("healthCheckNodePort", None)
+    if (
+        _needs_health_check_node_port(old_spec)
+        and not _needs_health_check_node_port(spec)
+        and spec.get("healthCheckNodePort") == old_spec.get("healthCheckNodePort")
+    ):
+        spec.pop("healthCheckNodePort", None)
     if _service_type(old_spec) == "LoadBalancer" and _service_type(spec) != "LoadBalancer":
         for key in ("allocateLoadBalancerNodePorts", "loadBalancerClass"):
             if spec.get(key) is not None and spec.get(key) == old_spec.get(key):
                 spec.pop(key, None)
-    if _externally_accessible(old_spec) and not _externally_accessible(spec):
-        if spec.get("externalTrafficPolicy") == old_spec.get("externalTrafficPolicy"):
-            spec.pop("externalTrafficPolicy", None)
+    if (
+        _externally_accessible(old_spec)
+        and not _externally_accessible(spec)
+        and spec.get("externalTrafficPolicy") == old_spec.get("externalTrafficPolicy")
+    ):
+        spec.pop("externalTrafficPolicy", None)
 
 
 def _default_ip_families(spec: Obj, old_spec: Obj | None) -> None:

@@ -279,6 +279,7 @@ class Definitions:
             return node
         raw = self.raw(name)
         node = SchemaNode(builtin=self._builtin, definition=name)
+        node.go_type = _go_type_of_definition(name)  # known before the node is filled
         self._nodes[name] = node  # a placeholder first: definitions are recursive
         self._fill(node, raw, name=name)
         return node
@@ -483,7 +484,7 @@ _QUANTITY_FORMAT_ERROR = (
     "quantities must match the regular expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'"
 )
 _QUANTITY_SUFFIX_ERROR = "unable to parse quantity's suffix"
-_QUANTITY_NUMBER = re.compile(r"[+-]?0*([0-9]*)(?:\.([0-9]*))?")
+_QUANTITY_NUMBER = re.compile(r"[+-]?[0-9]*(?:\.[0-9]*)?")
 _QUANTITY_SUFFIX = re.compile(r"[eEinumkKMGTP]*(?:[-+]?[0-9]*)")
 _QUANTITY_SUFFIXES = frozenset(
     {"", "Ki", "Mi", "Gi", "Ti", "Pi", "Ei", "n", "u", "m", "k", "M", "G", "T", "P", "E"}

@@ -214,6 +214,13 @@ def go_label_selector(selector: Any) -> _GoValue:
     return _GoValue(f"v1.LabelSelector{{MatchLabels:{match_labels}, MatchExpressions:{match_expressions}}}")
 
 
+def go_int_or_string(value: Any) -> _GoValue:
+    """``intstr.IntOrString{Type:1, IntVal:0, StrVal:"25%"}`` (its String() has a pointer receiver)."""
+    if isinstance(value, str):
+        return _GoValue(f"intstr.IntOrString{{Type:1, IntVal:0, StrVal:{_go_quote(value)}}}")
+    return _GoValue(f'intstr.IntOrString{{Type:0, IntVal:{_int(value)}, StrVal:""}}')
+
+
 def _go_json(value: Any) -> _GoValue:
     """Structured values Go would print as structs: rendered as compact JSON."""
     return _GoValue(orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode())
@@ -1266,9 +1273,8 @@ def _validate_one_volume_source(key: str, source: Obj, path: str) -> Errors:
         if _is_int(mode) and not 0 <= mode <= 0o777:
             errors.append(_invalid(f"{path}.defaultMode", mode, FILE_MODE_ERROR))
         errors.extend(_validate_projection_sources(source, path))
-    elif key == "csi":
-        if not _str(source.get("driver")):
-            errors.append(_required(f"{path}.driver"))
+    elif key == "csi" and not _str(source.get("driver")):
+        errors.append(_required(f"{path}.driver"))
     return errors
 
 
@@ -2387,7 +2393,7 @@ def _validate_pod_security_context(spec: Obj, path: str) -> Errors:
         if spec.get("hostNetwork") is True and name.startswith("net."):
             errors.append(_invalid(item, name, "may not be specified when 'hostNetwork' is true"))
         if spec.get("hostIPC") is True and (
-            name.startswith(("kernel.shm", "kernel.msg", "kernel.sem")) or name.startswith("fs.mqueue.")
+            name.startswith(("kernel.shm", "kernel.msg", "kernel.sem", "fs.mqueue."))
         ):
             errors.append(_invalid(item, name, "may not be specified when 'hostIPC' is true"))
         names.add(name)
@@ -3200,9 +3206,9 @@ def _validate_load_balancer_class(spec: Obj, old_spec: Obj | None) -> Errors:
     errors: Errors = []
     lb_class = spec.get("loadBalancerClass")
     is_lb = _str(spec.get("type")) == "LoadBalancer"
-    if old_spec is not None and is_lb and _str(old_spec.get("type")) == "LoadBalancer":
-        if lb_class != old_spec.get("loadBalancerClass"):
-            errors.append(_invalid("spec.loadBalancerClass", lb_class, "may not change once set"))
+    same_type = old_spec is not None and is_lb and _str(old_spec.get("type")) == "LoadBalancer"
+    if same_type and old_spec is not None and lb_class != old_spec.get("loadBalancerClass"):
+        errors.append(_invalid("spec.loadBalancerClass", lb_class, "may not change once set"))
     if is_lb:
         if lb_class is not None:
             errors.extend(
@@ -3316,9 +3322,9 @@ def _validate_service(obj: Obj, old: Obj | None, rt: ResourceType) -> Errors:
     errors = validate_object_meta_update(obj.get("metadata"), old.get("metadata"))
     errors.extend(_validate_cluster_ip_changes(spec, old_spec))
     errors.extend(_validate_load_balancer_class(spec, old_spec))
-    if _needs_health_check(old_spec) and _needs_health_check(spec):
-        if _int(spec.get("healthCheckNodePort")) != _int(old_spec.get("healthCheckNodePort")):
-            errors.append(_forbidden("spec.healthCheckNodePort", "field is immutable"))
+    health_check_changed = _int(spec.get("healthCheckNodePort")) != _int(old_spec.get("healthCheckNodePort"))
+    if _needs_health_check(old_spec) and _needs_health_check(spec) and health_check_changed:
+        errors.append(_forbidden("spec.healthCheckNodePort", "field is immutable"))
     errors.extend(validate_object_meta(obj.get("metadata"), namespaced=True, name_fn=name_is_dns1035_label))
     return errors + _validate_service_spec(obj)
 
@@ -3582,7 +3588,10 @@ def _validate_taints(taints: Any, path: str) -> Errors:
         if key in seen.get(effect, set()):
             errors.append(
                 field_error(
-                    "FieldValueDuplicate", item, "taints must be unique by key and effect pair", value=_go_json(taint)
+                    "FieldValueDuplicate",
+                    item,
+                    "taints must be unique by key and effect pair",
+                    value=_go_json(taint),
                 )
             )
             continue
@@ -3789,7 +3798,7 @@ def _validate_event(obj: Obj, old: Obj | None, rt: ResourceType) -> Errors:
 
 def _validate_int_or_percent(value: Any, path: str) -> Errors:
     if isinstance(value, str):
-        return [_invalid(path, value, msg) for msg in is_valid_percent(value)]
+        return [_invalid(path, go_int_or_string(value), msg) for msg in is_valid_percent(value)]
     if _is_int(value):
         return _nonnegative(value, path)
     return [_invalid(path, _render(value), "must be an integer or percentage (e.g '5%')")]
@@ -3803,7 +3812,7 @@ def _int_or_percent_value(value: Any) -> int:
 
 def _not_more_than_100_percent(value: Any, path: str) -> Errors:
     if isinstance(value, str) and not is_valid_percent(value) and int(value[:-1]) > 100:
-        return [_invalid(path, value, "must not be greater than 100%")]
+        return [_invalid(path, go_int_or_string(value), "must not be greater than 100%")]
     return []
 
 
@@ -3816,7 +3825,11 @@ def _validate_workload_selector(spec: Obj, kind: str, path: str = "spec") -> tup
     else:
         errors.extend(validate_label_selector(selector, f"{path}.selector"))
         if not _map(selector.get("matchLabels")) and not _list(selector.get("matchExpressions")):
-            errors.append(_invalid(f"{path}.selector", go_label_selector(selector), f"empty selector is invalid for {kind}"))
+            errors.append(
+                _invalid(
+                    f"{path}.selector", go_label_selector(selector), f"empty selector is invalid for {kind}"
+                )
+            )
     return _selector_from(selector), errors
 
 
@@ -3826,7 +3839,11 @@ def _selector_mismatch(selector: _Selector, template: Obj, path: str) -> Errors:
         return [
             _invalid(
                 f"{path}.metadata.labels",
-                go_string_map(_map(template.get("metadata")).get("labels") if "labels" in _map(template.get("metadata")) else None),
+                go_string_map(
+                    _map(template.get("metadata")).get("labels")
+                    if "labels" in _map(template.get("metadata"))
+                    else None
+                ),
                 "`selector` does not match template `labels`",
             )
         ]
@@ -3844,7 +3861,11 @@ def _validate_template_for_replica_set(template: Any, selector: _Selector, kind:
     if restart_policy != "Always":
         errors.append(_not_supported(f"{path}.spec.restartPolicy", restart_policy, ("Always",)))
     if spec.get("activeDeadlineSeconds") is not None:
-        errors.append(_forbidden(f"{path}.spec.activeDeadlineSeconds", f"activeDeadlineSeconds in {kind} is not Supported"))
+        errors.append(
+            _forbidden(
+                f"{path}.spec.activeDeadlineSeconds", f"activeDeadlineSeconds in {kind} is not Supported"
+            )
+        )
     return errors
 
 
@@ -3858,25 +3879,41 @@ def _validate_deployment(obj: Obj, old: Obj | None, rt: ResourceType) -> Errors:
     selector, selector_errors = _validate_workload_selector(spec, "deployment")
     errors.extend(selector_errors)
     if selector is None:
-        errors.append(_invalid("spec.selector", go_label_selector(spec.get("selector")), "invalid label selector"))
+        errors.append(
+            _invalid("spec.selector", go_label_selector(spec.get("selector")), "invalid label selector")
+        )
     else:
-        errors.extend(_validate_template_for_replica_set(spec.get("template"), selector, "ReplicaSet", "spec.template"))
+        errors.extend(
+            _validate_template_for_replica_set(spec.get("template"), selector, "ReplicaSet", "spec.template")
+        )
     strategy = _map(spec.get("strategy"))
     kind = _str(strategy.get("type"))
     rolling = strategy.get("rollingUpdate")
     if kind == "Recreate":
         if rolling is not None:
-            errors.append(_forbidden("spec.strategy.rollingUpdate", "may not be specified when strategy `type` is 'Recreate'"))
+            errors.append(
+                _forbidden(
+                    "spec.strategy.rollingUpdate", "may not be specified when strategy `type` is 'Recreate'"
+                )
+            )
     elif kind == "RollingUpdate":
         if not isinstance(rolling, dict):
-            errors.append(_required("spec.strategy.rollingUpdate", "this should be defaulted and never be nil"))
+            errors.append(
+                _required("spec.strategy.rollingUpdate", "this should be defaulted and never be nil")
+            )
         else:
             path = "spec.strategy.rollingUpdate"
             unavailable, surge = rolling.get("maxUnavailable"), rolling.get("maxSurge")
             errors.extend(_validate_int_or_percent(unavailable, f"{path}.maxUnavailable"))
             errors.extend(_validate_int_or_percent(surge, f"{path}.maxSurge"))
             if _int_or_percent_value(unavailable) == 0 and _int_or_percent_value(surge) == 0:
-                errors.append(_invalid(f"{path}.maxUnavailable", _render(unavailable), "may not be 0 when `maxSurge` is 0"))
+                errors.append(
+                    _invalid(
+                        f"{path}.maxUnavailable",
+                        go_int_or_string(unavailable),
+                        "may not be 0 when `maxSurge` is 0",
+                    )
+                )
             errors.extend(_not_more_than_100_percent(unavailable, f"{path}.maxUnavailable"))
     else:
         errors.append(_not_supported("spec.strategy", _go_json(strategy), ("Recreate", "RollingUpdate")))
@@ -3889,9 +3926,20 @@ def _validate_deployment(obj: Obj, old: Obj | None, rt: ResourceType) -> Errors:
     if deadline is not None:
         errors.extend(_nonnegative(deadline, "spec.progressDeadlineSeconds"))
         if _int(deadline) <= _int(spec.get("minReadySeconds")):
-            errors.append(_invalid("spec.progressDeadlineSeconds", _int(deadline), "must be greater than minReadySeconds"))
+            errors.append(
+                _invalid(
+                    "spec.progressDeadlineSeconds", _int(deadline), "must be greater than minReadySeconds"
+                )
+            )
     if old is not None:
-        errors.extend(_immutable(spec.get("selector"), _map(old.get("spec")).get("selector"), "spec.selector", render=go_label_selector))
+        errors.extend(
+            _immutable(
+                spec.get("selector"),
+                _map(old.get("spec")).get("selector"),
+                "spec.selector",
+                render=go_label_selector,
+            )
+        )
     return errors
 
 
@@ -3903,14 +3951,27 @@ def _validate_replica_set(obj: Obj, old: Obj | None, rt: ResourceType) -> Errors
         errors = validate_object_meta_update(obj.get("metadata"), old.get("metadata"))
     errors.extend(_nonnegative(spec.get("replicas"), "spec.replicas"))
     errors.extend(_nonnegative(spec.get("minReadySeconds"), "spec.minReadySeconds"))
-    selector, selector_errors = _validate_workload_selector(spec, "deployment")  # sic: upstream says "deployment"
+    selector, selector_errors = _validate_workload_selector(
+        spec, "deployment"
+    )  # sic: upstream says "deployment"
     errors.extend(selector_errors)
     if selector is None:
-        errors.append(_invalid("spec.selector", go_label_selector(spec.get("selector")), "invalid label selector"))
+        errors.append(
+            _invalid("spec.selector", go_label_selector(spec.get("selector")), "invalid label selector")
+        )
     else:
-        errors.extend(_validate_template_for_replica_set(spec.get("template"), selector, "ReplicaSet", "spec.template"))
+        errors.extend(
+            _validate_template_for_replica_set(spec.get("template"), selector, "ReplicaSet", "spec.template")
+        )
     if old is not None:
-        errors.extend(_immutable(spec.get("selector"), _map(old.get("spec")).get("selector"), "spec.selector", render=go_label_selector))
+        errors.extend(
+            _immutable(
+                spec.get("selector"),
+                _map(old.get("spec")).get("selector"),
+                "spec.selector",
+                render=go_label_selector,
+            )
+        )
     return errors
 
 
@@ -3927,15 +3988,28 @@ def _validate_daemon_set_spec(spec: Obj) -> Errors:
             )
         )
     raw_selector = spec.get("selector")
-    if isinstance(raw_selector, dict) and not _map(raw_selector.get("matchLabels")) and not _list(raw_selector.get("matchExpressions")):
-        errors.append(_invalid("spec.selector", go_label_selector(raw_selector), "empty selector is invalid for daemonset"))
+    if (
+        isinstance(raw_selector, dict)
+        and not _map(raw_selector.get("matchLabels"))
+        and not _list(raw_selector.get("matchExpressions"))
+    ):
+        errors.append(
+            _invalid(
+                "spec.selector", go_label_selector(raw_selector), "empty selector is invalid for daemonset"
+            )
+        )
     errors.extend(_validate_pod_template_spec(template, "spec.template"))
     pod_spec = _map(template.get("spec"))
     restart_policy = _str(pod_spec.get("restartPolicy"))
     if restart_policy != "Always":
         errors.append(_not_supported("spec.template.spec.restartPolicy", restart_policy, ("Always",)))
     if pod_spec.get("activeDeadlineSeconds") is not None:
-        errors.append(_forbidden("spec.template.spec.activeDeadlineSeconds", "activeDeadlineSeconds in DaemonSet is not Supported"))
+        errors.append(
+            _forbidden(
+                "spec.template.spec.activeDeadlineSeconds",
+                "activeDeadlineSeconds in DaemonSet is not Supported",
+            )
+        )
     errors.extend(_nonnegative(spec.get("minReadySeconds"), "spec.minReadySeconds"))
     strategy = _map(spec.get("updateStrategy"))
     kind = _str(strategy.get("type"))
@@ -3953,11 +4027,19 @@ def _validate_daemon_set_spec(spec: Obj) -> Errors:
             has_unavailable = _int_or_percent_value(unavailable) != 0
             has_surge = _int_or_percent_value(surge) != 0
             if has_unavailable and has_surge:
-                errors.append(_invalid(f"{path}.maxSurge", _render(surge), "may not be set when maxUnavailable is non-zero"))
+                errors.append(
+                    _invalid(
+                        f"{path}.maxSurge",
+                        go_int_or_string(surge),
+                        "may not be set when maxUnavailable is non-zero",
+                    )
+                )
             elif not has_unavailable and not has_surge:
                 errors.append(_required(f"{path}.maxUnavailable", "cannot be 0 when maxSurge is 0"))
     elif kind != "OnDelete":
-        errors.append(_not_supported("spec.updateStrategy", _go_json(strategy), ("RollingUpdate", "OnDelete")))
+        errors.append(
+            _not_supported("spec.updateStrategy", _go_json(strategy), ("RollingUpdate", "OnDelete"))
+        )
     if spec.get("revisionHistoryLimit") is not None:
         errors.extend(_nonnegative(spec.get("revisionHistoryLimit"), "spec.revisionHistoryLimit"))
     return errors
@@ -3970,7 +4052,9 @@ def _validate_daemon_set(obj: Obj, old: Obj | None, rt: ResourceType) -> Errors:
         return errors + _validate_daemon_set_spec(spec)
     errors = validate_object_meta_update(obj.get("metadata"), old.get("metadata"))
     errors.extend(_validate_daemon_set_spec(spec))
-    return errors + _immutable(spec.get("selector"), _map(old.get("spec")).get("selector"), "spec.selector", render=go_label_selector)
+    return errors + _immutable(
+        spec.get("selector"), _map(old.get("spec")).get("selector"), "spec.selector", render=go_label_selector
+    )
 
 
 _STATEFUL_SET_MUTABLE = (
@@ -3998,7 +4082,13 @@ def _validate_stateful_set_spec(spec: Obj) -> Errors:
         errors.append(_required("spec.updateStrategy"))
     elif kind == "OnDelete":
         if rolling is not None:
-            errors.append(_invalid("spec.updateStrategy.rollingUpdate", _go_json(rolling), "only allowed for updateStrategy 'RollingUpdate'"))
+            errors.append(
+                _invalid(
+                    "spec.updateStrategy.rollingUpdate",
+                    _go_json(rolling),
+                    "only allowed for updateStrategy 'RollingUpdate'",
+                )
+            )
     elif kind == "RollingUpdate":
         if isinstance(rolling, dict):
             path = "spec.updateStrategy.rollingUpdate"
@@ -4007,16 +4097,24 @@ def _validate_stateful_set_spec(spec: Obj) -> Errors:
             if unavailable is not None:
                 errors.extend(_validate_int_or_percent(unavailable, f"{path}.maxUnavailable"))
                 if _int_or_percent_value(unavailable) == 0:
-                    errors.append(_invalid(f"{path}.maxUnavailable", _render(unavailable), "cannot be 0"))
+                    errors.append(
+                        _invalid(f"{path}.maxUnavailable", go_int_or_string(unavailable), "cannot be 0")
+                    )
                 errors.extend(_not_more_than_100_percent(unavailable, f"{path}.maxUnavailable"))
     else:
-        errors.append(_invalid("spec.updateStrategy", _go_json(strategy), "must be 'RollingUpdate' or 'OnDelete'"))
+        errors.append(
+            _invalid("spec.updateStrategy", _go_json(strategy), "must be 'RollingUpdate' or 'OnDelete'")
+        )
     retention = spec.get("persistentVolumeClaimRetentionPolicy")
     if isinstance(retention, dict):
         for key in ("whenDeleted", "whenScaled"):
             value = _str(retention.get(key))
             if value not in ("Retain", "Delete"):
-                errors.append(_not_supported(f"spec.persistentVolumeClaimRetentionPolicy.{key}", value, ("Retain", "Delete")))
+                errors.append(
+                    _not_supported(
+                        f"spec.persistentVolumeClaimRetentionPolicy.{key}", value, ("Retain", "Delete")
+                    )
+                )
     errors.extend(_nonnegative(spec.get("replicas"), "spec.replicas"))
     errors.extend(_nonnegative(spec.get("minReadySeconds"), "spec.minReadySeconds"))
     if isinstance(spec.get("ordinals"), dict):
@@ -4032,14 +4130,21 @@ def _validate_stateful_set_spec(spec: Obj) -> Errors:
         metadata = _map(template.get("metadata"))
         errors.extend(_validate_labels(metadata.get("labels"), "spec.template.labels"))
         errors.extend(_validate_annotations(metadata.get("annotations"), "spec.template.annotations"))
-        errors.extend(_validate_pod_annotations(metadata.get("annotations"), _map(template.get("spec")), "spec.template.annotations"))
+        errors.extend(
+            _validate_pod_annotations(
+                metadata.get("annotations"), _map(template.get("spec")), "spec.template.annotations"
+            )
+        )
     pod_spec = _map(template.get("spec"))
     restart_policy = _str(pod_spec.get("restartPolicy"))
     if restart_policy != "Always":
         errors.append(_not_supported("spec.template.spec.restartPolicy", restart_policy, ("Always",)))
     if pod_spec.get("activeDeadlineSeconds") is not None:
         errors.append(
-            _forbidden("spec.template.spec.activeDeadlineSeconds", "activeDeadlineSeconds in StatefulSet is not Supported")
+            _forbidden(
+                "spec.template.spec.activeDeadlineSeconds",
+                "activeDeadlineSeconds in StatefulSet is not Supported",
+            )
         )
     return errors
 
@@ -4102,25 +4207,37 @@ def _validate_workload_status(rt: ResourceType, obj: Obj, old: Obj) -> Errors:
         errors.extend(
             _validate_replica_counts(
                 status,
-                (("updatedReplicas", "replicas", over), ("readyReplicas", "replicas", over), ("availableReplicas", "replicas", over),
-                 ("availableReplicas", "readyReplicas", "cannot be greater than readyReplicas")),
+                (
+                    ("updatedReplicas", "replicas", over),
+                    ("readyReplicas", "replicas", over),
+                    ("availableReplicas", "replicas", over),
+                    ("availableReplicas", "readyReplicas", "cannot be greater than readyReplicas"),
+                ),
             )
         )
     elif rt.kind == "ReplicaSet":
         errors.extend(
             _validate_replica_counts(
                 status,
-                (("fullyLabeledReplicas", "replicas", over), ("readyReplicas", "replicas", over), ("availableReplicas", "replicas", over),
-                 ("availableReplicas", "readyReplicas", "cannot be greater than readyReplicas")),
+                (
+                    ("fullyLabeledReplicas", "replicas", over),
+                    ("readyReplicas", "replicas", over),
+                    ("availableReplicas", "replicas", over),
+                    ("availableReplicas", "readyReplicas", "cannot be greater than readyReplicas"),
+                ),
             )
         )
     elif rt.kind == "StatefulSet":
         errors.extend(
             _validate_replica_counts(
                 status,
-                (("readyReplicas", "replicas", over), ("currentReplicas", "replicas", over), ("updatedReplicas", "replicas", over),
-                 ("availableReplicas", "replicas", over),
-                 ("availableReplicas", "readyReplicas", "cannot be greater than status.readyReplicas")),
+                (
+                    ("readyReplicas", "replicas", over),
+                    ("currentReplicas", "replicas", over),
+                    ("updatedReplicas", "replicas", over),
+                    ("availableReplicas", "replicas", over),
+                    ("availableReplicas", "readyReplicas", "cannot be greater than status.readyReplicas"),
+                ),
             )
         )
     if rt.kind == "StatefulSet":
@@ -4128,7 +4245,11 @@ def _validate_workload_status(rt: ResourceType, obj: Obj, old: Obj) -> Errors:
     else:
         errors = meta_errors + errors
     old_collisions, new_collisions = old_status.get("collisionCount"), status.get("collisionCount")
-    if rt.kind != "ReplicaSet" and old_collisions is not None and (new_collisions is None or _int(new_collisions) < _int(old_collisions)):
+    if (
+        rt.kind != "ReplicaSet"
+        and old_collisions is not None
+        and (new_collisions is None or _int(new_collisions) < _int(old_collisions))
+    ):
         errors.append(_invalid("status.collisionCount", _int(new_collisions), "cannot be decremented"))
     return errors
 
@@ -4137,10 +4258,17 @@ def _validate_workload_status(rt: ResourceType, obj: Obj, old: Obj) -> Errors:
 
 _CRON_FIELDS = (("minute", 0, 59), ("hour", 0, 23), ("dom", 1, 31), ("month", 1, 12), ("dow", 0, 6))
 _CRON_NAMES = {
-    "month": {m: i + 1 for i, m in enumerate(("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"))},
+    "month": {
+        m: i + 1
+        for i, m in enumerate(
+            ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
+        )
+    },
     "dow": {d: i for i, d in enumerate(("sun", "mon", "tue", "wed", "thu", "fri", "sat"))},
 }
-_CRON_DESCRIPTORS = frozenset({"@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly"})
+_CRON_DESCRIPTORS = frozenset(
+    {"@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly"}
+)
 _GO_DURATION_RE = re.compile(r"^[-+]?((\d+(\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h))+$")
 
 
@@ -4160,11 +4288,19 @@ def _cron_range(expr: str, field: str, low: int, high: int) -> None:
     if low_and_high[0] in ("*", "?"):
         start, end = low, high
     else:
-        start = names.get(low_and_high[0].lower()) if low_and_high[0].lower() in names else _cron_int(low_and_high[0])
+        start = (
+            names.get(low_and_high[0].lower())
+            if low_and_high[0].lower() in names
+            else _cron_int(low_and_high[0])
+        )
         if len(low_and_high) == 1:
             end = start
         elif len(low_and_high) == 2:
-            end = names.get(low_and_high[1].lower()) if low_and_high[1].lower() in names else _cron_int(low_and_high[1])
+            end = (
+                names.get(low_and_high[1].lower())
+                if low_and_high[1].lower() in names
+                else _cron_int(low_and_high[1])
+            )
         else:
             raise ValueError(f"too many hyphens: {expr}")
     if len(range_and_step) == 2:
@@ -4220,7 +4356,14 @@ def cron_schedule_error(schedule: str) -> str:
 def _validate_job_spec(spec: Obj, path: str) -> Errors:
     """validateJobSpec: the parts shared by Jobs and CronJob job templates."""
     errors: Errors = []
-    for key in ("parallelism", "completions", "activeDeadlineSeconds", "backoffLimit", "ttlSecondsAfterFinished", "backoffLimitPerIndex"):
+    for key in (
+        "parallelism",
+        "completions",
+        "activeDeadlineSeconds",
+        "backoffLimit",
+        "ttlSecondsAfterFinished",
+        "backoffLimitPerIndex",
+    ):
         if spec.get(key) is not None:
             errors.extend(_nonnegative(spec.get(key), f"{path}.{key}"))
     if spec.get("maxFailedIndexes") is not None:
@@ -4242,14 +4385,24 @@ def _validate_job_spec(spec: Obj, path: str) -> Errors:
                 errors.append(_required(f"{path}.completions", "when completion mode is Indexed"))
             if _int(spec.get("parallelism")) > 100000:
                 errors.append(
-                    _invalid(f"{path}.parallelism", _int(spec.get("parallelism")), "must be less than or equal to 100000 when completion mode is Indexed")
+                    _invalid(
+                        f"{path}.parallelism",
+                        _int(spec.get("parallelism")),
+                        "must be less than or equal to 100000 when completion mode is Indexed",
+                    )
                 )
     if not indexed:
         for key in ("backoffLimitPerIndex", "maxFailedIndexes"):
             if spec.get(key) is not None:
-                errors.append(_invalid(f"{path}.{key}", _int(spec.get(key)), "requires indexed completion mode"))
+                errors.append(
+                    _invalid(f"{path}.{key}", _int(spec.get(key)), "requires indexed completion mode")
+                )
     if spec.get("successPolicy") is not None and not indexed:
-        errors.append(_invalid(f"{path}.successPolicy", _go_json(spec["successPolicy"]), "requires indexed completion mode"))
+        errors.append(
+            _invalid(
+                f"{path}.successPolicy", _go_json(spec["successPolicy"]), "requires indexed completion mode"
+            )
+        )
     policy = spec.get("podFailurePolicy")
     if isinstance(policy, dict):
         rules = _maps(policy.get("rules"))
@@ -4266,7 +4419,9 @@ def _validate_job_spec(spec: Obj, path: str) -> Errors:
             if replacement != "Failed":
                 errors.append(_not_supported(f"{path}.podReplacementPolicy", replacement, ("Failed",)))
         elif replacement not in ("Failed", "TerminatingOrFailed"):
-            errors.append(_not_supported(f"{path}.podReplacementPolicy", replacement, ("Failed", "TerminatingOrFailed")))
+            errors.append(
+                _not_supported(f"{path}.podReplacementPolicy", replacement, ("Failed", "TerminatingOrFailed"))
+            )
     errors.extend(_validate_pod_template_spec(spec.get("template"), f"{path}.template"))
     restart_policy = _str(_map(_map(spec.get("template")).get("spec")).get("restartPolicy"))
     restart_path = f"{path}.template.spec.restartPolicy"
@@ -4275,7 +4430,11 @@ def _validate_job_spec(spec: Obj, path: str) -> Errors:
     elif restart_policy not in ("OnFailure", "Never"):
         errors.append(_not_supported(restart_path, restart_policy, ("OnFailure", "Never")))
     elif spec.get("podFailurePolicy") is not None and restart_policy != "Never":
-        errors.append(_invalid(restart_path, restart_policy, 'only "Never" is supported when podFailurePolicy is specified'))
+        errors.append(
+            _invalid(
+                restart_path, restart_policy, 'only "Never" is supported when podFailurePolicy is specified'
+            )
+        )
     return errors
 
 
@@ -4312,7 +4471,11 @@ def _expected_job_labels(job: Obj, *, prefixed: bool) -> Errors:
             errors.append(_invalid(path, go_string_map(labels), f"must be '{value}'"))
     selector = _selector_from(spec.get("selector"))
     if selector is not None and not selector.matches(expected):
-        errors.append(_invalid("spec.selector", go_label_selector(spec.get("selector")), "`selector` not auto-generated"))
+        errors.append(
+            _invalid(
+                "spec.selector", go_label_selector(spec.get("selector")), "`selector` not auto-generated"
+            )
+        )
     return errors
 
 
@@ -4342,7 +4505,10 @@ def _validate_job(obj: Obj, old: Obj | None, rt: ResourceType) -> Errors:
     prefixed = True
     if old is not None:
         old_labels = _map(_map(_map(_map(old.get("spec")).get("template")).get("metadata")).get("labels"))
-        prefixed = "batch.kubernetes.io/job-name" in old_labels and "batch.kubernetes.io/controller-uid" in old_labels
+        prefixed = (
+            "batch.kubernetes.io/job-name" in old_labels
+            and "batch.kubernetes.io/controller-uid" in old_labels
+        )
     errors = validate_object_meta(obj.get("metadata"), namespaced=True, name_fn=name_is_dns_subdomain)
     errors.extend(_expected_job_labels(obj, prefixed=prefixed))
     errors.extend(_validate_full_job_spec(spec))
@@ -4351,7 +4517,11 @@ def _validate_job(obj: Obj, old: Obj | None, rt: ResourceType) -> Errors:
     if spec.get("completionMode") == "Indexed" and _int(completions) > 0:
         hostname = f"{name}-{_int(completions) - 1}"
         if is_dns1123_label(hostname):
-            errors.append(_invalid("metadata.name", name, f"will not able to create pod with invalid DNS label: {hostname}"))
+            errors.append(
+                _invalid(
+                    "metadata.name", name, f"will not able to create pod with invalid DNS label: {hostname}"
+                )
+            )
     if old is None:
         return errors
     # ValidateJobUpdate runs after ValidateJob and validates the spec a second time.
@@ -4361,11 +4531,17 @@ def _validate_job(obj: Obj, old: Obj | None, rt: ResourceType) -> Errors:
     if spec.get("completionMode") == "Indexed" and completions != old_spec.get("completions"):
         if completions is not None and completions != spec.get("parallelism"):
             errors.append(
-                _invalid("spec.completions", _int(completions), "can only be modified in tandem with spec.parallelism")
+                _invalid(
+                    "spec.completions",
+                    _int(completions),
+                    "can only be modified in tandem with spec.parallelism",
+                )
             )
     else:
         errors.extend(_immutable(completions, old_spec.get("completions"), "spec.completions"))
-    errors.extend(_immutable(spec.get("selector"), old_spec.get("selector"), "spec.selector", render=go_label_selector))
+    errors.extend(
+        _immutable(spec.get("selector"), old_spec.get("selector"), "spec.selector", render=go_label_selector)
+    )
     errors.extend(_immutable(spec.get("template"), _job_template_baseline(old, spec), "spec.template"))
     for key in ("completionMode", "podFailurePolicy", "backoffLimitPerIndex", "managedBy", "successPolicy"):
         errors.extend(_immutable(spec.get(key), old_spec.get(key), f"spec.{key}"))
@@ -4425,9 +4601,19 @@ def _validate_cron_job(obj: Obj, old: Obj | None, rt: ResourceType) -> Errors:
             errors.append(_invalid("spec.schedule", schedule, problem))
         tz_allowed = old_spec is not None and "TZ" in _str(old_spec.get("schedule"))
         if tz_allowed and "TZ" in schedule and spec.get("timeZone") is not None:
-            errors.append(_invalid("spec.schedule", schedule, "cannot use both timeZone field and TZ or CRON_TZ in schedule"))
+            errors.append(
+                _invalid(
+                    "spec.schedule", schedule, "cannot use both timeZone field and TZ or CRON_TZ in schedule"
+                )
+            )
         elif not tz_allowed and "TZ" in schedule:
-            errors.append(_invalid("spec.schedule", schedule, "cannot use TZ or CRON_TZ in schedule, use timeZone field instead"))
+            errors.append(
+                _invalid(
+                    "spec.schedule",
+                    schedule,
+                    "cannot use TZ or CRON_TZ in schedule, use timeZone field instead",
+                )
+            )
     if spec.get("startingDeadlineSeconds") is not None:
         errors.extend(_nonnegative(spec.get("startingDeadlineSeconds"), "spec.startingDeadlineSeconds"))
     time_zone = spec.get("timeZone")
@@ -4441,7 +4627,13 @@ def _validate_cron_job(obj: Obj, old: Obj | None, rt: ResourceType) -> Errors:
     job_spec = _map(_map(spec.get("jobTemplate")).get("spec"))
     errors.extend(_validate_job_spec(job_spec, "spec.jobTemplate.spec"))
     if job_spec.get("selector") is not None:
-        errors.append(_invalid("spec.jobTemplate.spec.selector", go_label_selector(job_spec["selector"]), "`selector` will be auto-generated"))
+        errors.append(
+            _invalid(
+                "spec.jobTemplate.spec.selector",
+                go_label_selector(job_spec["selector"]),
+                "`selector` will be auto-generated",
+            )
+        )
     if job_spec.get("manualSelector") is True:
         errors.append(_not_supported("spec.jobTemplate.spec.manualSelector", True, ("nil", "false")))
     for key in ("successfulJobsHistoryLimit", "failedJobsHistoryLimit"):
@@ -4461,9 +4653,1207 @@ def _validate_time_zone(time_zone: str) -> Errors:
         if part in (".", "..") or part.startswith("-") or not re.fullmatch(r"[A-Za-z.\-_0-9+]{1,14}", part):
             return [_invalid(path, time_zone, f"unknown time zone {time_zone}")]
     if time_zone.lower() == "local":
-        return [_invalid(path, time_zone, "timeZone must be an explicit time zone as defined in https://www.iana.org/time-zones")]
+        return [
+            _invalid(
+                path,
+                time_zone,
+                "timeZone must be an explicit time zone as defined in https://www.iana.org/time-zones",
+            )
+        ]
     try:
         zoneinfo.ZoneInfo(time_zone)
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):
         return [_invalid(path, time_zone, f"unknown time zone {time_zone}")]
     return []
+
+
+# --- networking.k8s.io/v1 ------------------------------------------------------------------------
+
+_PATH_TYPES = ("Exact", "ImplementationSpecific", "Prefix")
+
+
+def _validate_ingress_backend(backend: Obj, path: str) -> Errors:
+    service, resource = backend.get("service"), backend.get("resource")
+    if isinstance(service, dict) and isinstance(resource, dict):
+        return [_invalid(path, "", "cannot set both resource and service backends")]
+    if isinstance(resource, dict):
+        return _validate_typed_local_reference(resource, f"{path}.resource")
+    if not isinstance(service, dict):
+        return [_invalid(path, "", "resource or service backend is required")]
+    errors: Errors = []
+    name = _str(service.get("name"))
+    if not name:
+        errors.append(_required(f"{path}.service.name"))
+    else:
+        errors.extend(
+            _invalid(f"{path}.service.name", name, msg) for msg in name_is_dns1035_label(name, False)
+        )
+    port = _map(service.get("port"))
+    port_name, number = _str(port.get("name")), _int(port.get("number"))
+    if port_name and number:
+        errors.append(_invalid(path, "", "cannot set both port name & port number"))
+    elif port_name:
+        errors.extend(
+            _invalid(f"{path}.service.port.name", port_name, msg) for msg in is_valid_port_name(port_name)
+        )
+    elif number:
+        errors.extend(
+            _invalid(f"{path}.service.port.number", number, msg) for msg in is_valid_port_num(number)
+        )
+    else:
+        errors.append(_required(path, "port name or number is required"))
+    return errors
+
+
+def _validate_typed_local_reference(reference: Obj, path: str) -> Errors:
+    errors: Errors = []
+    api_group = reference.get("apiGroup")
+    if api_group is not None:
+        errors.extend(
+            _invalid(f"{path}.apiGroup", api_group, msg) for msg in is_dns1123_subdomain(_str(api_group))
+        )
+    for key in ("kind", "name"):
+        value = _str(reference.get(key))
+        if not value:
+            errors.append(_required(f"{path}.{key}", f"{key} is required"))
+        else:
+            errors.extend(_invalid(f"{path}.{key}", value, msg) for msg in is_valid_path_segment_name(value))
+    return errors
+
+
+def _validate_ingress_spec(spec: Obj, *, allow_invalid_secret_name: bool) -> Errors:
+    errors: Errors = []
+    rules = _maps(spec.get("rules"))
+    default_backend = spec.get("defaultBackend")
+    if not rules and not isinstance(default_backend, dict):
+        errors.append(
+            _invalid(
+                "spec", _go_json(spec.get("rules")), "either `defaultBackend` or `rules` must be specified"
+            )
+        )
+    if isinstance(default_backend, dict):
+        errors.extend(_validate_ingress_backend(default_backend, "spec.defaultBackend"))
+    for i, rule in enumerate(rules):
+        item = f"spec.rules[{i}]"
+        host = _str(rule.get("host"))
+        if host:
+            if _parse_ip(host) is not None:
+                errors.append(_invalid(f"{item}.host", host, "must be a DNS name, not an IP address"))
+            if "*" in host:
+                errors.extend(
+                    _invalid(f"{item}.host", host, msg) for msg in is_wildcard_dns1123_subdomain(host)
+                )
+            else:
+                errors.extend(_invalid(f"{item}.host", host, msg) for msg in is_dns1123_subdomain(host))
+        http = rule.get("http")
+        if not isinstance(http, dict):
+            continue
+        paths = _maps(http.get("paths"))
+        if not paths:
+            errors.append(_required(f"{item}.http.paths"))
+        for j, http_path in enumerate(paths):
+            errors.extend(_validate_http_ingress_path(http_path, f"{item}.http.paths[{j}]"))
+    for i, tls in enumerate(_maps(spec.get("tls"))):
+        for j, host in enumerate(_list(tls.get("hosts"))):
+            host_path = f"spec.tls[{i}].hosts[{j}]"
+            check = is_wildcard_dns1123_subdomain if "*" in _str(host) else is_dns1123_subdomain
+            errors.extend(_invalid(host_path, host, msg) for msg in check(_str(host)))
+        secret = _str(tls.get("secretName"))
+        if secret and not allow_invalid_secret_name:
+            errors.extend(
+                _invalid(f"spec.tls[{i}].secretName", secret, msg)
+                for msg in name_is_dns_subdomain(secret, False)
+            )
+    class_name = spec.get("ingressClassName")
+    if class_name is not None:
+        errors.extend(
+            _invalid("spec.ingressClassName", class_name, m)
+            for m in name_is_dns_subdomain(_str(class_name), False)
+        )
+    return errors
+
+
+def _validate_http_ingress_path(http_path: Obj, path: str) -> Errors:
+    path_type = http_path.get("pathType")
+    if path_type is None:
+        return [_required(f"{path}.pathType", "pathType must be specified")]
+    errors: Errors = []
+    value = _str(http_path.get("path"))
+    if path_type in ("Exact", "Prefix"):
+        if not value.startswith("/"):
+            errors.append(_invalid(f"{path}.path", value, "must be an absolute path"))
+        if value:
+            for sequence in ("//", "/./", "/../", "%2f", "%2F"):
+                if sequence in value:
+                    errors.append(_invalid(f"{path}.path", value, f"must not contain '{sequence}'"))
+            for suffix in ("/..", "/."):
+                if value.endswith(suffix):
+                    errors.append(_invalid(f"{path}.path", value, f"cannot end with '{suffix}'"))
+    elif path_type == "ImplementationSpecific":
+        if value and not value.startswith("/"):
+            errors.append(_invalid(f"{path}.path", value, "must be an absolute path"))
+    else:
+        errors.append(_not_supported(f"{path}.pathType", path_type, _PATH_TYPES))
+    return errors + _validate_ingress_backend(_map(http_path.get("backend")), f"{path}.backend")
+
+
+def _validate_ingress(obj: Obj, old: Obj | None, rt: ResourceType) -> Errors:
+    spec = _map(obj.get("spec"))
+    if old is None:
+        errors = validate_object_meta(obj.get("metadata"), namespaced=True, name_fn=name_is_dns_subdomain)
+        errors.extend(_validate_ingress_spec(spec, allow_invalid_secret_name=False))
+        annotations = _map(_map(obj.get("metadata")).get("annotations"))
+        if "kubernetes.io/ingress.class" in annotations and spec.get("ingressClassName") is not None:
+            errors.append(
+                _invalid(
+                    "annotations.kubernetes.io/ingress.class",
+                    annotations["kubernetes.io/ingress.class"],
+                    "can not be set when the class field is also set",
+                )
+            )
+        return errors
+    old_secrets = [_str(t.get("secretName")) for t in _maps(_map(old.get("spec")).get("tls"))]
+    allow_invalid = any(name and name_is_dns_subdomain(name, False) for name in old_secrets)
+    errors = validate_object_meta_update(obj.get("metadata"), old.get("metadata"))
+    errors.extend(validate_object_meta(obj.get("metadata"), namespaced=True, name_fn=name_is_dns_subdomain))
+    return errors + _validate_ingress_spec(spec, allow_invalid_secret_name=allow_invalid)
+
+
+def _validate_ingress_class(obj: Obj, old: Obj | None, rt: ResourceType) -> Errors:
+    errors: Errors = []
+    spec = _map(obj.get("spec"))
+    if old is not None:
+        errors.extend(validate_object_meta_update(obj.get("metadata"), old.get("metadata")))
+        errors.extend(
+            _immutable(
+                _str(spec.get("controller")), _str(_map(old.get("spec")).get("controller")), "spec.controller"
+            )
+        )
+    errors.extend(validate_object_meta(obj.get("metadata"), namespaced=False, name_fn=name_is_dns_subdomain))
+    controller = _str(spec.get("controller"))
+    if len(controller) > 250:
+        errors.append(_too_long("spec.controller", 250))
+    errors.extend(_domain_prefixed_path(controller, "spec.controller"))
+    parameters = spec.get("parameters")
+    if isinstance(parameters, dict):
+        path = "spec.parameters"
+        errors.extend(_validate_typed_local_reference(parameters, path))
+        scope = parameters.get("scope")
+        namespace = parameters.get("namespace")
+        if scope is None:
+            errors.append(_required(f"{path}.scope"))
+        elif scope not in ("Cluster", "Namespace"):
+            errors.append(_not_supported(f"{path}.scope", scope, ("Cluster", "Namespace")))
+        elif scope == "Namespace":
+            if namespace is None:
+                errors.append(_required(f"{path}.namespace", "`parameters.scope` is set to 'Namespace'"))
+            else:
+                errors.extend(
+                    _invalid(f"{path}.namespace", namespace, m)
+                    for m in name_is_dns_label(_str(namespace), False)
+                )
+        elif namespace is not None:
+            errors.append(_forbidden(f"{path}.namespace", "`parameters.scope` is set to 'Cluster'"))
+    return errors
+
+
+def _validate_network_policy_port(port: Obj, path: str) -> Errors:
+    errors: Errors = []
+    protocol = port.get("protocol")
+    if protocol is not None and protocol not in ("TCP", "UDP", "SCTP"):
+        errors.append(_not_supported(f"{path}.protocol", protocol, ("TCP", "UDP", "SCTP")))
+    number, end_port = port.get("port"), port.get("endPort")
+    if number is None:
+        if end_port is not None:
+            errors.append(
+                _invalid(
+                    f"{path}.endPort", _int(end_port), "may not be specified when `port` is not specified"
+                )
+            )
+    elif _is_int(number):
+        errors.extend(_invalid(f"{path}.port", number, msg) for msg in is_valid_port_num(number))
+        if end_port is not None:
+            if _int(end_port) < number:
+                errors.append(_invalid(f"{path}.endPort", number, "must be greater than or equal to `port`"))
+            errors.extend(
+                _invalid(f"{path}.endPort", _int(end_port), msg) for msg in is_valid_port_num(_int(end_port))
+            )
+    else:
+        if end_port is not None:
+            errors.append(
+                _invalid(f"{path}.endPort", _int(end_port), "may not be specified when `port` is non-numeric")
+            )
+        errors.extend(_invalid(f"{path}.port", number, msg) for msg in is_valid_port_name(_str(number)))
+    return errors
+
+
+def _validate_network_policy_peer(peer: Obj, path: str) -> Errors:
+    errors: Errors = []
+    count = 0
+    for key in ("podSelector", "namespaceSelector"):
+        if isinstance(peer.get(key), dict):
+            count += 1
+            errors.extend(validate_label_selector(peer[key], f"{path}.{key}"))
+    block = peer.get("ipBlock")
+    if isinstance(block, dict):
+        count += 1
+        cidr = _str(block.get("cidr"))
+        network = _parse_cidr(cidr)
+        if not cidr:
+            errors.append(_required(f"{path}.ipBlock.cidr"))
+        elif network is None:
+            errors.append(_invalid(f"{path}.ipBlock.cidr", cidr, "not a valid CIDR"))
+        else:
+            for i, excluded in enumerate(_list(block.get("except"))):
+                except_path = f"{path}.ipBlock.except[{i}]"
+                except_network = _parse_cidr(_str(excluded))
+                if except_network is None:
+                    errors.append(_invalid(except_path, excluded, "not a valid CIDR"))
+                    break
+                if (
+                    except_network.version != network.version
+                    or except_network.network_address not in network
+                    or network.prefixlen >= except_network.prefixlen
+                ):
+                    errors.append(_invalid(except_path, excluded, "must be a strict subset of `cidr`"))
+    if count == 0:
+        errors.append(_required(path, "must specify a peer"))
+    elif count > 1 and isinstance(block, dict):
+        errors.append(_forbidden(path, "may not specify both ipBlock and another peer"))
+    return errors
+
+
+def _validate_network_policy(obj: Obj, old: Obj | None, rt: ResourceType) -> Errors:
+    if old is None:
+        errors = validate_object_meta(obj.get("metadata"), namespaced=True, name_fn=name_is_dns_subdomain)
+    else:
+        errors = validate_object_meta_update(obj.get("metadata"), old.get("metadata"))
+    spec = _map(obj.get("spec"))
+    errors.extend(validate_label_selector(_map(spec.get("podSelector")), "spec.podSelector"))
+    for direction, peers in (("ingress", "from"), ("egress", "to")):
+        for i, rule in enumerate(_maps(spec.get(direction))):
+            rule_path = f"spec.{direction}[{i}]"
+            for j, port in enumerate(_maps(rule.get("ports"))):
+                errors.extend(_validate_network_policy_port(port, f"{rule_path}.ports[{j}]"))
+            for j, peer in enumerate(_maps(rule.get(peers))):
+                errors.extend(_validate_network_policy_peer(peer, f"{rule_path}.{peers}[{j}]"))
+    policy_types = _list(spec.get("policyTypes"))
+    if len(policy_types) > 2:
+        errors.append(
+            _invalid(
+                "spec.policyTypes", go_string_list(policy_types), "may not specify more than two policyTypes"
+            )
+        )
+        return errors
+    for i, policy_type in enumerate(policy_types):
+        if policy_type not in ("Ingress", "Egress"):
+            errors.append(_not_supported(f"spec.policyTypes[{i}]", policy_type, ("Ingress", "Egress")))
+    return errors
+
+
+# --- discovery.k8s.io/v1 ----------------------------------------------------------------------------
+
+_ADDRESS_TYPES = ("FQDN", "IPv4", "IPv6")
+
+
+def _validate_endpoint_slice(obj: Obj, old: Obj | None, rt: ResourceType) -> Errors:
+    errors: Errors = []
+    if old is not None:
+        errors.extend(validate_object_meta_update(obj.get("metadata"), old.get("metadata")))
+    errors.extend(validate_object_meta(obj.get("metadata"), namespaced=True, name_fn=name_is_dns_subdomain))
+    address_type = _str(obj.get("addressType"))
+    if not address_type:
+        errors.append(_required("addressType"))
+    elif address_type not in _ADDRESS_TYPES:
+        errors.append(_not_supported("addressType", address_type, _ADDRESS_TYPES))
+    endpoints = _maps(obj.get("endpoints"))
+    if len(endpoints) > 1000:
+        errors.append(_too_many("endpoints", len(endpoints), 1000))
+        endpoints = []
+    for i, endpoint in enumerate(endpoints):
+        item = f"endpoints[{i}]"
+        addresses = _list(endpoint.get("addresses"))
+        if not addresses:
+            errors.append(_required(f"{item}.addresses", "must contain at least 1 address"))
+        elif len(addresses) > 100:
+            errors.append(_too_many(f"{item}.addresses", len(addresses), 100))
+        for j, address in enumerate(addresses):
+            address_path = f"{item}.addresses[{j}]"
+            text = _str(address)
+            ip = _parse_ip(text)
+            if address_type in ("IPv4", "IPv6"):
+                want = 4 if address_type == "IPv4" else 6
+                if ip is None or ip.version != want:
+                    errors.append(_invalid(address_path, text, f"must be a valid {address_type} address"))
+                else:
+                    errors.extend(_validate_non_special_ip(text, address_path))
+            elif address_type == "FQDN":
+                errors.extend(_fully_qualified_domain_name(text, address_path))
+        node_name = endpoint.get("nodeName")
+        if node_name is not None:
+            errors.extend(
+                _invalid(f"{item}.nodeName", node_name, m)
+                for m in name_is_dns_subdomain(_str(node_name), False)
+            )
+        topology = _map(endpoint.get("deprecatedTopology"))
+        if len(topology) > 16:
+            errors.append(_too_many(f"{item}.deprecatedTopology", len(topology), 16))
+        errors.extend(_validate_labels(topology, f"{item}.deprecatedTopology"))
+        hostname = endpoint.get("hostname")
+        if hostname is not None:
+            errors.extend(
+                _invalid(f"{item}.hostname", hostname, msg) for msg in is_dns1123_label(_str(hostname))
+            )
+        zones = _maps(_map(endpoint.get("hints")).get("forZones"))
+        if len(zones) > 8:
+            errors.append(_too_many(f"{item}.hints.forZones", len(zones), 8))
+    ports = _maps(obj.get("ports"))
+    if len(ports) > 20000:
+        errors.append(_too_many("ports", len(ports), 20000))
+        ports = []
+    names: set[str] = set()
+    for i, port in enumerate(ports):
+        item = f"ports[{i}]"
+        name = _str(port.get("name"))
+        if name:
+            errors.extend(_invalid(f"{item}.name", name, msg) for msg in is_dns1123_label(name))
+        if name in names:
+            errors.append(_duplicate(f"{item}.name", name))
+        names.add(name)
+        protocol = port.get("protocol")
+        if protocol is None:
+            errors.append(_required(f"{item}.protocol"))
+        elif protocol not in _PROTOCOLS:
+            errors.append(_not_supported(f"{item}.protocol", protocol, _PROTOCOLS))
+        app_protocol = port.get("appProtocol")
+        if app_protocol is not None:
+            errors.extend(
+                _invalid(f"{item}.appProtocol", app_protocol, m)
+                for m in is_qualified_name(_str(app_protocol))
+            )
+    if old is not None:
+        errors.extend(_immutable(address_type, _str(old.get("addressType")), "addressType"))
+    return errors
+
+
+def _fully_qualified_domain_name(name: str, path: str) -> Errors:
+    if not name:
+        return [_required(path)]
+    trimmed = name.removesuffix(".")
+    messages = is_dns1123_subdomain(trimmed)
+    if messages:
+        return [_invalid(path, trimmed, ",".join(messages))]
+    if len(trimmed.split(".")) < 2:
+        return [_invalid(path, trimmed, "should be a domain with at least two segments separated by dots")]
+    for label in trimmed.split("."):
+        messages = is_dns1123_label(label)
+        if messages:
+            return [_invalid(path, label, ",".join(messages))]
+    return []
+
+
+# --- rbac.authorization.k8s.io/v1 -----------------------------------------------------------------------
+
+RBAC_GROUP = "rbac.authorization.k8s.io"
+
+
+def _validate_policy_rule(rule: Obj, path: str, *, namespaced: bool) -> Errors:
+    errors: Errors = []
+    if not _list(rule.get("verbs")):
+        errors.append(_required(f"{path}.verbs", "verbs must contain at least one value"))
+    urls = _list(rule.get("nonResourceURLs"))
+    if urls:
+        if namespaced:
+            errors.append(
+                _invalid(
+                    f"{path}.nonResourceURLs",
+                    go_string_list(urls),
+                    "namespaced rules cannot apply to non-resource URLs",
+                )
+            )
+        if _list(rule.get("apiGroups")) or _list(rule.get("resources")) or _list(rule.get("resourceNames")):
+            errors.append(
+                _invalid(
+                    f"{path}.nonResourceURLs",
+                    go_string_list(urls),
+                    "rules cannot apply to both regular resources and non-resource URLs",
+                )
+            )
+        return errors
+    if not _list(rule.get("apiGroups")):
+        errors.append(_required(f"{path}.apiGroups", "resource rules must supply at least one api group"))
+    if not _list(rule.get("resources")):
+        errors.append(_required(f"{path}.resources", "resource rules must supply at least one resource"))
+    return errors
+
+
+def _validate_role(obj: Obj, old: Obj | None, rt: ResourceType) -> Errors:
+    namespaced = rt.kind == "Role"
+    errors = validate_object_meta(obj.get("metadata"), namespaced=namespaced, name_fn=name_is_path_segment)
+    for i, rule in enumerate(_maps(obj.get("rules"))):
+        errors.extend(_validate_policy_rule(rule, f"rules[{i}]", namespaced=namespaced))
+    aggregation = obj.get("aggregationRule")
+    if not namespaced and isinstance(aggregation, dict):
+        selectors = _list(aggregation.get("clusterRoleSelectors"))
+        if not selectors:
+            errors.append(
+                _required(
+                    "aggregationRule.clusterRoleSelectors",
+                    "at least one clusterRoleSelector required if aggregationRule is non-nil",
+                )
+            )
+        for i, selector in enumerate(_maps(selectors)):
+            selector_path = f"aggregationRule.clusterRoleSelectors[{i}]"
+            errors.extend(validate_label_selector(selector, selector_path))
+            if _selector_from(selector) is None:
+                errors.append(_invalid(selector_path, go_label_selector(selector), "invalid label selector."))
+    if old is not None:
+        errors.extend(validate_object_meta_update(obj.get("metadata"), old.get("metadata")))
+    return errors
+
+
+def _validate_subject(subject: Obj, path: str, *, namespaced: bool) -> Errors:
+    errors: Errors = []
+    name = _str(subject.get("name"))
+    if not name:
+        errors.append(_required(f"{path}.name"))
+    kind, api_group = _str(subject.get("kind")), _str(subject.get("apiGroup"))
+    if kind == "ServiceAccount":
+        if name:
+            errors.extend(_invalid(f"{path}.name", name, msg) for msg in name_is_dns_subdomain(name, False))
+        if api_group:
+            errors.append(_not_supported(f"{path}.apiGroup", api_group, ("",)))
+        if not namespaced and not _str(subject.get("namespace")):
+            errors.append(_required(f"{path}.namespace"))
+    elif kind in ("User", "Group"):
+        if api_group != RBAC_GROUP:
+            errors.append(_not_supported(f"{path}.apiGroup", api_group, (RBAC_GROUP,)))
+    else:
+        errors.append(_not_supported(f"{path}.kind", kind, ("ServiceAccount", "User", "Group")))
+    return errors
+
+
+def _validate_role_binding(obj: Obj, old: Obj | None, rt: ResourceType) -> Errors:
+    namespaced = rt.kind == "RoleBinding"
+    errors = validate_object_meta(obj.get("metadata"), namespaced=namespaced, name_fn=name_is_path_segment)
+    role_ref = _map(obj.get("roleRef"))
+    api_group = _str(role_ref.get("apiGroup"))
+    if api_group != RBAC_GROUP:
+        errors.append(_not_supported("roleRef.apiGroup", api_group, (RBAC_GROUP,)))
+    kinds = ("Role", "ClusterRole") if namespaced else ("ClusterRole",)
+    kind = _str(role_ref.get("kind"))
+    if kind not in kinds:
+        errors.append(_not_supported("roleRef.kind", kind, kinds))
+    name = _str(role_ref.get("name"))
+    if not name:
+        errors.append(_required("roleRef.name"))
+    else:
+        errors.extend(_invalid("roleRef.name", name, msg) for msg in is_valid_path_segment_name(name))
+    for i, subject in enumerate(_maps(obj.get("subjects"))):
+        errors.extend(_validate_subject(subject, f"subjects[{i}]", namespaced=namespaced))
+    if old is not None:
+        errors.extend(validate_object_meta_update(obj.get("metadata"), old.get("metadata")))
+        old_ref = _map(old.get("roleRef"))
+        if any(_str(role_ref.get(k)) != _str(old_ref.get(k)) for k in ("apiGroup", "kind", "name")):
+            rendered = _GoValue(
+                f"rbac.RoleRef{{APIGroup:{_go_quote(api_group)}, Kind:{_go_quote(kind)}, Name:{_go_quote(name)}}}"
+            )
+            errors.append(_invalid("roleRef", rendered, "cannot change roleRef"))
+    return errors
+
+
+# --- coordination, scheduling, storage, policy --------------------------------------------------------
+
+
+def _validate_lease(obj: Obj, old: Obj | None, rt: ResourceType) -> Errors:
+    if old is None:
+        errors = validate_object_meta(
+            obj.get("metadata"), namespaced=True, name_fn=name_is_dns_subdomain, kube_finalizers=False
+        )
+    else:
+        errors = validate_object_meta_update(obj.get("metadata"), old.get("metadata"), kube_finalizers=False)
+    spec = _map(obj.get("spec"))
+    duration = spec.get("leaseDurationSeconds")
+    if duration is not None and _int(duration) <= 0:
+        errors.append(_invalid("spec.leaseDurationSeconds", _int(duration), "must be greater than 0"))
+    transitions = spec.get("leaseTransitions")
+    if transitions is not None and _int(transitions) < 0:
+        errors.append(
+            _invalid("spec.leaseTransitions", _int(transitions), "must be greater than or equal to 0")
+        )
+    return errors
+
+
+HIGHEST_USER_DEFINABLE_PRIORITY = 1_000_000_000
+_SYSTEM_PRIORITY_CLASSES = {"system-node-critical": 2_000_001_000, "system-cluster-critical": 2_000_000_000}
+
+
+def _validate_priority_class(obj: Obj, old: Obj | None, rt: ResourceType) -> Errors:
+    name = _str(_map(obj.get("metadata")).get("name"))
+    value = _int(obj.get("value"))
+    if old is not None:
+        errors = validate_object_meta_update(obj.get("metadata"), old.get("metadata"))
+        if value != _int(old.get("value")):
+            errors.append(_forbidden("value", "may not be changed in an update."))
+        return errors + _immutable(
+            obj.get("preemptionPolicy"), old.get("preemptionPolicy"), "preemptionPolicy"
+        )
+    errors = validate_object_meta(obj.get("metadata"), namespaced=False, name_fn=name_is_dns_subdomain)
+    if name.startswith("system-"):
+        known = _SYSTEM_PRIORITY_CLASSES.get(name)
+        reason = ""
+        if known is None:
+            reason = f"{name} is not a known system priority class"
+        elif value != known:
+            reason = f"value of {name} PriorityClass must be {known}"
+        elif obj.get("globalDefault") is True:
+            reason = f"globalDefault of {name} PriorityClass must be false"
+        if reason:
+            errors.append(
+                _forbidden(
+                    "metadata.name",
+                    f"priority class names with 'system-' prefix are reserved for system use only. error: {reason}",
+                )
+            )
+    elif value > HIGHEST_USER_DEFINABLE_PRIORITY:
+        errors.append(
+            _forbidden(
+                "value",
+                f"maximum allowed value of a user defined priority is {HIGHEST_USER_DEFINABLE_PRIORITY}",
+            )
+        )
+    if obj.get("preemptionPolicy") is not None:
+        errors.extend(_validate_preemption_policy(obj.get("preemptionPolicy"), "preemptionPolicy"))
+    return errors
+
+
+def _validate_storage_class(obj: Obj, old: Obj | None, rt: ResourceType) -> Errors:
+    if old is not None:
+        errors = validate_object_meta_update(obj.get("metadata"), old.get("metadata"))
+        if _map(obj.get("parameters")) != _map(old.get("parameters")):
+            errors.append(_forbidden("parameters", "updates to parameters are forbidden."))
+        if _str(obj.get("provisioner")) != _str(old.get("provisioner")):
+            errors.append(_forbidden("provisioner", "updates to provisioner are forbidden."))
+        if _str(obj.get("reclaimPolicy")) != _str(old.get("reclaimPolicy")):
+            errors.append(_forbidden("reclaimPolicy", "updates to reclaimPolicy are forbidden."))
+        return errors + _immutable(
+            obj.get("volumeBindingMode"), old.get("volumeBindingMode"), "volumeBindingMode"
+        )
+    errors = validate_object_meta(obj.get("metadata"), namespaced=False, name_fn=name_is_dns_subdomain)
+    provisioner = _str(obj.get("provisioner"))
+    if not provisioner:
+        errors.append(_required("provisioner"))
+    else:
+        errors.extend(
+            _invalid("provisioner", provisioner.lower(), m) for m in is_qualified_name(provisioner.lower())
+        )
+    parameters = _map(obj.get("parameters"))
+    if len(parameters) > 512:
+        errors.append(_too_long("parameters", 512))
+    else:
+        total = 0
+        for key, value in parameters.items():
+            if not key:
+                errors.append(_invalid("parameters", key, "field can not be empty."))
+            total += len(key.encode()) + len(_str(value).encode())
+        if total > 256 * 1024:
+            errors.append(_too_long("parameters", 256 * 1024))
+    reclaim = _str(obj.get("reclaimPolicy"))
+    if reclaim and reclaim not in ("Delete", "Retain"):
+        errors.append(_not_supported("reclaimPolicy", reclaim, ("Delete", "Retain")))
+    mode = obj.get("volumeBindingMode")
+    if mode is None:
+        errors.append(_required("volumeBindingMode"))
+    elif mode not in ("Immediate", "WaitForFirstConsumer"):
+        errors.append(_not_supported("volumeBindingMode", mode, ("Immediate", "WaitForFirstConsumer")))
+    for i, term in enumerate(_maps(obj.get("allowedTopologies"))):
+        seen: set[str] = set()
+        for j, expression in enumerate(_maps(term.get("matchLabelExpressions"))):
+            expression_path = f"allowedTopologies[{i}].matchLabelExpressions[{j}]"
+            values = _list(expression.get("values"))
+            if not values:
+                errors.append(_required(f"{expression_path}.values"))
+            unique: set[str] = set()
+            for k, value in enumerate(values):
+                if value in unique:
+                    errors.append(_duplicate(f"{expression_path}.values[{k}]", value))
+                unique.add(value)
+            key = _str(expression.get("key"))
+            errors.extend(_validate_label_name(key, f"{expression_path}.key"))
+            if key in seen:
+                errors.append(_duplicate(f"{expression_path}.key", key))
+            seen.add(key)
+    return errors
+
+
+def _validate_pod_disruption_budget(obj: Obj, old: Obj | None, rt: ResourceType) -> Errors:
+    errors: Errors = []
+    if old is None:
+        errors.extend(
+            validate_object_meta(obj.get("metadata"), namespaced=True, name_fn=name_is_dns_subdomain)
+        )
+    else:
+        errors.extend(validate_object_meta_update(obj.get("metadata"), old.get("metadata")))
+    spec = _map(obj.get("spec"))
+    min_available, max_unavailable = spec.get("minAvailable"), spec.get("maxUnavailable")
+    if min_available is not None and max_unavailable is not None:
+        errors.append(_invalid("spec", _go_json(spec), "minAvailable and maxUnavailable cannot be both set"))
+    for key, value in (("minAvailable", min_available), ("maxUnavailable", max_unavailable)):
+        if value is not None:
+            errors.extend(_validate_int_or_percent(value, f"spec.{key}"))
+            errors.extend(_not_more_than_100_percent(value, f"spec.{key}"))
+    errors.extend(validate_label_selector(spec.get("selector"), "spec.selector"))
+    policy = spec.get("unhealthyPodEvictionPolicy")
+    if policy is not None and policy not in ("AlwaysAllow", "IfHealthyBudget"):
+        errors.append(
+            _not_supported("spec.unhealthyPodEvictionPolicy", policy, ("AlwaysAllow", "IfHealthyBudget"))
+        )
+    return errors
+
+
+def _validate_conditions(conditions: Any, path: str) -> Errors:
+    """metav1.Condition lists (ValidateConditions)."""
+    errors: Errors = []
+    seen: set[str] = set()
+    for i, condition in enumerate(_maps(conditions)):
+        item = f"{path}[{i}]"
+        kind = _str(condition.get("type"))
+        if kind in seen:
+            errors.append(_duplicate(f"{item}.type", kind))
+        seen.add(kind)
+        errors.extend(_validate_label_name(kind, f"{item}.type"))
+        status = _str(condition.get("status"))
+        if status not in ("False", "True", "Unknown"):
+            errors.append(_not_supported(f"{item}.status", status, ("False", "True", "Unknown")))
+        if _int(condition.get("observedGeneration")) < 0:
+            errors.append(
+                _invalid(
+                    f"{item}.observedGeneration",
+                    _int(condition.get("observedGeneration")),
+                    "must be greater than or equal to zero",
+                )
+            )
+        if not condition.get("lastTransitionTime"):
+            errors.append(_required(f"{item}.lastTransitionTime", "must be set"))
+        reason = _str(condition.get("reason"))
+        if not reason:
+            errors.append(_required(f"{item}.reason", "must be set"))
+        elif len(reason) > 1024:
+            errors.append(_too_long(f"{item}.reason", 1024))
+        elif not re.fullmatch(r"[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?", reason):
+            errors.append(
+                _invalid(
+                    f"{item}.reason",
+                    reason,
+                    regex_error(
+                        "a condition reason must start with alphabetic character, optionally followed by a string "
+                        "of alphanumeric characters or '_,:', and must end with an alphanumeric character or '_'",
+                        "[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?",
+                        "my_name",
+                        "MY_NAME",
+                        "MyName",
+                        "ReasonA,ReasonB",
+                        "ReasonA:ReasonB",
+                    ),
+                )
+            )
+        if len(_str(condition.get("message"))) > 32 * 1024:
+            errors.append(_too_long(f"{item}.message", 32 * 1024))
+    return errors
+
+
+def _validate_pdb_status(obj: Obj, old: Obj) -> Errors:
+    errors = validate_object_meta_update(obj.get("metadata"), old.get("metadata"))
+    status = _map(obj.get("status"))
+    for key in ("disruptionsAllowed", "currentHealthy", "desiredHealthy", "expectedPods"):
+        errors.extend(_nonnegative(status.get(key), f"status.{key}"))
+    return errors + _validate_conditions(status.get("conditions"), "status.conditions")
+
+
+# --- autoscaling/v2 ------------------------------------------------------------------------------------
+
+_METRIC_TYPES = ("ContainerResource", "External", "Object", "Pods", "Resource")
+_METRIC_SOURCE_FIELDS = {
+    "Object": "object",
+    "Pods": "pods",
+    "Resource": "resource",
+    "External": "external",
+    "ContainerResource": "containerResource",
+}
+
+
+def _validate_metric_target(target: Any, path: str) -> Errors:
+    target = _map(target)
+    kind = _str(target.get("type"))
+    errors: Errors = []
+    if not kind:
+        errors.append(_required(f"{path}.type", "must specify a metric target type"))
+    elif kind not in ("AverageValue", "Utilization", "Value"):
+        errors.append(_not_supported(f"{path}.type", kind, ("AverageValue", "Utilization", "Value")))
+    utilization = target.get("averageUtilization")
+    if utilization is not None and _int(utilization) < 1:
+        errors.append(_invalid(f"{path}.averageUtilization", _int(utilization), "must be greater than 0"))
+    for key in ("value", "averageValue"):
+        raw = target.get(key)
+        if raw is None:
+            continue
+        try:
+            if Quantity.parse(raw).value <= 0:
+                errors.append(_invalid(f"{path}.{key}", _render(raw), "must be positive"))
+        except InvalidQuantityError as exc:
+            errors.append(_invalid(f"{path}.{key}", raw, str(exc)))
+    return errors
+
+
+def _validate_metric(metric: Obj, path: str) -> Errors:
+    errors: Errors = []
+    kind = _str(metric.get("type"))
+    if not kind:
+        errors.append(_required(f"{path}.type", "must specify a metric source type"))
+    if kind not in _METRIC_TYPES:
+        errors.append(_not_supported(f"{path}.type", kind, _METRIC_TYPES))
+    present = [field for field in _METRIC_SOURCE_FIELDS.values() if isinstance(metric.get(field), dict)]
+    for field in present[:1]:
+        source = metric[field]
+        source_path = f"{path}.{field}"
+        if field in ("resource", "containerResource") and not _str(source.get("name")):
+            errors.append(_required(f"{source_path}.name", "must specify a resource name"))
+        if field == "containerResource" and not _str(source.get("container")):
+            errors.append(_required(f"{source_path}.container", "must specify a container"))
+        if field in ("pods", "object", "external") and not _str(_map(source.get("metric")).get("name")):
+            errors.append(_required(f"{source_path}.metric.name", "must specify a metric name"))
+        errors.extend(_validate_metric_target(source.get("target"), f"{source_path}.target"))
+    expected = _METRIC_SOURCE_FIELDS.get(kind)
+    if expected is not None and expected not in present:
+        errors.append(
+            _required(f"{path}.{expected}", "must populate information for the given metric source")
+        )
+    if len(present) > 1:
+        for field in present:
+            if field != expected:
+                errors.append(_forbidden(f"{path}.{field}", "must populate the given metric source only"))
+    return errors
+
+
+def _validate_hpa(obj: Obj, old: Obj | None, rt: ResourceType) -> Errors:
+    if old is None:
+        errors = validate_object_meta(obj.get("metadata"), namespaced=True, name_fn=name_is_dns_subdomain)
+    else:
+        errors = validate_object_meta_update(obj.get("metadata"), old.get("metadata"))
+    spec = _map(obj.get("spec"))
+    min_replicas, max_replicas = spec.get("minReplicas"), _int(spec.get("maxReplicas"))
+    if min_replicas is not None and _int(min_replicas) < 1:
+        errors.append(_invalid("spec.minReplicas", _int(min_replicas), "must be greater than or equal to 1"))
+    if max_replicas < 1:
+        errors.append(_invalid("spec.maxReplicas", max_replicas, "must be greater than 0"))
+    if min_replicas is not None and max_replicas < _int(min_replicas):
+        errors.append(
+            _invalid("spec.maxReplicas", max_replicas, "must be greater than or equal to `minReplicas`")
+        )
+    target = _map(spec.get("scaleTargetRef"))
+    for key in ("kind", "name"):
+        value = _str(target.get(key))
+        if not value:
+            errors.append(_required(f"spec.scaleTargetRef.{key}"))
+        else:
+            errors.extend(
+                _invalid(f"spec.scaleTargetRef.{key}", value, m) for m in is_valid_path_segment_name(value)
+            )
+    for i, metric in enumerate(_maps(spec.get("metrics"))):
+        errors.extend(_validate_metric(metric, f"spec.metrics[{i}]"))
+    behavior = spec.get("behavior")
+    for direction in ("scaleUp", "scaleDown"):
+        rules = _map(_map(behavior).get(direction))
+        if not rules:
+            continue
+        rules_path = f"spec.behavior.{direction}"
+        window = rules.get("stabilizationWindowSeconds")
+        if window is not None and not 0 <= _int(window) <= 3600:
+            errors.append(
+                _invalid(
+                    f"{rules_path}.stabilizationWindowSeconds", _int(window), _inclusive_range_error(0, 3600)
+                )
+            )
+        select = rules.get("selectPolicy")
+        if select is not None and select not in ("Disabled", "Max", "Min"):
+            errors.append(_not_supported(f"{rules_path}.selectPolicy", select, ("Disabled", "Max", "Min")))
+        policies = _maps(rules.get("policies"))
+        if not policies and select != "Disabled":
+            errors.append(_required(f"{rules_path}.policies", "must specify at least one Policy"))
+        for j, policy in enumerate(policies):
+            policy_path = f"{rules_path}.policies[{j}]"
+            kind = _str(policy.get("type"))
+            if kind not in ("Percent", "Pods"):
+                errors.append(_not_supported(f"{policy_path}.type", kind, ("Percent", "Pods")))
+            if _int(policy.get("value")) <= 0:
+                errors.append(
+                    _invalid(f"{policy_path}.value", _int(policy.get("value")), "must be greater than zero")
+                )
+            period = _int(policy.get("periodSeconds"))
+            if period <= 0:
+                errors.append(_invalid(f"{policy_path}.periodSeconds", period, "must be greater than zero"))
+            elif period > 1800:
+                errors.append(
+                    _invalid(f"{policy_path}.periodSeconds", period, "must be less than or equal to 1800")
+                )
+    return errors
+
+
+def _validate_hpa_status(obj: Obj, old: Obj) -> Errors:
+    errors = validate_object_meta_update(obj.get("metadata"), old.get("metadata"))
+    status = _map(obj.get("status"))
+    for key in ("currentReplicas", "desiredReplicas"):
+        errors.extend(_nonnegative(status.get(key), f"status.{key}"))
+    return errors
+
+
+# --- apiextensions.k8s.io/v1 and apiregistration.k8s.io/v1 -----------------------------------------
+
+_PROTECTED_GROUP_SUFFIXES = (".k8s.io", ".kubernetes.io")
+API_APPROVAL_ANNOTATION = "api-approved.kubernetes.io"
+
+
+def _dns1035_joined(value: str) -> str:
+    return ",".join(is_dns1035_label(value))
+
+
+def _validate_crd_names(names: Obj, path: str) -> Errors:
+    errors: Errors = []
+    for key in ("plural", "singular", "kind", "listKind"):
+        if not _str(names.get(key)):
+            errors.append(_required(f"{path}.{key}"))
+    for key in ("plural", "singular"):
+        value = _str(names.get(key))
+        if value and _dns1035_joined(value):
+            errors.append(_invalid(f"{path}.{key}", value, _dns1035_joined(value)))
+    for key in ("kind", "listKind"):
+        value = _str(names.get(key))
+        if value and _dns1035_joined(value.lower()):
+            errors.append(
+                _invalid(
+                    f"{path}.{key}",
+                    value,
+                    "may have mixed case, but should otherwise match: " + _dns1035_joined(value.lower()),
+                )
+            )
+    for i, short_name in enumerate(_list(names.get("shortNames"))):
+        if _dns1035_joined(_str(short_name)):
+            errors.append(_invalid(f"{path}.shortNames[{i}]", short_name, _dns1035_joined(_str(short_name))))
+    kind = _str(names.get("kind"))
+    if kind and kind == _str(names.get("listKind")):
+        errors.append(_invalid(f"{path}.listKind", kind, "kind and listKind may not be the same"))
+    for i, category in enumerate(_list(names.get("categories"))):
+        if _dns1035_joined(_str(category)):
+            errors.append(_invalid(f"{path}.categories[{i}]", category, _dns1035_joined(_str(category))))
+    return errors
+
+
+def _validate_crd_version_schema(version: Obj, path: str) -> Errors:
+    schema = _map(version.get("schema")).get("openAPIV3Schema")
+    if not isinstance(schema, dict):
+        return [_required(f"{path}.schema.openAPIV3Schema", "schemas are required")]
+    kind = schema.get("type")
+    if not kind:
+        return [_required(f"{path}.schema.openAPIV3Schema.type", "must not be empty at the root")]
+    if kind != "object":
+        return [_invalid(f"{path}.schema.openAPIV3Schema.type", kind, "must be object at the root")]
+    return []
+
+
+def _validate_crd(obj: Obj, old: Obj | None, rt: ResourceType) -> Errors:
+    spec = _map(obj.get("spec"))
+    names = _map(spec.get("names"))
+    group = _str(spec.get("group"))
+    required_name = f"{_str(names.get('plural'))}.{group}"
+
+    def crd_name(name: str, prefix: bool) -> list[str]:
+        messages = name_is_dns_subdomain(name, prefix)
+        if name != required_name:
+            messages.append('must be spec.names.plural+"."+spec.group')
+        return messages
+
+    if old is None:
+        errors = validate_object_meta(
+            obj.get("metadata"), namespaced=False, name_fn=crd_name, kube_finalizers=False
+        )
+    else:
+        errors = validate_object_meta_update(obj.get("metadata"), old.get("metadata"), kube_finalizers=False)
+    if not group:
+        errors.append(_required("spec.group"))
+    elif is_dns1123_subdomain(group):
+        errors.append(_invalid("spec.group", group, ",".join(is_dns1123_subdomain(group))))
+    elif len(group.split(".")) < 2:
+        errors.append(_invalid("spec.group", group, "should be a domain with at least one dot"))
+    scope = _str(spec.get("scope"))
+    if not scope:
+        errors.append(_required("spec.scope"))
+    elif scope not in ("Cluster", "Namespaced"):
+        errors.append(_not_supported("spec.scope", scope, ("Cluster", "Namespaced")))
+    versions = _maps(spec.get("versions"))
+    storage_count = 0
+    seen: set[str] = set()
+    unique = True
+    for i, version in enumerate(versions):
+        version_path = f"spec.versions[{i}]"
+        storage_count += 1 if version.get("storage") is True else 0
+        name = _str(version.get("name"))
+        unique = unique and name not in seen
+        seen.add(name)
+        if _dns1035_joined(name):
+            errors.append(_invalid(f"{version_path}.name", name, _dns1035_joined(name)))
+        errors.extend(_validate_crd_version_schema(version, version_path))
+    if not unique:
+        errors.append(
+            _invalid("spec.versions", _go_json(spec.get("versions")), "must contain unique version names")
+        )
+    if storage_count != 1:
+        errors.append(
+            _invalid(
+                "spec.versions",
+                _go_json(spec.get("versions")),
+                "must have exactly one version marked as storage version",
+            )
+        )
+    errors.extend(_validate_crd_names(names, "spec.names"))
+    conversion = _map(spec.get("conversion"))
+    strategy = _str(conversion.get("strategy"))
+    if strategy not in ("None", "Webhook"):
+        errors.append(_not_supported("spec.conversion.strategy", strategy, ("None", "Webhook")))
+    elif strategy == "None" and conversion.get("webhook") is not None:
+        errors.append(
+            _forbidden("spec.conversion.webhook", "should not be set when strategy is not set to Webhook")
+        )
+    elif strategy == "Webhook" and not isinstance(_map(conversion.get("webhook")).get("clientConfig"), dict):
+        errors.append(
+            _required("spec.conversion.webhook.clientConfig", "required when strategy is set to Webhook")
+        )
+    stored = [_str(v) for v in _list(_map(obj.get("status")).get("storedVersions"))]
+    if not stored:
+        errors.append(
+            _invalid("status.storedVersions", go_string_list(stored), "must have at least one stored version")
+        )
+    else:
+        declared = {_str(v.get("name")) for v in versions}
+        errors.extend(
+            _invalid(f"status.storedVersions[{i}]", v, "must appear in spec.versions")
+            for i, v in enumerate(stored)
+            if v not in declared
+        )
+        storage = [_str(v.get("name")) for v in versions if v.get("storage") is True]
+        if storage and storage[0] not in stored:
+            errors.append(
+                _invalid(
+                    "status.storedVersions",
+                    go_string_list(stored),
+                    f"must have the storage version {storage[0]}",
+                )
+            )
+    if group.endswith(_PROTECTED_GROUP_SUFFIXES) or group in ("k8s.io", "kubernetes.io"):
+        annotations = _map(_map(obj.get("metadata")).get("annotations"))
+        if API_APPROVAL_ANNOTATION not in annotations:
+            errors.append(
+                _required(
+                    f"metadata.annotations[{API_APPROVAL_ANNOTATION}]",
+                    f'protected groups must have approval annotation "{API_APPROVAL_ANNOTATION}", '
+                    "see https://github.com/kubernetes/enhancements/pull/1111",
+                )
+            )
+    if old is not None:
+        old_spec = _map(old.get("spec"))
+        errors.extend(_immutable(group, _str(old_spec.get("group")), "spec.group"))
+        errors.extend(_immutable(scope, _str(old_spec.get("scope")), "spec.scope"))
+    return errors
+
+
+def _validate_api_service(obj: Obj, old: Obj | None, rt: ResourceType) -> Errors:
+    spec = _map(obj.get("spec"))
+    group, version = _str(spec.get("group")), _str(spec.get("version"))
+    required_name = f"{version}.{group}"
+
+    def api_service_name(name: str, prefix: bool) -> list[str]:
+        minimal = is_valid_path_segment_name(name)
+        if minimal:
+            return minimal
+        return [] if name == required_name else [f'must be `spec.version+"."+spec.group`: "{required_name}"']
+
+    errors: Errors = []
+    if old is not None:
+        errors.extend(
+            validate_object_meta_update(obj.get("metadata"), old.get("metadata"), kube_finalizers=False)
+        )
+    errors.extend(
+        validate_object_meta(
+            obj.get("metadata"), namespaced=False, name_fn=api_service_name, kube_finalizers=False
+        )
+    )
+    if not group and version != "v1":
+        errors.append(_required("spec.group", "only v1 may have an empty group and it better be legacy kube"))
+    if group:
+        errors.extend(_invalid("spec.group", group, msg) for msg in is_dns1123_subdomain(group))
+    errors.extend(_invalid("spec.version", version, msg) for msg in is_dns1035_label(version))
+    group_priority = _int(spec.get("groupPriorityMinimum"))
+    if not 0 < group_priority <= 20000:
+        errors.append(
+            _invalid("spec.groupPriorityMinimum", group_priority, "must be positive and less than 20000")
+        )
+    version_priority = _int(spec.get("versionPriority"))
+    if not 0 < version_priority <= 1000:
+        errors.append(
+            _invalid("spec.versionPriority", version_priority, "must be positive and less than 1000")
+        )
+    ca_bundle = _str(spec.get("caBundle"))
+    insecure = spec.get("insecureSkipTLSVerify") is True
+    service = spec.get("service")
+    if not isinstance(service, dict):
+        if ca_bundle:
+            decoded, _ = _decode_base64(ca_bundle)
+            size = len(decoded) if decoded is not None else len(ca_bundle)
+            errors.append(
+                _invalid("spec.caBundle", f"{size} bytes", "local APIServices may not have a caBundle")
+            )
+        if insecure:
+            errors.append(
+                _invalid(
+                    "spec.insecureSkipTLSVerify", True, "local APIServices may not have insecureSkipTLSVerify"
+                )
+            )
+        return errors
+    for key in ("namespace", "name"):
+        if not _str(service.get(key)):
+            errors.append(_required(f"spec.service.{key}"))
+    port = _int(service.get("port"))
+    port_errors = is_valid_port_num(port)
+    if port_errors:
+        errors.append(_invalid("spec.service.port", port, "port is not valid: " + ", ".join(port_errors)))
+    if insecure and ca_bundle:
+        errors.append(_invalid("spec.insecureSkipTLSVerify", True, "may not be true if caBundle is present"))
+    return errors
+
+
+def _validate_api_service_status(obj: Obj, old: Obj) -> Errors:
+    errors = validate_object_meta_update(obj.get("metadata"), old.get("metadata"), kube_finalizers=False)
+    for i, condition in enumerate(_maps(_map(obj.get("status")).get("conditions"))):
+        status = _str(condition.get("status"))
+        if status not in ("True", "False", "Unknown"):
+            errors.append(
+                _not_supported(f"status.conditions[{i}].status", status, ("True", "False", "Unknown"))
+            )
+        kind = _str(condition.get("type"))
+        if kind != "Available":
+            errors.append(_not_supported(f"status.conditions[{i}].type", kind, ("Available",)))
+    return errors
+
+
+# --- dispatch and public entry points ------------------------------------------------------------------
+
+Validator = Callable[[Obj, "Obj | None", ResourceType], Errors]
+StatusValidator = Callable[[Obj, Obj], Errors]
+
+_VALIDATORS: dict[tuple[str, str], Validator] = {
+    ("", "Binding"): _validate_binding,
+    ("", "ConfigMap"): _validate_config_map,
+    ("", "Endpoints"): _validate_endpoints,
+    ("", "Event"): _validate_event,
+    ("", "Namespace"): _validate_namespace,
+    ("", "Node"): _validate_node,
+    ("", "Pod"): _validate_pod,
+    ("", "Secret"): _validate_secret,
+    ("", "Service"): _validate_service,
+    ("", "ServiceAccount"): _validate_service_account,
+    ("apiregistration.k8s.io", "APIService"): _validate_api_service,
+    ("apps", "ControllerRevision"): _validate_controller_revision,
+    ("apps", "DaemonSet"): _validate_daemon_set,
+    ("apps", "Deployment"): _validate_deployment,
+    ("apps", "ReplicaSet"): _validate_replica_set,
+    ("apps", "StatefulSet"): _validate_stateful_set,
+    ("events.k8s.io", "Event"): _validate_event,
+    ("autoscaling", "HorizontalPodAutoscaler"): _validate_hpa,
+    ("batch", "CronJob"): _validate_cron_job,
+    ("batch", "Job"): _validate_job,
+    ("networking.k8s.io", "Ingress"): _validate_ingress,
+    ("networking.k8s.io", "IngressClass"): _validate_ingress_class,
+    ("networking.k8s.io", "NetworkPolicy"): _validate_network_policy,
+    ("policy", "PodDisruptionBudget"): _validate_pod_disruption_budget,
+    (RBAC_GROUP, "ClusterRole"): _validate_role,
+    (RBAC_GROUP, "ClusterRoleBinding"): _validate_role_binding,
+    (RBAC_GROUP, "Role"): _validate_role,
+    (RBAC_GROUP, "RoleBinding"): _validate_role_binding,
+    ("storage.k8s.io", "StorageClass"): _validate_storage_class,
+    ("apiextensions.k8s.io", "CustomResourceDefinition"): _validate_crd,
+    ("scheduling.k8s.io", "PriorityClass"): _validate_priority_class,
+    ("coordination.k8s.io", "Lease"): _validate_lease,
+    ("discovery.k8s.io", "EndpointSlice"): _validate_endpoint_slice,
+}
+
+
+def _name_function(rt: ResourceType) -> NameFn:
+    return _NAME_FUNCTIONS.get(rt.name_rule, name_is_dns_subdomain)
+
+
+def _validate_generic(obj: Obj, old: Obj | None, rt: ResourceType) -> Errors:
+    """Kinds without rules of their own (custom resources): ObjectMeta only."""
+    if old is not None:
+        return validate_object_meta_update(obj.get("metadata"), old.get("metadata"), kube_finalizers=False)
+    return validate_object_meta(
+        obj.get("metadata"), namespaced=rt.namespaced, name_fn=_name_function(rt), kube_finalizers=False
+    )
+
+
+def validate(rt: ResourceType, obj: Obj, *, old: Obj | None = None) -> list[FieldError]:
+    """Every error upstream would report for writing ``obj`` (``old`` given on update).
+
+    ``obj`` is the decoded, defaulted request body; an empty list means it is valid.
+    """
+    validator = _VALIDATORS.get((rt.group, rt.kind), _validate_generic)
+    return validator(obj, old, rt)
+
+
+def _status_validator(rt: ResourceType) -> StatusValidator:
+    key = (rt.group, rt.kind)
+    if key == ("", "Pod"):
+        return _validate_pod_status_update
+    if key == ("", "Namespace"):
+        return _validate_namespace_status
+    if key == ("", "Node"):
+        return _validate_node_update
+    if key == ("", "Service"):
+        return _validate_service_status
+    if key == ("batch", "Job"):
+        return _validate_job_status
+    if key == ("networking.k8s.io", "Ingress"):
+        return _validate_ingress_status
+    if key == ("policy", "PodDisruptionBudget"):
+        return _validate_pdb_status
+    if key == ("autoscaling", "HorizontalPodAutoscaler"):
+        return _validate_hpa_status
+    if key == ("apiregistration.k8s.io", "APIService"):
+        return _validate_api_service_status
+    if rt.group == "apps" and rt.kind in ("Deployment", "ReplicaSet", "StatefulSet", "DaemonSet"):
+        return lambda obj, old: _validate_workload_status(rt, obj, old)
+    kube = rt.group not in ("apiextensions.k8s.io", "apiregistration.k8s.io") and key in _VALIDATORS
+    return lambda obj, old: validate_object_meta_update(
+        obj.get("metadata"), old.get("metadata"), kube_finalizers=kube
+    )
+
+
+def _validate_service_status(obj: Obj, old: Obj) -> Errors:
+    errors = validate_object_meta_update(obj.get("metadata"), old.get("metadata"))
+    is_lb = _str(_map(obj.get("spec")).get("type")) == "LoadBalancer"
+    return errors + _validate_load_balancer_status(
+        _map(obj.get("status")).get("loadBalancer"), "status.loadBalancer", is_lb=is_lb
+    )
+
+
+def _validate_ingress_status(obj: Obj, old: Obj) -> Errors:
+    errors = validate_object_meta_update(obj.get("metadata"), old.get("metadata"))
+    return errors + _validate_load_balancer_status(
+        _map(obj.get("status")).get("loadBalancer"), "status.loadBalancer", is_lb=True
+    )
+
+
+def validate_status_update(rt: ResourceType, obj: Obj, *, old: Obj) -> list[FieldError]:
+    """Every error upstream would report for a write to ``<kind>/status``.
+
+    ``obj`` is the stored object with the new status; only metadata and status are checked.
+    """
+    return _status_validator(rt)(obj, old)

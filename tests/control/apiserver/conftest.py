@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import socket
 import ssl
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -61,12 +63,13 @@ def client_ssl_context(*, ca_file: Path, cert_file: Path | None, key_file: Path 
     return context
 
 
-@pytest.fixture
-async def apiserver(tmp_path: Path) -> AsyncIterator[RunningServer]:
+@asynccontextmanager
+async def running_apiserver(tmp_path: Path, **option_overrides: Any) -> AsyncIterator[RunningServer]:
+    """Start ``serve`` in this loop with the lab's options (plus overrides); stop it after."""
     layout = Layout.resolve(tmp_path / "lab")
     settings = Settings(api_port=free_port())
     pki = prepare(layout, settings)
-    options = server_options(layout, settings)
+    options = dataclasses.replace(server_options(layout, settings), **option_overrides)
     stop = asyncio.Event()
     ready = asyncio.Event()
     task = asyncio.create_task(serve(options, stop=stop, on_ready=ready.set))
@@ -92,3 +95,9 @@ async def apiserver(tmp_path: Path) -> AsyncIterator[RunningServer]:
         stop.set()
         with contextlib.suppress(asyncio.CancelledError):
             await asyncio.wait_for(task, timeout=30)
+
+
+@pytest.fixture
+async def apiserver(tmp_path: Path) -> AsyncIterator[RunningServer]:
+    async with running_apiserver(tmp_path) as server:
+        yield server

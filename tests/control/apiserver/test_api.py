@@ -252,9 +252,10 @@ async def test_oversized_bodies_are_refused(apiserver: RunningServer):
     huge = orjson.dumps(configmap("big", k="x" * (3 * 1024 * 1024 + 10)))
     status, body = await apiserver.request("POST", CM, raw=huge)
     assert status == 413 and body["reason"] == "RequestEntityTooLarge"
-    just_over_object_limit = configmap("big", k="x" * (1_600_000))
-    status, body = await apiserver.request("POST", CM, body=just_over_object_limit)
-    assert status == 413
+    just_over_object_limit = deployment("big")
+    just_over_object_limit["spec"]["template"]["spec"]["containers"][0]["args"] = ["x" * 1_600_000]
+    status, body = await apiserver.request("POST", DEPLOY, body=just_over_object_limit)
+    assert status == 413 and body["reason"] == "RequestEntityTooLarge"
 
 
 async def test_wrong_verbs_and_scopes(apiserver: RunningServer):
@@ -411,7 +412,10 @@ async def test_list_selectors(apiserver: RunningServer):
     status, body = await apiserver.request("GET", CM, params={"labelSelector": "tier in front"})
     assert status == 400 and body["reason"] == "BadRequest"
     status, body = await apiserver.request("GET", CM, params={"fieldSelector": "spec.nodeName=x"})
-    assert status == 400 and "field label not supported" in body["message"]
+    assert status == 400
+    assert body["message"] == '"spec.nodeName" is not a known field selector: only "metadata.name", "metadata.namespace"'
+    status, body = await apiserver.request("GET", "/api/v1/pods", params={"fieldSelector": "spec.nope=x"})
+    assert (status, body["message"]) == (400, 'field label not supported: spec.nope')
 
 
 async def test_table_output(apiserver: RunningServer):

@@ -1443,11 +1443,16 @@ def test_kubectl_patches_leave_the_live_object_untouched(deployment: SchemaNode)
 
 def test_set_element_order_places_server_only_items_by_live_order(deployment: SchemaNode) -> None:
     # Another manager added container "extra" between the applied ones; kubectl's patch only
-    # knows about web and sidecar and reorders them.
+    # knows about web and sidecar and reorders them. A server-only item keeps its place
+    # before any patch item it preceded in the live list (upstream's mergeSortedSlice):
+    # "extra" stood before "sidecar", so it stays before it.
     live = copy.deepcopy(LIVE_DEPLOYMENT)
     _containers(live).insert(1, {"name": "extra", "image": "extra:1"})
     result = strategic_merge_patch(live, KUBECTL_REORDER_CONTAINERS, deployment)
-    assert [c["name"] for c in _containers(result)] == ["sidecar", "extra", "web"]
+    assert [c["name"] for c in _containers(result)] == ["extra", "sidecar", "web"]
+    _containers(live).append(_containers(live).pop(1))  # live: web, sidecar, extra
+    result = strategic_merge_patch(live, KUBECTL_REORDER_CONTAINERS, deployment)
+    assert [c["name"] for c in _containers(result)] == ["sidecar", "web", "extra"]
 
 
 def test_rollout_restart_patch_adds_a_template_annotation(deployment: SchemaNode) -> None:
@@ -1560,6 +1565,16 @@ def test_patch_replace_directive_in_a_merging_list(pod: SchemaNode) -> None:
     assert strategic_merge_patch(current, patch, pod)["spec"]["containers"] == [{"name": "z", "image": "i"}]
 
 
+def test_a_directive_map_for_an_absent_field_is_dropped(pod: SchemaNode) -> None:
+    # removeDirectives: a new value that is a map carrying $patch is not added at all.
+    assert strategic_merge_patch({"kind": "Pod"}, {"metadata": {"$patch": "replace", "name": "x"}}, pod) == {
+        "kind": "Pod"
+    }
+    current = {"spec": {"containers": [{"name": "a"}]}}
+    patch = {"spec": {"volumes": [{"name": "v"}, {"name": "w", "$patch": "delete"}]}}
+    assert strategic_merge_patch(current, patch, pod)["spec"]["volumes"] == [{"name": "v"}]
+
+
 def test_whole_object_replace_directive(pod: SchemaNode) -> None:
     assert strategic_merge_patch({"spec": {"x": 1}}, {"$patch": "replace", "kind": "Pod"}, pod) == {
         "kind": "Pod"
@@ -1607,7 +1622,7 @@ def test_strategic_merge_is_refused_for_custom_resources() -> None:
     [
         pytest.param({}, ["not", "a", "map"], 400, "cannot unmarshal array", id="patch is not an object"),
         pytest.param(
-            {},
+            {"metadata": {"name": "x"}},
             {"metadata": {"$patch": "merge"}},
             422,
             "unknown patch type: merge in map",
@@ -1629,28 +1644,28 @@ def test_strategic_merge_is_refused_for_custom_resources() -> None:
             id="missing merge key",
         ),
         pytest.param(
-            {},
+            {"metadata": {"name": "x"}},
             {"metadata": {"$retainKeys": "name"}},
             400,
             "invalid patch format of retainKeys",
             id="retainKeys not a list",
         ),
         pytest.param(
-            {},
+            {"metadata": {"name": "x"}},
             {"metadata": {"$retainKeys": ["name"], "labels": {"a": "b"}}},
             400,
             "invalid patch format of retainKeys",
             id="field outside retainKeys",
         ),
         pytest.param(
-            {},
+            {"metadata": {"name": "x"}},
             {"metadata": {"$setElementOrderfinalizers": ["a"]}},
             400,
             "invalid patch format of setElementOrder list",
             id="bad setElementOrder key",
         ),
         pytest.param(
-            {},
+            {"metadata": {"name": "x"}},
             {"metadata": {"$deleteFromPrimitiveListfinalizers": ["a"]}},
             400,
             "invalid patch format of primitive list",

@@ -4,13 +4,13 @@ bookmarks, sendInitialEvents, Table events, timeouts and 410 Gone."""
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import orjson
 
-from control.store import open_store
-from tests.control.apiserver.conftest import RunningServer
+from tests.control.apiserver.conftest import RunningServer, running_apiserver
 
 CM = "/api/v1/namespaces/default/configmaps"
 
@@ -126,20 +126,22 @@ async def test_table_watch_events(apiserver: RunningServer):
         assert event["object"]["rows"][0]["cells"][:2] == ["tw", 1]
 
 
-async def test_a_compacted_resource_version_gets_410_in_the_stream(apiserver: RunningServer):
-    _, first = await apiserver.request("POST", CM, body=configmap("old"))
-    for index in range(3):
-        await apiserver.request("PATCH", f"{CM}/old", body={"data": {"i": str(index)}},
-                                content_type="application/merge-patch+json")
-    store = open_store("sqlite://", data_dir=apiserver.data_dir)
-    await store.start()
-    try:
-        await store.compact(await store.current_revision())
-    finally:
-        await store.close()
-    async with watching(apiserver, resourceVersion=first["metadata"]["resourceVersion"]) as events:
-        error = await events.next()
-    assert error["type"] == "ERROR"
-    status = error["object"]
-    assert (status["kind"], status["code"], status["reason"]) == ("Status", 410, "Expired")
-    assert status["message"].startswith(f"too old resource version: {first['metadata']['resourceVersion']}")
+async def test_a_compacted_resource_version_gets_410_in_the_stream(tmp_path):
+    async with running_apiserver(
+        tmp_path, compaction_interval_seconds=0.05, compaction_keep_revisions=1
+    ) as server:
+        _, first = await server.request("POST", CM, body=configmap("old"))
+        old_rv = first["metadata"]["resourceVersion"]
+        while True:  # write until the server's own compaction has passed the first revision
+            await server.request("PATCH", f"{CM}/old", body={"data": {"t": str(time.monotonic())}},
+                                 content_type="application/merge-patch+json")
+            async with watching(server, resourceVersion=old_rv) as events:
+                event = await events.next()
+            if event["type"] == "ERROR":
+                break
+            await asyncio.sleep(0.05)
+        status = event["object"]
+        assert (status["kind"], status["code"], status["reason"]) == ("Status", 410, "Expired")
+        assert status["message"].startswith(f"too old resource version: {old_rv} (")
+        code, body = await server.request("GET", CM, params={"resourceVersion": old_rv, "limit": "1"})
+        assert (code, body["reason"]) == (410, "Expired")

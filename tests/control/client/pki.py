@@ -47,7 +47,13 @@ class TestCA:
         self.cert_pem = self._cert.public_bytes(serialization.Encoding.PEM)
 
     def issue(
-        self, common_name: str, *, organizations: tuple[str, ...] = (), ips: tuple[str, ...] = (), dns: tuple[str, ...] = (), server: bool = False
+        self,
+        common_name: str,
+        *,
+        organizations: tuple[str, ...] = (),
+        ips: tuple[str, ...] = (),
+        dns: tuple[str, ...] = (),
+        server: bool = False,
     ) -> KeyPair:
         key = ec.generate_private_key(ec.SECP256R1())
         attributes = [x509.NameAttribute(NameOID.COMMON_NAME, common_name)]
@@ -62,7 +68,9 @@ class TestCA:
             .not_valid_before(now - datetime.timedelta(minutes=5))
             .not_valid_after(now + datetime.timedelta(days=1))
             .add_extension(
-                x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH if server else ExtendedKeyUsageOID.CLIENT_AUTH]),
+                x509.ExtendedKeyUsage(
+                    [ExtendedKeyUsageOID.SERVER_AUTH if server else ExtendedKeyUsageOID.CLIENT_AUTH]
+                ),
                 critical=False,
             )
         )

@@ -6,14 +6,16 @@ import asyncio
 from collections.abc import Callable
 
 
-async def eventually(condition: Callable[[], object], *, rounds: int = 1000) -> None:
-    """Let other tasks run until ``condition()`` is true; fail after ``rounds`` loop turns.
+async def eventually(condition: Callable[[], object], *, within: float = 5.0) -> None:
+    """Let other tasks run until ``condition()`` is true; fail if it is not within ``within`` seconds.
 
-    Only for conditions that other tasks make true without waiting on wall time (fake clock,
-    fake servers on loopback), so a bounded number of loop turns is enough.
+    Each check yields one turn of the event loop (no sleeping), so conditions that other tasks
+    make true at once — fake clocks, fake servers on loopback — are seen as soon as they hold;
+    the time bound only turns a hang into a failure.
     """
-    for _ in range(rounds):
-        if condition():
-            return
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while not condition():
+        if loop.time() > deadline:
+            raise AssertionError(f"condition never became true: {condition}")
         await asyncio.sleep(0)
-    assert condition(), f"condition never became true: {condition}"

@@ -13,8 +13,11 @@ import pytest
 
 from control.client.auth import Authenticator, CredentialError, ExecPlugin, TokenFile
 from control.client.config import ClientConfig, ExecConfig, Impersonation
+from control.client.errors import RequestError, UnauthorizedError
+from control.client.rest import RESTClient
 from control.client.testing import FakeClock
 from tests.control.client.pki import TestCA
+from tests.control.client.wire import FakeWireServer, json_answer, status_answer
 
 V1 = "client.authentication.k8s.io/v1"
 V1BETA1 = "client.authentication.k8s.io/v1beta1"
@@ -56,8 +59,13 @@ class PluginFixture:
             ("EXIT_CODE", str(exit_code)),
             ("EXTRA", "from-kubeconfig"),
         )
-        settings = {"command": str(self.path), "api_version": api_version, "args": ("get-token",), "env": env,
-                    "interactive_mode": "Never"}
+        settings = {
+            "command": str(self.path),
+            "api_version": api_version,
+            "args": ("get-token",),
+            "env": env,
+            "interactive_mode": "Never",
+        }
         settings.update(overrides)
         return ExecConfig(**settings)
 
@@ -85,7 +93,9 @@ def stamp(moment: datetime) -> str:
 async def test_static_token_basic_and_none():
     bearer = await Authenticator(ClientConfig(server="https://x:1", token="abc")).credentials()
     assert bearer.headers["Authorization"] == "Bearer abc"
-    basic = await Authenticator(ClientConfig(server="https://x:1", username="u", password="p:w")).credentials()
+    basic = await Authenticator(
+        ClientConfig(server="https://x:1", username="u", password="p:w")
+    ).credentials()
     assert basic.headers["Authorization"] == "Basic " + base64.b64encode(b"u:p:w").decode()
     anonymous = await Authenticator(ClientConfig(server="http://x:1")).credentials()
     assert "Authorization" not in anonymous.headers and anonymous.ssl is None
@@ -95,7 +105,9 @@ async def test_impersonation_headers():
     config = ClientConfig(
         server="https://x:1",
         token="abc",
-        impersonate=Impersonation(user="jane", uid="7", groups=("a", "b"), extra=(("scopes/x", ("s1", "s2")),)),
+        impersonate=Impersonation(
+            user="jane", uid="7", groups=("a", "b"), extra=(("scopes/x", ("s1", "s2")),)
+        ),
     )
     headers = (await Authenticator(config).credentials()).headers
     assert headers["Impersonate-User"] == "jane"
@@ -147,8 +159,9 @@ def test_token_file_keeps_the_last_token_when_a_reread_fails(tmp_path, caplog):
 
 
 def test_unreadable_token_file_at_first_use_is_an_error(tmp_path):
-    with pytest.raises(CredentialError, match="cannot read bearer token file"):
+    with pytest.raises(CredentialError, match="cannot read bearer token file") as caught:
         TokenFile(tmp_path / "missing", clock=FakeClock()).token()
+    assert isinstance(caught.value, RequestError), "a credential failure is also a failed request"
 
 
 async def test_token_file_wins_over_the_token_read_at_start(tmp_path):
@@ -216,11 +229,29 @@ async def test_unauthorized_makes_the_plugin_run_again_once(plugin):
     assert len(plugin.runs()) == 2
 
 
+async def test_a_401_answer_makes_the_next_request_use_a_fresh_plugin_credential(plugin):
+    server = FakeWireServer()
+    await server.start()
+    server.answer(status_answer("Unauthorized", 401, "Unauthorized"), json_answer({"items": []}))
+    plugin.answer({"token": "stale"})
+    try:
+        async with RESTClient(ClientConfig(server=server.url, exec_config=plugin.spec())) as client:
+            with pytest.raises(UnauthorizedError):
+                await client.request("GET", "/api/v1/nodes")
+            plugin.answer({"token": "fresh"})
+            await client.request("GET", "/api/v1/nodes")
+    finally:
+        await server.stop()
+    assert [r.headers["Authorization"] for r in server.requests] == ["Bearer stale", "Bearer fresh"]
+
+
 async def test_exec_plugin_client_certificate_becomes_the_tls_identity(plugin):
     ca = TestCA()
     pair = ca.issue("plugin-user")
     plugin.answer({"clientCertificateData": pair.cert_pem.decode(), "clientKeyData": pair.key_pem.decode()})
-    auth = Authenticator(ClientConfig(server="https://127.0.0.1:1", ca_data=ca.cert_pem, exec_config=plugin.spec()))
+    auth = Authenticator(
+        ClientConfig(server="https://127.0.0.1:1", ca_data=ca.cert_pem, exec_config=plugin.spec())
+    )
     credentials = await auth.credentials()
     assert "Authorization" not in credentials.headers
     assert isinstance(credentials.ssl, ssl.SSLContext)
@@ -252,14 +283,18 @@ async def test_failing_plugin_reports_its_exit_code(plugin):
 
 
 async def test_missing_plugin_shows_the_install_hint(tmp_path):
-    spec = ExecConfig(command=str(tmp_path / "nope"), api_version=V1, interactive_mode="Never", install_hint="brew it")
-    with pytest.raises(CredentialError, match="(?s)could not be run.*brew it"):
+    spec = ExecConfig(
+        command=str(tmp_path / "nope"), api_version=V1, interactive_mode="Never", install_hint="brew it"
+    )
+    with pytest.raises(CredentialError, match=r"(?s)could not be run.*brew it"):
         await ExecPlugin(spec, now=Now()).credential()
 
 
 async def test_interactive_always_needs_a_terminal(plugin):
     plugin.answer({"token": "t"})
-    exec_plugin = ExecPlugin(plugin.spec(interactive_mode="Always"), now=Now(), stdin_is_terminal=lambda: False)
+    exec_plugin = ExecPlugin(
+        plugin.spec(interactive_mode="Always"), now=Now(), stdin_is_terminal=lambda: False
+    )
     with pytest.raises(CredentialError, match="standard input is not a terminal"):
         await exec_plugin.credential()
     assert plugin.runs() == []

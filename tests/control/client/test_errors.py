@@ -86,8 +86,14 @@ def test_reason_wins_over_code():
 
 @pytest.mark.parametrize(
     ("code", "cls"),
-    [(404, NotFoundError), (409, ConflictError), (422, InvalidError), (503, ServiceUnavailableError),
-     (418, APIClientError), (599, APIServerError)],
+    [
+        (404, NotFoundError),
+        (409, ConflictError),
+        (422, InvalidError),
+        (503, ServiceUnavailableError),
+        (418, APIClientError),
+        (599, APIServerError),
+    ],
 )
 def test_unknown_reason_is_classified_by_code(code, cls):
     assert type(api_error_from_status(status("SomethingNew", code))) is cls
@@ -131,18 +137,35 @@ def test_response_with_status_body_uses_it():
 def test_status_with_meta_api_version_is_recognised():
     body = status("Conflict", 409)
     body["apiVersion"] = "meta.k8s.io/v1"
-    error = api_error_from_response(code=409, body=orjson.dumps(body), content_type="application/json", method="PUT")
+    error = api_error_from_response(
+        code=409, body=orjson.dumps(body), content_type="application/json", method="PUT"
+    )
     assert isinstance(error, ConflictError)
 
 
 @pytest.mark.parametrize(
     ("code", "method", "cls", "message"),
     [
-        (404, "GET", NotFoundError, "the server could not find the requested resource (get deployments.apps web)"),
+        (
+            404,
+            "GET",
+            NotFoundError,
+            "the server could not find the requested resource (get deployments.apps web)",
+        ),
         (409, "POST", AlreadyExistsError, "the server reported a conflict (post deployments.apps web)"),
         (409, "PUT", ConflictError, "the server reported a conflict (put deployments.apps web)"),
-        (503, "GET", ServiceUnavailableError, "the server is currently unable to handle the request (get deployments.apps web)"),
-        (502, "GET", InternalError, 'an error on the server ("<html>bad gateway</html>") has prevented the request from succeeding (get deployments.apps web)'),
+        (
+            503,
+            "GET",
+            ServiceUnavailableError,
+            "the server is currently unable to handle the request (get deployments.apps web)",
+        ),
+        (
+            502,
+            "GET",
+            InternalError,
+            'an error on the server ("<html>bad gateway</html>") has prevented the request from succeeding (get deployments.apps web)',
+        ),
     ],
 )
 def test_non_status_bodies_get_client_gos_generic_messages(code, method, cls, message):
@@ -166,7 +189,9 @@ def test_forbidden_without_status_keeps_the_server_text():
 
 
 def test_binary_non_status_body_is_not_quoted():
-    error = api_error_from_response(code=500, body=b"\x00\x01", content_type="application/octet-stream", method="GET")
+    error = api_error_from_response(
+        code=500, body=b"\x00\x01", content_type="application/octet-stream", method="GET"
+    )
     assert isinstance(error, InternalError)
     assert error.message == 'an error on the server ("unknown") has prevented the request from succeeding'
 
@@ -178,7 +203,9 @@ def test_empty_body_and_unusual_code():
 
 
 def test_json_that_is_not_a_status_is_not_trusted():
-    error = api_error_from_response(code=404, body=b'{"kind":"Pod"}', content_type="application/json", method="GET")
+    error = api_error_from_response(
+        code=404, body=b'{"kind":"Pod"}', content_type="application/json", method="GET"
+    )
     assert isinstance(error, NotFoundError)
     assert error.message == "the server could not find the requested resource"
 

@@ -91,7 +91,9 @@ def test_index_returns_objects_sharing_a_value():
 
 
 def test_multi_valued_index():
-    cache = Indexer(indexers={"labels": lambda o: [f"{k}={v}" for k, v in o["metadata"].get("labels", {}).items()]})
+    cache = Indexer(
+        indexers={"labels": lambda o: [f"{k}={v}" for k, v in o["metadata"].get("labels", {}).items()]}
+    )
     obj = pod("a")
     obj["metadata"]["labels"] = {"app": "web", "tier": "front"}
     cache.add(obj)

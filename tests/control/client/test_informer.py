@@ -7,7 +7,12 @@ from typing import Any
 
 import pytest
 
-from control.client.informer import DeletedFinalStateUnknown, InformerFactory, SharedInformer
+from control.client.informer import (
+    DeletedFinalStateUnknown,
+    InformerFactory,
+    SharedInformer,
+    deletion_handling_key,
+)
 from control.client.rest import Resource
 from control.client.testing import FakeClock, FakeListerWatcher
 from tests.control.client.support import eventually
@@ -40,7 +45,9 @@ class Recorder:
         self.events.append(("delete", name_of(obj)))
 
     def register(self, informer: SharedInformer):
-        return informer.add_event_handler(on_add=self.on_add, on_update=self.on_update, on_delete=self.on_delete)
+        return informer.add_event_handler(
+            on_add=self.on_add, on_update=self.on_update, on_delete=self.on_delete
+        )
 
 
 @pytest.fixture
@@ -113,7 +120,9 @@ async def test_relist_infers_missed_changes_with_tombstones(informers):
         ("update", "changed", "x", "new"),
         ("update", "kept", "x", "x"),
     ]
-    assert recorder.events[-1] == ("delete", "tombstone:gone"), "updates are delivered before inferred deletes"
+    assert recorder.events[-1] == ("delete", "tombstone:gone"), (
+        "updates are delivered before inferred deletes"
+    )
     assert sorted(informer.cache.list_keys()) == ["default/born", "default/changed", "default/kept"]
 
 
@@ -132,6 +141,8 @@ async def test_tombstone_carries_key_and_last_known_state(informers):
     (tombstone,) = deleted
     assert isinstance(tombstone, DeletedFinalStateUnknown)
     assert tombstone.key == "default/gone" and tombstone.obj["data"] == {"v": "last"}
+    assert deletion_handling_key(tombstone) == "default/gone"
+    assert deletion_handling_key(cm("x", namespace="ns")) == "ns/x"
 
 
 async def test_handler_added_after_sync_gets_the_cache_as_adds(informers):

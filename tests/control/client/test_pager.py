@@ -22,7 +22,9 @@ async def test_single_page_is_returned_as_is():
 
 async def test_pages_are_merged_with_the_first_pages_metadata():
     fake = FakeListerWatcher(objects(5))
-    result, paginated = await list_pages(fake.list, resource_version="", resource_version_match=None, page_size=2)
+    result, paginated = await list_pages(
+        fake.list, resource_version="", resource_version_match=None, page_size=2
+    )
     assert paginated
     assert [o["metadata"]["name"] for o in result["items"]] == [f"o{i:02d}" for i in range(5)]
     assert result["metadata"] == {"resourceVersion": str(fake.revision)}
@@ -49,10 +51,17 @@ async def test_expired_continuation_falls_back_to_one_unpaged_list():
             fake.fail_next_list(expired_error())
         return page
 
-    result, paginated = await list_pages(list_then_expire, resource_version="0", resource_version_match="NotOlderThan", page_size=2)
+    result, paginated = await list_pages(
+        list_then_expire, resource_version="0", resource_version_match="NotOlderThan", page_size=2
+    )
     assert paginated
     assert len(result["items"]) == 4
-    assert fake.list_calls[-1] == {"resource_version": "0", "resource_version_match": "NotOlderThan", "limit": None, "continue": None}
+    assert fake.list_calls[-1] == {
+        "resource_version": "0",
+        "resource_version_match": "NotOlderThan",
+        "limit": None,
+        "continue": None,
+    }
 
 
 async def test_other_errors_propagate():

@@ -63,7 +63,9 @@ class Harness:
 
     async def watching(self, count: int = 1) -> None:
         """Wait until ``count`` watches have been opened in total and the last one is open."""
-        await eventually(lambda: len(self.fake.watches) >= count and self.fake.watches[count - 1].closed is False)
+        await eventually(
+            lambda: len(self.fake.watches) >= count and self.fake.watches[count - 1].closed is False
+        )
 
     async def backoff(self) -> float:
         """Wait for the reflector to sleep, then let that sleep pass; returns its length."""
@@ -97,7 +99,9 @@ async def test_lists_from_rv_0_then_watches_from_the_list_rv(harness_factory):
     h = harness_factory(fake, rand=lambda: 0.5)
     h.start()
     await h.watching()
-    assert fake.list_calls == [{"resource_version": "0", "resource_version_match": None, "limit": 500, "continue": None}]
+    assert fake.list_calls == [
+        {"resource_version": "0", "resource_version_match": None, "limit": 500, "continue": None}
+    ]
     assert h.store.replaced_at == [str(fake.revision)]
     assert h.store.data() == {"a": "x", "b": "x"}
     assert fake.watch_calls == [
@@ -178,7 +182,11 @@ async def test_expired_continue_token_falls_back_to_one_full_list(harness_factor
     h = harness_factory(fake, page_size=2)
     h.start()
     await h.watching()
-    assert [(c["resource_version"], c["limit"]) for c in fake.list_calls] == [("0", 2), (None, 2), ("0", None)]
+    assert [(c["resource_version"], c["limit"]) for c in fake.list_calls] == [
+        ("0", 2),
+        (None, 2),
+        ("0", None),
+    ]
     assert sorted(h.store.data()) == ["late", "o0", "o1", "o2", "o3"]
 
 
@@ -193,7 +201,12 @@ async def test_watch_410_relists_from_the_last_resource_version(harness_factory)
     fake.expire_watches()
     assert await h.backoff() == pytest.approx(0.8)
     await h.watching(2)
-    assert fake.list_calls[1] == {"resource_version": last, "resource_version_match": None, "limit": None, "continue": None}
+    assert fake.list_calls[1] == {
+        "resource_version": last,
+        "resource_version_match": None,
+        "limit": None,
+        "continue": None,
+    }
     assert h.store.replaced_at[-1] == str(fake.revision)
 
 
@@ -211,7 +224,9 @@ async def test_relist_that_410s_again_lists_from_empty_resource_version(harness_
     fake.expire_watches()
     await h.backoff()
     await h.watching(3)
-    assert fake.list_calls[3]["resource_version"] == str(fake.revision), "back to the last RV once a list succeeded"
+    assert fake.list_calls[3]["resource_version"] == str(fake.revision), (
+        "back to the last RV once a list succeeded"
+    )
 
 
 async def test_too_large_resource_version_is_treated_like_expired(harness_factory):
@@ -220,8 +235,15 @@ async def test_too_large_resource_version_is_treated_like_expired(harness_factor
     h.start()
     await h.watching()
     too_large = api_error_from_status(
-        {"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "Timeout", "code": 504,
-         "message": "Too large resource version", "details": {"causes": [{"reason": "ResourceVersionTooLarge"}]}}
+        {
+            "kind": "Status",
+            "apiVersion": "v1",
+            "status": "Failure",
+            "reason": "Timeout",
+            "code": 504,
+            "message": "Too large resource version",
+            "details": {"causes": [{"reason": "ResourceVersionTooLarge"}]},
+        }
     )
     fake.fail_next_list(too_large)
     fake.expire_watches()
@@ -271,7 +293,15 @@ async def test_short_watch_with_events_is_fine(harness_factory):
     "error",
     [
         TransportError("connection refused"),
-        api_error_from_status({"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "TooManyRequests", "code": 429}),
+        api_error_from_status(
+            {
+                "kind": "Status",
+                "apiVersion": "v1",
+                "status": "Failure",
+                "reason": "TooManyRequests",
+                "code": 429,
+            }
+        ),
     ],
 )
 async def test_retriable_watch_start_errors_back_off_and_rewatch_without_relisting(harness_factory, error):
@@ -297,7 +327,9 @@ async def test_429_in_the_watch_stream_backs_off_and_rewatches(harness_factory):
 
 async def test_other_watch_start_errors_end_the_pass_and_relist(harness_factory):
     fake = FakeListerWatcher([cm("a")])
-    forbidden = api_error_from_status({"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "Forbidden", "code": 403})
+    forbidden = api_error_from_status(
+        {"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "Forbidden", "code": 403}
+    )
     fake.fail_next_watch(forbidden)
     h = harness_factory(fake)
     h.start()
