@@ -92,11 +92,12 @@ async def _ensure(
     name = desired["metadata"]["name"]
     body = {"apiVersion": rt.api_version, "kind": rt.kind, **copy.deepcopy(desired)}
     try:
+        await objects.get_kv(rt, namespace=namespace, name=name)
+    except errors.StatusError as exc:
+        if exc.code != 404:
+            raise
         await objects.create(rt, body, namespace=namespace)
         return
-    except errors.StatusError as exc:
-        if exc.code != 409:
-            raise
     if not owned_fields:
         return
 

@@ -198,9 +198,8 @@ def _default_pod_spec(spec: Obj) -> None:
         _default_volume(volume)
 
 
-def _default_pod_template(template: Obj | None) -> None:
-    if template is not None:
-        _default_pod_spec(_dict(template, "spec"))
+def _default_pod_template(template: Obj) -> None:
+    _default_pod_spec(_dict(template, "spec"))
 
 
 def _requests_from_limits(containers: list[Obj]) -> None:
@@ -424,13 +423,13 @@ def _default_deployment(obj: Obj, old: Obj | None, creating: bool) -> None:
         spec["revisionHistoryLimit"] = 10
     if spec.get("progressDeadlineSeconds") is None:
         spec["progressDeadlineSeconds"] = 600
-    _default_pod_template(_child(spec, "template"))
+    _default_pod_template(_dict(spec, "template"))
 
 
 def _default_replica_set(obj: Obj, old: Obj | None, creating: bool) -> None:
     spec = _dict(obj, "spec")
     _default_replicas(spec)
-    _default_pod_template(_child(spec, "template"))
+    _default_pod_template(_dict(spec, "template"))
 
 
 def _default_daemon_set(obj: Obj, old: Obj | None, creating: bool) -> None:
@@ -444,7 +443,7 @@ def _default_daemon_set(obj: Obj, old: Obj | None, creating: bool) -> None:
             rolling["maxSurge"] = 0
     if spec.get("revisionHistoryLimit") is None:
         spec["revisionHistoryLimit"] = 10
-    _default_pod_template(_child(spec, "template"))
+    _default_pod_template(_dict(spec, "template"))
 
 
 def _default_stateful_set(obj: Obj, old: Obj | None, creating: bool) -> None:
@@ -463,7 +462,7 @@ def _default_stateful_set(obj: Obj, old: Obj | None, creating: bool) -> None:
     _default_replicas(spec)
     if spec.get("revisionHistoryLimit") is None:
         spec["revisionHistoryLimit"] = 10
-    _default_pod_template(_child(spec, "template"))
+    _default_pod_template(_dict(spec, "template"))
     for claim in _dicts(spec, "volumeClaimTemplates"):
         _default_pvc_spec(_child(claim, "spec"))
         _set_default(_dict(claim, "status"), "phase", "Pending")
@@ -539,7 +538,7 @@ def _default_job(obj: Obj, old: Obj | None, creating: bool) -> None:
     if spec.get("backoffLimit") is None:
         spec["backoffLimit"] = 2147483647 if spec.get("backoffLimitPerIndex") is not None else 6
     metadata = _dict(obj, "metadata")
-    template = _child(spec, "template")
+    template = _dict(spec, "template")
     template_labels = _child(_child(template, "metadata"), "labels")
     # Upstream assigns the template's label map itself, so labels the strategy adds to
     # the template later show up on the Job too.
@@ -573,8 +572,8 @@ def _default_cron_job(obj: Obj, old: Obj | None, creating: bool) -> None:
         spec["successfulJobsHistoryLimit"] = 3
     if spec.get("failedJobsHistoryLimit") is None:
         spec["failedJobsHistoryLimit"] = 1
-    job_spec = _child(_child(spec, "jobTemplate"), "spec")
-    _default_pod_template(_child(job_spec, "template"))
+    job_spec = _dict(_dict(spec, "jobTemplate"), "spec")
+    _default_pod_template(_dict(job_spec, "template"))
 
 
 # --- networking, discovery, rbac ----------------------------------------------------

@@ -202,7 +202,7 @@ def go_label_selector(selector: Any) -> _GoValue:
         for expr in expressions:
             expr = expr if isinstance(expr, dict) else {}
             values = expr.get("values")
-            rendered = go_string_list(values).text[len("[]string") :] if isinstance(values, list) else "nil"
+            rendered = go_string_list(values).text[len("[]string") :] if isinstance(values, list) else "(nil)"
             items.append(
                 "v1.LabelSelectorRequirement{"
                 f"Key:{_go_quote(expr.get('key') or '')}, "
@@ -904,7 +904,7 @@ class _Selector:
             return False
         for key, operator, values in self.requirements:
             present = key in labels
-            value = labels.get(key)
+            value = _str(labels.get(key))
             if operator == "In" and not (present and value in values):
                 return False
             if operator == "NotIn" and present and value in values:
@@ -924,7 +924,7 @@ def _selector_from(selector: Any) -> _Selector | None:
     for key, value in _map(selector.get("matchLabels")).items():
         if is_qualified_name(key) or is_valid_label_value(_str(value)):
             return None
-        requirements.append((key, "In", frozenset({value})))
+        requirements.append((key, "In", frozenset({_str(value)})))
     for expr in _maps(selector.get("matchExpressions")):
         key, operator = _str(expr.get("key")), _str(expr.get("operator"))
         values = [_str(v) for v in _list(expr.get("values"))]
@@ -2580,7 +2580,7 @@ def _validate_ephemeral_containers(
         if target and target not in others:
             errors.append(_not_found(f"{item}.targetContainerName", target))
         for key, value in container.items():
-            if key not in allowed and not _is_zero(_prune(value)) and key != "resources":
+            if key not in allowed and not _is_zero(_prune(value)):
                 errors.append(_forbidden(f"{item}.{key}", "cannot be set for an Ephemeral Container"))
         for j, mount in enumerate(_maps(container.get("volumeMounts"))):
             for key in ("subPath", "subPathExpr"):
@@ -3839,21 +3839,15 @@ def _selector_mismatch(selector: _Selector, template: Obj, path: str) -> Errors:
         return [
             _invalid(
                 f"{path}.metadata.labels",
-                go_string_map(
-                    _map(template.get("metadata")).get("labels")
-                    if "labels" in _map(template.get("metadata"))
-                    else None
-                ),
+                go_string_map(_map(template.get("metadata")).get("labels")),
                 "`selector` does not match template `labels`",
             )
         ]
     return []
 
 
-def _validate_template_for_replica_set(template: Any, selector: _Selector, kind: str, path: str) -> Errors:
+def _validate_template_for_replica_set(template: Obj, selector: _Selector, kind: str, path: str) -> Errors:
     """ValidatePodTemplateSpecForReplicaSet (Deployments and ReplicaSets)."""
-    if not isinstance(template, dict):
-        return [_required(path)]
     errors = _selector_mismatch(selector, template, path)
     errors.extend(_validate_pod_template_spec(template, path))
     spec = _map(template.get("spec"))
@@ -3884,7 +3878,9 @@ def _validate_deployment(obj: Obj, old: Obj | None, rt: ResourceType) -> Errors:
         )
     else:
         errors.extend(
-            _validate_template_for_replica_set(spec.get("template"), selector, "ReplicaSet", "spec.template")
+            _validate_template_for_replica_set(
+                _map(spec.get("template")), selector, "ReplicaSet", "spec.template"
+            )
         )
     strategy = _map(spec.get("strategy"))
     kind = _str(strategy.get("type"))
@@ -3920,8 +3916,6 @@ def _validate_deployment(obj: Obj, old: Obj | None, rt: ResourceType) -> Errors:
     errors.extend(_nonnegative(spec.get("minReadySeconds"), "spec.minReadySeconds"))
     if spec.get("revisionHistoryLimit") is not None:
         errors.extend(_nonnegative(spec.get("revisionHistoryLimit"), "spec.revisionHistoryLimit"))
-    if isinstance(spec.get("rollbackTo"), dict):
-        errors.extend(_nonnegative(spec["rollbackTo"].get("revision"), "spec.rollback.version"))
     deadline = spec.get("progressDeadlineSeconds")
     if deadline is not None:
         errors.extend(_nonnegative(deadline, "spec.progressDeadlineSeconds"))
@@ -3961,7 +3955,9 @@ def _validate_replica_set(obj: Obj, old: Obj | None, rt: ResourceType) -> Errors
         )
     else:
         errors.extend(
-            _validate_template_for_replica_set(spec.get("template"), selector, "ReplicaSet", "spec.template")
+            _validate_template_for_replica_set(
+                _map(spec.get("template")), selector, "ReplicaSet", "spec.template"
+            )
         )
     if old is not None:
         errors.extend(

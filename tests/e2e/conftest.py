@@ -128,7 +128,7 @@ class Lab:
         return result
 
 
-def start_lab(*, data_dir: Path, kubectl_cache_dir: Path, port: int | None = None) -> Lab:
+def start_lab(*, data_dir: Path, kubectl_cache_dir: Path, port: int | None = None, store: str = "") -> Lab:
     """`kubelab up` a lab in ``data_dir``; fail the test (leaving nothing running) if it does not come up."""
     port = port or free_port()
     command = [
@@ -140,6 +140,7 @@ def start_lab(*, data_dir: Path, kubectl_cache_dir: Path, port: int | None = Non
         str(port),
         "--timeout",
         str(UP_TIMEOUT_SECONDS),
+        *(["--store", store] if store else []),
     ]
     try:
         result = subprocess.run(
@@ -200,11 +201,12 @@ def own_lab(tmp_path: Path) -> Iterator[Callable[..., Lab]]:
     taken down after the test, even those it already stopped."""
     started: list[Lab] = []
 
-    def start(*, data_dir: Path | None = None, port: int | None = None) -> Lab:
+    def start(*, data_dir: Path | None = None, port: int | None = None, store: str = "") -> Lab:
         running = start_lab(
             data_dir=data_dir or tmp_path / f"lab-{len(started)}",
             kubectl_cache_dir=tmp_path / "kubectl-cache",
             port=port,
+            store=store,
         )
         started.append(running)
         return running

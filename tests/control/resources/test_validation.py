@@ -2119,3 +2119,38 @@ def test_regex_error_and_qualified_names_word_for_word() -> None:
     assert is_qualified_name("example.com/") == ["name part must be non-empty", f"{NAME_PART}"]
     assert is_qualified_name("/name") == ["prefix part must be non-empty"]
     assert is_qualified_name("x" * 64) == ["name part must be no more than 63 characters"]
+
+
+def _paths(value: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    found = [prefix] if prefix else []
+    if isinstance(value, dict):
+        for key, item in value.items():
+            found.extend(_paths(item, (*prefix, key)))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            found.extend(_paths(item, (*prefix, index)))
+    return found
+
+
+def _replaced(obj: Any, path: tuple[Any, ...], value: Any) -> Any:
+    obj = copy.deepcopy(obj)
+    parent = obj
+    for step in path[:-1]:
+        parent = parent[step]
+    parent[path[-1]] = value
+    return obj
+
+
+@pytest.mark.parametrize("key", sorted(VALID), ids=lambda key: f"{key[0]}/{key[1]}")
+def test_wrongly_typed_values_anywhere_never_crash(key: tuple[str, str]) -> None:
+    """The schema layer rejects wrong types, but neither defaulting nor validation may
+    raise if one slips through (e.g. fieldValidation=Ignore on a nested value)."""
+    kind = rt(*key)
+    base = stored(*key, VALID[key])
+    for path in _paths(base):
+        for wrong in (None, 7, "x", [], {}, True, [None], {"": None}):
+            obj = _replaced(base, path, wrong)
+            apply_defaults(kind, obj)
+            validate(kind, obj)
+            validate(kind, obj, old=base)
+            validate_status_update(kind, obj, old=base)

@@ -7,45 +7,16 @@ Every store test gets its own key prefix, so tests sharing that etcd never see e
 
 from __future__ import annotations
 
-import json
-import socket
-import subprocess
 import threading
-import time
-import urllib.error
-import urllib.request
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from control.store import EtcdStore, SqliteStore, Store
 from control.store.sqlite import READER_THREAD_PREFIX, WRITER_THREAD_NAME
-
-ETCD_BINARY = Path("/usr/bin/etcd")
-ETCD_START_TIMEOUT = 20.0
-
-
-@dataclass(frozen=True)
-class EtcdServer:
-    endpoint: str
-    log: Path
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _healthy(endpoint: str) -> bool:
-    try:
-        with urllib.request.urlopen(f"{endpoint}/health", timeout=1) as response:
-            return json.load(response).get("health") == "true"
-    except (urllib.error.URLError, OSError, ValueError):
-        return False
+from tests.etcd_process import EtcdServer, running_etcd
 
 
 @pytest.fixture(scope="session")
@@ -60,46 +31,8 @@ def etcd_server(
     if not any(item.get_closest_marker("etcd") for item in request.session.items):
         yield None
         return
-    if not ETCD_BINARY.exists():
-        pytest.fail(f"{ETCD_BINARY} is missing: run scripts/setup (it installs Debian's etcd-server)")
-    workdir = tmp_path_factory.mktemp("etcd")
-    client = f"http://127.0.0.1:{_free_port()}"
-    peer = f"http://127.0.0.1:{_free_port()}"
-    log_path = workdir / "etcd.log"
-    command = [
-        str(ETCD_BINARY),
-        "--name=kubelab-test",
-        f"--data-dir={workdir / 'data'}",
-        f"--listen-client-urls={client}",
-        f"--advertise-client-urls={client}",
-        f"--listen-peer-urls={peer}",
-        f"--initial-advertise-peer-urls={peer}",
-        f"--initial-cluster=kubelab-test={peer}",
-        "--logger=zap",
-        "--log-level=warn",
-    ]
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + ETCD_START_TIMEOUT
-        while not _healthy(client):
-            if process.poll() is not None:
-                pytest.fail(
-                    f"etcd exited with {process.returncode}; its log:\n{log_path.read_text()[-4000:]}"
-                )
-            if time.monotonic() > deadline:
-                pytest.fail(
-                    f"etcd was not healthy after {ETCD_START_TIMEOUT}s; its log:\n{log_path.read_text()[-4000:]}"
-                )
-            time.sleep(0.05)
-        yield EtcdServer(endpoint=client, log=log_path)
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+    with running_etcd(tmp_path_factory.mktemp("etcd")) as server:
+        yield server
 
 
 def sqlite_threads() -> list[threading.Thread]:
