@@ -2,7 +2,7 @@
 
 Starts a real ``kubelab server`` (SQLite store, TLS, the admin client certificate) as its
 own process in a temporary data dir, drives it over HTTPS with aiohttp from this process,
-and prints one table:
+and prints one table (the load generator runs on uvloop, as the server does):
 
 - creates/s with 1 client and with 32 concurrent clients (ConfigMaps, 1 KiB of data)
   against the anchor: raw durable SQLite commits (WAL, synchronous=FULL, one INSERT +
@@ -53,14 +53,22 @@ class Server:
         self.settings = Settings(api_port=free_port())
         self.pki = prepare(self.layout, self.settings)
         self.url = self.settings.server_url
-        self.process: subprocess.Popen[bytes] | None = None
+        self.process: asyncio.subprocess.Process | None = None
 
     async def __aenter__(self) -> aiohttp.ClientSession:
         kubelab = Path(sys.executable).parent / "kubelab"
-        self.process = subprocess.Popen(
-            [str(kubelab), "server", "--data-dir", str(self.layout.data_dir), "--api-port",
-             str(self.settings.api_port), "--log-level", "warning"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+        self.process = await asyncio.create_subprocess_exec(
+            str(kubelab),
+            "server",
+            "--data-dir",
+            str(self.layout.data_dir),
+            "--api-port",
+            str(self.settings.api_port),
+            "--log-level",
+            "warning",
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
         )
         files = self.pki.files
         context = ssl.create_default_context(cafile=str(files.ca_cert))
@@ -82,21 +90,29 @@ class Server:
         if self.process is not None:
             os.killpg(self.process.pid, signal.SIGTERM)
             try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
+                await asyncio.wait_for(self.process.wait(), 20)
+            except TimeoutError:
                 os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait()
+                await self.process.wait()
 
 
-async def create_rate(session: aiohttp.ClientSession, url: str, *, count: int, clients: int, tag: str) -> float:
+async def create_rate(
+    session: aiohttp.ClientSession, url: str, *, count: int, clients: int, tag: str
+) -> float:
     path = f"{url}/api/v1/namespaces/default/configmaps"
     data = {"v": "x" * 1024}
 
     async def client(first: int) -> None:
         for index in range(first, count, clients):
-            body = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": f"{tag}-{index}"}, "data": data}
-            async with session.post(path, data=orjson.dumps(body),
-                                    headers={"Content-Type": "application/json"}) as response:
+            body = {
+                "apiVersion": "v1",
+                "kind": "ConfigMap",
+                "metadata": {"name": f"{tag}-{index}"},
+                "data": data,
+            }
+            async with session.post(
+                path, data=orjson.dumps(body), headers={"Content-Type": "application/json"}
+            ) as response:
                 if response.status != 201:
                     raise RuntimeError(f"create answered {response.status}: {await response.text()}")
 
@@ -106,25 +122,45 @@ async def create_rate(session: aiohttp.ClientSession, url: str, *, count: int, c
 
 
 def pod(name: str) -> bytes:
-    return orjson.dumps({
-        "apiVersion": "v1", "kind": "Pod",
-        "metadata": {"name": name, "labels": {"app": "bench", "shard": name[-1]}},
-        "spec": {"containers": [{"name": "app", "image": "nginx:1.25", "ports": [{"containerPort": 80}],
-                                 "env": [{"name": "MODE", "value": "bench"}]}]},
-    })
+    return orjson.dumps(
+        {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"name": name, "labels": {"app": "bench", "shard": name[-1]}},
+            "spec": {
+                "containers": [
+                    {
+                        "name": "app",
+                        "image": "nginx:1.25",
+                        "ports": [{"containerPort": 80}],
+                        "env": [{"name": "MODE", "value": "bench"}],
+                    }
+                ]
+            },
+        }
+    )
 
 
-async def list_seconds(session: aiohttp.ClientSession, url: str, *, pods: int, rounds: int) -> tuple[float, float]:
+async def list_seconds(
+    session: aiohttp.ClientSession, url: str, *, pods: int, rounds: int
+) -> tuple[float, float]:
     ns = "bench-list"
     ns_body = orjson.dumps({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
-    async with session.post(f"{url}/api/v1/namespaces", data=ns_body,
-                            headers={"Content-Type": "application/json"}) as response:
+    async with session.post(
+        f"{url}/api/v1/namespaces", data=ns_body, headers={"Content-Type": "application/json"}
+    ) as response:
         assert response.status == 201, await response.text()
     semaphore = asyncio.Semaphore(64)
 
     async def create(index: int) -> None:
-        async with semaphore, session.post(f"{url}/api/v1/namespaces/{ns}/pods", data=pod(f"pod-{index:05d}"),
-                                           headers={"Content-Type": "application/json"}) as response:
+        async with (
+            semaphore,
+            session.post(
+                f"{url}/api/v1/namespaces/{ns}/pods",
+                data=pod(f"pod-{index:05d}"),
+                headers={"Content-Type": "application/json"},
+            ) as response,
+        ):
             if response.status != 201:
                 raise RuntimeError(await response.text())
 
@@ -134,7 +170,9 @@ async def list_seconds(session: aiohttp.ClientSession, url: str, *, pods: int, r
         samples = []
         for _ in range(rounds):
             started = time.perf_counter()
-            async with session.get(f"{url}/api/v1/namespaces/{ns}/pods", headers={"Accept": accept}) as response:
+            async with session.get(
+                f"{url}/api/v1/namespaces/{ns}/pods", headers={"Accept": accept}
+            ) as response:
                 body = await response.read()
             samples.append(time.perf_counter() - started)
             items = orjson.loads(body)
@@ -144,42 +182,56 @@ async def list_seconds(session: aiohttp.ClientSession, url: str, *, pods: int, r
     return await timed("application/json"), await timed(TABLE_ACCEPT)
 
 
-async def watch_fanout(session: aiohttp.ClientSession, url: str, *, watchers: int, writes: int) -> list[float]:
+async def watch_fanout(
+    session: aiohttp.ClientSession, url: str, *, watchers: int, writes: int
+) -> list[float]:
+    """Delays from sending each write to each watcher reading it (one warm-up write first)."""
     ns_path = f"{url}/api/v1/namespaces/default/configmaps"
     async with session.get(ns_path, params={"limit": "1"}) as response:
         rv = (await response.json())["metadata"]["resourceVersion"]
     sent: dict[str, float] = {}
     delays: list[float] = []
-    ready = 0
-    all_ready = asyncio.Event()
+    received = 0
+    target = 0
+    reached = asyncio.Event()
+    connected = 0
+    all_connected = asyncio.Event()
+    finished = asyncio.Event()
 
     async def watcher() -> None:
-        nonlocal ready
-        params = {"watch": "true", "resourceVersion": rv, "fieldSelector": "metadata.name!=x"}
+        nonlocal connected, received
+        params = {"watch": "true", "resourceVersion": rv}
         async with session.get(ns_path, params=params) as response:
-            ready += 1
-            if ready == watchers:
-                all_ready.set()
-            seen = 0
-            while seen < writes:
+            connected += 1
+            if connected == watchers:
+                all_connected.set()
+            for _ in range(writes + 1):
                 line = await response.content.readline()
                 now = time.perf_counter()
                 name = orjson.loads(line)["object"]["metadata"]["name"]
-                if name in sent:
+                if name != "fan-warmup":
                     delays.append(now - sent[name])
-                    seen += 1
+                received += 1
+                if received >= target:
+                    reached.set()
+            await finished.wait()  # keep every stream open until all are measured
 
-    tasks = [asyncio.create_task(watcher()) for _ in range(watchers)]
-    await asyncio.wait_for(all_ready.wait(), 60)
-    await asyncio.sleep(0.5)  # let every watch reach the server's store subscription
-    for index in range(writes):
-        name = f"fan-{index}"
+    async def write(name: str) -> None:
         body = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name}}
         sent[name] = time.perf_counter()
-        async with session.post(ns_path, data=orjson.dumps(body), headers={"Content-Type": "application/json"}):
+        async with session.post(
+            ns_path, data=orjson.dumps(body), headers={"Content-Type": "application/json"}
+        ):
             pass
-        while len(delays) < (index + 1) * watchers:
-            await asyncio.sleep(0.005)
+
+    tasks = [asyncio.create_task(watcher()) for _ in range(watchers)]
+    await asyncio.wait_for(all_connected.wait(), 60)
+    for index, name in enumerate(["fan-warmup"] + [f"fan-{i}" for i in range(writes)]):
+        target = (index + 1) * watchers
+        reached.clear()
+        await write(name)
+        await asyncio.wait_for(reached.wait(), 60)
+    finished.set()
     await asyncio.gather(*tasks)
     return delays
 
@@ -216,12 +268,27 @@ async def run(args: argparse.Namespace) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--creates", type=int, default=1000, help="creates per write measurement (default 1000)")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--creates", type=int, default=1000, help="creates per write measurement (default 1000)"
+    )
     parser.add_argument("--pods", type=int, default=10_000, help="pods in the big list (default 10000)")
     parser.add_argument("--watchers", type=int, default=500, help="concurrent watchers (default 500)")
-    parser.add_argument("--writes", type=int, default=20, help="writes observed by every watcher (default 20)")
-    asyncio.run(run(parser.parse_args()))
+    parser.add_argument(
+        "--writes", type=int, default=20, help="writes observed by every watcher (default 20)"
+    )
+    parser.add_argument(
+        "--no-uvloop", action="store_true", help="run the load generator on asyncio's own loop"
+    )
+    args = parser.parse_args()
+    if args.no_uvloop:
+        asyncio.run(run(args))
+    else:
+        import uvloop
+
+        uvloop.run(run(args))
 
 
 if __name__ == "__main__":

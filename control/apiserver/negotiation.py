@@ -1,6 +1,8 @@
 """Content negotiation: what the client sent, and what shape it wants back.
 
-Requests: JSON or YAML bodies (kubectl sends JSON; people curl YAML), bounded in size.
+Requests: JSON or YAML bodies (kubectl sends JSON; people curl YAML), or built-in objects
+in Kubernetes' protobuf encoding (kubectl 1.32+ typed clients: ``kubectl create configmap``),
+decoded into the same JSON-shaped dicts by ``control.resources.protobuf``; bounded in size.
 Answers: always JSON (even to clients that prefer protobuf, as DESIGN.md says), in one of
 three shapes chosen by the Accept header's ``as=`` parameter: the object itself, a
 meta.k8s.io Table (``kubectl get``), or PartialObjectMetadata (metadata-only informers).
@@ -16,6 +18,7 @@ import orjson
 import yaml
 
 from control.apiserver import errors
+from control.resources import protobuf
 
 MAX_BODY_BYTES = 3 * 1024 * 1024  # upstream's default max request body
 
@@ -66,8 +69,13 @@ def media_type(content_type: str) -> str:
 
 
 def decode_body(body: bytes, *, content_type: str) -> Any:
-    """Parse a JSON or YAML request body; 400 with the parser's message when malformed."""
+    """Parse a JSON, YAML or protobuf request body; 400 with the parser's message when malformed."""
     media = media_type(content_type) or "application/json"
+    if media == protobuf.MEDIA_TYPE:
+        try:
+            return protobuf.decode_object(body)
+        except protobuf.ProtobufDecodeError as exc:
+            raise errors.bad_request(f"protobuf decode error: {exc}") from exc
     if media in ("application/json", "text/json", "*/*") or media.endswith("+json"):
         try:
             return orjson.loads(body)

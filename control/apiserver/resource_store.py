@@ -26,6 +26,7 @@ from typing import Any
 from control.apiserver import errors
 from control.apiserver.allocators import AllocationError, ClusterIPAllocator, NodePortAllocator
 from control.apiserver.codec import decode, encode_for_storage
+from control.apiserver.namespace_cache import NamespaceCache
 from control.resources import defaults, validation
 from control.resources.registry import Registry, ResourceType, field_error
 from control.store import KeyExistsError, KeyValue, Store, SwapResult
@@ -82,6 +83,9 @@ class ResourceStore:
         self.node_ports = node_ports
         self.clock = clock
         self._namespaces = registry.lookup(group="", version="v1", plural="namespaces")
+        self.namespace_cache = (
+            NamespaceCache(store=store, prefix=self._namespaces.storage_prefix) if self._namespaces else None
+        )
 
     # ----------------------------------------------------------------- keys
     @staticmethod
@@ -147,9 +151,9 @@ class ResourceStore:
             metadata["generation"] = 1
         else:
             metadata.pop("generation", None)
+        defaults.apply_defaults(rt, obj)
         if rt.has_status:
             obj["status"] = _initial_status(rt, obj)
-        defaults.apply_defaults(rt, obj)
         problems = validation.validate(rt, obj)
         if problems:
             raise errors.invalid(rt, name, problems)
@@ -184,7 +188,7 @@ class ResourceStore:
         metadata["namespace"] = namespace
 
     async def _check_namespace_accepts_content(self, namespace: str) -> None:
-        if self._namespaces is None:
+        if self._namespaces is None or (self.namespace_cache and self.namespace_cache.is_active(namespace)):
             return
         kv = await self.store.get(self.key(self._namespaces, namespace=namespace, name=namespace))
         if kv is None:
@@ -260,6 +264,7 @@ class ResourceStore:
                     allocated.release()
                 raise
             if result.succeeded:
+                self._written(rt, name)
                 if allocated is not None:
                     allocated.commit()
                 assert result.kv is not None
@@ -338,7 +343,7 @@ class ResourceStore:
         elif subresource == "binding":
             problems = []
         else:
-            defaults.apply_defaults(rt, new)
+            defaults.apply_defaults(rt, new, old=old)
             problems = validation.validate(rt, new, old=old)
         if problems:
             raise errors.invalid(rt, name, problems)
@@ -386,6 +391,7 @@ class ResourceStore:
                 expected_revision=kv.mod_revision,
             )
             if result.succeeded:
+                self._written(rt, name)
                 assert result.kv is not None
                 return DeleteOutcome(obj=decode(result.kv), deleted=False, return_object=True)
             if result.kv is None:
@@ -469,6 +475,7 @@ class ResourceStore:
             if result.kv is None:
                 raise errors.not_found(rt, name)
             return None
+        self._written(rt, name)
         if rt.kind == "Service" and not rt.group:
             for ip in _cluster_ips(obj):
                 self.cluster_ips.release(ip)
@@ -477,6 +484,10 @@ class ResourceStore:
         assert result.kv is not None
         deleted = decode(result.kv)
         return deleted
+
+    def _written(self, rt: ResourceType, name: str) -> None:
+        if rt is self._namespaces and self.namespace_cache is not None:
+            self.namespace_cache.forget(name)
 
     # ----------------------------------------------------------------- services
     def _allocate_service(

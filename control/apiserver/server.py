@@ -15,8 +15,10 @@ import logging
 import platform
 import ssl
 import time
+import weakref
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from typing import Any
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry, generate_latest
@@ -34,7 +36,8 @@ from control.apiserver.options import APIServerOptions
 from control.apiserver.requestinfo import RequestInfo, parse_request
 from control.apiserver.resource_store import ResourceStore
 from control.apiserver.tracing import configure_tracer
-from control.resources import openapi
+from control.apiserver.watch_cache import WatchCache
+from control.resources import openapi, openapi_v2
 from control.resources.builtin import builtin_registry
 from control.resources.registry import Registry, ResourceType
 from control.store import Store, StoreError, StoreUnavailableError, open_store
@@ -98,12 +101,17 @@ class APIServer:
             count=store.count,
         )
         self.metrics_registry.register(self.storage_objects)
+        self.watch_cache = WatchCache(store=store)
         self.tracer = configure_tracer("kube-apiserver")
         self.ready = False
+        self._users_by_connection: weakref.WeakKeyDictionary[Any, UserInfo] = weakref.WeakKeyDictionary()
         self._openapi = openapi.OpenAPIV3(registry)
+        self._openapi_v2 = openapi_v2.OpenAPIV2(registry, documents=self._openapi)
 
     # ------------------------------------------------------------- lifecycle
     async def start(self) -> None:
+        if self.objects.namespace_cache is not None:
+            self.objects.namespace_cache.start()
         await self.objects.seed_allocators()
         await ensure_system_objects(
             self.objects, address=self.options.advertise_address, port=self.options.port
@@ -120,7 +128,9 @@ class APIServer:
         next_compaction = time.monotonic() + self.options.compaction_interval_seconds
         while not stop.is_set():
             with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=min(15.0, self.options.compaction_interval_seconds))
+                await asyncio.wait_for(
+                    stop.wait(), timeout=min(15.0, self.options.compaction_interval_seconds)
+                )
             if stop.is_set():
                 return
             try:
@@ -169,21 +179,20 @@ class APIServer:
                 self._observe(request, info, code, time.perf_counter() - started)
 
     def _observe(self, request: web.Request, info: RequestInfo, code: int, seconds: float) -> None:
-        verb = _metric_verb(request, info)
         scope = "resource" if info.name else ("namespace" if info.namespace else "cluster")
-        labels = {
-            "verb": verb,
-            "dry_run": "All" if "dryRun" in request.query else "",
-            "group": info.group,
-            "version": info.version,
-            "resource": info.resource,
-            "subresource": info.subresource,
-            "scope": scope,
-            "component": "apiserver",
-        }
-        self.metrics.requests.labels(**labels, code=str(code)).inc()
-        if info.verb not in _LONG_RUNNING:
-            self.metrics.request_duration.labels(**labels).observe(seconds)
+        labels = (
+            _metric_verb(request, info),
+            "All" if "dryRun" in request.query else "",
+            info.group,
+            info.version,
+            info.resource,
+            info.subresource,
+            scope,
+            "apiserver",
+        )
+        self.metrics.observe_request(
+            labels, code=code, seconds=None if info.verb in _LONG_RUNNING else seconds
+        )
 
     async def _handle(self, request: web.Request, info: RequestInfo) -> web.StreamResponse:
         user = self._authenticate(request)
@@ -226,11 +235,15 @@ class APIServer:
         return await handler(call)
 
     def _authenticate(self, request: web.Request) -> UserInfo:
+        """The connection's user; a TLS connection's certificate is read once, then cached."""
         transport = request.transport
         ssl_object = transport.get_extra_info("ssl_object") if transport is not None else None
-        peercert = ssl_object.getpeercert() if ssl_object is not None else None
-        user = user_from_peercert(peercert)
-        request["user"] = user
+        if ssl_object is None:
+            return user_from_peercert(None)
+        user = self._users_by_connection.get(ssl_object)
+        if user is None:
+            user = user_from_peercert(ssl_object.getpeercert())
+            self._users_by_connection[ssl_object] = user
         return user
 
     def _route(self, rt: ResourceType, info: RequestInfo) -> Handler:
@@ -279,7 +292,7 @@ class APIServer:
         return handler
 
     async def _watch(self, call: Call) -> web.StreamResponse:
-        return await watch.watch(call, metrics=self.metrics)
+        return await watch.watch(call, metrics=self.metrics, cache=self.watch_cache)
 
     # ------------------------------------------------------------- non-resource paths
     async def _non_resource(self, request: web.Request) -> web.StreamResponse:
@@ -302,6 +315,8 @@ class APIServer:
             return bytes_response(document)
         if path == "/openapi/v3" or path.startswith("/openapi/v3/"):
             return self._openapi_v3(path)
+        if path == "/openapi/v2":
+            return self._openapi_v2_response(request)
         if path == "/":
             return json_response({"paths": sorted(self._root_paths())})
         raise errors.path_not_found(path)
@@ -328,6 +343,18 @@ class APIServer:
             raise errors.path_not_found(path)
         return bytes_response(document.body)
 
+    def _openapi_v2_response(self, request: web.Request) -> web.Response:
+        """JSON or gnostic protobuf by the Accept header (kubectl 1.27/1.28 ask for protobuf),
+        with an ETag so cached copies are revalidated with a 304."""
+        accept = request.headers.get("Accept", "")
+        rendering = self._openapi_v2.negotiate(accept)
+        if rendering is None:
+            raise errors.not_acceptable(accept)
+        headers = {"ETag": f'"{rendering.etag}"', "Vary": "Accept"}
+        if request.headers.get("If-None-Match") == headers["ETag"]:
+            return web.Response(status=304, headers=headers)
+        return web.Response(body=rendering.body, headers={**headers, "Content-Type": rendering.media_type})
+
     def _root_paths(self) -> list[str]:
         paths = {
             "/api",
@@ -338,6 +365,7 @@ class APIServer:
             "/readyz",
             "/metrics",
             "/version",
+            "/openapi/v2",
             "/openapi/v3",
         }
         for group, version in self.registry.group_versions():
@@ -407,6 +435,9 @@ async def serve(
         await stop.wait()
     finally:
         server.ready = False
+        if server.objects.namespace_cache is not None:
+            await server.objects.namespace_cache.stop()
+        await server.watch_cache.stop()
         if maintenance is not None:
             maintenance.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
+import logging
 import random
 import time
 from collections.abc import AsyncIterator
@@ -33,14 +35,17 @@ from control.apiserver.metrics import APIServerMetrics
 from control.apiserver.negotiation import Shape
 from control.apiserver.predicate import Predicate, compile_predicate
 from control.apiserver.tables import partial_metadata, table
+from control.apiserver.watch_cache import ResourceBroadcaster, WatchCache
 from control.store import CompactedError, Event, EventType, KeyValue, StoreError
+
+log = logging.getLogger("kubelab.apiserver.watch")
 
 BOOKMARK_INTERVAL_SECONDS = 5.0
 _TICK_SECONDS = 1.0  # how often an idle stream checks for a gone client
 _MIN_REQUEST_TIMEOUT = 1800  # upstream's --min-request-timeout
 
 
-async def watch(call: Call, *, metrics: APIServerMetrics) -> web.StreamResponse:
+async def watch(call: Call, *, metrics: APIServerMetrics, cache: WatchCache) -> web.StreamResponse:
     rt = call.rt
     predicate = compile_predicate(
         rt, label_selector=call.param("labelSelector"), field_selector=call.param("fieldSelector")
@@ -58,6 +63,8 @@ async def watch(call: Call, *, metrics: APIServerMetrics) -> web.StreamResponse:
     timeout = _timeout_seconds(call.param("timeoutSeconds"))
     prefix = call.objects.prefix(rt, namespace=call.info.namespace)
     store = call.objects.store
+    # Started before the initial list, so its ring covers everything after that list.
+    broadcaster = await cache.broadcaster(rt.storage_prefix)
     initial: list[KeyValue] = []
     initial_events = send_initial.lower() == "true" or (not send_initial and rv in ("", "0"))
     if initial_events:
@@ -72,24 +79,33 @@ async def watch(call: Call, *, metrics: APIServerMetrics) -> web.StreamResponse:
     response = web.StreamResponse(status=200, headers={"Content-Type": JSON, "Cache-Control": "no-cache"})
     response.enable_chunked_encoding()
     await response.prepare(call.request)
+    await response.write(b"")  # flush the headers: later lines may go straight to the transport
     encoder = _EventEncoder(call)
     stream = _Stream(response=response, call=call)
+    deadline = time.monotonic() + timeout
     metrics.registered_watchers.labels(group=rt.group, version=rt.version, kind=rt.kind).inc()
     try:
         for kv in initial:
             await stream.write(encoder.line("ADDED", kv))
         if send_initial.lower() == "true":
             await stream.write(encoder.bookmark(start, initial_events_end=True))
-        await _follow(
-            call,
-            stream=stream,
-            encoder=encoder,
-            predicate=predicate,
-            prefix=prefix,
-            start=start,
-            deadline=time.monotonic() + timeout,
-            bookmarks=bookmarks,
-        )
+        sink = _DirectSink(call=call, predicate=predicate, encoder=encoder, prefix=prefix, start=start)
+        if broadcaster.register(sink, after=start):
+            try:
+                await _serve_live(sink, broadcaster=broadcaster, deadline=deadline, bookmarks=bookmarks)
+            finally:
+                broadcaster.unregister(sink)
+        else:
+            await _follow(
+                call,
+                stream=stream,
+                encoder=encoder,
+                predicate=predicate,
+                prefix=prefix,
+                start=start,
+                deadline=deadline,
+                bookmarks=bookmarks,
+            )
     except (ConnectionResetError, asyncio.CancelledError):
         pass
     finally:
@@ -97,6 +113,81 @@ async def watch(call: Call, *, metrics: APIServerMetrics) -> web.StreamResponse:
     with contextlib.suppress(ConnectionResetError):
         await response.write_eof()
     return response
+
+
+async def _serve_live(
+    sink: _DirectSink, *, broadcaster: ResourceBroadcaster, deadline: float, bookmarks: bool
+) -> None:
+    """Wait while the broadcaster feeds ``sink``; send bookmarks; end at the deadline."""
+    next_bookmark = time.monotonic() + BOOKMARK_INTERVAL_SECONDS
+    while not sink.closed.is_set():
+        now = time.monotonic()
+        if now >= deadline:
+            if bookmarks:
+                sink.write(sink.encoder.bookmark(max(sink.last_seen, broadcaster.last_revision)))
+            return
+        if sink.client_gone():
+            return
+        wait = min(
+            deadline - now, _TICK_SECONDS, max(0.0, next_bookmark - now) if bookmarks else _TICK_SECONDS
+        )
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(sink.closed.wait(), timeout=wait)
+        if bookmarks and time.monotonic() >= next_bookmark and not sink.closed.is_set():
+            sink.write(sink.encoder.bookmark(max(sink.last_seen, broadcaster.last_revision)))
+            next_bookmark = time.monotonic() + BOOKMARK_INTERVAL_SECONDS
+
+
+class _DirectSink:
+    """A watcher fed synchronously by a broadcaster, writing chunks straight to its socket.
+
+    The response's headers are already sent and it is chunked, so each event goes out as
+    one ``<hex length>\\r\\n<line>\\r\\n`` write: no task switch, no per-write coroutine.
+    A watcher whose connection stops draining is closed (upstream closes unresponsive
+    watchers too); its client re-watches from its last resourceVersion.
+    """
+
+    SLOW_WATCHER_BYTES = 8 * 1024 * 1024
+
+    def __init__(
+        self, *, call: Call, predicate: Predicate, encoder: _EventEncoder, prefix: str, start: int
+    ) -> None:
+        self._transport = call.request.transport
+        self._predicate = predicate
+        self.encoder = encoder
+        self._prefix = prefix
+        self._min_revision = start + 1
+        self.last_seen = start
+        self.closed = asyncio.Event()
+
+    def deliver(self, event: Event) -> None:
+        if event.revision < self._min_revision or not event.kv.key.startswith(self._prefix):
+            return
+        self.last_seen = event.revision
+        line = _transition(event, self._predicate, self.encoder)
+        if line is not None:
+            self.write(line)
+
+    def write(self, line: bytes) -> None:
+        transport = self._transport
+        if self.closed.is_set():
+            return
+        if transport is None or transport.is_closing():
+            self.close()
+            return
+        if transport.get_write_buffer_size() > self.SLOW_WATCHER_BYTES:
+            log.warning(
+                "closing a watcher that stopped reading (%d bytes queued)", transport.get_write_buffer_size()
+            )
+            self.close()
+            return
+        transport.write(b"%x\r\n%b\r\n" % (len(line), line))
+
+    def client_gone(self) -> bool:
+        return self._transport is None or self._transport.is_closing()
+
+    def close(self) -> None:
+        self.closed.set()
 
 
 async def _follow(
@@ -137,9 +228,7 @@ async def _follow(
                 except StopAsyncIteration:
                     return
                 except CompactedError as exc:
-                    await stream.write(
-                        encoder.error(errors.too_old_resource_version(start, exc.compacted))
-                    )
+                    await stream.write(encoder.error(errors.too_old_resource_version(start, exc.compacted)))
                     return
                 except StoreError as exc:
                     await stream.write(encoder.error(errors.internal(f"watch stopped: {exc}")))
@@ -163,14 +252,31 @@ async def _follow(
                 await aclose()
 
 
+@functools.lru_cache(maxsize=4096)
+def _shared_decode(kv: KeyValue) -> dict[str, Any]:
+    """One decoded object per stored version, shared by every watcher that filters it.
+
+    Watchers of one resource all receive the same KeyValue objects from the store, so
+    500 watchers with selectors decode an event once, not 500 times. The dict is shared:
+    predicates and encoders only read it.
+    """
+    return decode(kv)
+
+
+@functools.lru_cache(maxsize=4096)
+def _object_line(type_: str, kv: KeyValue) -> bytes:
+    """The wire line of an event in the plain object shape, built once per event."""
+    return b'{"type":"' + type_.encode() + b'","object":' + served_bytes(kv) + b"}\n"
+
+
 def _transition(event: Event, predicate: Predicate, encoder: _EventEncoder) -> bytes | None:
     """The line a watcher with ``predicate`` sees for ``event``, or None."""
     if predicate.matches_everything:
         if event.type is EventType.DELETE:
             return encoder.line("DELETED", event.kv)
         return encoder.line("ADDED" if event.is_create else "MODIFIED", event.kv)
-    now_matches = predicate.matches(decode(event.kv))
-    before_matches = event.prev is not None and predicate.matches(decode(event.prev))
+    now_matches = predicate.matches(_shared_decode(event.kv))
+    before_matches = event.prev is not None and predicate.matches(_shared_decode(event.prev))
     if event.type is EventType.DELETE:
         return encoder.line("DELETED", event.kv) if (now_matches or before_matches) else None
     if now_matches and before_matches:
@@ -190,7 +296,9 @@ class _EventEncoder:
         self._shape = call.wanted.shape
 
     def line(self, type_: str, kv: KeyValue) -> bytes:
-        body = served_bytes(kv) if self._shape is Shape.OBJECT else orjson.dumps(self._convert(decode(kv)))
+        if self._shape is Shape.OBJECT:
+            return _object_line(type_, kv)
+        body = orjson.dumps(self._convert(_shared_decode(kv)))
         return b'{"type":"' + type_.encode() + b'","object":' + body + b"}\n"
 
     def _convert(self, obj: dict[str, Any]) -> dict[str, Any]:

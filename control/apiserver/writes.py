@@ -159,7 +159,11 @@ async def patch_(call: Call) -> web.Response:
             elif kind == "json":
                 patched = patch.json_patch(current, document)
             else:
-                target = schema.definitions().node(_SCALE_DEFINITION) if subresource == "scale" else schema.schema_for(rt)
+                target = (
+                    schema.definitions().node(_SCALE_DEFINITION)
+                    if subresource == "scale"
+                    else schema.schema_for(rt)
+                )
                 patched = patch.strategic_merge_patch(current, document, target)
         except patch.PatchError as exc:
             raise errors.StatusError(code=exc.code, reason=exc.reason, message=exc.message) from exc

@@ -95,6 +95,7 @@ BUILTIN_TYPES: tuple[ResourceType, ...] = (
         verbs=("create", "delete", "get", "list", "patch", "update", "watch"),
         name_rule=NameRule.DNS1123_LABEL,
         has_status=True,
+        extra_subresources=("finalize",),
         definition=_CORE + "Namespace",
     ),
     ResourceType(

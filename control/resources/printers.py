@@ -22,6 +22,7 @@ the upstream printers themselves apply. Times are measured from an injected ``no
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections.abc import Callable, Mapping, Sequence
@@ -178,6 +179,12 @@ def parse_time(value: Any) -> datetime | None:
     """An RFC 3339 timestamp (``metav1.Time``/``MicroTime``); None when unset or malformed."""
     if not isinstance(value, str):
         return None
+    return _parse_rfc3339(value)
+
+
+@functools.lru_cache(maxsize=16384)
+def _parse_rfc3339(value: str) -> datetime | None:
+    """Cached: a list of thousands of objects carries few distinct timestamps."""
     match = _RFC3339.fullmatch(value)
     if match is None:
         return None

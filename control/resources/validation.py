@@ -304,21 +304,37 @@ def _prune(value: Any) -> Any:
     """Drop zero values so JSON compares as Go's semantic DeepEqual compares structs
     (absent, null, "", 0, false, {} and [] all read back as the zero value)."""
     if isinstance(value, dict):
-        pruned = {key: _prune(item) for key, item in value.items()}
-        return {key: item for key, item in pruned.items() if not _is_zero(item)}
+        pruned = {}
+        for key, item in value.items():
+            item = _prune(item)
+            if not _is_zero(item):
+                pruned[key] = item
+        return pruned
     if isinstance(value, list):
         return [_prune(item) for item in value]
     return value
 
 
 def _is_zero(value: Any) -> bool:
-    return (
-        value is None or value is False or value == "" or (_is_int(value) and value == 0) or value in ({}, [])
-    )
+    if value is None or value is False:
+        return True
+    if isinstance(value, str | dict | list):
+        return not value
+    return _is_int(value) and value == 0
 
 
 def _equal(a: Any, b: Any) -> bool:
-    return _prune(a) == _prune(b)
+    """Semantic equality: the two values are equal once zero values are pruned."""
+    if a == b or (_is_zero(a) and _is_zero(b)):
+        return True
+    if isinstance(a, dict) or isinstance(b, dict):
+        if not (isinstance(a, dict) or _is_zero(a)) or not (isinstance(b, dict) or _is_zero(b)):
+            return False
+        a, b = a or {}, b or {}
+        return all(_equal(a.get(key), b.get(key)) for key in a.keys() | b.keys())
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(_equal(x, y) for x, y in zip(a, b, strict=True))
+    return False
 
 
 # --- name and string formats (k8s.io/apimachinery/pkg/util/validation) ------------------
@@ -2349,7 +2365,7 @@ def _validate_topology_spread(constraints: Any, path: str) -> Errors:
                 )
             for j, key in enumerate(match_keys):
                 errors.extend(_validate_label_name(_str(key), f"{item}.matchLabelKeys[{j}]"))
-                if key in selector_keys:
+                if _str(key) in selector_keys:
                     errors.append(
                         _invalid(
                             f"{item}.matchLabelKeys[{j}]",
@@ -2686,18 +2702,21 @@ def _validate_pod_annotation_updates(new: Obj, old: Obj) -> Errors:
 
 def _changed_paths(old: Any, new: Any, path: str) -> list[str]:
     """Leaf paths where two JSON values differ (for the pod update message)."""
-    old, new = _prune(old), _prune(new)
+    return _changed_pruned_paths(_prune(old), _prune(new), path)
+
+
+def _changed_pruned_paths(old: Any, new: Any, path: str) -> list[str]:
     if old == new:
         return []
     if isinstance(old, dict) and isinstance(new, dict):
         paths: list[str] = []
         for key in sorted(set(old) | set(new)):
-            paths.extend(_changed_paths(old.get(key), new.get(key), f"{path}.{key}"))
+            paths.extend(_changed_pruned_paths(old.get(key), new.get(key), f"{path}.{key}"))
         return paths
     if isinstance(old, list) and isinstance(new, list) and len(old) == len(new):
         paths = []
         for i, (a, b) in enumerate(zip(old, new, strict=True)):
-            paths.extend(_changed_paths(a, b, f"{path}[{i}]"))
+            paths.extend(_changed_pruned_paths(a, b, f"{path}[{i}]"))
         return paths
     return [path]
 
@@ -5271,9 +5290,9 @@ def _validate_storage_class(obj: Obj, old: Obj | None, rt: ResourceType) -> Erro
                 errors.append(_required(f"{expression_path}.values"))
             unique: set[str] = set()
             for k, value in enumerate(values):
-                if value in unique:
+                if _str(value) in unique:
                     errors.append(_duplicate(f"{expression_path}.values[{k}]", value))
-                unique.add(value)
+                unique.add(_str(value))
             key = _str(expression.get("key"))
             errors.extend(_validate_label_name(key, f"{expression_path}.key"))
             if key in seen:

@@ -42,13 +42,21 @@ async def burst_until_killed(lab: Lab) -> tuple[str, set[str]]:
             while not killed.is_set() or serial < 3:
                 name = f"burst-{index}-{serial}"
                 serial += 1
-                body = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name}, "data": {"i": name}}
+                body = {
+                    "apiVersion": "v1",
+                    "kind": "ConfigMap",
+                    "metadata": {"name": name},
+                    "data": {"i": name},
+                }
                 try:
-                    async with session.post(lab.server_url + NS_PATH, data=orjson.dumps(body),
-                                            headers={"Content-Type": "application/json"}) as response:
+                    async with session.post(
+                        lab.server_url + NS_PATH,
+                        data=orjson.dumps(body),
+                        headers={"Content-Type": "application/json"},
+                    ) as response:
                         if response.status == 201:
                             acknowledged.add(name)
-                except (aiohttp.ClientError, ConnectionError, asyncio.TimeoutError):
+                except (TimeoutError, aiohttp.ClientError, ConnectionError):
                     return
                 if len(acknowledged) >= 150 and not killed.is_set():
                     os.kill(lab.server_pid, signal.SIGKILL)

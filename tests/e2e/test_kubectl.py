@@ -367,7 +367,7 @@ def test_create_commands_and_delete(kc: Client) -> None:
     assert kc.json("get", "configmap", "c1", "-n", ns)["data"] == {"a": "1", "b": "2"}
     assert kc.json("get", "secret", "s1", "-n", ns)["data"] == {"token": "YWJj"}
     dup = kc("create", "configmap", "c1", "-n", ns, check=False)
-    assert dup.returncode != 0 and "AlreadyExists" in dup.stderr
+    assert dup.returncode != 0 and 'configmaps "c1" already exists' in dup.stderr
     out = kc("delete", "configmap", "c1", "-n", ns).stdout
     assert 'configmap "c1" deleted' in out
     missing = kc("get", "configmap", "c1", "-n", ns, check=False)

@@ -42,13 +42,22 @@ class RunningServer:
     cert_file: Path
     key_file: Path
 
-    async def request(self, method: str, path: str, *, body: Any = None, raw: bytes | None = None,
-                      content_type: str = "application/json", headers: dict[str, str] | None = None,
-                      params: dict[str, str] | None = None) -> tuple[int, Any]:
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: Any = None,
+        raw: bytes | None = None,
+        content_type: str = "application/json",
+        headers: dict[str, str] | None = None,
+        params: dict[str, str] | None = None,
+    ) -> tuple[int, Any]:
         data = raw if raw is not None else (orjson.dumps(body) if body is not None else None)
         all_headers = {"Content-Type": content_type, **(headers or {})}
-        async with self.session.request(method, self.url + path, data=data, headers=all_headers,
-                                        params=params) as response:
+        async with self.session.request(
+            method, self.url + path, data=data, headers=all_headers, params=params
+        ) as response:
             payload = await response.read()
             try:
                 return response.status, orjson.loads(payload)
@@ -86,8 +95,13 @@ async def running_apiserver(tmp_path: Path, **option_overrides: Any) -> AsyncIte
     anonymous = aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=nobody))
     try:
         yield RunningServer(
-            url=settings.server_url, data_dir=layout.data_dir, session=session, anonymous=anonymous,
-            ca_file=files.ca_cert, cert_file=files.admin_cert, key_file=files.admin_key,
+            url=settings.server_url,
+            data_dir=layout.data_dir,
+            session=session,
+            anonymous=anonymous,
+            ca_file=files.ca_cert,
+            cert_file=files.admin_cert,
+            key_file=files.admin_key,
         )
     finally:
         await session.close()

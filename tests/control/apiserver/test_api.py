@@ -30,8 +30,10 @@ def deployment(name: str, replicas: int = 1) -> dict:
         "spec": {
             "replicas": replicas,
             "selector": {"matchLabels": {"app": name}},
-            "template": {"metadata": {"labels": {"app": name}},
-                         "spec": {"containers": [{"name": "c", "image": "nginx:1"}]}},
+            "template": {
+                "metadata": {"labels": {"app": name}},
+                "spec": {"containers": [{"name": "c", "image": "nginx:1"}]},
+            },
         },
     }
 
@@ -45,9 +47,15 @@ async def test_health_and_version_are_public_everything_else_needs_a_certificate
         assert (await response.json())["gitVersion"].startswith("v1.33.")
     async with apiserver.anonymous.get(apiserver.url + "/api/v1/namespaces") as response:
         assert response.status == 401
-        assert await response.json() == {"kind": "Status", "apiVersion": "v1", "metadata": {},
-                                         "status": "Failure", "message": "Unauthorized",
-                                         "reason": "Unauthorized", "code": 401}
+        assert await response.json() == {
+            "kind": "Status",
+            "apiVersion": "v1",
+            "metadata": {},
+            "status": "Failure",
+            "message": "Unauthorized",
+            "reason": "Unauthorized",
+            "code": 401,
+        }
 
 
 async def test_discovery_documents(apiserver: RunningServer):
@@ -56,8 +64,15 @@ async def test_discovery_documents(apiserver: RunningServer):
     _, groups = await apiserver.request("GET", "/apis")
     names = {g["name"]: g for g in groups["groups"]}
     assert names["apps"]["preferredVersion"] == {"groupVersion": "apps/v1", "version": "v1"}
-    assert {"batch", "networking.k8s.io", "rbac.authorization.k8s.io", "coordination.k8s.io",
-            "discovery.k8s.io", "apiregistration.k8s.io", "events.k8s.io"} <= set(names)
+    assert {
+        "batch",
+        "networking.k8s.io",
+        "rbac.authorization.k8s.io",
+        "coordination.k8s.io",
+        "discovery.k8s.io",
+        "apiregistration.k8s.io",
+        "events.k8s.io",
+    } <= set(names)
     _, core = await apiserver.request("GET", "/api/v1")
     by_name = {r["name"]: r for r in core["resources"]}
     assert by_name["pods"]["shortNames"] == ["po"] and by_name["pods"]["namespaced"] is True
@@ -77,10 +92,16 @@ async def test_openapi_v3_points_kubectl_at_server_side_field_validation(apiserv
     url = index["paths"]["apis/apps/v1"]["serverRelativeURL"]
     _, document = await apiserver.request("GET", url)
     patch_op = document["paths"]["/apis/apps/v1/namespaces/{namespace}/deployments/{name}"]["patch"]
-    assert patch_op["x-kubernetes-group-version-kind"] == {"group": "apps", "version": "v1", "kind": "Deployment"}
+    assert patch_op["x-kubernetes-group-version-kind"] == {
+        "group": "apps",
+        "version": "v1",
+        "kind": "Deployment",
+    }
     params = [p.get("name") for p in patch_op.get("parameters", [])] + [
-        p.get("name") for p in document["paths"]["/apis/apps/v1/namespaces/{namespace}/deployments/{name}"]
-        .get("parameters", [])
+        p.get("name")
+        for p in document["paths"]["/apis/apps/v1/namespaces/{namespace}/deployments/{name}"].get(
+            "parameters", []
+        )
     ]
     assert "fieldValidation" in params
 
@@ -119,7 +140,9 @@ async def test_optimistic_concurrency(apiserver: RunningServer):
     _, created = await apiserver.request("POST", CM, body=configmap("occ", k="1"))
     first = {**created, "data": {"k": "2"}}
     status, updated = await apiserver.request("PUT", f"{CM}/occ", body=first)
-    assert status == 200 and int(updated["metadata"]["resourceVersion"]) > int(created["metadata"]["resourceVersion"])
+    assert status == 200 and int(updated["metadata"]["resourceVersion"]) > int(
+        created["metadata"]["resourceVersion"]
+    )
     stale = {**created, "data": {"k": "3"}}
     status, body = await apiserver.request("PUT", f"{CM}/occ", body=stale)
     assert status == 409 and body["reason"] == "Conflict"
@@ -174,16 +197,27 @@ async def test_generation_and_the_status_subresource(apiserver: RunningServer):
     assert created["metadata"]["generation"] == 1 and created["status"] == {}
     # metadata-only change: generation stays
     _, labelled = await apiserver.request(
-        "PATCH", f"{DEPLOY}/gen", body={"metadata": {"labels": {"x": "y"}}},
-        content_type="application/merge-patch+json")
+        "PATCH",
+        f"{DEPLOY}/gen",
+        body={"metadata": {"labels": {"x": "y"}}},
+        content_type="application/merge-patch+json",
+    )
     assert labelled["metadata"]["generation"] == 1
     # status through the main endpoint is ignored
     _, ignored = await apiserver.request(
-        "PATCH", f"{DEPLOY}/gen", body={"status": {"replicas": 9}}, content_type="application/merge-patch+json")
-    assert ignored["status"] == {} and ignored["metadata"]["resourceVersion"] == labelled["metadata"]["resourceVersion"]
+        "PATCH",
+        f"{DEPLOY}/gen",
+        body={"status": {"replicas": 9}},
+        content_type="application/merge-patch+json",
+    )
+    assert (
+        ignored["status"] == {}
+        and ignored["metadata"]["resourceVersion"] == labelled["metadata"]["resourceVersion"]
+    )
     # spec change bumps generation
     _, scaled = await apiserver.request(
-        "PATCH", f"{DEPLOY}/gen", body={"spec": {"replicas": 3}}, content_type="application/merge-patch+json")
+        "PATCH", f"{DEPLOY}/gen", body={"spec": {"replicas": 3}}, content_type="application/merge-patch+json"
+    )
     assert scaled["metadata"]["generation"] == 2
     # status subresource changes only status
     status_body = {**scaled, "spec": {**scaled["spec"], "replicas": 7}, "status": {"replicas": 3}}
@@ -198,12 +232,20 @@ async def test_scale_subresource(apiserver: RunningServer):
     assert status == 200 and scale["kind"] == "Scale" and scale["apiVersion"] == "autoscaling/v1"
     assert scale["spec"] == {"replicas": 2} and scale["status"]["selector"] == "app=sc"
     status, scale = await apiserver.request(
-        "PATCH", f"{DEPLOY}/sc/scale", body={"spec": {"replicas": 5}}, content_type="application/merge-patch+json")
+        "PATCH",
+        f"{DEPLOY}/sc/scale",
+        body={"spec": {"replicas": 5}},
+        content_type="application/merge-patch+json",
+    )
     assert status == 200 and scale["spec"]["replicas"] == 5
     _, deploy = await apiserver.request("GET", f"{DEPLOY}/sc")
     assert deploy["spec"]["replicas"] == 5
     status, body = await apiserver.request(
-        "PATCH", f"{DEPLOY}/sc/scale", body={"spec": {"replicas": -1}}, content_type="application/merge-patch+json")
+        "PATCH",
+        f"{DEPLOY}/sc/scale",
+        body={"spec": {"replicas": -1}},
+        content_type="application/merge-patch+json",
+    )
     assert status == 422 and body["reason"] == "Invalid"
 
 
@@ -214,8 +256,18 @@ async def test_scale_subresource(apiserver: RunningServer):
         (b"{not json", "application/json", 400, "BadRequest"),
         (b"[1,2]", "application/json", 400, "BadRequest"),
         (b"key: [unclosed", "application/yaml", 400, "BadRequest"),
-        (b'{"kind":"Secret","apiVersion":"v1","metadata":{"name":"x"}}', "application/json", 400, "BadRequest"),
-        (b'{"kind":"ConfigMap","apiVersion":"v2","metadata":{"name":"x"}}', "application/json", 400, "BadRequest"),
+        (
+            b'{"kind":"Secret","apiVersion":"v1","metadata":{"name":"x"}}',
+            "application/json",
+            400,
+            "BadRequest",
+        ),
+        (
+            b'{"kind":"ConfigMap","apiVersion":"v2","metadata":{"name":"x"}}',
+            "application/json",
+            400,
+            "BadRequest",
+        ),
         (b'{"metadata":{"name":"x"}}', "text/plain", 415, "UnsupportedMediaType"),
         (b'{"metadata":{"name":"Bad_Name"}}', "application/json", 422, "Invalid"),
         (b'{"metadata":{"name":"x"},"data":{"k":1}}', "application/json", 400, "BadRequest"),
@@ -232,7 +284,9 @@ async def test_bad_bodies_get_clear_status_errors(apiserver: RunningServer, raw,
 async def test_invalid_object_names_the_field(apiserver: RunningServer):
     status, body = await apiserver.request("POST", CM, body=configmap("Bad_Name"))
     assert status == 422
-    assert body["message"].startswith('ConfigMap "Bad_Name" is invalid: metadata.name: Invalid value: "Bad_Name"')
+    assert body["message"].startswith(
+        'ConfigMap "Bad_Name" is invalid: metadata.name: Invalid value: "Bad_Name"'
+    )
     assert body["details"]["causes"][0]["field"] == "metadata.name"
     assert body["details"]["causes"][0]["reason"] == "FieldValueInvalid"
 
@@ -241,8 +295,9 @@ async def test_unknown_fields_follow_field_validation(apiserver: RunningServer):
     body = {**configmap("uf"), "bogus": 1}
     status, strict = await apiserver.request("POST", CM, body=body, params={"fieldValidation": "Strict"})
     assert (status, strict["message"]) == (400, 'strict decoding error: unknown field "bogus"')
-    async with apiserver.session.post(apiserver.url + CM, data=orjson.dumps(body),
-                                      headers={"Content-Type": "application/json"}) as response:
+    async with apiserver.session.post(
+        apiserver.url + CM, data=orjson.dumps(body), headers={"Content-Type": "application/json"}
+    ) as response:
         assert response.status == 201
         assert response.headers.getall("Warning") == ['299 - "unknown field \\"bogus\\""']
         assert "bogus" not in await response.json()
@@ -265,7 +320,9 @@ async def test_wrong_verbs_and_scopes(apiserver: RunningServer):
     assert status == 404
     status, _ = await apiserver.request("GET", "/api/v1/namespaces/default/nodes")
     assert status == 404
-    status, body = await apiserver.request("PATCH", f"{CM}/x", body={}, content_type="application/apply-patch+yaml")
+    status, body = await apiserver.request(
+        "PATCH", f"{CM}/x", body={}, content_type="application/apply-patch+yaml"
+    )
     assert status == 415 and "server-side apply" in body["message"]
 
 
@@ -279,7 +336,11 @@ async def test_finalizers_hold_deletion_until_removed(apiserver: RunningServer):
     status, still = await apiserver.request("GET", f"{CM}/fin")
     assert status == 200 and still["metadata"]["finalizers"] == ["example.com/hold"]
     status, _ = await apiserver.request(
-        "PATCH", f"{CM}/fin", body={"metadata": {"finalizers": None}}, content_type="application/merge-patch+json")
+        "PATCH",
+        f"{CM}/fin",
+        body={"metadata": {"finalizers": None}},
+        content_type="application/merge-patch+json",
+    )
     assert status == 200
     status, _ = await apiserver.request("GET", f"{CM}/fin")
     assert status == 404
@@ -288,12 +349,19 @@ async def test_finalizers_hold_deletion_until_removed(apiserver: RunningServer):
 async def test_delete_preconditions_and_success_status(apiserver: RunningServer):
     _, created = await apiserver.request("POST", DEPLOY, body=deployment("del"))
     status, body = await apiserver.request(
-        "DELETE", f"{DEPLOY}/del", body={"preconditions": {"uid": "not-the-uid"}})
+        "DELETE", f"{DEPLOY}/del", body={"preconditions": {"uid": "not-the-uid"}}
+    )
     assert status == 409 and "Precondition failed: UID in precondition: not-the-uid" in body["message"]
-    status, body = await apiserver.request("DELETE", f"{DEPLOY}/del", params={"propagationPolicy": "Foreground"})
+    status, body = await apiserver.request(
+        "DELETE", f"{DEPLOY}/del", params={"propagationPolicy": "Foreground"}
+    )
     assert status == 200 and body["metadata"]["finalizers"] == ["foregroundDeletion"]
-    await apiserver.request("PATCH", f"{DEPLOY}/del", body={"metadata": {"finalizers": []}},
-                            content_type="application/merge-patch+json")
+    await apiserver.request(
+        "PATCH",
+        f"{DEPLOY}/del",
+        body={"metadata": {"finalizers": []}},
+        content_type="application/merge-patch+json",
+    )
     status, _ = await apiserver.request("GET", f"{DEPLOY}/del")
     assert status == 404
     await apiserver.request("POST", DEPLOY, body=deployment("del2"))
@@ -309,9 +377,13 @@ async def test_namespace_termination(apiserver: RunningServer):
     assert created["spec"]["finalizers"] == ["kubernetes"] and created["status"]["phase"] == "Active"
     status, terminating = await apiserver.request("DELETE", "/api/v1/namespaces/doomed")
     assert status == 200 and terminating["status"]["phase"] == "Terminating"
-    status, body = await apiserver.request("POST", "/api/v1/namespaces/doomed/configmaps", body=configmap("x"))
+    status, body = await apiserver.request(
+        "POST", "/api/v1/namespaces/doomed/configmaps", body=configmap("x")
+    )
     assert status == 403
-    assert body["message"] == "unable to create new content in namespace doomed because it is being terminated"
+    assert (
+        body["message"] == "unable to create new content in namespace doomed because it is being terminated"
+    )
     finalize = {**terminating, "spec": {"finalizers": []}}
     status, _ = await apiserver.request("PUT", "/api/v1/namespaces/doomed/finalize", body=finalize)
     assert status == 200
@@ -321,14 +393,22 @@ async def test_namespace_termination(apiserver: RunningServer):
 
 # ---------------------------------------------------------------- services, binding
 async def test_service_addresses_are_allocated_and_released(apiserver: RunningServer):
-    svc = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "s1"},
-           "spec": {"type": "NodePort", "ports": [{"port": 80}]}}
+    svc = {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": "s1"},
+        "spec": {"type": "NodePort", "ports": [{"port": 80}]},
+    }
     _, created = await apiserver.request("POST", "/api/v1/namespaces/default/services", body=svc)
     ip = created["spec"]["clusterIP"]
     node_port = created["spec"]["ports"][0]["nodePort"]
     assert ip.startswith("127.96.") and created["spec"]["clusterIPs"] == [ip] and 30000 <= node_port <= 32767
-    taken = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "s2"},
-             "spec": {"clusterIP": ip, "ports": [{"port": 80}]}}
+    taken = {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": "s2"},
+        "spec": {"clusterIP": ip, "ports": [{"port": 80}]},
+    }
     status, body = await apiserver.request("POST", "/api/v1/namespaces/default/services", body=taken)
     assert status == 422 and "spec.clusterIPs" in body["message"] and "already allocated" in body["message"]
     await apiserver.request("DELETE", "/api/v1/namespaces/default/services/s1")
@@ -341,11 +421,20 @@ async def test_service_addresses_are_allocated_and_released(apiserver: RunningSe
 
 
 async def test_pod_binding(apiserver: RunningServer):
-    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},
-           "spec": {"containers": [{"name": "c", "image": "busybox"}]}}
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "p"},
+        "spec": {"containers": [{"name": "c", "image": "busybox"}]},
+    }
     _, created = await apiserver.request("POST", "/api/v1/namespaces/default/pods", body=pod)
     assert created["status"]["phase"] == "Pending" and created["spec"]["restartPolicy"] == "Always"
-    binding = {"apiVersion": "v1", "kind": "Binding", "metadata": {"name": "p"}, "target": {"kind": "Node", "name": "n1"}}
+    binding = {
+        "apiVersion": "v1",
+        "kind": "Binding",
+        "metadata": {"name": "p"},
+        "target": {"kind": "Node", "name": "n1"},
+    }
     status, _ = await apiserver.request("POST", "/api/v1/namespaces/default/pods/p/binding", body=binding)
     assert status == 201
     _, bound = await apiserver.request("GET", "/api/v1/namespaces/default/pods/p")
@@ -355,8 +444,9 @@ async def test_pod_binding(apiserver: RunningServer):
     # a bound pod terminates gracefully: deletionTimestamp first, gone after grace 0
     status, pending = await apiserver.request("DELETE", "/api/v1/namespaces/default/pods/p")
     assert status == 200 and pending["metadata"]["deletionGracePeriodSeconds"] == 30
-    status, _ = await apiserver.request("DELETE", "/api/v1/namespaces/default/pods/p",
-                                        params={"gracePeriodSeconds": "0"})
+    status, _ = await apiserver.request(
+        "DELETE", "/api/v1/namespaces/default/pods/p", params={"gracePeriodSeconds": "0"}
+    )
     assert status == 200
     status, _ = await apiserver.request("GET", "/api/v1/namespaces/default/pods/p")
     assert status == 404
@@ -413,9 +503,12 @@ async def test_list_selectors(apiserver: RunningServer):
     assert status == 400 and body["reason"] == "BadRequest"
     status, body = await apiserver.request("GET", CM, params={"fieldSelector": "spec.nodeName=x"})
     assert status == 400
-    assert body["message"] == '"spec.nodeName" is not a known field selector: only "metadata.name", "metadata.namespace"'
+    assert (
+        body["message"]
+        == '"spec.nodeName" is not a known field selector: only "metadata.name", "metadata.namespace"'
+    )
     status, body = await apiserver.request("GET", "/api/v1/pods", params={"fieldSelector": "spec.nope=x"})
-    assert (status, body["message"]) == (400, 'field label not supported: spec.nope')
+    assert (status, body["message"]) == (400, "field label not supported: spec.nope")
 
 
 async def test_table_output(apiserver: RunningServer):
@@ -428,8 +521,9 @@ async def test_table_output(apiserver: RunningServer):
     row = table["rows"][0]
     assert row["cells"][:4] == ["tbl", "0/3", 0, 0]
     assert row["object"]["kind"] == "PartialObjectMetadata" and row["object"]["metadata"]["name"] == "tbl"
-    status, single = await apiserver.request("GET", f"{DEPLOY}/tbl", headers=headers,
-                                             params={"includeObject": "Object"})
+    status, single = await apiserver.request(
+        "GET", f"{DEPLOY}/tbl", headers=headers, params={"includeObject": "Object"}
+    )
     assert single["rows"][0]["object"]["kind"] == "Deployment"
 
 
@@ -438,6 +532,9 @@ async def test_metrics_use_upstream_names(apiserver: RunningServer):
     await apiserver.request("GET", CM)
     async with apiserver.session.get(apiserver.url + "/metrics") as response:
         text = await response.text()
-    assert 'apiserver_request_total{code="200",component="apiserver",dry_run="",group="",resource="configmaps"' in text
+    assert (
+        'apiserver_request_total{code="200",component="apiserver",dry_run="",group="",resource="configmaps"'
+        in text
+    )
     assert "apiserver_request_duration_seconds_bucket" in text
     assert "apiserver_registered_watchers" in text

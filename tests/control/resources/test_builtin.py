@@ -29,7 +29,15 @@ EXPECTED: dict[
     ("v1", "configmaps"): ("ConfigMap", "configmap", True, ("cm",), (), ALL, ()),
     ("v1", "endpoints"): ("Endpoints", "endpoints", True, ("ep",), (), ALL, ()),
     ("v1", "events"): ("Event", "event", True, ("ev",), (), ALL, ()),
-    ("v1", "namespaces"): ("Namespace", "namespace", False, ("ns",), (), NO_DELETECOLLECTION, ("status",)),
+    ("v1", "namespaces"): (
+        "Namespace",
+        "namespace",
+        False,
+        ("ns",),
+        (),
+        NO_DELETECOLLECTION,
+        ("status", "finalize"),
+    ),
     ("v1", "nodes"): ("Node", "node", False, ("no",), (), ALL, ("status", "proxy")),
     ("v1", "pods"): (
         "Pod",

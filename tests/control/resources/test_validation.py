@@ -12,6 +12,7 @@ import copy
 from collections.abc import Callable
 from typing import Any
 
+import orjson
 import pytest
 
 from control.resources.builtin import builtin_registry
@@ -877,7 +878,7 @@ POD_CASES = [
         ),
         [
             "spec.affinity.podAntiAffinity.requiredDuringSchedulingIgnoredDuringExecution[0].topologyKey: Required value: can not be empty",
-            f'spec.affinity.podAntiAffinity.requiredDuringSchedulingIgnoredDuringExecution[0].topologyKey: Invalid value: "": name part must be non-empty',
+            'spec.affinity.podAntiAffinity.requiredDuringSchedulingIgnoredDuringExecution[0].topologyKey: Invalid value: "": name part must be non-empty',
             f'spec.affinity.podAntiAffinity.requiredDuringSchedulingIgnoredDuringExecution[0].topologyKey: Invalid value: "": {NAME_PART}',
         ],
     ),
@@ -1728,7 +1729,7 @@ def test_events_api_events() -> None:
     no_controller = changed(VALID[key], lambda o: o.update(reportingController="", action=""))
     assert messages(*key, no_controller) == [
         "reportingController: Required value",
-        f'reportingController: Invalid value: "": name part must be non-empty',
+        'reportingController: Invalid value: "": name part must be non-empty',
         f'reportingController: Invalid value: "": {NAME_PART}',
         "action: Required value",
     ]
@@ -2133,12 +2134,24 @@ def _paths(value: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
 
 
 def _replaced(obj: Any, path: tuple[Any, ...], value: Any) -> Any:
-    obj = copy.deepcopy(obj)
+    obj = orjson.loads(orjson.dumps(obj))
     parent = obj
     for step in path[:-1]:
         parent = parent[step]
     parent[path[-1]] = value
     return obj
+
+
+def _value_at(obj: Any, path: tuple[Any, ...]) -> Any:
+    for step in path:
+        obj = obj[step]
+    return obj
+
+
+def _wrong_values(original: Any) -> list[Any]:
+    """None plus one value of every JSON type the original is not."""
+    candidates = (7, "x", [None], {"": None}, True)
+    return [None, *(c for c in candidates if type(c) is not type(original))]
 
 
 @pytest.mark.parametrize("key", sorted(VALID), ids=lambda key: f"{key[0]}/{key[1]}")
@@ -2154,3 +2167,438 @@ def test_wrongly_typed_values_anywhere_never_crash(key: tuple[str, str]) -> None
             validate(kind, obj)
             validate(kind, obj, old=base)
             validate_status_update(kind, obj, old=base)
+
+
+RICH_POD_SPEC = {
+    "containers": [
+        {
+            "name": "web",
+            "image": "nginx:1.27",
+            "ports": [{"containerPort": 80, "name": "http", "hostPort": 8080}],
+            "env": [
+                {"name": "A", "value": "1"},
+                {"name": "B", "valueFrom": {"fieldRef": {"fieldPath": "metadata.labels['app']"}}},
+                {"name": "C", "valueFrom": {"resourceFieldRef": {"resource": "limits.cpu"}}},
+                {"name": "D", "valueFrom": {"configMapKeyRef": {"name": "cfg", "key": "k"}}},
+            ],
+            "envFrom": [{"secretRef": {"name": "sec"}, "prefix": "S_"}],
+            "volumeMounts": [
+                {"name": "data", "mountPath": "/data", "subPath": "x", "mountPropagation": "None"}
+            ],
+            "volumeDevices": [{"name": "block", "devicePath": "/dev/xvda"}],
+            "resources": {"limits": {"cpu": "1", "memory": "1Gi"}, "requests": {"cpu": "500m"}},
+            "resizePolicy": [{"resourceName": "cpu", "restartPolicy": "NotRequired"}],
+            "livenessProbe": {"httpGet": {"port": "http", "httpHeaders": [{"name": "X-A", "value": "b"}]}},
+            "readinessProbe": {"grpc": {"port": 9000}},
+            "startupProbe": {"tcpSocket": {"port": 80}},
+            "lifecycle": {"preStop": {"sleep": {"seconds": 5}}, "postStart": {"exec": {"command": ["true"]}}},
+            "securityContext": {
+                "runAsUser": 1000,
+                "allowPrivilegeEscalation": False,
+                "capabilities": {"add": ["NET_ADMIN"]},
+                "seccompProfile": {"type": "RuntimeDefault"},
+                "appArmorProfile": {"type": "Localhost", "localhostProfile": "p"},
+            },
+        }
+    ],
+    "initContainers": [
+        {
+            "name": "init",
+            "image": "busybox",
+            "restartPolicy": "Always",
+            "readinessProbe": {"exec": {"command": ["true"]}},
+        }
+    ],
+    "volumes": [
+        {"name": "data", "persistentVolumeClaim": {"claimName": "data"}},
+        {"name": "block", "ephemeral": {"volumeClaimTemplate": {"spec": {"accessModes": ["ReadWriteOnce"]}}}},
+        {"name": "cfg", "configMap": {"name": "cfg", "items": [{"key": "a", "path": "a", "mode": 420}]}},
+        {
+            "name": "proj",
+            "projected": {
+                "sources": [
+                    {"serviceAccountToken": {"path": "token"}},
+                    {
+                        "downwardAPI": {
+                            "items": [{"path": "labels", "fieldRef": {"fieldPath": "metadata.labels"}}]
+                        }
+                    },
+                    {"secret": {"name": "s", "items": [{"key": "k", "path": "k"}]}},
+                ]
+            },
+        },
+        {"name": "host", "hostPath": {"path": "/var/log", "type": "Directory"}},
+        {"name": "git", "gitRepo": {"repository": "https://example.com/r.git", "directory": "."}},
+        {"name": "nfs", "nfs": {"server": "nfs", "path": "/export"}},
+        {"name": "csi", "csi": {"driver": "example.com/csi"}},
+        {"name": "tmp", "emptyDir": {"sizeLimit": "1Gi"}},
+    ],
+    "serviceAccountName": "bot",
+    "affinity": {
+        "nodeAffinity": {
+            "requiredDuringSchedulingIgnoredDuringExecution": {
+                "nodeSelectorTerms": [
+                    {
+                        "matchExpressions": [{"key": "zone", "operator": "In", "values": ["a"]}],
+                        "matchFields": [{"key": "metadata.name", "operator": "In", "values": ["node-1"]}],
+                    }
+                ]
+            },
+            "preferredDuringSchedulingIgnoredDuringExecution": [
+                {"weight": 10, "preference": {"matchExpressions": [{"key": "disk", "operator": "Exists"}]}}
+            ],
+        },
+        "podAffinity": {
+            "preferredDuringSchedulingIgnoredDuringExecution": [
+                {
+                    "weight": 5,
+                    "podAffinityTerm": {
+                        "topologyKey": "zone",
+                        "labelSelector": {"matchLabels": {"a": "b"}},
+                        "matchLabelKeys": ["app"],
+                    },
+                }
+            ]
+        },
+    },
+    "tolerations": [
+        {"key": "k", "operator": "Equal", "value": "v", "effect": "NoExecute", "tolerationSeconds": 30}
+    ],
+    "topologySpreadConstraints": [
+        {
+            "maxSkew": 1,
+            "topologyKey": "zone",
+            "whenUnsatisfiable": "DoNotSchedule",
+            "minDomains": 2,
+            "labelSelector": {"matchLabels": {"app": "web"}},
+            "matchLabelKeys": ["pod-template-hash"],
+            "nodeAffinityPolicy": "Honor",
+        }
+    ],
+    "dnsPolicy": "None",
+    "dnsConfig": {
+        "nameservers": ["127.96.0.10"],
+        "searches": ["svc.cluster.local", "_tcp.example.com."],
+        "options": [{"name": "ndots", "value": "2"}],
+    },
+    "securityContext": {
+        "fsGroup": 2000,
+        "supplementalGroups": [3000],
+        "sysctls": [{"name": "net.core.somaxconn", "value": "1024"}],
+        "seccompProfile": {"type": "Localhost", "localhostProfile": "profiles/a.json"},
+    },
+    "hostAliases": [{"ip": "127.0.0.1", "hostnames": ["local.test"]}],
+    "readinessGates": [{"conditionType": "example.com/ready"}],
+    "schedulingGates": [{"name": "example.com/gate"}],
+    "os": {"name": "linux"},
+    "hostname": "web-0",
+    "subdomain": "web",
+    "priorityClassName": "high",
+    "preemptionPolicy": "Never",
+    "runtimeClassName": "runc",
+    "activeDeadlineSeconds": 600,
+    "imagePullSecrets": [{"name": "regcred"}],
+}
+RICH_TEMPLATE_SPEC = {k: v for k, v in RICH_POD_SPEC.items() if k != "activeDeadlineSeconds"}
+
+RICH: list[tuple[tuple[str, str], dict[str, Any]]] = [
+    (
+        POD,
+        {
+            "metadata": meta(),
+            "spec": RICH_POD_SPEC,
+            "status": {
+                "podIPs": [{"ip": "127.244.1.5"}],
+                "hostIPs": [{"ip": "127.100.0.1"}],
+                "hostIP": "127.100.0.1",
+                "containerStatuses": [{"name": "web", "state": {"terminated": {"exitCode": 1}}}],
+                "conditions": [{"type": "example.com/x", "status": "True"}],
+            },
+        },
+    ),
+    (
+        DEPLOY,
+        {
+            "metadata": meta(),
+            "spec": {
+                "selector": {
+                    "matchLabels": {"app": "web"},
+                    "matchExpressions": [{"key": "tier", "operator": "NotIn", "values": ["db"]}],
+                },
+                "template": {"metadata": {"labels": {"app": "web"}}, "spec": RICH_TEMPLATE_SPEC},
+                "strategy": {
+                    "type": "RollingUpdate",
+                    "rollingUpdate": {"maxSurge": 1, "maxUnavailable": "10%"},
+                },
+            },
+        },
+    ),
+    (
+        ("apps/v1", "statefulsets"),
+        {
+            "metadata": meta(),
+            "spec": {
+                "selector": {"matchLabels": {"app": "web"}},
+                "template": pod_template(),
+                "ordinals": {"start": 1},
+                "updateStrategy": {
+                    "type": "RollingUpdate",
+                    "rollingUpdate": {"partition": 1, "maxUnavailable": 2},
+                },
+                "volumeClaimTemplates": [
+                    {"metadata": {"name": "d"}, "spec": {"accessModes": ["ReadWriteOnce"]}}
+                ],
+            },
+        },
+    ),
+    (
+        ("apps/v1", "daemonsets"),
+        {
+            "metadata": meta(),
+            "spec": {
+                "selector": {"matchLabels": {"app": "web"}},
+                "template": pod_template(),
+                "updateStrategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": "50%"}},
+            },
+        },
+    ),
+    (
+        JOB,
+        {
+            "metadata": meta("pi"),
+            "spec": {
+                "completionMode": "Indexed",
+                "completions": 3,
+                "backoffLimitPerIndex": 1,
+                "maxFailedIndexes": 1,
+                "managedBy": "example.com/ctl",
+                "podFailurePolicy": {
+                    "rules": [{"action": "Ignore", "onExitCodes": {"operator": "In", "values": [1]}}]
+                },
+                "successPolicy": {"rules": [{"succeededCount": 1}]},
+                "template": pod_template(restartPolicy="Never"),
+            },
+        },
+    ),
+    (
+        CRON,
+        {
+            "metadata": meta("nightly"),
+            "spec": {
+                "schedule": "@daily",
+                "timeZone": "Europe/Paris",
+                "startingDeadlineSeconds": 30,
+                "jobTemplate": {"spec": {"template": pod_template(restartPolicy="Never")}},
+            },
+        },
+    ),
+    (
+        SVC,
+        {
+            "metadata": meta(),
+            "spec": {
+                "type": "LoadBalancer",
+                "externalTrafficPolicy": "Local",
+                "healthCheckNodePort": 31000,
+                "loadBalancerClass": "example.com/lb",
+                "loadBalancerSourceRanges": ["10.0.0.0/8"],
+                "sessionAffinity": "ClientIP",
+                "externalIPs": ["192.0.2.10"],
+                "ports": [
+                    {"name": "http", "port": 80, "nodePort": 30080, "appProtocol": "http"},
+                    {"name": "dns", "port": 53, "protocol": "UDP"},
+                ],
+                "clusterIP": "127.96.0.5",
+                "clusterIPs": ["127.96.0.5"],
+            },
+            "status": {"loadBalancer": {"ingress": [{"ip": "192.0.2.1", "hostname": "lb.example.com"}]}},
+        },
+    ),
+    (
+        ING,
+        {
+            "metadata": meta(annotations={"kubernetes.io/ingress.class": "nginx"}),
+            "spec": {
+                "defaultBackend": {"resource": {"apiGroup": "example.com", "kind": "Bucket", "name": "b"}},
+                "rules": [
+                    {
+                        "host": "*.example.com",
+                        "http": {
+                            "paths": [
+                                {
+                                    "path": "/x",
+                                    "pathType": "ImplementationSpecific",
+                                    "backend": {"service": {"name": "web", "port": {"name": "http"}}},
+                                }
+                            ]
+                        },
+                    }
+                ],
+            },
+            "status": {"loadBalancer": {"ingress": [{"ip": "192.0.2.1"}]}},
+        },
+    ),
+    (
+        ("networking.k8s.io/v1", "networkpolicies"),
+        {
+            "metadata": meta(),
+            "spec": {
+                "podSelector": {"matchLabels": {"a": "b"}},
+                "egress": [
+                    {
+                        "to": [{"namespaceSelector": {}}],
+                        "ports": [{"port": "dns", "protocol": "UDP"}, {"port": 1000, "endPort": 2000}],
+                    }
+                ],
+            },
+        },
+    ),
+    (
+        SLICE,
+        {
+            "metadata": meta("s"),
+            "addressType": "FQDN",
+            "endpoints": [
+                {
+                    "addresses": ["db.example.com"],
+                    "nodeName": "node-1",
+                    "hostname": "db",
+                    "deprecatedTopology": {"a": "b"},
+                    "hints": {"forZones": [{"name": "a"}]},
+                }
+            ],
+            "ports": [{"port": 5432, "appProtocol": "postgres"}],
+        },
+    ),
+    (
+        CRD,
+        {
+            "metadata": meta("widgets.example.com", None),
+            "spec": {
+                "group": "example.com",
+                "scope": "Cluster",
+                "names": {"kind": "Widget", "plural": "widgets", "categories": ["all"], "shortNames": ["w"]},
+                "conversion": {
+                    "strategy": "Webhook",
+                    "webhook": {
+                        "clientConfig": {"service": {"name": "conv", "namespace": "x"}},
+                        "conversionReviewVersions": ["v1"],
+                    },
+                },
+                "versions": [
+                    {
+                        "name": "v1",
+                        "served": True,
+                        "storage": True,
+                        "schema": {"openAPIV3Schema": {"type": "object"}},
+                    },
+                    {
+                        "name": "v2",
+                        "served": True,
+                        "storage": False,
+                        "schema": {"openAPIV3Schema": {"type": "object"}},
+                    },
+                ],
+            },
+            "status": {"storedVersions": ["v1"]},
+        },
+    ),
+    (
+        ("autoscaling/v2", "horizontalpodautoscalers"),
+        {
+            "metadata": meta(),
+            "spec": {
+                "scaleTargetRef": {"kind": "Deployment", "name": "web"},
+                "minReplicas": 1,
+                "maxReplicas": 3,
+                "metrics": [
+                    {
+                        "type": "Resource",
+                        "resource": {
+                            "name": "memory",
+                            "target": {"type": "AverageValue", "averageValue": "100Mi"},
+                        },
+                    },
+                    {
+                        "type": "Pods",
+                        "pods": {"metric": {"name": "qps"}, "target": {"type": "Value", "value": "10"}},
+                    },
+                ],
+                "behavior": {"scaleUp": {"selectPolicy": "Disabled"}},
+            },
+            "status": {"currentReplicas": 1, "desiredReplicas": 1},
+        },
+    ),
+    (
+        ("v1", "nodes"),
+        {
+            "metadata": meta("n", None),
+            "spec": {"podCIDRs": ["127.244.1.0/24", "fd00::/64"], "providerID": "lab://n"},
+            "status": {
+                "addresses": [{"type": "InternalIP", "address": "127.100.0.1"}],
+                "allocatable": {"cpu": "2"},
+            },
+        },
+    ),
+    (
+        ("policy/v1", "poddisruptionbudgets"),
+        {
+            "metadata": meta(),
+            "spec": {"maxUnavailable": 1, "unhealthyPodEvictionPolicy": "AlwaysAllow"},
+            "status": {
+                "disruptionsAllowed": 1,
+                "conditions": [
+                    {
+                        "type": "DisruptionAllowed",
+                        "status": "True",
+                        "reason": "SufficientPods",
+                        "lastTransitionTime": "2025-01-01T00:00:00Z",
+                    }
+                ],
+            },
+        },
+    ),
+    (
+        ("storage.k8s.io/v1", "storageclasses"),
+        {
+            "metadata": meta("sc", None),
+            "provisioner": "example.com/p",
+            "allowedTopologies": [{"matchLabelExpressions": [{"key": "zone", "values": ["a", "b"]}]}],
+        },
+    ),
+    (
+        ("apiregistration.k8s.io/v1", "apiservices"),
+        {
+            "metadata": meta("v1.", None),
+            "spec": {"version": "v1", "groupPriorityMinimum": 1, "versionPriority": 1},
+            "status": {"conditions": [{"type": "Available", "status": "True"}]},
+        },
+    ),
+    (
+        ("rbac.authorization.k8s.io/v1", "clusterroles"),
+        {
+            "metadata": meta("agg", None),
+            "aggregationRule": {"clusterRoleSelectors": [{"matchLabels": {"agg": "true"}}]},
+            "rules": [],
+        },
+    ),
+]
+
+
+@pytest.mark.parametrize(("key", "obj"), RICH, ids=[f"{k[0]}/{k[1]}" for k, _ in RICH])
+def test_rich_objects_are_valid(key: tuple[str, str], obj: dict[str, Any]) -> None:
+    assert messages(*key, obj) == []
+
+
+@pytest.mark.parametrize(("key", "obj"), RICH, ids=[f"{k[0]}/{k[1]}" for k, _ in RICH])
+def test_rich_objects_survive_wrong_types_anywhere(key: tuple[str, str], obj: dict[str, Any]) -> None:
+    kind = rt(*key)
+    base = stored(*key, obj)
+    for path in _paths(base):
+        original = _replaced(base, path, None)
+        for wrong in _wrong_values(_value_at(base, path)):
+            broken = _replaced(base, path, wrong) if wrong is not None else original
+            apply_defaults(kind, broken)
+            validate(kind, broken)
+            validate(kind, broken, old=base)
+            validate_status_update(kind, broken, old=base)
