@@ -17,8 +17,9 @@ repositories of k8s.io/api and k8s.io/apimachinery at one release tag:
 
 Only messages reachable from those kinds are written. The script refuses to write a table
 it cannot vouch for: a field without a Go counterpart, a type with its own JSON encoding
-that the decoder does not know, or a map keyed by something other than strings stop it
-with an error naming the culprit.
+that the decoder does not know, a map other than from strings to strings, bytes or
+messages, messages that refer to themselves, or inlined structs whose JSON names collide
+stop it with an error naming the culprit.
 
     git clone --bare https://github.com/kubernetes/api /tmp/k8s-api.git
     git clone --bare https://github.com/kubernetes/apimachinery /tmp/k8s-apimachinery.git
@@ -179,17 +180,20 @@ def resolve_types(messages: dict[str, ProtoMessage]) -> None:
         for proto_field in message.fields:
             if proto_field.type in SCALARS:
                 continue
-            name = proto_field.type[1:] if proto_field.type.startswith(".") else f"{package}.{proto_field.type}"
+            name = (
+                proto_field.type[1:] if proto_field.type.startswith(".") else f"{package}.{proto_field.type}"
+            )
             if name not in messages:
                 raise VendorError(f"{message.full_name}.{proto_field.name}: unknown type {proto_field.type}")
             proto_field.type = name
-        if proto_field_maps := [f for f in message.fields if f.label == "map"]:
-            for proto_field in proto_field_maps:
-                if proto_field.key_type != "string" or proto_field.type in SCALARS - {"string", "bytes"}:
-                    raise VendorError(
-                        f"{message.full_name}.{proto_field.name}: the decoder reads maps from strings to "
-                        f"strings, bytes or messages, not map<{proto_field.key_type}, {proto_field.type}>"
-                    )
+        for proto_field in message.fields:
+            if proto_field.label == "map" and (
+                proto_field.key_type != "string" or proto_field.type in SCALARS - {"string", "bytes"}
+            ):
+                raise VendorError(
+                    f"{message.full_name}.{proto_field.name}: the decoder reads maps from strings to "
+                    f"strings, bytes or messages, not map<{proto_field.key_type}, {proto_field.type}>"
+                )
 
 
 # ---------------------------------------------------------------------------------------
@@ -252,12 +256,10 @@ def parse_go_package(sources: Iterable[tuple[str, str]]) -> GoPackage:
                 continue
             number = int(protobuf.split(",")[1])
             json_name, *options = tags.get("json", "").split(",")
-            if json_name == "-":
-                json_name = "-"
-            elif not json_name:
+            if not json_name:
                 # Go's encoding/json inlines an embedded struct without a name and names any
                 # other field after the Go field.
-                json_name = "" if not go_name else go_name
+                json_name = go_name or ""
             if number in struct:
                 raise VendorError(f"{path}: protobuf field {number} appears twice in one struct")
             struct[number] = GoField(go_name or "", go_type, json_name, "omitempty" in options)
@@ -311,7 +313,8 @@ def kinds_from_definitions(definitions: dict, messages: dict[str, ProtoMessage])
     kinds: dict[str, dict[str, str]] = {}
     for definition, schema in definitions.items():
         message = proto_name_of_definition(definition)
-        if message not in messages:
+        # WatchEvent carries a GVK too, but no TypeMeta: it is never a request body.
+        if message not in messages or "kind" not in schema.get("properties", {}):
             continue
         for gvk in schema.get("x-kubernetes-group-version-kind", ()):
             api_version = f"{gvk['group']}/{gvk['version']}" if gvk["group"] else gvk["version"]
@@ -379,11 +382,17 @@ def describe_message(message: ProtoMessage, go: GoSources) -> dict:
             if go_field is None:
                 raise VendorError(f"{message.full_name}.{proto_field.name}: no Go field {proto_field.number}")
             if go_field.json_name == "-":
-                raise VendorError(f"{message.full_name}.{proto_field.name} is not in JSON (json:\"-\")")
+                raise VendorError(f'{message.full_name}.{proto_field.name} is not in JSON (json:"-")')
             json_name = go_field.json_name
             if not json_name and proto_field.type in SCALARS:
                 raise VendorError(f"{message.full_name}.{proto_field.name}: an inlined scalar")
-        entry = [proto_field.number, proto_field.name, json_name, proto_field.type, field_flags(proto_field, go_field)]
+        entry = [
+            proto_field.number,
+            proto_field.name,
+            json_name,
+            proto_field.type,
+            field_flags(proto_field, go_field),
+        ]
         fields.append(entry)
     described: dict = {"fields": fields}
     if special:
@@ -391,16 +400,21 @@ def describe_message(message: ProtoMessage, go: GoSources) -> dict:
     return described
 
 
+def json_names(table: dict[str, dict], message: str) -> list[str]:
+    """The JSON names a message's object holds, those of inlined structs included."""
+    names: list[str] = []
+    for _number, _name, json_name, type_name, _flags in table[message]["fields"]:
+        names.extend([json_name] if json_name else json_names(table, type_name))
+    return names
+
+
 def check_inline_names(table: dict[str, dict]) -> None:
-    """An inlined struct's JSON names must not collide with its parent's."""
-    for name, message in table.items():
-        own = {entry[2] for entry in message["fields"] if entry[2]}
-        for entry in message["fields"]:
-            if entry[2]:
-                continue
-            child = {child_entry[2] for child_entry in table[entry[3]]["fields"]}
-            if clash := own & child:
-                raise VendorError(f"{name}: inlined {entry[1]} collides on {sorted(clash)}")
+    """Inlined structs must not bring a JSON name their parent already has: the decoder
+    merges them into one object."""
+    for name in table:
+        names = json_names(table, name)
+        if clash := sorted({n for n in names if names.count(n) > 1}):
+            raise VendorError(f"{name}: inlined fields collide on {clash}")
 
 
 def build_table(*, api: GitTree, apimachinery: GitTree, definitions: dict, version: str) -> dict:
@@ -447,7 +461,9 @@ def write_table(table: dict, *, version: str, directory: Path = SCHEMAS) -> Path
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--api", type=Path, required=True, help="git repository of k8s.io/api")
-    parser.add_argument("--apimachinery", type=Path, required=True, help="git repository of k8s.io/apimachinery")
+    parser.add_argument(
+        "--apimachinery", type=Path, required=True, help="git repository of k8s.io/apimachinery"
+    )
     parser.add_argument("--ref", default="v0.33.0", help="tag to read in both repositories (default v0.33.0)")
     parser.add_argument("--version", default="1.33", help="Kubernetes minor version (default 1.33)")
     args = parser.parse_args(argv)

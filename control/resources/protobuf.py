@@ -35,7 +35,7 @@ from base64 import b64encode
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -73,35 +73,27 @@ _MASK64 = (1 << 64) - 1
 _GO_ZERO_TIME_SECONDS = -62135596800  # time.Time{}.Unix(): renders as null
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
+# What a decoded value does to the object (by_tag entries carry one).
+_SET = 0
+_APPEND = 1  # a repeated field
+_MERGE = 2  # an inlined struct: its keys join the parent's
+_SET_NONZERO = 3  # a Go value scalar with omitempty: a zero value is left out
+_PACKED = 8  # kind of a repeated varint field's packed form (its element kind is the target)
+
 # How an absent field is filled in after a message is decoded.
 _FILL_VALUE = 0  # an immutable constant (None, "", 0, False)
 _FILL_MESSAGE = 1  # a Go value struct: the JSON of its zero value
 _FILL_INLINE = 2  # an inlined Go value struct: merge the JSON of its zero value
 
 
-class _Field:
-    __slots__ = ("drop_zero", "inline", "json", "kind", "label", "message", "repeated", "value_kind")
+class _Field(NamedTuple):
+    """One field as the inner loop unpacks it (a tuple: one unpack, no attribute lookups)."""
 
-    def __init__(
-        self,
-        *,
-        label: str,
-        json: str,
-        kind: int,
-        message: _Message | None,
-        repeated: bool,
-        drop_zero: bool,
-        inline: bool,
-        value_kind: int,
-    ) -> None:
-        self.label = label  # "ConfigMap.data": for error messages
-        self.json = json
-        self.kind = kind
-        self.message = message  # the message of a message field, or of a map's values
-        self.repeated = repeated
-        self.drop_zero = drop_zero  # a Go value scalar with omitempty: zero is left out
-        self.inline = inline
-        self.value_kind = value_kind  # a map's value kind
+    kind: int
+    json: str  # "" for an inlined struct
+    target: Any  # the _Message of a message field or of a map's values; a packed run's element kind
+    mode: int  # _SET, _APPEND, _MERGE or _SET_NONZERO
+    label: str  # "ConfigMap.data": for error messages
 
 
 class _Message:
@@ -109,7 +101,7 @@ class _Message:
 
     def __init__(self, name: str) -> None:
         self.name = name
-        self.by_tag: dict[int, _Field] = {}
+        self.by_tag: dict[int, _Field] = {}  # by the full wire tag: number << 3 | wire type
         self.by_number: dict[int, _Field] = {}
         self.fills: tuple[tuple[str, int, Any], ...] = ()
         self.special: Callable[[dict[str, Any]], Any] | None = None
@@ -120,7 +112,9 @@ class _Table:
 
     def __init__(self, raw: dict[str, Any]) -> None:
         if raw.get("format") != TABLE_FORMAT:
-            raise ValueError(f"protobuf descriptor table has format {raw.get('format')!r}, not {TABLE_FORMAT}")
+            raise ValueError(
+                f"protobuf descriptor table has format {raw.get('format')!r}, not {TABLE_FORMAT}"
+            )
         described: dict[str, dict[str, Any]] = raw["messages"]
         self.messages = {name: _Message(name) for name in described}
         for name, description in described.items():
@@ -136,7 +130,7 @@ class _Table:
             message.special = _SPECIALS[special]
         short = message.name.rsplit(".", 1)[1]
         fills: list[tuple[str, int, Any]] = []
-        for number, _proto_name, json_name, type_name, flags in description["fields"]:
+        for number, proto_name, json_name, type_name, flags in description["fields"]:
             target = self.messages.get(type_name)
             scalar = _SCALAR_KINDS.get(type_name, _MESSAGE)
             if scalar == _BYTES and special in ("fieldsv1", "rawextension"):
@@ -145,26 +139,29 @@ class _Table:
             repeated = "r" in flags
             pointer = "p" in flags
             omitempty = "o" in flags
-            kind = _MAP if is_map else scalar
-            field = _Field(
-                label=f"{short}.{json_name or _proto_name}",
-                json=json_name,
-                kind=kind,
-                message=target,
-                repeated=repeated,
-                drop_zero=scalar != _MESSAGE and not (is_map or repeated or pointer) and omitempty,
-                inline=not json_name,
-                value_kind=scalar,
-            )
-            wire = _VARINT if kind in _VARINT_KINDS else _LEN
+            label = f"{short}.{json_name or proto_name}"
+            if repeated:
+                mode = _APPEND
+            elif not json_name:
+                mode = _MERGE
+            elif scalar != _MESSAGE and not (is_map or pointer) and omitempty:
+                mode = _SET_NONZERO
+            else:
+                mode = _SET
+            if is_map:
+                # a map's entries are keyed by their own value kind: string, bytes or message
+                field = _Field(_MAP, json_name, (scalar, target), mode, label)
+            else:
+                field = _Field(scalar, json_name, target, mode, label)
+            wire = _VARINT if field.kind in _VARINT_KINDS else _LEN
             message.by_number[number] = field
             message.by_tag[number << 3 | wire] = field
             if repeated and wire == _VARINT:
-                message.by_tag[number << 3 | _LEN] = field  # packed
+                message.by_tag[number << 3 | _LEN] = _Field(_PACKED, json_name, scalar, mode, label)
             if is_map or repeated or pointer:
                 if not omitempty:
                     fills.append((json_name, _FILL_VALUE, None))
-            elif field.inline:
+            elif mode == _MERGE:
                 fills.append((json_name, _FILL_INLINE, field))
             elif scalar == _MESSAGE:
                 fills.append((json_name, _FILL_MESSAGE, target))
@@ -203,7 +200,9 @@ def decode_object(body: bytes) -> dict[str, Any]:
         )
     message = _loaded_table().kinds.get(api_version, {}).get(kind)
     if message is None:
-        raise ProtobufDecodeError(f'no protobuf message is known for apiVersion "{api_version}", kind "{kind}"')
+        raise ProtobufDecodeError(
+            f'no protobuf message is known for apiVersion "{api_version}", kind "{kind}"'
+        )
     # The generator refuses cyclic tables, so nesting (and recursion) is bounded by the schema.
     decoded = _decode(message, body, start, stop)
     obj: dict[str, Any] = {"apiVersion": api_version, "kind": kind}
@@ -255,7 +254,7 @@ def _decode(message: _Message, buf: bytes, pos: int, end: int) -> Any:
     """Decode ``buf[pos:end]`` as ``message``; specials return their JSON value, others a dict."""
     out: dict[str, Any] = {}
     by_tag = message.by_tag
-    inlined: set[_Field] | None = None
+    merged: set[_Field] | None = None
     while pos < end:
         tag = buf[pos]
         pos += 1
@@ -265,26 +264,26 @@ def _decode(message: _Message, buf: bytes, pos: int, end: int) -> Any:
         if field is None:
             pos = _skip_unknown(message, buf, pos, end, tag)
             continue
-        kind = field.kind
+        kind, json_name, target, mode, label = field
         if tag & 7 == _LEN:
             if pos >= end:
-                raise _truncated(field, pos)
+                raise _truncated(label, pos)
             size = buf[pos]
             pos += 1
             if size >= 0x80:
-                size, pos = _varint_rest(buf, pos, end, size, field.label)
+                size, pos = _varint_rest(buf, pos, end, size, label)
             stop = pos + size
             if stop > end:
-                raise _truncated(field, pos)
+                raise _truncated(label, pos)
             if kind == _STRING:
                 value: Any = buf[pos:stop].decode("utf-8", "replace")
             elif kind == _MESSAGE:
-                value = _decode(field.message, buf, pos, stop)  # type: ignore[arg-type]
+                value = _decode(target, buf, pos, stop)
             elif kind == _MAP:
-                key, value = _map_entry(field, buf, pos, stop)
-                entries = out.get(field.json)
+                key, value = _map_entry(target, label, buf, pos, stop)
+                entries = out.get(json_name)
                 if entries is None:
-                    out[field.json] = entries = {}
+                    out[json_name] = entries = {}
                 entries[key] = value
                 pos = stop
                 continue
@@ -292,33 +291,44 @@ def _decode(message: _Message, buf: bytes, pos: int, end: int) -> Any:
                 value = b64encode(buf[pos:stop]).decode("ascii")
             elif kind == _RAW:
                 value = buf[pos:stop]
-            else:  # a packed run of varints
-                values = out.get(field.json)
+            else:  # _PACKED: a run of varints
+                values = out.get(json_name)
                 if values is None:
-                    out[field.json] = values = []
+                    out[json_name] = values = []
                 while pos < stop:
-                    number, pos = _varint(buf, pos, stop, field.label)
-                    values.append(_scalar(kind, number))
+                    number, pos = _varint(buf, pos, stop, label)
+                    values.append(_scalar(target, number))
                 continue
             pos = stop
         else:
-            value, pos = _varint(buf, pos, end, field.label)
-            value = _scalar(kind, value)
-        if field.repeated:
-            values = out.get(field.json)
+            if pos >= end:
+                raise ProtobufDecodeError(f"{label}: truncated varint at byte {pos}")
+            value = buf[pos]
+            pos += 1
+            if value >= 0x80:
+                value, pos = _varint_rest(buf, pos, end, value, label)
+            if kind == _BOOL:
+                value = value != 0
+            elif value >> 31:  # below 2**31 int32 and int64 read the same
+                value = _scalar(kind, value)
+        if mode == _SET:
+            out[json_name] = value
+        elif mode == _APPEND:
+            values = out.get(json_name)
             if values is None:
-                out[field.json] = [value]
+                out[json_name] = [value]
             else:
                 values.append(value)
-        elif field.inline:
-            if inlined is None:
-                inlined = set()
-            inlined.add(field)
-            out.update(value)
-        elif field.drop_zero and not value:
-            out.pop(field.json, None)
+        elif mode == _SET_NONZERO:
+            if value:
+                out[json_name] = value
+            else:
+                out.pop(json_name, None)
         else:
-            out[field.json] = value
+            if merged is None:
+                merged = set()
+            merged.add(field)
+            out.update(value)
     for json_name, how, what in message.fills:
         if how == _FILL_VALUE:
             if json_name not in out:
@@ -326,8 +336,8 @@ def _decode(message: _Message, buf: bytes, pos: int, end: int) -> Any:
         elif how == _FILL_MESSAGE:
             if json_name not in out:
                 out[json_name] = _decode(what, buf, 0, 0)
-        elif inlined is None or what not in inlined:
-            for key, value in _decode(what.message, buf, 0, 0).items():
+        elif merged is None or what not in merged:
+            for key, value in _decode(what.target, buf, 0, 0).items():
                 out.setdefault(key, value)
     if message.special is not None:
         return message.special(out)
@@ -348,34 +358,35 @@ _KEY_TAG = 1 << 3 | _LEN
 _VALUE_TAG = 2 << 3 | _LEN
 
 
-def _map_entry(field: _Field, buf: bytes, pos: int, end: int) -> tuple[str, Any]:
-    """One map entry: key = 1 (a string), value = 2 (a string, bytes or a message; the
+def _map_entry(
+    values: tuple[int, _Message | None], label: str, buf: bytes, pos: int, end: int
+) -> tuple[str, Any]:
+    """One map entry: key = 1 (a string), value = 2 (a string, bytes or a message: the
     generator admits nothing else). A missing part is the Go zero value."""
+    value_kind, message = values
     key = ""
     value: Any = None
-    value_kind = field.value_kind
     while pos < end:
-        tag, pos = _varint(buf, pos, end, field.label)
+        tag, pos = _varint(buf, pos, end, label)
         if tag == _KEY_TAG:
-            start, pos = _length(buf, pos, end, field.label)
+            start, pos = _length(buf, pos, end, label)
             key = buf[start:pos].decode("utf-8", "replace")
         elif tag == _VALUE_TAG:
-            start, pos = _length(buf, pos, end, field.label)
+            start, pos = _length(buf, pos, end, label)
             if value_kind == _STRING:
                 value = buf[start:pos].decode("utf-8", "replace")
             elif value_kind == _BYTES:
                 value = b64encode(buf[start:pos]).decode("ascii")
             else:
-                value = _decode(field.message, buf, start, pos)  # type: ignore[arg-type]
+                value = _decode(message, buf, start, pos)  # type: ignore[arg-type]
         elif tag >> 3 in (1, 2):
             raise ProtobufDecodeError(
-                f"{field.label}: map entry field {tag >> 3} has wire type {tag & 7}, expected {_LEN} "
-                f"(at byte {pos})"
+                f"{label}: map entry field {tag >> 3} has wire type {tag & 7}, expected {_LEN} (at byte {pos})"
             )
         else:
-            pos = _skip(buf, pos, end, tag, field.label)
+            pos = _skip(buf, pos, end, tag, label)
     if value is None:
-        value = _decode(field.message, buf, 0, 0) if value_kind == _MESSAGE else ""  # type: ignore[arg-type]
+        value = _decode(message, buf, 0, 0) if value_kind == _MESSAGE else ""  # type: ignore[arg-type]
     return key, value
 
 
@@ -421,8 +432,8 @@ def _length(buf: bytes, pos: int, end: int, where: str) -> tuple[int, int]:
     return start, stop
 
 
-def _truncated(field: _Field, pos: int) -> ProtobufDecodeError:
-    return ProtobufDecodeError(f"{field.label}: truncated length-delimited value at byte {pos}")
+def _truncated(label: str, pos: int) -> ProtobufDecodeError:
+    return ProtobufDecodeError(f"{label}: truncated length-delimited value at byte {pos}")
 
 
 def _skip_unknown(message: _Message, buf: bytes, pos: int, end: int, tag: int) -> int:

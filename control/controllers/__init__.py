@@ -1,0 +1,1 @@
+"""kube-controller-manager's controllers, one module each, run by control.controllers.manager."""

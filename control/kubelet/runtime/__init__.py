@@ -1,0 +1,1 @@
+"""Container runtimes behind a CRI-like interface (control.kubelet.runtime.protocol)."""

@@ -1,0 +1,139 @@
+"""The CRI-like seam between the kubelet's pod workers and a container runtime.
+
+Shaped after the CRI's RuntimeService (RunPodSandbox, CreateContainer, StartContainer,
+StopContainer, ContainerStatus, ExecSync/Exec, ReopenContainerLog) but Python-sized:
+the kubelet decides *what* should run; a runtime only knows *how*. The process runtime
+(control.kubelet.runtime.process) runs each container as a host process group; tests may
+use a fake runtime to inject faults.
+
+The kubelet's HTTP API (logs, exec, attach, port-forward) depends on this protocol only.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+
+class RuntimeError_(Exception):
+    """Base of runtime failures (kept distinct from Python's RuntimeError)."""
+
+
+class ContainerNotFoundError(RuntimeError_):
+    pass
+
+
+class ImageNotSupportedError(RuntimeError_):
+    """The image names nothing this runtime can run (the container stays Waiting)."""
+
+
+class ContainerState(enum.Enum):
+    CREATED = "created"
+    RUNNING = "running"
+    EXITED = "exited"
+    UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True, kw_only=True)
+class SandboxConfig:
+    pod_uid: str
+    namespace: str
+    name: str
+    pod_ip: str
+    hostname: str
+    directory: Path  # pods/<ns>_<name>_<uid>/ under the data dir
+    resolv_conf: str = ""  # contents of the pod's /etc/resolv.conf ("" = host's)
+    hosts: str = ""  # contents of the pod's /etc/hosts
+
+
+@dataclass(frozen=True, kw_only=True)
+class Mount:
+    host_path: Path
+    container_path: str
+    read_only: bool = False
+
+
+@dataclass(frozen=True, kw_only=True)
+class ContainerConfig:
+    name: str
+    image: str
+    command: Sequence[str]  # resolved: entrypoint + args after $(VAR) expansion
+    env: Mapping[str, str]
+    working_dir: str = ""
+    mounts: Sequence[Mount] = ()
+    log_path: Path = Path()  # the CRI log file this attempt writes
+    restart_count: int = 0
+    stdin: bool = False
+    tty: bool = False
+    memory_limit_bytes: int | None = None
+    cpu_limit_millis: int | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class ContainerStatus:
+    id: str
+    name: str
+    state: ContainerState
+    pid: int | None = None
+    started_at: float | None = None  # epoch seconds
+    finished_at: float | None = None
+    exit_code: int | None = None
+    reason: str = ""  # Completed, Error, OOMKilled, ContainerCannotRun ...
+    message: str = ""
+    log_path: Path = Path()
+
+
+@dataclass(frozen=True, kw_only=True)
+class ExecResult:
+    exit_code: int
+    stdout: bytes = b""
+    stderr: bytes = b""
+
+
+@dataclass(kw_only=True)
+class ExecSession:
+    """A running exec: write to ``stdin`` (None when not requested), read ``output``
+    chunks tagged 1 (stdout) or 2 (stderr), ``resize`` a TTY, await ``wait()`` for the
+    exit code."""
+
+    stdin: object | None  # asyncio.StreamWriter-like (write/drain/close)
+    output: AsyncIterator[tuple[int, bytes]]
+    wait: object  # Callable[[], Awaitable[int]]
+    resize: object | None = None  # Callable[[int, int], None] (width, height)
+    extra: dict[str, object] = field(default_factory=dict)
+
+
+class Runtime(Protocol):
+    async def run_sandbox(self, config: SandboxConfig) -> None:
+        """Prepare the pod's sandbox (directories, namespaces, resolv.conf, hosts)."""
+
+    async def remove_sandbox(self, pod_uid: str) -> None: ...
+
+    async def create_and_start(self, pod_uid: str, config: ContainerConfig) -> str:
+        """Start one container attempt; returns its container id."""
+
+    async def stop(self, container_id: str, *, grace_seconds: float) -> None:
+        """SIGTERM the container's process group, SIGKILL after ``grace_seconds``."""
+
+    async def status(self, container_id: str) -> ContainerStatus: ...
+
+    async def list_containers(self) -> list[ContainerStatus]:
+        """Every container this runtime knows, including ones adopted after a restart."""
+
+    async def exec_sync(
+        self, container_id: str, command: Sequence[str], *, timeout: float
+    ) -> ExecResult:
+        """Run a command in the container's context (env, cwd, mounts); for exec probes."""
+
+    async def exec(
+        self, container_id: str, command: Sequence[str], *, stdin: bool, tty: bool
+    ) -> ExecSession:
+        """An interactive exec for `kubectl exec` (TTY when ``tty``)."""
+
+    async def attach(self, container_id: str, *, stdin: bool, tty: bool) -> ExecSession:
+        """Attach to the container's main process stdio (`kubectl attach`)."""
+
+    def log_path(self, container_id: str) -> Path: ...
