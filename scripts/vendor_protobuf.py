@@ -37,7 +37,7 @@ import json
 import re
 import subprocess
 import sys
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -267,27 +267,16 @@ def parse_go_package(sources: Iterable[tuple[str, str]]) -> GoPackage:
 
 
 class GoSources:
-    """The Go packages of both repositories, parsed on first use, keyed by directory."""
+    """Go packages parsed on first use, keyed by directory; ``read`` lists a directory's
+    ``(path, text)`` Go sources."""
 
-    def __init__(self, trees: dict[str, tuple[GitTree, list[str]]]) -> None:
-        self._trees = trees  # directory -> (repository, its file list)
+    def __init__(self, read: Callable[[str], list[tuple[str, str]]]) -> None:
+        self._read = read
         self._packages: dict[str, GoPackage] = {}
 
     def package(self, directory: str) -> GoPackage:
         if directory not in self._packages:
-            if directory not in self._trees:
-                raise VendorError(f"no Go package {directory} in the repositories")
-            tree, files = self._trees[directory]
-            prefix = f"{directory}/"
-            sources = [
-                (path, tree.read(path))
-                for path in files
-                if path.startswith(prefix)
-                and "/" not in path[len(prefix) :]
-                and path.endswith(".go")
-                and not _GO_SKIP.search(path)
-            ]
-            self._packages[directory] = parse_go_package(sources)
+            self._packages[directory] = parse_go_package(self._read(directory))
         return self._packages[directory]
 
     def struct(self, directory: str, name: str) -> dict[int, GoField] | None:
@@ -432,7 +421,22 @@ def build_table(*, api: GitTree, apimachinery: GitTree, definitions: dict, versi
     resolve_types(messages)
     kinds = kinds_from_definitions(definitions, messages)
     names = reachable((m for by_kind in kinds.values() for m in by_kind.values()), messages)
-    go = GoSources(trees)
+
+    def read_go(directory: str) -> list[tuple[str, str]]:
+        if directory not in trees:
+            raise VendorError(f"no Go package {directory} in the repositories")
+        tree, files = trees[directory]
+        prefix = f"{directory}/"
+        return [
+            (path, tree.read(path))
+            for path in files
+            if path.startswith(prefix)
+            and "/" not in path[len(prefix) :]
+            and path.endswith(".go")
+            and not _GO_SKIP.search(path)
+        ]
+
+    go = GoSources(read_go)
     table = {name: describe_message(messages[name], go) for name in names}
     check_inline_names(table)
     return {

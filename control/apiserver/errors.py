@@ -159,7 +159,7 @@ def unsupported_media_type(content_type: str) -> StatusError:
         code=415,
         reason="UnsupportedMediaType",
         message=f"the body of the request was in an unknown format - accepted media types include: "
-        f'application/json, application/yaml (got "{content_type}")',
+        f'application/json, application/yaml, application/vnd.kubernetes.protobuf (got "{content_type}")',
     )
 
 

@@ -29,6 +29,7 @@ from control.apiserver.allocators import ClusterIPAllocator, NodePortAllocator
 from control.apiserver.authn import UserInfo, allows_anonymous, user_from_peercert
 from control.apiserver.bootstrap import ensure_system_objects
 from control.apiserver.call import Call, bytes_response, json_response, status_response
+from control.apiserver.custom_resources import CustomResourceServing
 from control.apiserver.discovery import Discovery
 from control.apiserver.metrics import APIServerMetrics, StorageObjectsCollector
 from control.apiserver.negotiation import wanted_shape
@@ -102,6 +103,7 @@ class APIServer:
         )
         self.metrics_registry.register(self.storage_objects)
         self.watch_cache = WatchCache(store=store)
+        self.custom_resources = CustomResourceServing(objects=self.objects, registry=registry)
         self.tracer = configure_tracer("kube-apiserver")
         self.ready = False
         self._users_by_connection: weakref.WeakKeyDictionary[Any, UserInfo] = weakref.WeakKeyDictionary()
@@ -113,6 +115,8 @@ class APIServer:
         if self.objects.namespace_cache is not None:
             self.objects.namespace_cache.start()
         await self.objects.seed_allocators()
+        self.custom_resources.start()
+        await asyncio.wait_for(self.custom_resources.synced.wait(), timeout=60)
         await ensure_system_objects(
             self.objects, address=self.options.advertise_address, port=self.options.port
         )
@@ -437,6 +441,7 @@ async def serve(
         server.ready = False
         if server.objects.namespace_cache is not None:
             await server.objects.namespace_cache.stop()
+        await server.custom_resources.stop()
         await server.watch_cache.stop()
         if maintenance is not None:
             maintenance.cancel()

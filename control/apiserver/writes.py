@@ -54,6 +54,9 @@ def _check_fields(call: Call, obj: dict[str, Any], *, mode: str) -> None:
         return
     report = schema.check_fields(obj, node, prune=mode != "Strict")
     if report.type_errors:
+        if not report.type_errors[0].builtin:  # custom resources: schema validation, 422
+            name = str((obj.get("metadata") or {}).get("name") or "")
+            raise errors.invalid(call.rt, name, [mismatch.field_error() for mismatch in report.type_errors])
         raise errors.bad_request("; ".join(mismatch.message() for mismatch in report.type_errors))
     if not report.unknown_fields:
         return

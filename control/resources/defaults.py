@@ -612,7 +612,7 @@ def _default_role_binding(obj: Obj, old: Obj | None, creating: bool) -> None:
             if subject.get("kind") in ("User", "Group"):
                 subject["apiGroup"] = RBAC_GROUP
             elif subject.get("kind") == "ServiceAccount":
-                subject["apiGroup"] = ""
+                subject.pop("apiGroup", None)  # upstream sets "", which JSON omits
 
 
 # --- extension and cluster configuration kinds ----------------------------------------

@@ -621,11 +621,11 @@ def test_absent_fields_follow_go_json_rules() -> None:
         body("rbac.authorization.k8s.io/v1", "Role", "k8s.io.api.rbac.v1.Role", {"rules": [{}]})
     )["rules"][0]
     assert rule == {"verbs": None}
-    container = decode_object(
+    pod_spec = decode_object(
         body("v1", "Pod", CORE + "Pod", {"spec": {"containers": [{}], "volumes": [{"name": "v"}]}})
     )["spec"]
-    assert container["containers"] == [{"name": "", "resources": {}}]
-    assert container["volumes"] == [{"name": "v"}]  # the absent inlined VolumeSource adds nothing
+    assert pod_spec["containers"] == [{"name": "", "resources": {}}]
+    assert pod_spec["volumes"] == [{"name": "v"}]  # the absent inlined VolumeSource adds nothing
     csr = decode_object(
         body(
             "certificates.k8s.io/v1",
@@ -1006,7 +1006,7 @@ option go_package = "k8s.io/api/demo/v1";
 
 // Widget is a demo.
 message Widget {
-  optional .k8s.io.apimachinery.pkg.apis.meta.v1.ObjectMeta metadata = 1;
+  optional string name = 1;
   optional int32 replicas = 2;
   optional string uID = 3;
   optional Source source = 4;
@@ -1033,7 +1033,7 @@ import (
 
 type Widget struct {
 \tmetav1.TypeMeta `json:",inline"`
-\tmetav1.ObjectMeta `json:"metadata,omitempty" protobuf:"bytes,1,opt,name=metadata"`
+\tName string `json:"name,omitempty" protobuf:"bytes,1,opt,name=name"`
 \tReplicas *int32 `json:"replicas,omitempty" protobuf:"varint,2,opt,name=replicas"`
 \tUID string `json:"uid" protobuf:"bytes,3,opt,name=uID"`
 \tSource `json:",inline" protobuf:"bytes,4,opt,name=source"`
@@ -1045,54 +1045,84 @@ type Source struct {
 \tPath string `json:"path,omitempty" protobuf:"bytes,1,opt,name=path"`
 }
 
-func (w Widget) MarshalJSON() ([]byte, error) { return nil, nil }
+type Values []string
 """
+
+DEMO = "k8s.io.api.demo.v1."
+
+
+def _demo_messages(vendor: Any, proto: str = PROTO) -> dict[str, Any]:
+    messages = {m.full_name: m for m in vendor.parse_proto(proto, go_dir="demo/v1", source="demo.proto")}
+    vendor.resolve_types(messages)
+    return messages
 
 
 def test_generator_parses_proto_messages_and_fields(vendor: Any) -> None:
-    messages = {m.full_name: m for m in vendor.parse_proto(PROTO, go_dir="demo/v1", source="demo.proto")}
-    widget = messages["k8s.io.api.demo.v1.Widget"]
+    messages = _demo_messages(vendor)
+    widget = messages[DEMO + "Widget"]
     assert widget.comments == ["Widget is a demo."]
-    assert [(f.number, f.name, f.label) for f in widget.fields] == [
-        (1, "metadata", "optional"),
-        (2, "replicas", "optional"),
-        (3, "uID", "optional"),
-        (4, "source", "optional"),
-        (5, "labels", "map"),
-        (6, "names", "repeated"),
+    assert [(f.number, f.name, f.type, f.label) for f in widget.fields] == [
+        (1, "name", "string", "optional"),
+        (2, "replicas", "int32", "optional"),
+        (3, "uID", "string", "optional"),
+        (4, "source", DEMO + "Source", "optional"),
+        (5, "labels", "string", "map"),
+        (6, "names", "string", "repeated"),
     ]
-    assert "+protobuf.nullable=true" in messages["k8s.io.api.demo.v1.Values"].comments
+    assert "+protobuf.nullable=true" in messages[DEMO + "Values"].comments
 
 
-def test_generator_reads_json_names_pointers_inlining_and_custom_json(vendor: Any) -> None:
-    package = vendor.parse_go_package([("demo/v1/types.go", GO)])
-    widget = package.structs["Widget"]
-    assert widget[1].json_name == "metadata" and not widget[1].pointer
+def test_generator_reads_json_names_pointers_and_inlining_from_go(vendor: Any) -> None:
+    widget = vendor.parse_go_package([("demo/v1/types.go", GO)]).structs["Widget"]
+    assert widget[1].json_name == "name" and widget[1].omitempty and not widget[1].pointer
     assert widget[2].pointer and widget[2].omitempty
     assert widget[3].json_name == "uid" and not widget[3].omitempty
     assert widget[4].json_name == ""  # embedded without a JSON name: inlined
-    assert package.custom_json == {"Widget"}
+
+
+def test_generator_describes_messages_as_the_decoder_reads_them(vendor: Any) -> None:
+    messages = _demo_messages(vendor)
+    go = vendor.GoSources(lambda directory: [(f"{directory}/types.go", GO)])
+    assert vendor.describe_message(messages[DEMO + "Widget"], go) == {
+        "fields": [
+            [1, "name", "name", "string", "o"],
+            [2, "replicas", "replicas", "int32", "po"],
+            [3, "uID", "uid", "string", ""],
+            [4, "source", "", DEMO + "Source", ""],
+            [5, "labels", "labels", "string", "mo"],
+            [6, "names", "names", "string", "r"],
+        ]
+    }
+    assert vendor.describe_message(messages[DEMO + "Values"], go) == {
+        "fields": [[1, "items", "items", "string", "rpo"]],
+        "special": "list",
+    }
+    table = {name: vendor.describe_message(message, go) for name, message in messages.items()}
+    assert vendor.json_names(table, DEMO + "Widget") == ["name", "replicas", "uid", "path", "labels", "names"]
 
 
 def test_generator_refuses_what_the_decoder_cannot_honour(vendor: Any) -> None:
     with pytest.raises(vendor.VendorError, match="unexpected line"):
         vendor.parse_proto("package a;\nmessage A {\n  oneof x {\n}\n", go_dir="a", source="a.proto")
-    cyclic = {
-        m.full_name: m
-        for m in vendor.parse_proto(
-            "package a;\nmessage A {\n  optional B b = 1;\n}\nmessage B {\n  repeated A a = 1;\n}\n",
-            go_dir="a",
-            source="a.proto",
-        )
-    }
-    vendor.resolve_types(cyclic)
+    messages = _demo_messages(vendor)
+    custom = vendor.GoSources(lambda directory: [("t.go", GO + "func (w *Widget) MarshalJSON() {}\n")])
+    with pytest.raises(vendor.VendorError, match="Widget has its own MarshalJSON"):
+        vendor.describe_message(messages[DEMO + "Widget"], custom)
+    missing = vendor.GoSources(
+        lambda directory: [("t.go", GO.replace('protobuf:"bytes,3,opt,name=uID"', ""))]
+    )
+    with pytest.raises(vendor.VendorError, match=r"Widget\.uID: no Go field 3"):
+        vendor.describe_message(messages[DEMO + "Widget"], missing)
+    clashing = _demo_messages(vendor, PROTO.replace("optional string name = 1;", "optional string path = 1;"))
+    go = vendor.GoSources(lambda directory: [("t.go", GO.replace('json:"name,', 'json:"path,'))])
+    with pytest.raises(vendor.VendorError, match=r"collide on \['path'\]"):
+        vendor.check_inline_names({name: vendor.describe_message(m, go) for name, m in clashing.items()})
+    cyclic = _demo_messages(
+        vendor, "package a;\nmessage A {\n  optional B b = 1;\n}\nmessage B {\n  repeated A a = 1;\n}\n"
+    )
     with pytest.raises(vendor.VendorError, match=r"refer to themselves: a\.A -> a\.B -> a\.A"):
         vendor.reachable(["a.A"], cyclic)
-    int_map = {
-        m.full_name: m
-        for m in vendor.parse_proto(
-            "package a;\nmessage A {\n  map<string, int32> m = 1;\n}\n", go_dir="a", source="a"
-        )
-    }
     with pytest.raises(vendor.VendorError, match="map<string, int32>"):
-        vendor.resolve_types(int_map)
+        _demo_messages(vendor, "package a;\nmessage A {\n  map<string, int32> m = 1;\n}\n")
+    with pytest.raises(vendor.VendorError, match="unknown type double"):
+        _demo_messages(vendor, "package a;\nmessage A {\n  optional double d = 1;\n}\n")

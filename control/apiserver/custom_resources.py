@@ -1,0 +1,222 @@
+"""Serving the kinds that CustomResourceDefinitions declare (apiextensions-apiserver's job).
+
+A stored CRD becomes one ResourceType per served version, added to the registry at run
+time; discovery, OpenAPI, the generic handlers, Table output (``additionalPrinterColumns``)
+and schema checks (the version's ``openAPIV3Schema``, with structural pruning) then work
+for it like for a built-in kind: no handler is written per kind. The CRD's status gets
+``NamesAccepted`` and ``Established`` and its ``acceptedNames``.
+
+Deleting a CRD deletes its instances first, as upstream's
+``customresourcecleanup.apiextensions.k8s.io`` finalizer does, then lets the CRD go.
+
+Limits: every served version stores into the same keys and no conversion webhook runs
+(``strategy: None`` rewrites apiVersion only, as upstream); scale subresources use the
+CRD's JSON paths.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+import orjson
+
+from control.apiserver import errors
+from control.apiserver.resource_store import ResourceStore, rfc3339
+from control.resources.registry import PrinterColumn, Registry, ResourceType, ScaleSubresource
+from control.store import CompactedError, EventType, StoreError
+
+log = logging.getLogger("kubelab.apiserver.crds")
+
+CLEANUP_FINALIZER = "customresourcecleanup.apiextensions.k8s.io"
+_RETRY_SECONDS = 1.0
+
+
+def resource_types(crd: dict[str, Any]) -> list[ResourceType]:
+    """The ResourceTypes a CRD declares, one per served version."""
+    spec = crd.get("spec") or {}
+    names = spec.get("names") or {}
+    kind = names.get("kind") or ""
+    plural = names.get("plural") or ""
+    group = spec.get("group") or ""
+    if not (kind and plural and group):
+        return []
+    types = []
+    for version in spec.get("versions") or []:
+        if not version.get("served", True):
+            continue
+        subresources = version.get("subresources") or {}
+        scale_spec = subresources.get("scale")
+        scale = None
+        if isinstance(scale_spec, dict):
+            scale = ScaleSubresource(
+                spec_replicas_path=str(scale_spec.get("specReplicasPath", ".spec.replicas")).lstrip("."),
+                status_replicas_path=str(scale_spec.get("statusReplicasPath", ".status.replicas")).lstrip("."),
+                label_selector_path=str(scale_spec.get("labelSelectorPath", "")).lstrip("."),
+            )
+        columns = tuple(
+            PrinterColumn(
+                name=str(column.get("name", "")),
+                type=str(column.get("type", "string")),
+                format=str(column.get("format", "")),
+                description=str(column.get("description", "")),
+                priority=int(column.get("priority", 0) or 0),
+                json_path=str(column.get("jsonPath", "")),
+            )
+            for column in version.get("additionalPrinterColumns") or []
+            if isinstance(column, dict)
+        )
+        schema = ((version.get("schema") or {}).get("openAPIV3Schema")) or {
+            "type": "object",
+            "x-kubernetes-preserve-unknown-fields": True,
+        }
+        types.append(
+            ResourceType(
+                group=group,
+                version=str(version.get("name", "")),
+                kind=kind,
+                plural=plural,
+                singular=names.get("singular") or kind.lower(),
+                namespaced=spec.get("scope", "Namespaced") == "Namespaced",
+                short_names=tuple(names.get("shortNames") or ()),
+                categories=tuple(names.get("categories") or ()),
+                has_status="status" in subresources,
+                scale=scale,
+                schema=schema,
+                printer_columns=columns,
+            )
+        )
+    return types
+
+
+class CustomResourceServing:
+    """Keeps the registry in step with the stored CRDs (list, then watch the store)."""
+
+    def __init__(self, *, objects: ResourceStore, registry: Registry) -> None:
+        self._objects = objects
+        self._registry = registry
+        crds = registry.lookup(group="apiextensions.k8s.io", version="v1", plural="customresourcedefinitions")
+        if crds is None:
+            raise RuntimeError("the registry lacks customresourcedefinitions")
+        self._crds = crds
+        self._served: dict[str, list[ResourceType]] = {}  # CRD name -> its types
+        self._task: asyncio.Task[None] | None = None
+        self.synced = asyncio.Event()
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="custom-resources")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _run(self) -> None:
+        store = self._objects.store
+        prefix = self._crds.storage_prefix
+        while True:
+            try:
+                listing = await store.list(prefix)
+                seen = set()
+                for kv in listing.items:
+                    crd = orjson.loads(kv.value)
+                    seen.add(crd["metadata"]["name"])
+                    await self._apply(crd)
+                for name in set(self._served) - seen:
+                    self._withdraw(name)
+                self.synced.set()
+                async for batch in store.watch(prefix, start_revision=listing.revision + 1):
+                    for event in batch:
+                        crd = orjson.loads(event.kv.value)
+                        if event.type is EventType.DELETE:
+                            self._withdraw(crd["metadata"]["name"])
+                        else:
+                            await self._apply(crd)
+                return  # the store closed
+            except CompactedError:
+                continue
+            except (StoreError, errors.StatusError) as exc:
+                log.warning("custom resource serving failed, relisting in 1 s: %s", exc)
+                await asyncio.sleep(_RETRY_SECONDS)
+
+    async def _apply(self, crd: dict[str, Any]) -> None:
+        name = crd["metadata"]["name"]
+        types = resource_types(crd)
+        previous = self._served.get(name, [])
+        for old in previous:
+            if all((t.group, t.version, t.plural) != (old.group, old.version, old.plural) for t in types):
+                self._registry.remove(group=old.group, version=old.version, plural=old.plural)
+        for rt in types:
+            self._registry.add(rt)
+        self._served[name] = types
+        if crd["metadata"].get("deletionTimestamp"):
+            await self._clean_up(crd, types)
+        elif types:
+            await self._establish(crd)
+
+    def _withdraw(self, name: str) -> None:
+        for rt in self._served.pop(name, []):
+            self._registry.remove(group=rt.group, version=rt.version, plural=rt.plural)
+
+    async def _establish(self, crd: dict[str, Any]) -> None:
+        """Finalizer for cleanup, and the NamesAccepted/Established conditions, once."""
+        name = crd["metadata"]["name"]
+        conditions = {c.get("type"): c.get("status") for c in (crd.get("status") or {}).get("conditions") or []}
+        if CLEANUP_FINALIZER not in (crd["metadata"].get("finalizers") or []):
+
+            def add_finalizer(current: dict[str, Any]) -> dict[str, Any]:
+                current["metadata"].setdefault("finalizers", []).append(CLEANUP_FINALIZER)
+                return current
+
+            await self._objects.update(self._crds, namespace="", name=name, transform=add_finalizer)
+        if conditions.get("Established") == "True" and conditions.get("NamesAccepted") == "True":
+            return
+        now = rfc3339(self._objects.clock())
+
+        def established(current: dict[str, Any]) -> dict[str, Any]:
+            names = (current.get("spec") or {}).get("names") or {}
+            status = current.setdefault("status", {})
+            status["acceptedNames"] = {
+                key: value
+                for key, value in names.items()
+                if key in ("kind", "listKind", "plural", "singular", "shortNames", "categories")
+            }
+            status["acceptedNames"].setdefault("listKind", f"{names.get('kind', '')}List")
+            status["acceptedNames"].setdefault("singular", str(names.get("kind", "")).lower())
+            status["conditions"] = [
+                {"type": "NamesAccepted", "status": "True", "reason": "NoConflicts",
+                 "message": "no conflicts found", "lastTransitionTime": now},
+                {"type": "Established", "status": "True", "reason": "InitialNamesAccepted",
+                 "message": "the initial names have been accepted", "lastTransitionTime": now},
+            ]
+            status["storedVersions"] = [
+                v["name"] for v in (current.get("spec") or {}).get("versions") or [] if v.get("storage")
+            ]
+            return current
+
+        await self._objects.update(self._crds, namespace="", name=name, transform=established, subresource="status")
+
+    async def _clean_up(self, crd: dict[str, Any], types: list[ResourceType]) -> None:
+        """Delete every instance, then release the CRD (upstream's cleanup finalizer)."""
+        if types:
+            store = self._objects.store
+            listing = await store.list(types[0].storage_prefix)
+            for kv in listing.items:
+                await store.delete(kv.key, expected_revision=0)
+        name = crd["metadata"]["name"]
+
+        def release(current: dict[str, Any]) -> dict[str, Any]:
+            current["metadata"]["finalizers"] = [
+                f for f in current["metadata"].get("finalizers") or [] if f != CLEANUP_FINALIZER
+            ]
+            return current
+
+        if CLEANUP_FINALIZER in (crd["metadata"].get("finalizers") or []):
+            try:
+                await self._objects.update(self._crds, namespace="", name=name, transform=release)
+            except errors.StatusError as exc:
+                if exc.code != 404:  # gone already is fine; anything else: relist and retry
+                    raise

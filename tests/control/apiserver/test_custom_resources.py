@@ -1,0 +1,105 @@
+"""Kinds declared by CustomResourceDefinitions are served like built-ins, at run time."""
+
+from __future__ import annotations
+
+import asyncio
+
+from tests.control.apiserver.conftest import RunningServer
+
+CRDS = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
+CRONTABS = "/apis/stable.example.com/v1/namespaces/default/crontabs"
+
+CRD = {
+    "apiVersion": "apiextensions.k8s.io/v1",
+    "kind": "CustomResourceDefinition",
+    "metadata": {"name": "crontabs.stable.example.com"},
+    "spec": {
+        "group": "stable.example.com",
+        "scope": "Namespaced",
+        "names": {"plural": "crontabs", "singular": "crontab", "kind": "CronTab", "shortNames": ["ct"]},
+        "versions": [
+            {
+                "name": "v1",
+                "served": True,
+                "storage": True,
+                "subresources": {"status": {}},
+                "additionalPrinterColumns": [
+                    {"name": "Spec", "type": "string", "jsonPath": ".spec.cronSpec"},
+                    {"name": "Replicas", "type": "integer", "jsonPath": ".spec.replicas"},
+                ],
+                "schema": {
+                    "openAPIV3Schema": {
+                        "type": "object",
+                        "properties": {
+                            "spec": {
+                                "type": "object",
+                                "properties": {
+                                    "cronSpec": {"type": "string"},
+                                    "replicas": {"type": "integer"},
+                                },
+                            },
+                            "status": {"type": "object", "x-kubernetes-preserve-unknown-fields": True},
+                        },
+                    }
+                },
+            }
+        ],
+    },
+}
+
+
+def crontab(name: str, **spec) -> dict:
+    return {"apiVersion": "stable.example.com/v1", "kind": "CronTab", "metadata": {"name": name}, "spec": spec}
+
+
+async def until(predicate, *, within: float = 10.0):
+    deadline = asyncio.get_running_loop().time() + within
+    while True:
+        result = await predicate()
+        if result:
+            return result
+        assert asyncio.get_running_loop().time() < deadline, "condition not reached"
+        await asyncio.sleep(0.02)
+
+
+async def test_a_crd_is_established_and_its_kind_served(apiserver: RunningServer):
+    status, _ = await apiserver.request("POST", CRDS, body=CRD)
+    assert status == 201
+
+    async def established():
+        _, crd = await apiserver.request("GET", f"{CRDS}/crontabs.stable.example.com")
+        conditions = {c["type"]: c["status"] for c in (crd.get("status") or {}).get("conditions", [])}
+        return crd if conditions.get("Established") == "True" else None
+
+    crd = await until(established)
+    assert crd["status"]["acceptedNames"]["kind"] == "CronTab"
+    assert "customresourcecleanup.apiextensions.k8s.io" in crd["metadata"]["finalizers"]
+
+    _, groups = await apiserver.request("GET", "/apis")
+    assert "stable.example.com" in {g["name"] for g in groups["groups"]}
+    _, resources = await apiserver.request("GET", "/apis/stable.example.com/v1")
+    names = {r["name"]: r for r in resources["resources"]}
+    assert names["crontabs"]["shortNames"] == ["ct"] and "crontabs/status" in names
+
+    status, created = await apiserver.request("POST", CRONTABS, body={**crontab("c1", cronSpec="* * * * *", replicas=2),
+                                                                       "extra": 1})
+    assert status == 201 and "extra" not in created  # pruned, as structural schemas do
+    assert created["spec"] == {"cronSpec": "* * * * *", "replicas": 2}
+    status, body = await apiserver.request("POST", CRONTABS, body=crontab("c2", replicas="two"))
+    assert status == 422 and body["details"]["causes"][0]["field"] == "spec.replicas"
+
+    headers = {"Accept": "application/json;as=Table;v=v1;g=meta.k8s.io"}
+    _, table = await apiserver.request("GET", CRONTABS, headers=headers)
+    assert [c["name"] for c in table["columnDefinitions"]] == ["Name", "Spec", "Replicas"]
+    assert table["rows"][0]["cells"] == ["c1", "* * * * *", 2]
+
+    status, _ = await apiserver.request("DELETE", f"{CRDS}/crontabs.stable.example.com")
+    assert status == 200
+
+    async def gone():
+        status, _ = await apiserver.request("GET", f"{CRDS}/crontabs.stable.example.com")
+        return status == 404
+
+    await until(gone)
+    status, _ = await apiserver.request("GET", CRONTABS)
+    assert status == 404
