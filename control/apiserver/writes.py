@@ -24,7 +24,7 @@ from control.apiserver.negotiation import decode_body, media_type, require_objec
 from control.apiserver.predicate import compile_predicate
 from control.apiserver.resource_store import DeleteOptions
 from control.resources import schema, selectors
-from control.resources.registry import ResourceType
+from control.resources.registry import ResourceType, ScaleSubresource
 from control.store import StoreError
 
 PATCH_TYPES = {
@@ -298,20 +298,37 @@ async def delete_collection(call: Call) -> web.Response:
 
 
 # ---------------------------------------------------------------- scale
+def _at_path(obj: dict[str, Any], path: str) -> Any:
+    value: Any = obj
+    for part in path.split(".") if path else ():
+        value = value.get(part) if isinstance(value, dict) else None
+    return value
+
+
+def _set_path(obj: dict[str, Any], path: str, value: Any) -> None:
+    *parents, leaf = path.split(".")
+    target = obj
+    for part in parents:
+        target = target.setdefault(part, {})
+    target[leaf] = value
+
+
 def scale_of(rt: ResourceType, obj: dict[str, Any]) -> dict[str, Any]:
-    """autoscaling/v1 Scale for a workload (status.selector rendered as a string)."""
+    """autoscaling/v1 Scale for a workload or a custom resource with a scale subresource.
+
+    Built-ins render ``spec.selector`` (a LabelSelector) as a string; custom resources
+    read the CRD's ``labelSelectorPath``, which already holds a string.
+    """
+    paths = rt.scale or ScaleSubresource()
     metadata = obj["metadata"]
-    spec = obj.get("spec") or {}
-    status = obj.get("status") or {}
     selector = ""
-    if (
-        rt.scale is not None
-        and rt.scale.label_selector_path == "status.selector"
-        and isinstance(status.get("selector"), str)
-    ):
-        selector = status["selector"]
-    elif isinstance(spec.get("selector"), dict):
-        selector = selectors.format_label_selector(spec["selector"])
+    if rt.schema is not None:
+        raw = _at_path(obj, paths.label_selector_path) if paths.label_selector_path else None
+        selector = raw if isinstance(raw, str) else ""
+    elif isinstance((obj.get("spec") or {}).get("selector"), dict):
+        selector = selectors.format_label_selector(obj["spec"]["selector"])
+    replicas = _at_path(obj, paths.spec_replicas_path)
+    current = _at_path(obj, paths.status_replicas_path)
     scale: dict[str, Any] = {
         "kind": "Scale",
         "apiVersion": "autoscaling/v1",
@@ -320,8 +337,8 @@ def scale_of(rt: ResourceType, obj: dict[str, Any]) -> dict[str, Any]:
             for key in ("name", "namespace", "uid", "resourceVersion", "creationTimestamp")
             if key in metadata
         },
-        "spec": {"replicas": int(spec.get("replicas") or 0)},
-        "status": {"replicas": int(status.get("replicas") or 0)},
+        "spec": {"replicas": replicas if isinstance(replicas, int) else 0},
+        "status": {"replicas": current if isinstance(current, int) else 0},
     }
     if selector:
         scale["status"]["selector"] = selector
@@ -353,7 +370,7 @@ async def _update_scale(call: Call, change: Any) -> web.Response:
         updated = copy.deepcopy(current)
         pinned = (scale.get("metadata") or {}).get("resourceVersion")
         updated["metadata"]["resourceVersion"] = pinned or current["metadata"]["resourceVersion"]
-        updated.setdefault("spec", {})["replicas"] = replicas
+        _set_path(updated, (rt.scale or ScaleSubresource()).spec_replicas_path, replicas)
         return updated
 
     updated = await call.objects.update(

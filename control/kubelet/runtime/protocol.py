@@ -124,7 +124,7 @@ class Runtime(Protocol):
         """Every container this runtime knows, including ones adopted after a restart."""
 
     async def exec_sync(
-        self, container_id: str, command: Sequence[str], *, timeout: float
+        self, container_id: str, command: Sequence[str], *, timeout: float  # noqa: ASYNC109 - CRI ExecSync's timeout
     ) -> ExecResult:
         """Run a command in the container's context (env, cwd, mounts); for exec probes."""
 
