@@ -46,7 +46,7 @@ import orjson
 import yaml
 
 from control.apiserver.options import APIServerOptions
-from control.pki import LabPKI, PKIFiles, ensure_lab_pki, write_file_atomically
+from control.pki import LabPKI, PKIFiles, ensure_client_certificate, ensure_lab_pki, write_file_atomically
 
 DATA_DIR_ENV = "KUBELAB_DATA_DIR"
 DEFAULT_DATA_DIR = ".kubelab"
@@ -186,6 +186,9 @@ class Layout:
     def logs_dir(self) -> Path:
         return self.data_dir / "logs"
 
+    def component_kubeconfig(self, name: str) -> Path:
+        return self.data_dir / "kubeconfigs" / f"{name}.kubeconfig"
+
     def pid_file(self, name: str) -> Path:
         return self.data_dir / f"{name}.pid"
 
@@ -278,8 +281,37 @@ def prepare(layout: Layout, settings: Settings) -> LabPKI:
         cert_file=pki.files.admin_cert,
         key_file=pki.files.admin_key,
     )
+    for component, user in CONTROL_PLANE_COMPONENTS.items():
+        component_kubeconfig(layout, settings, pki, name=component, user=user)
     save_settings(layout, settings)
     return pki
+
+
+# The control plane's own users, as kubeadm names them; each gets a client certificate
+# and a kubeconfig under <data-dir>/kubeconfigs/ (the security issue gives them RBAC).
+CONTROL_PLANE_COMPONENTS = {
+    "controller-manager": "system:kube-controller-manager",
+    "scheduler": "system:kube-scheduler",
+}
+
+
+def component_kubeconfig(
+    layout: Layout, settings: Settings, pki: LabPKI, *, name: str, user: str, groups: tuple[str, ...] = ()
+) -> Path:
+    """A client certificate (CN=user, O=groups) and a kubeconfig for one lab component."""
+    cert_file = layout.pki.directory / f"{name}.crt"
+    key_file = layout.pki.directory / f"{name}.key"
+    ensure_client_certificate(ca=pki.ca, cert_file=cert_file, key_file=key_file, user=user, groups=groups)
+    path = layout.component_kubeconfig(name)
+    write_kubeconfig(
+        path=path,
+        server_url=settings.server_url,
+        ca_file=pki.files.ca_cert,
+        cert_file=cert_file,
+        key_file=key_file,
+        user=user,
+    )
+    return path
 
 
 def render_kubeconfig(

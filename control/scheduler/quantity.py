@@ -21,6 +21,7 @@ _NUMBER = re.compile(r"([+-]?)(\d+(?:\.\d*)?|\.\d+)(.*)", re.DOTALL)
 _EXPONENT = re.compile(r"[eE]([+-]?\d+)")
 _BINARY = {"Ki": 10, "Mi": 20, "Gi": 30, "Ti": 40, "Pi": 50, "Ei": 60}
 _DECIMAL = {"n": -9, "u": -6, "m": -3, "": 0, "k": 3, "M": 6, "G": 9, "T": 12, "P": 15, "E": 18}
+_FORMAT = "quantities must match the regular expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'"
 
 
 class QuantityError(ValueError):
@@ -31,7 +32,7 @@ class QuantityError(ValueError):
 def _parse_text(text: str) -> Fraction:
     match = _NUMBER.fullmatch(text)
     if match is None:
-        raise QuantityError(f"quantities must match the regular expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$': {text!r}")
+        raise QuantityError(f"{_FORMAT}: {text!r}")
     sign, number, suffix = match.groups()
     value = Fraction(number)
     if suffix in _BINARY:
