@@ -18,20 +18,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 from typing import Any
 
 import orjson
 
 from control.apiserver import errors
 from control.apiserver.resource_store import ResourceStore, rfc3339
+from control.apiserver.store_follower import follow_prefix
 from control.resources.registry import PrinterColumn, Registry, ResourceType, ScaleSubresource
-from control.store import CompactedError, EventType, StoreError
-
-log = logging.getLogger("kubelab.apiserver.crds")
+from control.store import Event, EventType, KeyValue
 
 CLEANUP_FINALIZER = "customresourcecleanup.apiextensions.k8s.io"
-_RETRY_SECONDS = 1.0
 
 
 def resource_types(crd: dict[str, Any]) -> list[ResourceType]:
@@ -53,7 +50,9 @@ def resource_types(crd: dict[str, Any]) -> list[ResourceType]:
         if isinstance(scale_spec, dict):
             scale = ScaleSubresource(
                 spec_replicas_path=str(scale_spec.get("specReplicasPath", ".spec.replicas")).lstrip("."),
-                status_replicas_path=str(scale_spec.get("statusReplicasPath", ".status.replicas")).lstrip("."),
+                status_replicas_path=str(scale_spec.get("statusReplicasPath", ".status.replicas")).lstrip(
+                    "."
+                ),
                 label_selector_path=str(scale_spec.get("labelSelectorPath", "")).lstrip("."),
             )
         columns = tuple(
@@ -115,32 +114,30 @@ class CustomResourceServing:
                 await self._task
 
     async def _run(self) -> None:
-        store = self._objects.store
-        prefix = self._crds.storage_prefix
-        while True:
-            try:
-                listing = await store.list(prefix)
-                seen = set()
-                for kv in listing.items:
-                    crd = orjson.loads(kv.value)
-                    seen.add(crd["metadata"]["name"])
-                    await self._apply(crd)
-                for name in set(self._served) - seen:
-                    self._withdraw(name)
-                self.synced.set()
-                async for batch in store.watch(prefix, start_revision=listing.revision + 1):
-                    for event in batch:
-                        crd = orjson.loads(event.kv.value)
-                        if event.type is EventType.DELETE:
-                            self._withdraw(crd["metadata"]["name"])
-                        else:
-                            await self._apply(crd)
-                return  # the store closed
-            except CompactedError:
-                continue
-            except (StoreError, errors.StatusError) as exc:
-                log.warning("custom resource serving failed, relisting in 1 s: %s", exc)
-                await asyncio.sleep(_RETRY_SECONDS)
+        await follow_prefix(
+            self._objects.store,
+            self._crds.storage_prefix,
+            on_list=self._relisted,
+            on_event=self._changed,
+            what="custom resource serving",
+        )
+
+    async def _relisted(self, items: list[KeyValue]) -> None:
+        seen = set()
+        for kv in items:
+            crd = orjson.loads(kv.value)
+            seen.add(crd["metadata"]["name"])
+            await self._apply(crd)
+        for name in set(self._served) - seen:
+            self._withdraw(name)
+        self.synced.set()
+
+    async def _changed(self, event: Event) -> None:
+        crd = orjson.loads(event.kv.value)
+        if event.type is EventType.DELETE:
+            self._withdraw(crd["metadata"]["name"])
+        else:
+            await self._apply(crd)
 
     async def _apply(self, crd: dict[str, Any]) -> None:
         name = crd["metadata"]["name"]
@@ -164,7 +161,9 @@ class CustomResourceServing:
     async def _establish(self, crd: dict[str, Any]) -> None:
         """Finalizer for cleanup, and the NamesAccepted/Established conditions, once."""
         name = crd["metadata"]["name"]
-        conditions = {c.get("type"): c.get("status") for c in (crd.get("status") or {}).get("conditions") or []}
+        conditions = {
+            c.get("type"): c.get("status") for c in (crd.get("status") or {}).get("conditions") or []
+        }
         if CLEANUP_FINALIZER not in (crd["metadata"].get("finalizers") or []):
 
             def add_finalizer(current: dict[str, Any]) -> dict[str, Any]:
@@ -187,17 +186,29 @@ class CustomResourceServing:
             status["acceptedNames"].setdefault("listKind", f"{names.get('kind', '')}List")
             status["acceptedNames"].setdefault("singular", str(names.get("kind", "")).lower())
             status["conditions"] = [
-                {"type": "NamesAccepted", "status": "True", "reason": "NoConflicts",
-                 "message": "no conflicts found", "lastTransitionTime": now},
-                {"type": "Established", "status": "True", "reason": "InitialNamesAccepted",
-                 "message": "the initial names have been accepted", "lastTransitionTime": now},
+                {
+                    "type": "NamesAccepted",
+                    "status": "True",
+                    "reason": "NoConflicts",
+                    "message": "no conflicts found",
+                    "lastTransitionTime": now,
+                },
+                {
+                    "type": "Established",
+                    "status": "True",
+                    "reason": "InitialNamesAccepted",
+                    "message": "the initial names have been accepted",
+                    "lastTransitionTime": now,
+                },
             ]
             status["storedVersions"] = [
                 v["name"] for v in (current.get("spec") or {}).get("versions") or [] if v.get("storage")
             ]
             return current
 
-        await self._objects.update(self._crds, namespace="", name=name, transform=established, subresource="status")
+        await self._objects.update(
+            self._crds, namespace="", name=name, transform=established, subresource="status"
+        )
 
     async def _clean_up(self, crd: dict[str, Any], types: list[ResourceType]) -> None:
         """Delete every instance, then release the CRD (upstream's cleanup finalizer)."""

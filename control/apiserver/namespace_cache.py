@@ -12,14 +12,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 
 import orjson
 
-from control.store import CompactedError, EventType, Store, StoreError
-
-log = logging.getLogger("kubelab.apiserver.namespaces")
-_RETRY_SECONDS = 1.0
+from control.apiserver.store_follower import follow_prefix
+from control.store import Event, EventType, KeyValue, Store
 
 
 class NamespaceCache:
@@ -47,24 +44,19 @@ class NamespaceCache:
                 await self._task
 
     async def _run(self) -> None:
-        while True:
-            try:
-                listing = await self._store.list(self._prefix)
-                self._active = {self._name(kv.key) for kv in listing.items if _active(kv.value)}
-                async for batch in self._store.watch(self._prefix, start_revision=listing.revision + 1):
-                    for event in batch:
-                        name = self._name(event.kv.key)
-                        if event.type is EventType.PUT and _active(event.kv.value):
-                            self._active.add(name)
-                        else:
-                            self._active.discard(name)
-                return  # the store closed
-            except CompactedError:
-                continue
-            except StoreError as exc:
-                log.warning("namespace cache lost its watch, relisting: %s", exc)
-                self._active = set()
-                await asyncio.sleep(_RETRY_SECONDS)
+        await follow_prefix(
+            self._store, self._prefix, on_list=self._relisted, on_event=self._changed, what="namespace cache"
+        )
+
+    async def _relisted(self, items: list[KeyValue]) -> None:
+        self._active = {self._name(kv.key) for kv in items if _active(kv.value)}
+
+    async def _changed(self, event: Event) -> None:
+        name = self._name(event.kv.key)
+        if event.type is EventType.PUT and _active(event.kv.value):
+            self._active.add(name)
+        else:
+            self._active.discard(name)
 
     def _name(self, key: str) -> str:
         return key[len(self._prefix) :]

@@ -37,7 +37,7 @@ _CONTINUE_TOO_OLD = (
 async def get(call: Call) -> web.Response:
     rt = call.rt
     if call.param("resourceVersion") not in ("", "0"):
-        _parse_revision(call.param("resourceVersion"))
+        parse_resource_version(call.param("resourceVersion"))
     kv = await call.objects.get_kv(rt, namespace=call.info.namespace, name=call.info.name)
     if call.wanted.shape is Shape.OBJECT:
         return bytes_response(served_bytes(kv))
@@ -119,7 +119,7 @@ async def _starting_point(call: Call, *, prefix: str, limit: int) -> tuple[int, 
         if match == "Exact" and rv == "0":
             raise errors.bad_request('resourceVersionMatch "exact" is forbidden for resourceVersion "0"')
         return 0, ""
-    requested = _parse_revision(rv)
+    requested = parse_resource_version(rv)
     current = await call.objects.store.current_revision()
     if requested > current:
         raise errors.too_large_resource_version(requested, current)
@@ -182,7 +182,8 @@ def _parse_limit(text: str) -> int:
     return max(value, 0)
 
 
-def _parse_revision(text: str) -> int:
+def parse_resource_version(text: str) -> int:
+    """A resourceVersion query parameter as a revision; 400 BadRequest when it is not one."""
     try:
         value = int(text)
     except ValueError as exc:

@@ -638,7 +638,9 @@ def _initial_status(rt: ResourceType, obj: dict[str, Any]) -> dict[str, Any]:
         return {"phase": "Active"}
     if rt.group == "apiextensions.k8s.io" and rt.kind == "CustomResourceDefinition":
         versions = (obj.get("spec") or {}).get("versions") or []
-        return {"storedVersions": [v.get("name") for v in versions if isinstance(v, dict) and v.get("storage")]}
+        return {
+            "storedVersions": [v.get("name") for v in versions if isinstance(v, dict) and v.get("storage")]
+        }
     if not rt.group and rt.kind == "Node":
         return copy.deepcopy(obj.get("status") or {})  # kubelets register with their status
     return {}

@@ -34,6 +34,7 @@ from control.apiserver.codec import decode, served_bytes
 from control.apiserver.metrics import APIServerMetrics
 from control.apiserver.negotiation import Shape
 from control.apiserver.predicate import Predicate, compile_predicate
+from control.apiserver.reads import parse_resource_version
 from control.apiserver.tables import partial_metadata, table
 from control.apiserver.watch_cache import ResourceBroadcaster, WatchCache
 from control.store import CompactedError, Event, EventType, KeyValue, StoreError
@@ -74,7 +75,7 @@ async def watch(call: Call, *, metrics: APIServerMetrics, cache: WatchCache) -> 
         ]
         start = listing.revision
     else:
-        start = _parse_rv(rv) if rv else await store.current_revision()
+        start = parse_resource_version(rv) if rv else await store.current_revision()
 
     response = web.StreamResponse(status=200, headers={"Content-Type": JSON, "Cache-Control": "no-cache"})
     response.enable_chunked_encoding()
@@ -349,13 +350,3 @@ def _timeout_seconds(text: str) -> float:
     except ValueError as exc:
         raise errors.bad_request(f'timeoutSeconds: Invalid value: "{text}": must be an integer') from exc
     return float(max(value, 0))
-
-
-def _parse_rv(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError as exc:
-        raise errors.bad_request(f'resourceVersion: Invalid value: "{text}": must be an integer') from exc
-    if value < 0:
-        raise errors.bad_request(f'resourceVersion: Invalid value: "{text}": must be non-negative')
-    return value

@@ -28,6 +28,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from control.resources.validation import is_qualified_name, is_valid_label_value
+
 
 class SelectorError(ValueError):
     """A selector that does not parse or validate; the message is upstream's, word for word."""
@@ -65,79 +67,8 @@ def _go_string_slice(values: Sequence[str] | None) -> str:
     return "[]string{" + ", ".join(go_quote(v) for v in values) + "}"
 
 
-# --- validation of keys and values (k8s.io/apimachinery/pkg/util/validation) ---------
-
-_QNAME_FMT = "([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]"
-_QNAME_RE = re.compile(_QNAME_FMT)
-_QNAME_MSG = (
-    "must consist of alphanumeric characters, '-', '_' or '.', "
-    "and must start and end with an alphanumeric character"
-)
-_LABEL_VALUE_FMT = f"({_QNAME_FMT})?"
-_LABEL_VALUE_RE = re.compile(_LABEL_VALUE_FMT)
-_LABEL_VALUE_MSG = (
-    "a valid label must be an empty string or consist of alphanumeric characters, "
-    "'-', '_' or '.', and must start and end with an alphanumeric character"
-)
-_DNS1123_LABEL_FMT = "[a-z0-9]([-a-z0-9]*[a-z0-9])?"
-_DNS1123_SUBDOMAIN_FMT = _DNS1123_LABEL_FMT + "(\\." + _DNS1123_LABEL_FMT + ")*"
-_DNS1123_SUBDOMAIN_RE = re.compile(_DNS1123_SUBDOMAIN_FMT)
-_DNS1123_SUBDOMAIN_MSG = (
-    "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, "
-    "'-' or '.', and must start and end with an alphanumeric character"
-)
-
-
-def _regex_error(msg: str, fmt: str, *examples: str) -> str:
-    quoted = " or ".join(f"'{e}', " for e in examples)
-    return f"{msg} (e.g. {quoted}regex used for validation is '{fmt}')"
-
-
-def _byte_len(text: str) -> int:
-    return len(text.encode("utf-8", "surrogatepass"))
-
-
-def _qualified_name_errors(value: str) -> list[str]:
-    """``validation.IsQualifiedName``: an optional DNS subdomain prefix, '/', a name."""
-    errs: list[str] = []
-    parts = value.split("/")
-    if len(parts) == 1:
-        name = parts[0]
-    elif len(parts) == 2:
-        prefix, name = parts
-        if not prefix:
-            errs.append("prefix part must be non-empty")
-        else:
-            if _byte_len(prefix) > 253:
-                errs.append("prefix part must be no more than 253 characters")
-            if not _DNS1123_SUBDOMAIN_RE.fullmatch(prefix):
-                errs.append(
-                    "prefix part "
-                    + _regex_error(_DNS1123_SUBDOMAIN_MSG, _DNS1123_SUBDOMAIN_FMT, "example.com")
-                )
-    else:
-        return [
-            "a qualified name "
-            + _regex_error(_QNAME_MSG, _QNAME_FMT, "MyName", "my.name", "123-abc")
-            + " with an optional DNS subdomain prefix and '/' (e.g. 'example.com/MyName')"
-        ]
-    if not name:
-        errs.append("name part must be non-empty")
-    elif _byte_len(name) > 63:
-        errs.append("name part must be no more than 63 characters")
-    if not _QNAME_RE.fullmatch(name):
-        errs.append("name part " + _regex_error(_QNAME_MSG, _QNAME_FMT, "MyName", "my.name", "123-abc"))
-    return errs
-
-
-def _label_value_errors(value: str) -> list[str]:
-    """``validation.IsValidLabelValue``."""
-    errs: list[str] = []
-    if _byte_len(value) > 63:
-        errs.append("must be no more than 63 characters")
-    if not _LABEL_VALUE_RE.fullmatch(value):
-        errs.append(_regex_error(_LABEL_VALUE_MSG, _LABEL_VALUE_FMT, "MyValue", "my_value", "12345"))
-    return errs
+# Keys and values are checked with apimachinery's util/validation rules, which live in
+# control.resources.validation (is_qualified_name, is_valid_label_value).
 
 
 def _invalid(path: str, *, value: str, detail: str) -> str:
@@ -256,7 +187,7 @@ def new_requirement(
     """
     base = f"{path}." if path else ""
     errors: list[str] = []
-    key_errs = _qualified_name_errors(key)
+    key_errs = is_qualified_name(key)
     if key_errs:
         errors.append(_invalid(f"{base}key", value=go_quote(key), detail="; ".join(key_errs)))
     vals = list(values) if values is not None else []
@@ -316,7 +247,7 @@ def new_requirement(
             f"supported values: {_SUPPORTED_OPERATORS}"
         )
     for i, value in enumerate(vals):
-        value_errs = _label_value_errors(value)
+        value_errs = is_valid_label_value(value)
         if value_errs:
             errors.append(
                 _invalid(f"{values_path}[{i}][{key}]", value=go_quote(value), detail="; ".join(value_errs))
@@ -531,7 +462,7 @@ class _Parser:
             tok, literal = self.consume(values=True)
         if tok is not _Tok.IDENT:
             raise SelectorError(f"found '{literal}', expected: identifier")
-        key_errs = _qualified_name_errors(literal)
+        key_errs = is_qualified_name(literal)
         if key_errs:
             raise SelectorError(_invalid("<nil>", value=go_quote(literal), detail="; ".join(key_errs)))
         following, _ = self.lookahead(values=True)
