@@ -53,6 +53,9 @@ ADMIN_USER = "kubernetes-admin"
 ADMIN_GROUPS = ("system:masters",)
 APISERVER_COMMON_NAME = "kube-apiserver"
 DEFAULT_CLUSTER_DOMAIN = "cluster.local"
+# How the API server authenticates to kubelets (logs, exec, port-forward), as kubeadm names it.
+APISERVER_KUBELET_CLIENT_USER = "kube-apiserver-kubelet-client"
+APISERVER_KUBELET_CLIENT_GROUPS = ("kubeadm:cluster-admins",)
 
 _CURVE = ec.SECP256R1()
 
@@ -112,6 +115,20 @@ class PKIFiles:
     @property
     def service_account_public_key(self) -> Path:
         return self.directory / "sa.pub"
+
+    @property
+    def apiserver_kubelet_client_cert(self) -> Path:
+        return self.directory / "apiserver-kubelet-client.crt"
+
+    @property
+    def apiserver_kubelet_client_key(self) -> Path:
+        return self.directory / "apiserver-kubelet-client.key"
+
+    def kubelet_serving_cert(self, node_name: str) -> Path:
+        return self.directory / f"kubelet-{node_name}.crt"
+
+    def kubelet_serving_key(self, node_name: str) -> Path:
+        return self.directory / f"kubelet-{node_name}.key"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -267,6 +284,42 @@ def ensure_client_certificate(
         sans=None,
         usage=ExtendedKeyUsageOID.CLIENT_AUTH,
         now=now or datetime.now(UTC),
+    )
+
+
+def ensure_apiserver_kubelet_client_certificate(
+    *, files: PKIFiles, ca: CertificateAuthority, now: datetime | None = None
+) -> Outcome:
+    """The client certificate the API server presents to kubelets (kubeadm's
+    ``apiserver-kubelet-client``)."""
+    return ensure_client_certificate(
+        ca=ca,
+        cert_file=files.apiserver_kubelet_client_cert,
+        key_file=files.apiserver_kubelet_client_key,
+        user=APISERVER_KUBELET_CLIENT_USER,
+        groups=APISERVER_KUBELET_CLIENT_GROUPS,
+        now=now,
+    )
+
+
+def ensure_kubelet_serving_certificate(
+    *,
+    files: PKIFiles,
+    ca: CertificateAuthority,
+    node_name: str,
+    addresses: Sequence[str],
+    now: datetime | None = None,
+) -> Outcome:
+    """A node's kubelet serving certificate (CN ``system:node:<name>``, the node's name and
+    addresses as SANs), so the API server can verify the kubelet it dials."""
+    return ensure_serving_certificate(
+        ca=ca,
+        cert_file=files.kubelet_serving_cert(node_name),
+        key_file=files.kubelet_serving_key(node_name),
+        common_name=f"system:node:{node_name}",
+        dns_names=[node_name],
+        ip_addresses=addresses,
+        now=now,
     )
 
 

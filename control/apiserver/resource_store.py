@@ -16,7 +16,9 @@ resourceVersion, compute again from the fresh object (as upstream's GuaranteedUp
 from __future__ import annotations
 
 import copy
-import secrets
+import functools
+import os
+import random
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -48,7 +50,22 @@ Transform = Callable[[dict[str, Any]], dict[str, Any] | Awaitable[dict[str, Any]
 
 
 def rfc3339(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return _rfc3339_second(int(moment.timestamp()))
+
+
+@functools.lru_cache(maxsize=64)
+def _rfc3339_second(epoch_second: int) -> str:
+    """Cached per second: a burst of writes stamps the same few seconds over and over."""
+    return datetime.fromtimestamp(epoch_second, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+# uids and generateName suffixes come from one PRNG seeded by the OS: drawing 16 fresh
+# bytes from the kernel per create costs a syscall (and the GIL) on every write.
+_RANDOM = random.Random(os.urandom(32))
+
+
+def _new_uid() -> str:
+    return str(uuid.UUID(int=_RANDOM.getrandbits(128), version=4))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -131,7 +148,7 @@ class ResourceStore:
         self._check_namespace_of_body(rt, metadata, namespace)
         if not metadata.get("name") and metadata.get("generateName"):
             metadata["name"] = str(metadata["generateName"]) + "".join(
-                secrets.choice(_GENERATE_NAME_ALPHABET) for _ in range(5)
+                _RANDOM.choices(_GENERATE_NAME_ALPHABET, k=5)
             )
         name = str(metadata.get("name") or "")
         if not name:
@@ -143,7 +160,7 @@ class ResourceStore:
         if rt.namespaced:
             await self._check_namespace_accepts_content(namespace)
         now = self.clock()
-        metadata["uid"] = str(uuid.uuid4())
+        metadata["uid"] = _new_uid()
         metadata["creationTimestamp"] = rfc3339(now)
         for dropped in ("resourceVersion", "deletionTimestamp", "deletionGracePeriodSeconds", "selfLink"):
             metadata.pop(dropped, None)

@@ -40,6 +40,7 @@ from control.client.workqueue import RateLimitingQueue
 from control.controllers import servicepods
 from control.controllers.kinds import ENDPOINTS, PODS, SERVICES
 from control.controllers.manager import ControllerContext
+from control.controllers.ownership import namespace_terminating
 
 log = logging.getLogger("kubelab.controllers.endpoints")
 
@@ -94,7 +95,9 @@ class EndpointsController:
                 if not await informer.wait_for_sync():
                     return
             self._queue_leftover_endpoints()
-            await Controller(self.name, queue, self.reconcile, workers=self._workers, informers=informers).run()
+            await Controller(
+                self.name, queue, self.reconcile, workers=self._workers, informers=informers
+            ).run()
         finally:
             for informer, registration in registrations:
                 informer.remove_event_handler(registration)
@@ -198,10 +201,12 @@ class EndpointsController:
                 if updated["metadata"].get("resourceVersion") != old_version and old_version:
                     self._superseded[f"{namespace}/{name}"] = old_version
         except errors.RequestError as exc:
-            if current is None and _namespace_terminating(exc):
+            if current is None and namespace_terminating(exc):
                 return  # creates keep failing until the namespace is gone: drop the key
             reason, verb = (
-                ("FailedToCreateEndpoint", "create") if current is None else ("FailedToUpdateEndpoint", "update")
+                ("FailedToCreateEndpoint", "create")
+                if current is None
+                else ("FailedToUpdateEndpoint", "update")
             )
             await self._recorder.event(
                 body,
@@ -344,7 +349,9 @@ def truncate(subsets: list[dict[str, Any]]) -> tuple[bool, list[dict[str, Any]]]
     return True, result
 
 
-def _up_to_date(current: Obj, *, subsets: list[dict[str, Any]], labels: dict[str, str], truncated: bool) -> bool:
+def _up_to_date(
+    current: Obj, *, subsets: list[dict[str, Any]], labels: dict[str, str], truncated: bool
+) -> bool:
     metadata = current.get("metadata") or {}
     annotations = metadata.get("annotations") or {}
     return (
@@ -371,9 +378,3 @@ def _without_ref_version(address: Obj) -> Obj:
     if not ref or "resourceVersion" not in ref:
         return address
     return {**address, "targetRef": {k: v for k, v in ref.items() if k != "resourceVersion"}}
-
-
-def _namespace_terminating(exc: BaseException) -> bool:
-    return isinstance(exc, errors.ForbiddenError) and any(
-        cause.get("reason") == "NamespaceTerminating" for cause in exc.causes if isinstance(cause, dict)
-    )

@@ -102,6 +102,9 @@ class CIDRSet:
         other = self._holders.get(index)
         if other is not None and other != node:
             return other
+        previous = self._by_node.get(node)
+        if previous is not None and previous != index:
+            self._holders.pop(previous, None)
         self._holders[index] = node
         self._by_node[node] = index
         return None
@@ -111,7 +114,7 @@ class CIDRSet:
         if index is not None and self._holders.get(index) == node:
             del self._holders[index]
 
-    def free_indexes(self) -> range:
+    def indexes(self) -> range:
         return range(self.size)
 
     def is_free(self, index: int) -> bool:
@@ -145,9 +148,9 @@ class NodeIPAMController:
         node_network: str = NODE_NETWORK,
         workers: int | None = None,
     ) -> None:
-        options = ctx.options
-        self._cidrs_template = (options.cluster_cidr, options.node_cidr_mask_size)
-        self._cidrs = CIDRSet(options.cluster_cidr, mask_size=options.node_cidr_mask_size)
+        self._cluster_cidr = ctx.options.cluster_cidr
+        self._mask_size = ctx.options.node_cidr_mask_size
+        self._cidrs = CIDRSet(self._cluster_cidr, mask_size=self._mask_size)
         try:
             self._node_network = ipaddress.ip_network(node_network, strict=True)
         except ValueError as exc:
@@ -162,8 +165,7 @@ class NodeIPAMController:
         self._queue = queue = RateLimitingQueue(name=self.name)
         if not await self._nodes.wait_for_sync():
             return
-        cluster_cidr, mask_size = self._cidrs_template
-        self._cidrs = CIDRSet(cluster_cidr, mask_size=mask_size)
+        self._cidrs = CIDRSet(self._cluster_cidr, mask_size=self._mask_size)
         for node in self._nodes.cache.list():
             self._occupy_existing(node)
         registration = self._nodes.add_event_handler(
@@ -172,15 +174,19 @@ class NodeIPAMController:
             on_delete=self._on_node_delete,
         )
         try:
-            await Controller(self.name, queue, self.reconcile, workers=self._workers, informers=[self._nodes]).run()
+            await Controller(
+                self.name, queue, self.reconcile, workers=self._workers, informers=[self._nodes]
+            ).run()
         finally:
             self._nodes.remove_event_handler(registration)
 
     # --- event handlers ---------------------------------------------------------------------
 
     def _on_node(self, node: Obj) -> None:
-        if not node_cidrs(node) or self._cidrs.held_by(node["metadata"]["name"]) is None:
-            self._queue.add(node["metadata"]["name"])
+        name = node["metadata"]["name"]
+        cidrs = node_cidrs(node)
+        if not cidrs or self._cidrs.held_by(name) != self._cidrs.index_of(cidrs[0]):
+            self._queue.add(name)
 
     def _on_node_delete(self, obj: Obj | DeletedFinalStateUnknown) -> None:
         self._queue.add(deletion_handling_key(obj))
@@ -207,7 +213,9 @@ class NodeIPAMController:
         for cidr in node_cidrs(node):
             index = self._cidrs.index_of(cidr)
             if index is None:
-                log.warning("node %s has pod CIDR %s outside the cluster CIDR %s", name, cidr, self._cidrs.network)
+                log.warning(
+                    "node %s has pod CIDR %s outside the cluster CIDR %s", name, cidr, self._cidrs.network
+                )
                 continue
             other = self._cidrs.occupy(index, name)
             if other is not None:
@@ -227,7 +235,7 @@ class NodeIPAMController:
                 if index is not None:
                     entitled.add(index)
         fallback = None
-        for index in self._cidrs.free_indexes():
+        for index in self._cidrs.indexes():
             if not self._cidrs.is_free(index):
                 continue
             if index not in entitled:
@@ -249,7 +257,10 @@ class NodeIPAMController:
         index = held if held is not None else self._choose(node)
         if index is None:
             await self._recorder.event(
-                node, type="Normal", reason="CIDRNotAvailable", message=f"Node {key} status is now: CIDRNotAvailable"
+                node,
+                type="Normal",
+                reason="CIDRNotAvailable",
+                message=f"Node {key} status is now: CIDRNotAvailable",
             )
             raise TemporaryError(f"no pod CIDR left in {self._cidrs.network} for node {key}")
         self._cidrs.occupy(index, key)
@@ -258,7 +269,7 @@ class NodeIPAMController:
             await self._client.patch(
                 NODES,
                 key,
-                {"metadata": {"uid": node["metadata"].get("uid")}, "spec": {"podCIDR": cidr, "podCIDRs": [cidr]}},
+                {"spec": {"podCIDR": cidr, "podCIDRs": [cidr]}},
                 patch_type=PatchType.MERGE,
             )
         except errors.NotFoundError:

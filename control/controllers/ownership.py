@@ -106,7 +106,9 @@ def owned_or_orphaned(cache: Indexer, owner: Mapping[str, Any]) -> list[dict[str
     claim. The cache needs :func:`add_controller_uid_index`. Shared objects: do not mutate."""
     metadata = owner["metadata"]
     namespace = metadata.get("namespace") or ""
-    owned = [obj for obj in cache.by_index(CONTROLLER_UID_INDEX, metadata["uid"]) if _namespace(obj) == namespace]
+    owned = [
+        obj for obj in cache.by_index(CONTROLLER_UID_INDEX, metadata["uid"]) if _namespace(obj) == namespace
+    ]
     return owned + cache.by_index(CONTROLLER_UID_INDEX, _ORPHAN + namespace)
 
 
@@ -472,7 +474,10 @@ class PodControl:
                 )
             raise
         await self._recorder.event(
-            owner, type="Normal", reason="SuccessfulCreate", message=f"Created pod: {created['metadata']['name']}"
+            owner,
+            type="Normal",
+            reason="SuccessfulCreate",
+            message=f"Created pod: {created['metadata']['name']}",
         )
         return created
 
@@ -489,7 +494,9 @@ class PodControl:
                 owner, type="Warning", reason="FailedDelete", message=f"Error deleting: {error_text(exc)}"
             )
             raise
-        await self._recorder.event(owner, type="Normal", reason="SuccessfulDelete", message=f"Deleted pod: {name}")
+        await self._recorder.event(
+            owner, type="Normal", reason="SuccessfulDelete", message=f"Deleted pod: {name}"
+        )
 
 
 # --------------------------------------------------------------------------- template hashing

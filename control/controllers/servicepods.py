@@ -57,7 +57,9 @@ def matches(selector: Mapping[str, str], labels: Mapping[str, str] | None) -> bo
     return all(labels.get(key) == value for key, value in selector.items())
 
 
-def selected_pods(pods: SharedInformer, *, namespace: str, selector: Mapping[str, str]) -> list[dict[str, Any]]:
+def selected_pods(
+    pods: SharedInformer, *, namespace: str, selector: Mapping[str, str]
+) -> list[dict[str, Any]]:
     """The cached pods of ``namespace`` whose labels match ``selector`` (shared: do not mutate)."""
     if not selector:
         return []

@@ -132,7 +132,9 @@ def routes_for_service(
             local: Route(
                 service=f"{service_key}:{name}" if name else service_key,
                 pool=PoolKey(service_key, name, protocol, local),
-                backends=_usable(candidates, node_name=node_name if local else None, all_ready=publish_not_ready),
+                backends=_usable(
+                    candidates, node_name=node_name if local else None, all_ready=publish_not_ready
+                ),
                 affinity_timeout=affinity_timeout,
             )
             for local in {internal_local, external_local}
@@ -167,7 +169,9 @@ def _affinity_timeout(spec: Mapping[str, Any]) -> float | None:
     return DEFAULT_AFFINITY_TIMEOUT
 
 
-def _endpoints_by_port(slices: Iterable[Mapping[str, Any]]) -> dict[tuple[str, str], dict[Backend, _Endpoint]]:
+def _endpoints_by_port(
+    slices: Iterable[Mapping[str, Any]],
+) -> dict[tuple[str, str], dict[Backend, _Endpoint]]:
     """(port name, protocol) -> backend -> endpoint, merged over slices (duplicates: ready wins)."""
     merged: dict[tuple[str, str], dict[Backend, _Endpoint]] = {}
     for endpoint_slice in slices:

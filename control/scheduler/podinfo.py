@@ -67,7 +67,9 @@ class SpreadConstraint:
     honor_node_taints: bool = False
 
 
-def _label_key_requirements(keys: Any, labels: Mapping[str, str], *, operator: str, path: str) -> list[tuple[str, str, Any]]:
+def _label_key_requirements(
+    keys: Any, labels: Mapping[str, str], *, operator: str, path: str
+) -> list[tuple[str, str, Any]]:
     if not keys:
         return []
     if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys):
@@ -75,7 +77,9 @@ def _label_key_requirements(keys: Any, labels: Mapping[str, str], *, operator: s
     return [(key, operator, frozenset((labels[key],))) for key in keys if key in labels]
 
 
-def _affinity_term(raw: Any, *, pod_namespace: str, labels: Mapping[str, str], weight: int, path: str) -> AffinityTerm:
+def _affinity_term(
+    raw: Any, *, pod_namespace: str, labels: Mapping[str, str], weight: int, path: str
+) -> AffinityTerm:
     if not isinstance(raw, Mapping):
         raise InvalidSelectorError(f"{path}: must be an object")
     topology_key = raw.get("topologyKey")
@@ -83,7 +87,9 @@ def _affinity_term(raw: Any, *, pod_namespace: str, labels: Mapping[str, str], w
         raise InvalidSelectorError(f"{path}.topologyKey: Required value: can not be empty")
     selector = LabelSelector.parse(raw.get("labelSelector"), path=f"{path}.labelSelector")
     selector = selector.with_requirements(
-        _label_key_requirements(raw.get("matchLabelKeys"), labels, operator="In", path=f"{path}.matchLabelKeys")
+        _label_key_requirements(
+            raw.get("matchLabelKeys"), labels, operator="In", path=f"{path}.matchLabelKeys"
+        )
         + _label_key_requirements(
             raw.get("mismatchLabelKeys"), labels, operator="NotIn", path=f"{path}.mismatchLabelKeys"
         )
@@ -108,7 +114,9 @@ def _terms(raw: Any, *, pod_namespace: str, labels: Mapping[str, str], path: str
     )
 
 
-def _weighted_terms(raw: Any, *, pod_namespace: str, labels: Mapping[str, str], path: str) -> tuple[AffinityTerm, ...]:
+def _weighted_terms(
+    raw: Any, *, pod_namespace: str, labels: Mapping[str, str], path: str
+) -> tuple[AffinityTerm, ...]:
     if not raw:
         return ()
     if not isinstance(raw, list):
@@ -158,7 +166,9 @@ def _spread_constraints(raw: Any, labels: Mapping[str, str]) -> tuple[SpreadCons
             raise InvalidSelectorError(f"{path}: must be an object")
         max_skew, key = item.get("maxSkew"), item.get("topologyKey")
         if not isinstance(max_skew, int) or max_skew < 1:
-            raise InvalidSelectorError(f"{path}.maxSkew: Invalid value: {max_skew!r}: must be greater than zero")
+            raise InvalidSelectorError(
+                f"{path}.maxSkew: Invalid value: {max_skew!r}: must be greater than zero"
+            )
         if not isinstance(key, str) or not key:
             raise InvalidSelectorError(f"{path}.topologyKey: Required value: can not be empty")
         when = item.get("whenUnsatisfiable")
@@ -168,10 +178,14 @@ def _spread_constraints(raw: Any, labels: Mapping[str, str]) -> tuple[SpreadCons
             )
         min_domains = item.get("minDomains") or 1
         if not isinstance(min_domains, int) or min_domains < 1:
-            raise InvalidSelectorError(f"{path}.minDomains: Invalid value: {min_domains!r}: must be greater than zero")
+            raise InvalidSelectorError(
+                f"{path}.minDomains: Invalid value: {min_domains!r}: must be greater than zero"
+            )
         selector = LabelSelector.parse(item.get("labelSelector"), path=f"{path}.labelSelector")
         selector = selector.with_requirements(
-            _label_key_requirements(item.get("matchLabelKeys"), labels, operator="In", path=f"{path}.matchLabelKeys")
+            _label_key_requirements(
+                item.get("matchLabelKeys"), labels, operator="In", path=f"{path}.matchLabelKeys"
+            )
         )
         constraints.append(
             SpreadConstraint(
@@ -201,30 +215,30 @@ class PodInfo:
     """A parsed pod. ``pod`` is the informer's object: shared, never to be mutated."""
 
     __slots__ = (
-        "key",
-        "namespace",
-        "name",
-        "uid",
-        "pod",
-        "labels",
-        "node_name",
-        "priority",
-        "terminating",
         "controller",
-        "requests",
+        "host_ports",
+        "key",
+        "labels",
+        "name",
+        "namespace",
+        "node_name",
+        "node_selector",
         "non_zero_cpu",
         "non_zero_memory",
-        "host_ports",
-        "tolerations",
-        "node_selector",
-        "required_node_affinity",
-        "preferred_node_affinity",
-        "required_affinity",
-        "required_anti_affinity",
+        "pod",
+        "preemption_policy",
         "preferred_affinity",
         "preferred_anti_affinity",
+        "preferred_node_affinity",
+        "priority",
+        "requests",
+        "required_affinity",
+        "required_anti_affinity",
+        "required_node_affinity",
         "spread_constraints",
-        "preemption_policy",
+        "terminating",
+        "tolerations",
+        "uid",
     )
 
     def __init__(self, pod: Mapping[str, Any]) -> None:
@@ -242,10 +256,10 @@ class PodInfo:
         self.controller: Mapping[str, Any] | None = next(
             (ref for ref in metadata.get("ownerReferences") or () if ref.get("controller")), None
         )
-        self.tolerations: tuple[Mapping[str, Any], ...] = tuple(spec.get("tolerations") or ())
         self.preemption_policy: str = spec.get("preemptionPolicy") or "PreemptLowerPriority"
-        self.host_ports = _host_ports(spec)
         try:
+            self.tolerations: tuple[Mapping[str, Any], ...] = tuple(spec.get("tolerations") or ())
+            self.host_ports = _host_ports(spec)
             self.requests: Resources = pod_requests(spec)
             self.non_zero_cpu, self.non_zero_memory = pod_non_zero_requests(spec)
             node_selector = spec.get("nodeSelector") or {}

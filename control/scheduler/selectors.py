@@ -39,21 +39,31 @@ def _requirement(raw: Any, *, path: str, operators: frozenset[str]) -> tuple[str
     if not isinstance(key, str) or not key:
         raise InvalidSelectorError(f"{path}.key: Required value")
     if operator not in operators:
-        raise InvalidSelectorError(f"{path}.operator: Unsupported value: {operator!r}: supported values: "
-                                   + ", ".join(f'"{op}"' for op in sorted(operators)))
+        raise InvalidSelectorError(
+            f"{path}.operator: Unsupported value: {operator!r}: supported values: "
+            + ", ".join(f'"{op}"' for op in sorted(operators))
+        )
     if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
         raise InvalidSelectorError(f"{path}.values: must be a list of strings")
     if operator in ("In", "NotIn") and not values:
-        raise InvalidSelectorError(f"{path}.values: Required value: must be specified when `operator` is 'In' or 'NotIn'")
+        raise InvalidSelectorError(
+            f"{path}.values: Required value: must be specified when `operator` is 'In' or 'NotIn'"
+        )
     if operator in ("Exists", "DoesNotExist") and values:
-        raise InvalidSelectorError(f"{path}.values: Forbidden: may not be specified when `operator` is 'Exists' or 'DoesNotExist'")
+        raise InvalidSelectorError(
+            f"{path}.values: Forbidden: may not be specified when `operator` is 'Exists' or 'DoesNotExist'"
+        )
     if operator in ("Gt", "Lt"):
         if len(values) != 1:
-            raise InvalidSelectorError(f"{path}.values: Required value: must be specified single value when `operator` is 'Lt' or 'Gt'")
+            raise InvalidSelectorError(
+                f"{path}.values: Required value: must be specified single value when `operator` is 'Lt' or 'Gt'"
+            )
         try:
             return key, operator, int(values[0])
         except ValueError as exc:
-            raise InvalidSelectorError(f"{path}.values[0]: Invalid value: {values[0]!r}: must be an integer") from exc
+            raise InvalidSelectorError(
+                f"{path}.values[0]: Invalid value: {values[0]!r}: must be an integer"
+            ) from exc
     return key, operator, frozenset(values)
 
 
@@ -86,7 +96,9 @@ class LabelSelector:
 
     __slots__ = ("_requirements", "matches_nothing")
 
-    def __init__(self, requirements: Sequence[tuple[str, str, Any]] = (), *, matches_nothing: bool = False) -> None:
+    def __init__(
+        self, requirements: Sequence[tuple[str, str, Any]] = (), *, matches_nothing: bool = False
+    ) -> None:
         self._requirements = tuple(requirements)
         self.matches_nothing = matches_nothing
 
@@ -195,7 +207,9 @@ class NodeSelector:
         terms = raw.get("nodeSelectorTerms") or []
         if not isinstance(terms, list):
             raise InvalidSelectorError(f"{path}.nodeSelectorTerms: must be a list")
-        self._terms = tuple(NodeSelectorTerm(term, path=f"{path}.nodeSelectorTerms[{i}]") for i, term in enumerate(terms))
+        self._terms = tuple(
+            NodeSelectorTerm(term, path=f"{path}.nodeSelectorTerms[{i}]") for i, term in enumerate(terms)
+        )
 
     def matches(self, node_name: str, labels: Mapping[str, str]) -> bool:
         return any(term.matches(node_name, labels) for term in self._terms)

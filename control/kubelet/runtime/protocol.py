@@ -7,6 +7,15 @@ the kubelet decides *what* should run; a runtime only knows *how*. The process r
 use a fake runtime to inject faults.
 
 The kubelet's HTTP API (logs, exec, attach, port-forward) depends on this protocol only.
+
+Additions made with the process runtime (all additive, with defaults, so code written
+against the first version keeps working): ``InvalidImageError`` and ``ExecTimeoutError``;
+``ContainerConfig.labels``; ``ContainerStatus`` gained ``pod_uid``, ``attempt``, ``image``,
+``image_id``, ``created_at`` and ``labels`` (what the kubelet needs to re-adopt containers
+after a restart, as CRI labels do); ``ImageInfo``, ``ContainerUsage`` and ``SandboxStatus``;
+and the methods ``image_info`` (CRI ImageStatus), ``wait`` (exit notification),
+``remove_container`` (CRI RemoveContainer), ``list_sandboxes``, ``usage`` (CRI
+ContainerStats) and ``close``.
 """
 
 from __future__ import annotations
@@ -28,6 +37,14 @@ class ContainerNotFoundError(RuntimeError_):
 
 class ImageNotSupportedError(RuntimeError_):
     """The image names nothing this runtime can run (the container stays Waiting)."""
+
+
+class InvalidImageError(RuntimeError_):
+    """The image reference does not parse (upstream's InvalidImageName)."""
+
+
+class ExecTimeoutError(RuntimeError_):
+    """``exec_sync`` ran out of time; the command was killed."""
 
 
 class ContainerState(enum.Enum):
@@ -70,6 +87,9 @@ class ContainerConfig:
     tty: bool = False
     memory_limit_bytes: int | None = None
     cpu_limit_millis: int | None = None
+    # CRI-style labels (io.kubernetes.container.name, ...): stored with the container and
+    # returned in its status, so a restarted kubelet can tell what each container is.
+    labels: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -81,9 +101,49 @@ class ContainerStatus:
     started_at: float | None = None  # epoch seconds
     finished_at: float | None = None
     exit_code: int | None = None
-    reason: str = ""  # Completed, Error, OOMKilled, ContainerCannotRun ...
+    reason: str = ""  # Completed, Error, OOMKilled, StartError, ContainerStatusUnknown
     message: str = ""
     log_path: Path = Path()
+    pod_uid: str = ""
+    attempt: int = 0  # ContainerConfig.restart_count of this container
+    image: str = ""
+    image_id: str = ""
+    created_at: float | None = None
+    labels: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ImageInfo:
+    """What an image provides, as CRI ImageStatus reports an image's config."""
+
+    image: str  # the reference as given
+    image_id: str
+    entrypoint: tuple[str, ...] = ()
+    cmd: tuple[str, ...] = ()
+    env: Mapping[str, str] = field(default_factory=dict)
+    working_dir: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class ContainerUsage:
+    """One reading of a container's resource usage (cumulative CPU, current memory)."""
+
+    timestamp: float  # epoch seconds
+    cpu_usage_core_nanoseconds: int
+    memory_usage_bytes: int
+    memory_working_set_bytes: int
+    memory_rss_bytes: int
+    processes: int = 0
+
+
+@dataclass(frozen=True, kw_only=True)
+class SandboxStatus:
+    pod_uid: str
+    namespace: str
+    name: str
+    pod_ip: str
+    directory: Path
+    created_at: float
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -124,16 +184,37 @@ class Runtime(Protocol):
         """Every container this runtime knows, including ones adopted after a restart."""
 
     async def exec_sync(
-        self, container_id: str, command: Sequence[str], *, timeout: float  # noqa: ASYNC109 - CRI ExecSync's timeout
+        self,
+        container_id: str,
+        command: Sequence[str],
+        *,
+        timeout: float,  # noqa: ASYNC109 - CRI ExecSync's timeout
     ) -> ExecResult:
         """Run a command in the container's context (env, cwd, mounts); for exec probes."""
 
-    async def exec(
-        self, container_id: str, command: Sequence[str], *, stdin: bool, tty: bool
-    ) -> ExecSession:
+    async def exec(self, container_id: str, command: Sequence[str], *, stdin: bool, tty: bool) -> ExecSession:
         """An interactive exec for `kubectl exec` (TTY when ``tty``)."""
 
     async def attach(self, container_id: str, *, stdin: bool, tty: bool) -> ExecSession:
         """Attach to the container's main process stdio (`kubectl attach`)."""
 
     def log_path(self, container_id: str) -> Path: ...
+
+    async def image_info(self, image: str) -> ImageInfo:
+        """The image's config; ``InvalidImageError`` or ``ImageNotSupportedError`` otherwise."""
+
+    async def wait(self, container_id: str) -> ContainerStatus:
+        """Return once the container has exited (at once if it already has)."""
+
+    async def remove_container(self, container_id: str) -> None:
+        """Forget an exited container and delete its records (its log file is the kubelet's)."""
+
+    async def list_sandboxes(self) -> list[SandboxStatus]: ...
+
+    def usage(self, container_id: str) -> ContainerUsage | None:
+        """Current usage of a running container; None once it has exited or is unknown.
+
+        Synchronous (a few small file reads) so stats can be sampled from any code path."""
+
+    async def close(self) -> None:
+        """Stop watching containers; the containers themselves keep running."""

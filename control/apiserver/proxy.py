@@ -1,0 +1,510 @@
+"""Subresources answered by the pod's kubelet: pods/log, pods/exec, pods/attach,
+pods/portforward, and nodes/proxy.
+
+As kube-apiserver's ``LogLocation``/``streamLocation``: read the pod, check the container
+(``container X is not valid for pod Y``; with none named, the only container or
+``a container name must be specified for pod Y, choose one of: [...]``), find its node's
+kubelet (the Node's ``InternalIP`` and ``status.daemonEndpoints.kubeletEndpoint.Port``)
+and call it over HTTPS with the API server's ``apiserver-kubelet-client`` certificate,
+verifying the kubelet's serving certificate against the lab CA.
+
+- **pods/log** streams the kubelet's text as ``text/plain``, flushed as it arrives, so
+  ``kubectl logs -f`` follows. A kubelet error becomes a Status the way upstream's
+  response checker does it: 400 keeps the kubelet's words (``container "c" in pod "p" is
+  waiting to start: ContainerCreating``), 500 is an InternalError. A pod not yet
+  scheduled has no logs: an empty 200, as upstream.
+- **exec, attach, portforward** must be upgrade requests. The request is replayed to the
+  kubelet with its upgrade headers; if the kubelet switches protocols, the client gets the
+  kubelet's 101 and from then on bytes are copied both ways untouched. WebSocket
+  (``v5.channel.k8s.io``, ``SPDY/3.1+portforward.k8s.io``) and SPDY/3.1 therefore reach
+  the kubelet end to end; any other kubelet answer is relayed as is, which is what makes
+  kubectl fall back from WebSocket to SPDY, or print ``unable to upgrade connection: ...``.
+- **nodes/proxy** relays any request to the kubelet's own path (``/stats/summary``,
+  ``/pods``, ``/metrics/resource``...).
+
+The kubelet client certificate lives beside the lab's other credentials
+(``<data-dir>/pki/apiserver-kubelet-client.*``); it is created from the lab CA the first
+time it is needed if the data directory does not have it yet.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import ssl
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import quote, urlencode
+
+import aiohttp
+from aiohttp import web
+
+from control.apiserver import errors
+from control.apiserver.call import Call
+from control.apiserver.options import APIServerOptions
+from control.pki import PKIFiles, ensure_apiserver_kubelet_client_certificate, load_or_create_ca
+
+log = logging.getLogger("kubelab.apiserver.proxy")
+
+DEFAULT_KUBELET_PORT = 10250
+_LOG_CHUNK = 64 * 1024
+_MAX_RESPONSE_HEAD = 64 * 1024
+_MAX_ERROR_BODY = 50_000  # what upstream reads of a kubelet's error body
+# Request headers an upgrade carries to the kubelet (the rest is the API server's business).
+_UPGRADE_REQUEST_HEADERS = (
+    "Connection",
+    "Upgrade",
+    "Sec-WebSocket-Key",
+    "Sec-WebSocket-Version",
+    "Sec-WebSocket-Protocol",
+    "Sec-WebSocket-Extensions",
+    "X-Stream-Protocol-Version",
+    "User-Agent",
+)
+# Response headers relayed to the client from a kubelet's 101.
+_UPGRADE_RESPONSE_HEADERS = (
+    "upgrade",
+    "sec-websocket-accept",
+    "sec-websocket-protocol",
+    "sec-websocket-extensions",
+    "x-stream-protocol-version",
+)
+_HOP_BY_HOP = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "transfer-encoding",
+        "te",
+        "trailer",
+        "upgrade",
+        "content-length",
+        "date",
+        "server",
+    }
+)
+_TRUE = frozenset({"1", "t", "T", "TRUE", "true", "True"})
+_FALSE = frozenset({"0", "f", "F", "FALSE", "false", "False"})
+
+
+class KubeletProxy:
+    """The handlers; one per API server, holding the TLS context used to dial kubelets."""
+
+    def __init__(self, *, pki: PKIFiles) -> None:
+        self._pki = pki
+        self._context: ssl.SSLContext | None = None
+
+    @classmethod
+    def from_options(cls, options: APIServerOptions) -> KubeletProxy:
+        return cls(pki=PKIFiles(options.data_dir / "pki"))
+
+    def ssl_context(self) -> ssl.SSLContext:
+        if self._context is None:
+            files = self._pki
+            if not (
+                files.apiserver_kubelet_client_cert.exists() and files.apiserver_kubelet_client_key.exists()
+            ):
+                ca, _ = load_or_create_ca(cert_file=files.ca_cert, key_file=files.ca_key)
+                ensure_apiserver_kubelet_client_certificate(files=files, ca=ca)
+            context = ssl.create_default_context(cafile=str(files.ca_cert))
+            context.load_cert_chain(
+                str(files.apiserver_kubelet_client_cert), str(files.apiserver_kubelet_client_key)
+            )
+            context.set_alpn_protocols(["http/1.1"])
+            self._context = context
+        return self._context
+
+    # ----------------------------------------------------------------- pods/log
+    async def log(self, call: Call) -> web.StreamResponse:
+        name = call.info.name
+        query = call.request.query
+        params = _log_params(name, query)
+        pod = await call.objects.get(call.rt, namespace=call.info.namespace, name=name)
+        container = container_for(pod, query.get("container", ""))
+        empty = web.StreamResponse(headers={"Content-Type": "text/plain"})
+        node_name = (pod.get("spec") or {}).get("nodeName", "")
+        if not node_name:
+            await empty.prepare(call.request)
+            return empty
+        host, port = await self._kubelet_address(call, node_name)
+        path = f"/containerLogs/{_seg(call.info.namespace)}/{_seg(name)}/{_seg(container)}"
+        url = f"https://{_host(host)}:{port}{path}"
+        async with self._session() as session:
+            try:
+                upstream = await session.get(url, params=params)
+            except aiohttp.ClientError as exc:
+                raise _dial_failure(f'Get "{url}"', exc) from exc
+            async with upstream:
+                if upstream.status != 200:
+                    body = (await upstream.content.read(_MAX_ERROR_BODY)).decode(errors="replace")
+                    raise kubelet_error(upstream.status, body, resource="pods/log", name=name)
+                response = web.StreamResponse(headers={"Content-Type": "text/plain"})
+                response.enable_chunked_encoding()
+                await response.prepare(call.request)
+                with contextlib.suppress(aiohttp.ClientError, ConnectionError):
+                    # Ends with the kubelet's response; a kubelet or client going away mid-stream
+                    # ends it early (the status line is long gone: nothing else can be said).
+                    async for chunk in upstream.content.iter_any():
+                        await response.write(chunk)
+                    await response.write_eof()
+                return response
+
+    def _session(self) -> aiohttp.ClientSession:
+        return aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(ssl=self.ssl_context()),
+            timeout=aiohttp.ClientTimeout(total=None, connect=30),
+            auto_decompress=False,
+        )
+
+    # ----------------------------------------------------------------- exec / attach / portforward
+    async def exec(self, call: Call) -> web.StreamResponse:
+        return await self._stream(call, "exec")
+
+    async def attach(self, call: Call) -> web.StreamResponse:
+        return await self._stream(call, "attach")
+
+    async def portforward(self, call: Call) -> web.StreamResponse:
+        return await self._stream(call, "portforward")
+
+    async def _stream(self, call: Call, kind: str) -> web.StreamResponse:
+        name = call.info.name
+        query = call.request.query
+        pod = await call.objects.get(call.rt, namespace=call.info.namespace, name=name)
+        params: list[tuple[str, str]] = []
+        if kind == "portforward":
+            path = f"/portForward/{_seg(call.info.namespace)}/{_seg(name)}"
+            ports = [value for value in query.getall("ports", []) if value]
+            if ports:
+                params.append(("port", ",".join(ports)))
+        else:
+            container = container_for(pod, query.get("container", ""))
+            path = f"/{kind}/{_seg(call.info.namespace)}/{_seg(name)}/{_seg(container)}"
+            for option, kubelet_name in (
+                ("stdin", "input"),
+                ("stdout", "output"),
+                ("stderr", "error"),
+                ("tty", "tty"),
+            ):
+                if _flag(query, option):
+                    params.append((kubelet_name, "1"))
+            if kind == "exec":
+                params += [("command", part) for part in query.getall("command", [])]
+        node_name = (pod.get("spec") or {}).get("nodeName", "")
+        if not node_name:
+            raise errors.bad_request(f"pod {name} does not have a host assigned")
+        if "upgrade" not in call.request.headers.get("Connection", "").lower():
+            raise errors.bad_request("Upgrade request required")
+        host, port = await self._kubelet_address(call, node_name)
+        target = path + ("?" + urlencode(params) if params else "")
+        return await self._tunnel(call.request, host=host, port=port, target=target)
+
+    async def _tunnel(self, request: web.Request, *, host: str, port: int, target: str) -> web.StreamResponse:
+        try:
+            reader, writer = await asyncio.wait_for(
+                asyncio.open_connection(host, port, ssl=self.ssl_context(), server_hostname=host), 30
+            )
+        except (OSError, TimeoutError, ssl.SSLError) as exc:
+            raise _dial_failure("error dialing backend", exc) from exc
+        try:
+            head = [f"{request.method} {target} HTTP/1.1", f"Host: {_host(host)}:{port}"]
+            for header in _UPGRADE_REQUEST_HEADERS:
+                head += [f"{header}: {value}" for value in request.headers.getall(header, [])]
+            writer.write(("\r\n".join(head) + "\r\n\r\n").encode("latin-1"))
+            await writer.drain()
+            status, headers = await _read_response_head(reader)
+            if status != 101:
+                return await _relay_refusal(status, headers, reader)
+            relayed = {name: value for name, value in headers.items() if name in _UPGRADE_RESPONSE_HEADERS}
+            client = await _switch_protocols(request, headers=relayed)
+            await _copy_both_ways(client, reader, writer)
+            return client.response
+        finally:
+            writer.close()
+            with contextlib.suppress(ConnectionError, ssl.SSLError, OSError):
+                await writer.wait_closed()
+
+    # ----------------------------------------------------------------- nodes/proxy
+    async def node_proxy(self, call: Call) -> web.StreamResponse:
+        if call.rt.plural != "nodes":
+            raise errors.path_not_found(call.info.path)
+        host, port = await self._kubelet_address(call, call.info.name)
+        path = "/" + "/".join(_seg(part) for part in call.info.parts)
+        url = f"https://{_host(host)}:{port}{path}"
+        body = await call.raw_body()
+        headers = {
+            key: value
+            for key, value in call.request.headers.items()
+            if key.lower() not in _HOP_BY_HOP and key.lower() not in ("host", "authorization")
+        }
+        async with self._session() as session:
+            try:
+                upstream = await session.request(
+                    call.request.method, url, params=call.request.query, data=body or None, headers=headers
+                )
+            except aiohttp.ClientError as exc:
+                raise _dial_failure(f'{call.request.method} "{url}"', exc) from exc
+            async with upstream:
+                response = web.StreamResponse(status=upstream.status)
+                for key, value in upstream.headers.items():
+                    if key.lower() not in _HOP_BY_HOP:
+                        response.headers.add(key, value)
+                response.enable_chunked_encoding()
+                await response.prepare(call.request)
+                with contextlib.suppress(aiohttp.ClientError, ConnectionError):
+                    async for chunk in upstream.content.iter_any():
+                        await response.write(chunk)
+                    await response.write_eof()
+                return response
+
+    # ----------------------------------------------------------------- node address
+    async def _kubelet_address(self, call: Call, node_name: str) -> tuple[str, int]:
+        nodes = call.objects.registry.lookup(group="", version="v1", plural="nodes")
+        assert nodes is not None, "the registry always has nodes"
+        node = await call.objects.get(nodes, namespace="", name=node_name)
+        return kubelet_address(node)
+
+
+def kubelet_address(node: Mapping[str, Any]) -> tuple[str, int]:
+    """The Node's InternalIP (then Hostname) and its kubelet port (10250 by default)."""
+    status = node.get("status") or {}
+    addresses = status.get("addresses") or []
+    for kind in ("InternalIP", "Hostname", "ExternalIP"):
+        for address in addresses:
+            if address.get("type") == kind and address.get("address"):
+                port = ((status.get("daemonEndpoints") or {}).get("kubeletEndpoint") or {}).get("Port")
+                return address["address"], int(port or DEFAULT_KUBELET_PORT)
+    known = [address.get("address", "") for address in addresses]
+    raise errors.StatusError(
+        code=500,
+        reason="InternalError",
+        message=f"Internal error occurred: no preferred addresses found; known addresses: {known}",
+    )
+
+
+def container_for(pod: Mapping[str, Any], requested: str) -> str:
+    """Upstream's validateContainer: the named container, or the only one."""
+    spec = pod.get("spec") or {}
+    name = (pod.get("metadata") or {}).get("name", "")
+    names = [
+        container.get("name", "")
+        for key in ("initContainers", "containers", "ephemeralContainers")
+        for container in spec.get(key) or ()
+    ]
+    if requested:
+        if requested not in names:
+            raise errors.bad_request(f"container {requested} is not valid for pod {name}")
+        return requested
+    containers = spec.get("containers") or []
+    if len(containers) == 1:
+        return containers[0].get("name", "")
+    if not containers:
+        raise errors.bad_request(f"a container name must be specified for pod {name}")
+    raise errors.bad_request(
+        f"a container name must be specified for pod {name}, choose one of: [{' '.join(names)}]"
+    )
+
+
+def kubelet_error(status: int, body: str, *, resource: str, name: str) -> errors.StatusError:
+    """A kubelet's non-2xx answer as upstream's GenericHttpResponseChecker turns it into a
+    Status: 400 and 500 keep the kubelet's words, others get the generic message."""
+    if status == 400:
+        return errors.bad_request(body)
+    if status == 500:
+        return errors.internal(body)
+    details = {"name": name, "kind": resource}
+    if status == 404:
+        return errors.StatusError(
+            code=404,
+            reason="NotFound",
+            message="the server could not find the requested resource",
+            details=details,
+        )
+    return errors.StatusError(
+        code=status,
+        reason="",
+        message=f"the server responded with the status code {status} but did not return more information",
+        details=details,
+    )
+
+
+def _dial_failure(what: str, exc: BaseException) -> errors.StatusError:
+    """How upstream reports an unreachable kubelet (kubectl: ``Error from server: ...``)."""
+    reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc) or type(exc).__name__
+    return errors.StatusError(code=500, reason="", message=f"{what}: {reason}")
+
+
+def _log_params(name: str, query: Mapping[str, str]) -> list[tuple[str, str]]:
+    """Check PodLogOptions as upstream (400 for unparsable values, 422 for invalid ones)
+    and build the kubelet's query."""
+    params: list[tuple[str, str]] = []
+    for option in ("follow", "previous", "timestamps"):
+        if _flag(query, option):
+            params.append((option, "true"))
+    numbers: dict[str, int] = {}
+    for option in ("tailLines", "sinceSeconds", "limitBytes"):
+        raw = query.get(option, "")
+        if raw == "":
+            continue
+        try:
+            numbers[option] = int(raw)
+        except ValueError as exc:
+            raise errors.bad_request(f'strconv.ParseInt: parsing "{raw}": invalid syntax') from exc
+        params.append((option, str(numbers[option])))
+    if query.get("sinceTime"):
+        params.append(("sinceTime", query["sinceTime"]))
+    problems: list[tuple[str, str]] = []
+    if numbers.get("tailLines", 0) < 0:
+        problems.append(
+            (
+                "FieldValueInvalid",
+                f"tailLines: Invalid value: {numbers['tailLines']}: must be greater than or equal to 0",
+            )
+        )
+    if "limitBytes" in numbers and numbers["limitBytes"] < 1:
+        problems.append(
+            (
+                "FieldValueInvalid",
+                f"limitBytes: Invalid value: {numbers['limitBytes']}: must be greater than 0",
+            )
+        )
+    if "sinceSeconds" in numbers and query.get("sinceTime"):
+        problems.append(
+            (
+                "FieldValueForbidden",
+                ": Forbidden: at most one of `sinceTime` or `sinceSeconds` may be specified",
+            )
+        )
+    elif numbers.get("sinceSeconds", 1) < 1:
+        problems.append(
+            (
+                "FieldValueInvalid",
+                f"sinceSeconds: Invalid value: {numbers['sinceSeconds']}: must be greater than 0",
+            )
+        )
+    if problems:
+        summary = (
+            problems[0][1] if len(problems) == 1 else "[" + ", ".join(text for _, text in problems) + "]"
+        )
+        raise errors.StatusError(
+            code=422,
+            reason="Invalid",
+            message=f'PodLogOptions "{name}" is invalid: {summary}',
+            details={
+                "name": name,
+                "kind": "PodLogOptions",
+                "causes": [
+                    {"reason": kind, "message": text.split(": ", 1)[1], "field": text.split(":", 1)[0]}
+                    for kind, text in problems
+                ],
+            },
+        )
+    return params
+
+
+def _flag(query: Mapping[str, str], name: str) -> bool:
+    value = query.get(name, "")
+    if value == "" or value in _FALSE:
+        return False
+    if value in _TRUE:
+        return True
+    raise errors.bad_request(f'strconv.ParseBool: parsing "{value}": invalid syntax')
+
+
+def _seg(segment: str) -> str:
+    return quote(segment, safe="")
+
+
+def _host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
+
+
+async def _read_response_head(reader: asyncio.StreamReader) -> tuple[int, dict[str, str]]:
+    """The status line's code and the headers (names lower-cased)."""
+    try:
+        head = await reader.readuntil(b"\r\n\r\n")
+    except (asyncio.IncompleteReadError, asyncio.LimitOverrunError) as exc:
+        raise errors.internal(f"error reading the kubelet's response: {exc}") from exc
+    if len(head) > _MAX_RESPONSE_HEAD:
+        raise errors.internal("the kubelet's response head is too large")
+    lines = head.decode("latin-1").split("\r\n")
+    try:
+        status = int(lines[0].split(" ", 2)[1])
+    except (IndexError, ValueError) as exc:
+        raise errors.internal(f"malformed response from the kubelet: {lines[0]!r}") from exc
+    headers: dict[str, str] = {}
+    for line in lines[1:]:
+        if ":" in line:
+            key, _, value = line.partition(":")
+            headers[key.strip().lower()] = value.strip()
+    return status, headers
+
+
+async def _relay_refusal(
+    status: int, headers: Mapping[str, str], reader: asyncio.StreamReader
+) -> web.Response:
+    """The kubelet would not upgrade: pass its answer on unchanged (upstream's behaviour)."""
+    length = headers.get("content-length")
+    body = b""
+    with contextlib.suppress(asyncio.IncompleteReadError, ConnectionError, ssl.SSLError, ValueError):
+        if length is not None:
+            body = await reader.readexactly(min(int(length), _MAX_ERROR_BODY))
+        elif headers.get("transfer-encoding", "").lower() != "chunked":
+            body = await reader.read(_MAX_ERROR_BODY)
+    response = web.Response(status=status, body=body)
+    response.headers["Content-Type"] = headers.get("content-type", "text/plain; charset=utf-8")
+    for key in ("x-accepted-stream-protocol-versions",):
+        if key in headers:
+            response.headers[key] = headers[key]
+    return response
+
+
+class _ClientSide:
+    """The client's connection after the API server answered 101: bytes in, bytes out."""
+
+    def __init__(self, request: web.Request, response: web.StreamResponse) -> None:
+        self.request = request
+        self.response = response
+        self.incoming: asyncio.Queue[bytes] = asyncio.Queue()
+
+    def feed_data(self, data: bytes) -> tuple[bool, bytes]:
+        if data:
+            self.incoming.put_nowait(bytes(data))
+        return False, b""
+
+    def feed_eof(self) -> None:
+        self.incoming.put_nowait(b"")
+
+
+async def _switch_protocols(request: web.Request, *, headers: Mapping[str, str]) -> _ClientSide:
+    response = web.StreamResponse(status=101, headers={"Connection": "Upgrade", **headers})
+    response.force_close()
+    client = _ClientSide(request, response)
+    # Installed before the 101 leaves, so nothing the client sends next is parsed as HTTP.
+    request.protocol.set_parser(client)  # type: ignore[arg-type]  # duck-typed payload parser
+    request.protocol.keep_alive(False)
+    await response.prepare(request)
+    await response.write(b"")
+    return client
+
+
+async def _copy_both_ways(
+    client: _ClientSide, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+) -> None:
+    """Copy until either side closes; what the kubelet sent before closing still reaches the client."""
+
+    async def upstream() -> None:
+        while chunk := await client.incoming.get():
+            writer.write(chunk)
+            await writer.drain()
+
+    async def downstream() -> None:
+        while chunk := await reader.read(_LOG_CHUNK):
+            await client.response.write(chunk)
+
+    tasks = {asyncio.create_task(upstream()), asyncio.create_task(downstream())}
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)

@@ -1,0 +1,541 @@
+"""The kubelet's HTTPS API: what the API server (and metrics-server) call on a node.
+
+Served on the node's IP, port 10250, with a serving certificate signed by the lab CA, and
+*only* to clients presenting a certificate the lab CA signed (the TLS handshake enforces
+it: no certificate, no connection) — the API server comes with its
+``apiserver-kubelet-client`` certificate. Paths and behaviour are the kubelet's:
+
+==========================================  ==============================================
+``/healthz``                                "ok"
+``/pods``                                   PodList of the pods bound to this node
+``/containerLogs/<ns>/<pod>/<container>``   CRI log file as text (follow, tailLines,
+                                            sinceSeconds, sinceTime, timestamps, previous,
+                                            limitBytes); errors as the kubelet words them
+``/stats/summary``                          stats/v1alpha1 Summary
+``/metrics/resource``                       node/pod/container CPU and memory (metrics-server)
+``/metrics``                                this server's own request metrics
+``/exec/<ns>/<pod>[/<uid>]/<container>``    remote command (WebSocket v5/v4/base64, SPDY)
+``/attach/<ns>/<pod>[/<uid>]/<container>``  attach to the container's main process
+``/portForward/<ns>/<pod>[/<uid>]``         port-forward (SPDY, SPDY-in-WebSocket,
+                                            WebSocket channels); ``/portforward`` too
+==========================================  ==============================================
+
+The server knows the node's pods through a :class:`PodSource` (the kubelet core: specs and
+the status it last computed), runs commands through the :class:`Runtime` protocol, reads
+log files with a :class:`LogReader` and usage with a :class:`UsageSource`: four narrow
+seams, so every endpoint is tested with fakes and integrated with the real kubelet.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import ssl
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+import orjson
+from aiohttp import web
+from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+from control.kubelet import portforward, spdy, streaming, summary
+from control.kubelet.runtime.protocol import ContainerNotFoundError, ContainerState, Runtime
+from control.pki import PKIFiles, ensure_kubelet_serving_certificate, load_or_create_ca
+
+log = logging.getLogger("kubelab.kubelet.server")
+
+DEFAULT_PORT = 10250
+_LONG_RUNNING = frozenset({"exec", "attach", "portForward", "portforward"})
+
+
+class KubeletServerError(Exception):
+    """The kubelet API cannot start (its address is taken, its certificates are unusable)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class KubeletServerConfig:
+    node_name: str
+    address: str  # the node IP to listen on
+    cert_file: Path
+    key_file: Path
+    client_ca_file: Path
+    port: int = DEFAULT_PORT
+
+    @classmethod
+    def for_node(
+        cls, *, pki: PKIFiles, node_name: str, address: str, port: int = DEFAULT_PORT
+    ) -> KubeletServerConfig:
+        """The node's config, with its serving certificate created (or renewed) from the lab CA."""
+        ca, _ = load_or_create_ca(cert_file=pki.ca_cert, key_file=pki.ca_key)
+        ensure_kubelet_serving_certificate(files=pki, ca=ca, node_name=node_name, addresses=[address])
+        return cls(
+            node_name=node_name,
+            address=address,
+            port=port,
+            cert_file=pki.kubelet_serving_cert(node_name),
+            key_file=pki.kubelet_serving_key(node_name),
+            client_ca_file=pki.ca_cert,
+        )
+
+
+class PodSource(Protocol):
+    """The pods bound to this node as the kubelet sees them: spec and its latest status."""
+
+    def pods(self) -> Sequence[Mapping[str, Any]]: ...
+
+    def pod(self, namespace: str, name: str) -> Mapping[str, Any] | None: ...
+
+
+@dataclass(frozen=True, kw_only=True)
+class LogOptions:
+    """PodLogOptions as the kubelet reads them from the query."""
+
+    follow: bool = False
+    previous: bool = False
+    timestamps: bool = False
+    tail_lines: int | None = None
+    since_seconds: int | None = None
+    since_time: datetime | None = None
+    limit_bytes: int | None = None
+
+    @classmethod
+    def from_query(cls, query: Mapping[str, str]) -> LogOptions:
+        """Raises ValueError naming the bad parameter (the caller answers 400)."""
+
+        def flag(name: str) -> bool:
+            value = query.get(name, "false").lower()
+            if value not in ("true", "false", "1", "0", ""):
+                raise ValueError(f"{name}: invalid boolean {query[name]!r}")
+            return value in ("true", "1")
+
+        def number(name: str, *, minimum: int) -> int | None:
+            if name not in query:
+                return None
+            try:
+                value = int(query[name])
+            except ValueError as exc:
+                raise ValueError(f"{name}: invalid integer {query[name]!r}") from exc
+            if value < minimum:
+                raise ValueError(f"{name}: must be greater than or equal to {minimum}")
+            return value
+
+        tail = query.get("tail", "")  # the kubelet's older spelling; "all" = no limit
+        tail_lines = number("tailLines", minimum=0) if tail in ("", "all") else number("tail", minimum=0)
+        since_time = None
+        if query.get("sinceTime"):
+            try:
+                since_time = datetime.fromisoformat(query["sinceTime"].replace("Z", "+00:00"))
+            except ValueError as exc:
+                raise ValueError(f"sinceTime: invalid RFC 3339 time {query['sinceTime']!r}") from exc
+        options = cls(
+            follow=flag("follow"),
+            previous=flag("previous"),
+            timestamps=flag("timestamps"),
+            tail_lines=tail_lines,
+            since_seconds=number("sinceSeconds", minimum=1),
+            since_time=since_time,
+            limit_bytes=number("limitBytes", minimum=1),
+        )
+        if options.since_seconds is not None and options.since_time is not None:
+            raise ValueError("at most one of sinceTime or sinceSeconds may be specified")
+        return options
+
+    @property
+    def since(self) -> datetime | None:
+        """The earliest log time wanted, from sinceSeconds or sinceTime."""
+        if self.since_time is not None:
+            return self.since_time if self.since_time.tzinfo else self.since_time.replace(tzinfo=UTC)
+        if self.since_seconds is not None:
+            return datetime.fromtimestamp(time.time() - self.since_seconds, UTC)
+        return None
+
+
+class LogReader(Protocol):
+    """Reads one container's CRI log file as the text ``kubectl logs`` prints (newest file
+    of a rotated set last), honouring tail/since/timestamps; with ``options.follow`` it
+    keeps waiting for new lines while ``running()`` says the container still runs."""
+
+    def __call__(
+        self, path: Path, *, options: LogOptions, running: Callable[[], Awaitable[bool]]
+    ) -> AsyncIterator[bytes]: ...
+
+
+class LogsUnavailableError(Exception):
+    """The container has no logs to show yet (or no previous instance); answered 400."""
+
+
+def log_container_id(pod: Mapping[str, Any], container: str, *, previous: bool) -> str:
+    """Which container instance's logs to read, as the kubelet's validateContainerLogStatus."""
+    name = (pod.get("metadata") or {}).get("name", "")
+    status = pod.get("status") or {}
+    found = None
+    for key in ("containerStatuses", "initContainerStatuses", "ephemeralContainerStatuses"):
+        found = next((item for item in status.get(key) or () if item.get("name") == container), None)
+        if found is not None:
+            break
+    if found is None:
+        raise LogsUnavailableError(f'container "{container}" in pod "{name}" is not available')
+    last = (found.get("lastState") or {}).get("terminated")
+    state = found.get("state") or {}
+    if previous:
+        if not last or not last.get("containerID"):
+            raise LogsUnavailableError(
+                f'previous terminated container "{container}" in pod "{name}" not found'
+            )
+        return summary.runtime_container_id(last["containerID"])
+    if "running" in state:
+        return summary.runtime_container_id(found.get("containerID", ""))
+    if "terminated" in state:
+        terminated = state["terminated"] or {}
+        chosen = terminated.get("containerID") or (last or {}).get("containerID")
+        if not chosen:
+            raise LogsUnavailableError(f'container "{container}" in pod "{name}" is terminated')
+        return summary.runtime_container_id(chosen)
+    if last:
+        if not last.get("containerID"):
+            raise LogsUnavailableError(f'container "{container}" in pod "{name}" is terminated')
+        return summary.runtime_container_id(last["containerID"])
+    if "waiting" in state:
+        reason = (state["waiting"] or {}).get("reason", "")
+        if reason == "ErrImagePull":
+            reason = "image can't be pulled"
+        elif reason == "ImagePullBackOff":
+            reason = "trying and failing to pull image"
+        raise LogsUnavailableError(f'container "{container}" in pod "{name}" is waiting to start: {reason}')
+    raise LogsUnavailableError(f'container "{container}" in pod "{name}" is waiting to start - no logs yet')
+
+
+def running_container_id(pod: Mapping[str, Any], container: str) -> str | None:
+    """The id of the running instance of ``container`` (init and ephemeral ones included)."""
+    for running in summary.running_containers([pod]):
+        if running.name == container:
+            return running.container_id
+    return None
+
+
+def has_container(pod: Mapping[str, Any], container: str) -> bool:
+    spec = pod.get("spec") or {}
+    return any(
+        item.get("name") == container
+        for key in ("containers", "initContainers", "ephemeralContainers")
+        for item in spec.get(key) or ()
+    )
+
+
+def server_ssl_context(config: KubeletServerConfig) -> ssl.SSLContext:
+    """TLS 1.2+, the node's certificate, and client certificates *required* (lab CA only)."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    try:
+        context.load_cert_chain(str(config.cert_file), str(config.key_file))
+        context.load_verify_locations(cafile=str(config.client_ca_file))
+    except (OSError, ssl.SSLError) as exc:
+        raise KubeletServerError(f"cannot load the kubelet's TLS files: {exc}") from exc
+    context.verify_mode = ssl.CERT_REQUIRED
+    context.set_alpn_protocols(["http/1.1"])
+    return context
+
+
+class _ServerMetrics:
+    """The kubelet server's own metrics, under upstream's names."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        labels = ("method", "path", "server_type", "long_running")
+        self.requests = Counter(
+            "kubelet_http_requests",
+            "Number of the http requests received since the server started",
+            labels,
+            registry=registry,
+        )
+        self.inflight = Gauge(
+            "kubelet_http_inflight_requests",
+            "Number of the inflight http requests",
+            labels,
+            registry=registry,
+        )
+
+
+class KubeletServer:
+    def __init__(
+        self,
+        *,
+        config: KubeletServerConfig,
+        pods: PodSource,
+        runtime: Runtime,
+        logs: LogReader,
+        usage: summary.UsageSource,
+        metrics_registry: CollectorRegistry | None = None,
+    ) -> None:
+        self.config = config
+        self._pods = pods
+        self._runtime = runtime
+        self._logs = logs
+        self._usage = usage
+        self.metrics_registry = metrics_registry or CollectorRegistry()
+        self._metrics = _ServerMetrics(self.metrics_registry)
+        self._boot_time = summary.boot_time()
+        self._runner: web.AppRunner | None = None
+
+    @property
+    def url(self) -> str:
+        return f"https://{self.config.address}:{self.config.port}"
+
+    def app(self) -> web.Application:
+        app = web.Application(middlewares=[self._observe])
+        router = app.router
+        router.add_get("/healthz", self._healthz)
+        router.add_get("/pods", self._pod_list)
+        router.add_get("/containerLogs/{namespace}/{pod}/{container}", self._container_logs)
+        router.add_get("/stats/summary", self._stats_summary)
+        router.add_get("/metrics/resource", self._resource_metrics)
+        router.add_get("/metrics", self._own_metrics)
+        for kind in ("exec", "attach"):
+            for path in (
+                f"/{kind}/{{namespace}}/{{pod}}/{{container}}",
+                f"/{kind}/{{namespace}}/{{pod}}/{{uid}}/{{container}}",
+            ):
+                router.add_route("GET", path, self._remote_command)
+                router.add_route("POST", path, self._remote_command)
+        for prefix in ("/portForward", "/portforward"):
+            for path in (f"{prefix}/{{namespace}}/{{pod}}", f"{prefix}/{{namespace}}/{{pod}}/{{uid}}"):
+                router.add_route("GET", path, self._port_forward)
+                router.add_route("POST", path, self._port_forward)
+        return app
+
+    async def start(self) -> None:
+        context = server_ssl_context(self.config)
+        runner = web.AppRunner(self.app(), access_log=None, shutdown_timeout=1.0)
+        await runner.setup()
+        site = web.TCPSite(
+            runner, self.config.address, self.config.port, ssl_context=context, reuse_address=True
+        )
+        try:
+            await site.start()
+        except OSError as exc:
+            await runner.cleanup()
+            raise KubeletServerError(
+                f"cannot listen on {self.config.address}:{self.config.port} for the kubelet API: "
+                f"{exc.strerror or exc}"
+            ) from exc
+        self._runner = runner
+        log.info("kubelet API listening", extra={"address": self.config.address, "port": self.config.port})
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            runner, self._runner = self._runner, None
+            await runner.cleanup()
+
+    # ------------------------------------------------------------------ plumbing
+    @web.middleware
+    async def _observe(
+        self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
+        root = _metric_path(request.path)
+        labels = (request.method, root, "readwrite", str(root in _LONG_RUNNING).lower())
+        self._metrics.requests.labels(*labels).inc()
+        gauge = self._metrics.inflight.labels(*labels)
+        gauge.inc()
+        try:
+            return await handler(request)
+        finally:
+            gauge.dec()
+
+    def _find_pod(self, request: web.Request) -> Mapping[str, Any] | None:
+        info = request.match_info
+        pod = self._pods.pod(info["namespace"], info["pod"])
+        uid = info.get("uid")
+        if pod is not None and uid and (pod.get("metadata") or {}).get("uid") != uid:
+            return None
+        return pod
+
+    # ------------------------------------------------------------------ simple endpoints
+    async def _healthz(self, request: web.Request) -> web.Response:
+        return web.Response(text="ok")
+
+    async def _pod_list(self, request: web.Request) -> web.Response:
+        body = {"kind": "PodList", "apiVersion": "v1", "metadata": {}, "items": list(self._pods.pods())}
+        return web.Response(body=orjson.dumps(body), content_type="application/json")
+
+    async def _stats_summary(self, request: web.Request) -> web.Response:
+        body = summary.summary(
+            node_name=self.config.node_name,
+            start_time=self._boot_time,
+            pods=self._pods.pods(),
+            usage=self._usage,
+        )
+        return web.Response(body=orjson.dumps(body), content_type="application/json")
+
+    async def _resource_metrics(self, request: web.Request) -> web.Response:
+        body = summary.resource_metrics(pods=self._pods.pods(), usage=self._usage)
+        return web.Response(body=body, headers={"Content-Type": summary.RESOURCE_METRICS_CONTENT_TYPE})
+
+    async def _own_metrics(self, request: web.Request) -> web.Response:
+        return web.Response(
+            body=generate_latest(self.metrics_registry), headers={"Content-Type": CONTENT_TYPE_LATEST}
+        )
+
+    # ------------------------------------------------------------------ logs
+    async def _container_logs(self, request: web.Request) -> web.StreamResponse:
+        info = request.match_info
+        name, container = info["pod"], info["container"]
+        try:
+            options = LogOptions.from_query(request.query)
+        except ValueError as exc:
+            return _text(400, f"Unable to decode query: {exc}")
+        pod = self._pods.pod(info["namespace"], name)
+        if pod is None:
+            return _text(404, f'pod "{name}" does not exist')
+        if not has_container(pod, container):
+            return _text(404, f'container "{container}" not found in pod "{name}"')
+        try:
+            container_id = log_container_id(pod, container, previous=options.previous)
+        except LogsUnavailableError as exc:
+            return _text(400, str(exc))
+        path = self._runtime.log_path(container_id)
+        if not path.exists():
+            return _text(400, f'failed to try resolving symlinks in path "{path}": no such file or directory')
+
+        async def running() -> bool:
+            try:
+                status = await self._runtime.status(container_id)
+            except ContainerNotFoundError:
+                return False
+            return status.state is ContainerState.RUNNING
+
+        response = web.StreamResponse(headers={"Content-Type": "text/plain"})
+        response.enable_chunked_encoding()
+        await response.prepare(request)
+        budget = options.limit_bytes
+        chunks = self._logs(path, options=options, running=running)
+        try:
+            async for chunk in chunks:
+                if budget is not None:
+                    chunk = chunk[:budget]
+                    budget -= len(chunk)
+                await response.write(chunk)
+                if budget == 0:
+                    break
+        except ConnectionError:
+            return response
+        finally:
+            with contextlib.suppress(Exception):
+                await chunks.aclose()  # type: ignore[attr-defined]
+        await response.write_eof()
+        return response
+
+    # ------------------------------------------------------------------ exec / attach
+    async def _remote_command(self, request: web.Request) -> web.StreamResponse:
+        kind = (
+            streaming.CommandKind.EXEC if request.path.startswith("/exec/") else streaming.CommandKind.ATTACH
+        )
+        try:
+            options = streaming.StreamOptions.from_query(request.query)
+        except streaming.BadStreamRequestError as exc:
+            return _text(400, str(exc))
+        pod = self._find_pod(request)
+        if pod is None:
+            return _text(404, "pod does not exist")
+        container = request.match_info["container"]
+        command = request.query.getall("command", [])
+        if kind is streaming.CommandKind.EXEC and not command:
+            return _text(400, "you must specify at least one command for the container")
+        container_id = running_container_id(pod, container)
+        if container_id is None:
+            return _text(500, f'container not found ("{container}")')
+        runtime = self._runtime
+
+        async def start() -> Any:
+            if kind is streaming.CommandKind.EXEC:
+                return await runtime.exec(container_id, command, stdin=options.stdin, tty=options.tty)
+            return await runtime.attach(container_id, stdin=options.stdin, tty=options.tty)
+
+        try:
+            if streaming.is_websocket_request(request):
+                return await streaming.serve_websocket_command(
+                    request, options=options, kind=kind, command=command, start=start
+                )
+            if streaming.is_spdy_request(request):
+                return await streaming.serve_spdy_command(
+                    request, options=options, kind=kind, command=command, start=start
+                )
+        except streaming.HandshakeError as exc:
+            return _text(exc.status, str(exc), headers=exc.headers)
+        return _text(400, "Upgrade request required")
+
+    # ------------------------------------------------------------------ port-forward
+    async def _port_forward(self, request: web.Request) -> web.StreamResponse:
+        pod = self._find_pod(request)
+        if pod is None:
+            return _text(404, "pod does not exist")
+        metadata = pod.get("metadata") or {}
+        ip = (pod.get("status") or {}).get("podIP", "")
+        if not ip:
+            return _text(500, f'pod "{metadata.get("name", "")}" has no IP address yet')
+        target = portforward.ForwardTarget(
+            pod_name=metadata.get("name", ""), pod_uid=metadata.get("uid", ""), ip=ip
+        )
+        try:
+            if streaming.is_websocket_request(request):
+                if portforward.tunnel_protocol(request):
+                    return await self._forward_tunnel(request, target)
+                return await self._forward_channels(request, target)
+            if streaming.is_spdy_request(request):
+                protocol = streaming.spdy_protocol(request, (portforward.PROTOCOL,))
+                connection, session = await streaming.accept_spdy(request, protocol=protocol)
+                await _serve_forwarding(session, target)
+                return connection.response
+        except streaming.HandshakeError as exc:
+            return _text(exc.status, str(exc), headers=exc.headers)
+        return _text(400, "Upgrade request required")
+
+    async def _forward_tunnel(
+        self, request: web.Request, target: portforward.ForwardTarget
+    ) -> web.StreamResponse:
+        ws = await streaming.accept_websocket(request, protocol=portforward.TUNNEL_PROTOCOL)
+        try:
+            await _serve_forwarding(spdy.Session(portforward.WebSocketTransport(ws)), target)
+        finally:
+            await ws.close()
+        return ws
+
+    async def _forward_channels(
+        self, request: web.Request, target: portforward.ForwardTarget
+    ) -> web.StreamResponse:
+        protocol = portforward.channel_protocol(request)
+        try:
+            ports = portforward.parse_ports(
+                request.query.getall("ports", []) + request.query.getall("port", [])
+            )
+        except ValueError as exc:
+            return _text(400, str(exc))
+        ws = await streaming.accept_websocket(request, protocol=protocol)
+        await portforward.serve_channels(ws, ports=ports, text="base64" in protocol, target=target)
+        return ws
+
+
+async def _serve_forwarding(session: spdy.Session, target: portforward.ForwardTarget) -> None:
+    reader = asyncio.create_task(session.run())
+    try:
+        await portforward.serve_spdy(session, target)
+    finally:
+        reader.cancel()
+        with contextlib.suppress(asyncio.CancelledError, spdy.SPDYError, ConnectionError):
+            await reader
+
+
+def _text(status: int, message: str, *, headers: Mapping[str, str] | None = None) -> web.Response:
+    return web.Response(status=status, text=message, headers=headers)
+
+
+def _metric_path(path: str) -> str:
+    """The kubelet's path bucket: the first segment, or ``metrics/<x>``."""
+    parts = path.strip("/").split("/", 2)
+    if parts[0] == "metrics" and len(parts) > 1:
+        return f"metrics/{parts[1]}"
+    return parts[0]

@@ -1,0 +1,54 @@
+"""The default profile's plugins, one module each, in upstream's order and with its weights.
+
+Filters run in this order, and a node's first failing filter names the reason it reports:
+NodeUnschedulable, NodeName, TaintToleration, NodeAffinity, NodePorts, NodeResourcesFit,
+PodTopologySpread, InterPodAffinity. Scores and their weights (kube-scheduler's v1 defaults):
+TaintToleration 3, NodeAffinity 2, PodTopologySpread 2, InterPodAffinity 2, NodeResourcesFit
+(LeastAllocated) 1, NodeResourcesBalancedAllocation 1.
+
+Not carried over, having nothing to act on in kubelab: the volume plugins (VolumeBinding,
+VolumeRestrictions, VolumeZone, NodeVolumeLimits — no PersistentVolumes), ImageLocality (no
+image store), DynamicResources, SchedulingGates is handled by the queue, and DefaultPreemption
+is replaced by the message of :mod:`control.scheduler.preemption`.
+"""
+
+from __future__ import annotations
+
+import random
+
+from control.scheduler.framework import Framework, Listers
+from control.scheduler.plugins.balanced_allocation import BalancedAllocation
+from control.scheduler.plugins.inter_pod_affinity import InterPodAffinity
+from control.scheduler.plugins.node_affinity import NodeAffinity
+from control.scheduler.plugins.node_name import NodeName
+from control.scheduler.plugins.node_ports import NodePorts
+from control.scheduler.plugins.node_resources_fit import NodeResourcesFit
+from control.scheduler.plugins.node_unschedulable import NodeUnschedulable
+from control.scheduler.plugins.pod_topology_spread import PodTopologySpread
+from control.scheduler.plugins.taint_toleration import TaintToleration
+
+
+def default_framework(listers: Listers, *, rng: random.Random | None = None) -> Framework:
+    taints, node_affinity, fit = TaintToleration(), NodeAffinity(), NodeResourcesFit()
+    spread, pod_affinity = PodTopologySpread(listers), InterPodAffinity(listers)
+    return Framework(
+        filters=[
+            NodeUnschedulable(),
+            NodeName(),
+            taints,
+            node_affinity,
+            NodePorts(),
+            fit,
+            spread,
+            pod_affinity,
+        ],
+        scorers=[
+            (taints, 3),
+            (node_affinity, 2),
+            (fit, 1),
+            (spread, 2),
+            (pod_affinity, 2),
+            (BalancedAllocation(), 1),
+        ],
+        rng=rng,
+    )
