@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import os
 import shlex
@@ -95,7 +96,11 @@ def _server(args: argparse.Namespace) -> int:
                     "pid": os.getpid(),
                 },
             )
-            _run(_serve_until_signalled(options, url=settings.server_url))
+            _run(
+                _serve_until_signalled(
+                    options, url=settings.server_url, layout=layout, components=_components(args.components)
+                )
+            )
     except (lab.LabError, PKIError) as exc:
         log.error(str(exc))
         return EXIT_FAILED
@@ -213,7 +218,24 @@ def _kubeconfig(args: argparse.Namespace) -> int:
 # --- running the server -------------------------------------------------------------------
 
 
-async def _serve_until_signalled(options: APIServerOptions, *, url: str) -> None:
+CONTROL_PLANE = ("apiserver", "controller-manager", "scheduler")
+
+
+def _components(text: str) -> tuple[str, ...]:
+    chosen = tuple(part.strip() for part in text.split(",") if part.strip())
+    unknown = [part for part in chosen if part not in CONTROL_PLANE]
+    if unknown or "apiserver" not in chosen:
+        raise lab.SettingsError(
+            f"--components {text!r}: choose from {', '.join(CONTROL_PLANE)} (apiserver is required)"
+        )
+    return chosen
+
+
+async def _serve_until_signalled(
+    options: APIServerOptions, *, url: str, layout: lab.Layout, components: tuple[str, ...] = CONTROL_PLANE
+) -> None:
+    """The API server, then (once it is ready) the controller manager and the scheduler in
+    the same event loop, each as its own API client, until SIGTERM/SIGINT."""
     from control.apiserver.server import serve
 
     stop = asyncio.Event()
@@ -229,7 +251,67 @@ async def _serve_until_signalled(options: APIServerOptions, *, url: str) -> None
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, on_signal, signum)
-    await serve(options, stop=stop, on_ready=lambda: log.info("API server ready", extra={"url": url}))
+    ready = asyncio.Event()
+
+    def on_ready() -> None:
+        log.info("API server ready", extra={"url": url})
+        ready.set()
+
+    tasks = [asyncio.create_task(serve(options, stop=stop, on_ready=on_ready), name="apiserver")]
+    waiting = asyncio.create_task(ready.wait())
+    await asyncio.wait({tasks[0], waiting}, return_when=asyncio.FIRST_COMPLETED)
+    waiting.cancel()
+    if ready.is_set():
+        tasks.extend(_start_components(layout, components=components, stop=stop))
+    try:
+        await asyncio.gather(*tasks)
+    finally:
+        stop.set()
+
+
+def _start_components(
+    layout: lab.Layout, *, components: tuple[str, ...], stop: asyncio.Event
+) -> list[asyncio.Task[None]]:
+    from control.client.config import load_kubeconfig
+
+    started = []
+    if "controller-manager" in components:
+        from control.controllers.manager import run_controller_manager
+
+        config = load_kubeconfig(layout.component_kubeconfig("controller-manager"))
+        started.append(
+            asyncio.create_task(
+                _keep_running(
+                    "controller-manager", lambda: run_controller_manager(config=config, stop=stop), stop
+                ),
+                name="controller-manager",
+            )
+        )
+    if "scheduler" in components:
+        from control.scheduler.run import run_scheduler
+
+        config = load_kubeconfig(layout.component_kubeconfig("scheduler"))
+        started.append(
+            asyncio.create_task(
+                _keep_running("scheduler", lambda: run_scheduler(config=config, stop=stop), stop),
+                name="scheduler",
+            )
+        )
+    return started
+
+
+async def _keep_running(
+    name: str, start: Callable[[], Coroutine[Any, Any, None]], stop: asyncio.Event
+) -> None:
+    """Run a component until ``stop``; a crash is logged and the component restarted, so it
+    never takes the API server in the same process down with it."""
+    while not stop.is_set():
+        try:
+            await start()
+        except Exception:
+            log.exception("%s failed; restarting in 5 s", name)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=5.0)
 
 
 def _run(main: Coroutine[Any, Any, None]) -> None:
@@ -464,7 +546,8 @@ def _build_parser() -> argparse.ArgumentParser:
         formatter_class=_FORMATTER,
         help="run the control plane in the foreground",
         description=(
-            "Run the API server in the foreground until SIGTERM or Ctrl-C (a second signal exits at once).\n"
+            "Run the control plane in the foreground until SIGTERM or Ctrl-C (a second signal exits at once):\n"
+            "the API server, then the controller manager and the scheduler as its clients (--components).\n"
             "Prepares the data directory as `up` does and holds DIR/server.pid while it runs, so `status`\n"
             "and `down` see it. Logs one JSON object per event to stderr. `up` runs this in the background."
         ),
@@ -474,6 +557,13 @@ def _build_parser() -> argparse.ArgumentParser:
             "  kubelab server --data-dir /tmp/lab2 --api-port 6444 --log-level debug\n"
             "  kubelab server --store etcd://127.0.0.1:2379,127.0.0.1:22379"
         ),
+    )
+    server.add_argument(
+        "--components",
+        default=",".join(CONTROL_PLANE),
+        metavar="LIST",
+        help="what this process runs, comma-separated: apiserver (required), controller-manager, "
+        f"scheduler (default: {','.join(CONTROL_PLANE)})",
     )
     server.set_defaults(command="server", run=_server)
 

@@ -32,6 +32,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import ssl
 from collections.abc import Mapping
 from typing import Any
@@ -133,7 +134,7 @@ class KubeletProxy:
             try:
                 upstream = await session.get(url, params=params)
             except aiohttp.ClientError as exc:
-                raise _dial_failure(f'Get "{url}"', exc) from exc
+                raise _dial_failure(f'Get "{url}"', exc, host=host, port=port) from exc
             async with upstream:
                 if upstream.status != 200:
                     body = (await upstream.content.read(_MAX_ERROR_BODY)).decode(errors="replace")
@@ -204,7 +205,7 @@ class KubeletProxy:
                 asyncio.open_connection(host, port, ssl=self.ssl_context(), server_hostname=host), 30
             )
         except (OSError, TimeoutError, ssl.SSLError) as exc:
-            raise _dial_failure("error dialing backend", exc) from exc
+            raise _dial_failure("error dialing backend", exc, host=host, port=port) from exc
         try:
             head = [f"{request.method} {target} HTTP/1.1", f"Host: {_host(host)}:{port}"]
             for header in _UPGRADE_REQUEST_HEADERS:
@@ -242,7 +243,7 @@ class KubeletProxy:
                     call.request.method, url, params=call.request.query, data=body or None, headers=headers
                 )
             except aiohttp.ClientError as exc:
-                raise _dial_failure(f'{call.request.method} "{url}"', exc) from exc
+                raise _dial_failure(f'{call.request.method} "{url}"', exc, host=host, port=port) from exc
             async with upstream:
                 response = web.StreamResponse(status=upstream.status)
                 for key, value in upstream.headers.items():
@@ -327,9 +328,20 @@ def kubelet_error(status: int, body: str, *, resource: str, name: str) -> errors
     )
 
 
-def _dial_failure(what: str, exc: BaseException) -> errors.StatusError:
-    """How upstream reports an unreachable kubelet (kubectl: ``Error from server: ...``)."""
-    reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc) or type(exc).__name__
+def _dial_failure(what: str, exc: BaseException, *, host: str, port: int) -> errors.StatusError:
+    """How upstream reports an unreachable kubelet, in Go's words
+    (kubectl: ``Error from server: error dialing backend: dial tcp ...: connect: connection refused``)."""
+    cause: BaseException = exc
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        cause = exc.os_error
+    if isinstance(cause, ssl.SSLError | aiohttp.ClientSSLError):
+        reason = f"tls: {cause}"
+    elif isinstance(cause, TimeoutError):
+        reason = f"dial tcp {_host(host)}:{port}: i/o timeout"
+    elif isinstance(cause, OSError) and cause.errno:
+        reason = f"dial tcp {_host(host)}:{port}: connect: {os.strerror(cause.errno).lower()}"
+    else:
+        reason = str(cause) or type(cause).__name__
     return errors.StatusError(code=500, reason="", message=f"{what}: {reason}")
 
 

@@ -240,15 +240,20 @@ class ResourceStore:
     ) -> dict[str, Any]:
         """Apply ``transform`` to the current object and store the result.
 
-        ``transform`` gets a private copy of the current object (resourceVersion set) and
-        returns the desired object; a resourceVersion left in it is a precondition.
+        ``transform`` gets a private copy of the current object without its
+        resourceVersion and returns the desired object; a resourceVersion in that result
+        (from the request) is a precondition.
         ``subresource`` "" updates everything but status (for kinds with a status
         subresource); "status" updates only status.
         """
         for _ in range(_CAS_ATTEMPTS):
             kv = await self.get_kv(rt, namespace=namespace, name=name)
             old = decode(kv)
-            desired = transform(copy.deepcopy(old))
+            current = copy.deepcopy(old)
+            # The transform sees no resourceVersion: one in its result came from the
+            # request (a PUT body, a patch) and is a precondition.
+            current["metadata"].pop("resourceVersion", None)
+            desired = transform(current)
             if isinstance(desired, Awaitable):
                 desired = await desired
             if not isinstance(desired, dict) or not isinstance(desired.get("metadata", {}), dict):
@@ -320,9 +325,10 @@ class ResourceStore:
         if subresource == "status":
             new = copy.deepcopy(old)
             new["status"] = desired.get("status") if desired.get("status") is not None else {}
-        elif subresource == "binding":  # pods/binding: only spec.nodeName, once
+        elif subresource == "binding":  # pods/binding: spec.nodeName once, and PodScheduled=True
             new = copy.deepcopy(old)
             new.setdefault("spec", {})["nodeName"] = (desired.get("spec") or {}).get("nodeName")
+            _set_pod_scheduled(new, now=rfc3339(self.clock()))
         elif subresource == "finalize":  # namespaces/<name>/finalize: only spec.finalizers
             new = copy.deepcopy(old)
             new.setdefault("spec", {})["finalizers"] = list(
@@ -646,6 +652,19 @@ def _node_ports(svc: dict[str, Any] | None) -> list[int]:
         for port in (svc.get("spec") or {}).get("ports") or []
         if isinstance(port, dict) and port.get("nodePort")
     ]
+
+
+def _set_pod_scheduled(pod: dict[str, Any], *, now: str) -> None:
+    """Upstream's binding sets the PodScheduled condition to True (replacing an
+    Unschedulable one the scheduler may have written)."""
+    conditions = pod.setdefault("status", {}).setdefault("conditions", [])
+    for condition in conditions:
+        if condition.get("type") == "PodScheduled":
+            if condition.get("status") != "True":
+                condition.clear()
+                condition.update({"type": "PodScheduled", "status": "True", "lastTransitionTime": now})
+            return
+    conditions.append({"type": "PodScheduled", "status": "True", "lastTransitionTime": now})
 
 
 def _initial_status(rt: ResourceType, obj: dict[str, Any]) -> dict[str, Any]:

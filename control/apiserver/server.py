@@ -24,7 +24,7 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-from control.apiserver import errors, reads, watch, writes
+from control.apiserver import errors, proxy, reads, watch, writes
 from control.apiserver.allocators import ClusterIPAllocator, NodePortAllocator
 from control.apiserver.authn import UserInfo, allows_anonymous, user_from_peercert
 from control.apiserver.bootstrap import ensure_system_objects
@@ -47,7 +47,9 @@ log = logging.getLogger("kubelab.apiserver")
 
 KUBERNETES_VERSION = (1, 33, 0)
 # Subresources with a handler here; discovery lists only these.
-SERVED_SUBRESOURCES = frozenset({"status", "scale", "binding", "finalize"})
+SERVED_SUBRESOURCES = frozenset(
+    {"status", "scale", "binding", "finalize", "log", "exec", "attach", "portforward", "proxy"}
+)
 _LONG_RUNNING = frozenset({"watch"})
 _HEALTH_CHECKS = ("ping", "log", "etcd", "poststarthook/bootstrap-controller")
 
@@ -103,6 +105,7 @@ class APIServer:
         )
         self.metrics_registry.register(self.storage_objects)
         self.watch_cache = WatchCache(store=store)
+        self.kubelets = proxy.KubeletProxy.from_options(options)
         self.custom_resources = CustomResourceServing(objects=self.objects, registry=registry)
         self.tracer = configure_tracer("kube-apiserver")
         self.ready = False
@@ -270,6 +273,17 @@ class APIServer:
                 ("scale", "patch"): writes.patch_,
                 ("binding", "create"): writes.bind,
                 ("finalize", "update"): writes.update,
+                ("log", "get"): self.kubelets.log,
+                ("exec", "get"): self.kubelets.exec,
+                ("exec", "create"): self.kubelets.exec,
+                ("attach", "get"): self.kubelets.attach,
+                ("attach", "create"): self.kubelets.attach,
+                ("portforward", "get"): self.kubelets.portforward,
+                ("portforward", "create"): self.kubelets.portforward,
+                **{
+                    ("proxy", verb): self.kubelets.node_proxy
+                    for verb in ("get", "create", "update", "patch", "delete")
+                },
             }
             handler = table.get((sub, info.verb))
             if handler is None:

@@ -369,7 +369,8 @@ async def _update_scale(call: Call, change: Any) -> web.Response:
             )
         updated = copy.deepcopy(current)
         pinned = (scale.get("metadata") or {}).get("resourceVersion")
-        updated["metadata"]["resourceVersion"] = pinned or current["metadata"]["resourceVersion"]
+        if pinned:
+            updated["metadata"]["resourceVersion"] = pinned
         _set_path(updated, (rt.scale or ScaleSubresource()).spec_replicas_path, replicas)
         return updated
 

@@ -54,7 +54,7 @@ import orjson
 
 from control.client import errors
 from control.client.clock import REAL_CLOCK, Clock
-from control.client.controller import Controller, PermanentError
+from control.client.controller import Controller, PermanentError, TemporaryError
 from control.client.indexer import object_key
 from control.client.informer import DeletedFinalStateUnknown, InformerFactory
 from control.client.rest import PatchType, RESTClient
@@ -776,7 +776,11 @@ class DeploymentController:
         cached = self.deployments.cache.get_by_key(key)
         if cached is None:
             return
-        await _Sync(self, cached).run()
+        try:
+            await _Sync(self, cached).run()
+        except errors.ConflictError as exc:
+            # Our cache is behind a write (often our own): an ordinary retry, not an error.
+            raise TemporaryError(f"{key}: {exc}") from exc
 
 
 class _Sync:
@@ -1208,6 +1212,13 @@ class _Sync:
     ) -> bool:
         if sum(replicas_of(rs) for rs in old_rss) == 0:
             return False
+        if any(
+            _count(_status(rs), "availableReplicas") > replicas_of(rs) for rs in all_rss if rs is not None
+        ):
+            # A ReplicaSet was scaled down and its status has not caught up: its availability is
+            # overstated. Upstream gets here too and bails out (with an error from the cleanup);
+            # the ReplicaSet's next status update brings us back.
+            return False
         all_pods = sum(replicas_of(rs) for rs in all_rss if rs is not None)
         min_available = replicas_of(self.d) - max_unavailable(self.d)
         new_unavailable = replicas_of(new_rs) - _count(_status(new_rs), "availableReplicas")
@@ -1231,7 +1242,7 @@ class _Sync:
                 break
             replicas = replicas_of(rs)
             available = _count(_status(rs), "availableReplicas")
-            if replicas == 0 or replicas == available:
+            if replicas == 0 or replicas <= available:
                 continue
             down = min(max_cleanup - total, replicas - available)
             _, old_rss[index] = await self.scale_replica_set_and_record_event(rs, replicas - down)

@@ -21,14 +21,16 @@ never touches ``default/kubernetes``, which the API server owns. Services withou
 selector are left alone. Endpoints whose Service is gone are deleted: on the Service's
 deletion event, and once at start-up for leftovers (except leader-election records).
 
-After an update the superseded resourceVersion is remembered: a reconcile that still finds
-it in the cache fails and is retried, instead of computing from a stale copy (upstream's
+After a write the controller remembers what the cache should show — the object it created,
+or not the resourceVersion its update replaced — and a reconcile against a cache that has
+not caught up is retried instead of computing from a stale copy (upstream's
 staleEndpointsTracker).
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -50,6 +52,8 @@ OVER_CAPACITY_ANNOTATION = "endpoints.kubernetes.io/over-capacity"
 LEADER_ANNOTATION = "control-plane.alpha.kubernetes.io/leader"
 MAX_CAPACITY = 1000
 API_SERVER_KEY = "default/kubernetes"
+# Our own writes are expected in the cache within this time; past it they are forgotten.
+EXPECTATION_TTL = 60.0
 
 Obj = Mapping[str, Any]
 
@@ -66,12 +70,13 @@ class EndpointsController:
         self._endpoints = ctx.informers.informer(ENDPOINTS)
         servicepods.ensure_pod_label_index(self._pods)
         self._queue: RateLimitingQueue[str] = RateLimitingQueue(name="endpoint")
-        # key -> a resourceVersion of the Endpoints that a write of ours has superseded
-        self._superseded: dict[str, str] = {}
+        # key -> (what the cache should show after a write of ours, when we wrote): "" for "the
+        # object we created", else the resourceVersion our update superseded (stale while shown)
+        self._written: dict[str, tuple[str, float]] = {}
 
     async def run(self) -> None:
         self._queue = queue = RateLimitingQueue(name="endpoint")
-        self._superseded = {}
+        self._written = {}
         registrations = [
             (
                 self._services,
@@ -87,7 +92,7 @@ class EndpointsController:
                     on_add=self._on_pod_add, on_update=self._on_pod_update, on_delete=self._on_pod_delete
                 ),
             ),
-            (self._endpoints, self._endpoints.add_event_handler(on_delete=self._queue_service)),
+            (self._endpoints, self._endpoints.add_event_handler(on_delete=self._on_endpoints_delete)),
         ]
         informers = [self._pods, self._services, self._endpoints]
         try:
@@ -107,12 +112,17 @@ class EndpointsController:
     def _queue_service(self, obj: Obj | DeletedFinalStateUnknown) -> None:
         self._queue.add(deletion_handling_key(obj))
 
+    def _on_endpoints_delete(self, obj: Obj | DeletedFinalStateUnknown) -> None:
+        key = deletion_handling_key(obj)
+        self._written.pop(key, None)  # whatever we wrote last is gone now
+        self._queue.add(key)
+
     def _on_pod_add(self, pod: Obj) -> None:
-        for key in servicepods.services_to_update(self._services, None, pod):
+        for key in servicepods.services_to_update(self._services, old=None, new=pod):
             self._queue.add(key)
 
     def _on_pod_update(self, old: Obj, new: Obj) -> None:
-        for key in servicepods.services_to_update(self._services, old, new):
+        for key in servicepods.services_to_update(self._services, old=old, new=new):
             self._queue.add(key)
 
     def _on_pod_delete(self, obj: Obj | DeletedFinalStateUnknown) -> None:
@@ -136,7 +146,7 @@ class EndpointsController:
                 await self._client.delete(ENDPOINTS, name, namespace=namespace)
             except errors.NotFoundError:
                 pass
-            self._superseded.pop(key, None)
+            self._written.pop(key, None)
             return
         spec = service.get("spec") or {}
         selector = servicepods.selector_of(service)
@@ -145,17 +155,30 @@ class EndpointsController:
         pods = servicepods.selected_pods(self._pods, namespace=namespace, selector=selector)
         subsets = desired_subsets(service, pods)
         current = self._endpoints.cache.get_by_key(key)
-        if current is not None:
-            version = (current.get("metadata") or {}).get("resourceVersion")
-            if version and self._superseded.get(key) == version:
-                raise TemporaryError(
-                    f"the endpoints cache is out of date: resourceVersion {version} was already replaced"
-                )
+        self._check_cache_caught_up(key, current)
         labels = desired_labels(service)
         truncated, subsets = truncate(subsets)
         if current is not None and _up_to_date(current, subsets=subsets, labels=labels, truncated=truncated):
             return
         await self._write(service, current, subsets=subsets, labels=labels, truncated=truncated)
+
+    def _check_cache_caught_up(self, key: str, current: Obj | None) -> None:
+        """Fail (to be retried) while the cache does not yet show our last write of ``key``."""
+        written = self._written.get(key)
+        if written is None:
+            return
+        expected, at = written
+        if time.monotonic() - at > EXPECTATION_TTL:
+            del self._written[key]
+            return
+        if current is None:
+            if expected == "":
+                raise TemporaryError("the endpoints cache does not show the endpoints created yet")
+        elif (current.get("metadata") or {}).get("resourceVersion") == expected:
+            raise TemporaryError(
+                f"the endpoints cache is out of date: resourceVersion {expected} was already replaced"
+            )
+        del self._written[key]
 
     async def _write(
         self,
@@ -195,11 +218,16 @@ class EndpointsController:
         try:
             if current is None:
                 await self._client.create(ENDPOINTS, body, namespace=namespace)
+                self._written[f"{namespace}/{name}"] = ("", time.monotonic())
             else:
                 updated = await self._client.replace(ENDPOINTS, body)
                 old_version = current["metadata"].get("resourceVersion")
                 if updated["metadata"].get("resourceVersion") != old_version and old_version:
-                    self._superseded[f"{namespace}/{name}"] = old_version
+                    self._written[f"{namespace}/{name}"] = (old_version, time.monotonic())
+        except errors.AlreadyExistsError as exc:
+            raise TemporaryError(f"endpoints {namespace}/{name} exist but are not cached yet") from exc
+        except errors.ConflictError as exc:
+            raise TemporaryError(f"endpoints {namespace}/{name} changed since they were cached") from exc
         except errors.RequestError as exc:
             if current is None and namespace_terminating(exc):
                 return  # creates keep failing until the namespace is gone: drop the key

@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -65,6 +65,7 @@ EXPECTATION_TTL = 60.0
 SLICE_CHANGE_DELAY = 1.0
 
 Obj = Mapping[str, Any]
+NodeLookup = Callable[[str], Obj | None]
 PortsKey = tuple[tuple[str, int, str, str], ...]
 EndpointKey = tuple[tuple[str, ...], str, str, str]
 
@@ -217,11 +218,11 @@ class EndpointSliceController:
         self._queue.add(deletion_handling_key(obj))
 
     def _on_pod_add(self, pod: Obj) -> None:
-        for key in servicepods.services_to_update(self._services, None, pod):
+        for key in servicepods.services_to_update(self._services, old=None, new=pod):
             self._queue.add(key)
 
     def _on_pod_update(self, old: Obj, new: Obj) -> None:
-        for key in servicepods.services_to_update(self._services, old, new):
+        for key in servicepods.services_to_update(self._services, old=old, new=new):
             self._queue.add(key)
 
     def _on_pod_delete(self, obj: Obj | DeletedFinalStateUnknown) -> None:
@@ -243,7 +244,7 @@ class EndpointSliceController:
         self._on_slice(new)
 
     def _on_slice_delete(self, obj: Obj | DeletedFinalStateUnknown) -> None:
-        slice_ = servicepods.pod_from_event(obj)
+        slice_ = obj.obj if isinstance(obj, DeletedFinalStateUnknown) else obj
         if _managed(slice_) and not self._tracker.observe(slice_, deleted=True):
             self._queue_for_slice(slice_)
 
@@ -261,16 +262,10 @@ class EndpointSliceController:
         if service is None:
             self._tracker.forget_service(key)  # the garbage collector removes the slices
             return
-        spec = service.get("spec") or {}
-        if (
-            key == API_SERVER_KEY
-            or spec.get("type") == "ExternalName"
-            or not servicepods.selector_of(service)
-        ):
+        selector = servicepods.selector_of(service)
+        if key == API_SERVER_KEY or (service.get("spec") or {}).get("type") == "ExternalName" or not selector:
             return
-        pods = servicepods.selected_pods(
-            self._pods, namespace=namespace, selector=servicepods.selector_of(service)
-        )
+        pods = servicepods.selected_pods(self._pods, namespace=namespace, selector=selector)
         slices = [
             slice_
             for slice_ in self._slices.cache.by_index(SLICE_SERVICE_INDEX, key)
@@ -280,13 +275,15 @@ class EndpointSliceController:
             raise TemporaryError("EndpointSlice informer cache is out of date")
         plan = plan_slices(
             service,
-            pods,
-            slices,
+            pods=pods,
+            slices=slices,
             nodes=self._nodes.cache.get_by_key,
             max_endpoints=self._max,
         )
         try:
-            await self._apply(key, service, plan)
+            await self._apply(key, service=service, plan=plan)
+        except errors.ConflictError as exc:
+            raise TemporaryError(f"a slice of Service {key} changed since it was cached") from exc
         except errors.RequestError as exc:
             await self._recorder.event(
                 service,
@@ -300,7 +297,7 @@ class EndpointSliceController:
                 f"skipping pods of Service {key} whose nodes are not known: {', '.join(sorted(plan.missing_nodes))}"
             )
 
-    async def _apply(self, key: str, service: Obj, plan: SlicePlan) -> None:
+    async def _apply(self, key: str, *, service: Obj, plan: SlicePlan) -> None:
         namespace = service["metadata"]["namespace"]
         if not (service.get("metadata") or {}).get("deletionTimestamp"):
             for body in plan.create:
@@ -340,10 +337,10 @@ class SlicePlan:
 
 def plan_slices(
     service: Obj,
+    *,
     pods: list[dict[str, Any]],
     slices: list[dict[str, Any]],
-    *,
-    nodes: Any,
+    nodes: NodeLookup,
     max_endpoints: int = MAX_ENDPOINTS_PER_SLICE,
 ) -> SlicePlan:
     """What to create, update and delete so that ``slices`` (the managed slices of ``service``)
@@ -365,8 +362,8 @@ def plan_slices(
         existing = by_type.get(address_type, [])
         result = _plan_address_type(
             service,
-            pods,
-            existing,
+            pods=pods,
+            existing=existing,
             address_type=address_type,
             nodes=nodes,
             max_endpoints=max_endpoints,
@@ -378,18 +375,18 @@ def plan_slices(
     # Reuse slices about to be deleted for the ones about to be created (fewer writes, no gap).
     kept_deletes = []
     for doomed in delete:
-        replacement = next(
+        index = next(
             (
-                body
-                for body in reversed(create)
-                if body["addressType"] == doomed.get("addressType") and _owned_by(doomed, service)
+                i
+                for i in range(len(create) - 1, -1, -1)
+                if create[i]["addressType"] == doomed.get("addressType") and _owned_by(doomed, service)
             ),
             None,
         )
-        if replacement is None:
+        if index is None:
             kept_deletes.append(doomed)
             continue
-        create.remove(replacement)
+        replacement = create.pop(index)
         metadata = dict(doomed["metadata"])
         metadata["labels"] = replacement["metadata"]["labels"]
         metadata["ownerReferences"] = replacement["metadata"]["ownerReferences"]
@@ -411,11 +408,11 @@ class _TypePlan:
 
 def _plan_address_type(
     service: Obj,
+    *,
     pods: list[dict[str, Any]],
     existing: list[dict[str, Any]],
-    *,
     address_type: str,
-    nodes: Any,
+    nodes: NodeLookup,
     max_endpoints: int,
     missing_nodes: set[str],
 ) -> _TypePlan:
@@ -441,7 +438,7 @@ def _plan_address_type(
         if node is None and not publish:
             missing_nodes.add(f"{pod['metadata']['name']} (node {node_name or 'unassigned'!s})")
             continue
-        endpoint = pod_to_endpoint(pod, node, service, address_type=address_type)
+        endpoint = pod_to_endpoint(pod, node=node, service=service, address_type=address_type)
         if endpoint["addresses"]:
             group[_endpoint_key(endpoint)] = endpoint
     create: list[dict[str, Any]] = []
@@ -449,8 +446,8 @@ def _plan_address_type(
     for ports_key, wanted in desired.items():
         result = _plan_ports(
             service,
-            existing_by_ports.get(ports_key, []),
-            wanted,
+            existing=existing_by_ports.get(ports_key, []),
+            wanted=wanted,
             ports=desired_ports[ports_key],
             address_type=address_type,
             max_endpoints=max_endpoints,
@@ -472,9 +469,9 @@ def _plan_address_type(
 
 def _plan_ports(
     service: Obj,
+    *,
     existing: list[dict[str, Any]],
     wanted: dict[EndpointKey, dict[str, Any]],
-    *,
     ports: list[dict[str, Any]],
     address_type: str,
     max_endpoints: int,
@@ -596,7 +593,7 @@ def endpoint_ports(service: Obj, pod: Obj) -> list[dict[str, Any]]:
     return result
 
 
-def pod_to_endpoint(pod: Obj, node: Obj | None, service: Obj, *, address_type: str) -> dict[str, Any]:
+def pod_to_endpoint(pod: Obj, *, node: Obj | None, service: Obj, address_type: str) -> dict[str, Any]:
     serving = servicepods.is_ready(pod)
     terminating = servicepods.is_terminating(pod)
     publish = bool((service.get("spec") or {}).get("publishNotReadyAddresses"))

@@ -361,7 +361,7 @@ class GarbageCollector:
             if dangling or waiting:
                 gone = {ref["uid"] for ref in dangling + waiting}
                 log.info("%s: removing references to owners %s", identity, sorted(gone))
-                await self._remove_references(resource, identity, gone)
+                await self._remove_references(resource, identity=identity, owner_uids=gone)
             return
         if waiting and node.dependents:
             if any(
@@ -371,7 +371,7 @@ class GarbageCollector:
                 # A possible cycle of foreground deletions: stop blocking our owners first.
                 await self._unblock_references(resource, identity)
             log.info("%s: an owner waits for its dependents, deleting it in the foreground", identity)
-            await self._delete(resource, identity, PropagationPolicy.FOREGROUND)
+            await self._delete(resource, identity=identity, policy=PropagationPolicy.FOREGROUND)
             return
         if ORPHAN_FINALIZER in finalizers:
             policy = PropagationPolicy.ORPHAN
@@ -379,8 +379,8 @@ class GarbageCollector:
             policy = PropagationPolicy.FOREGROUND
         else:
             policy = PropagationPolicy.BACKGROUND
-        log.info("%s: all owners are gone, deleting it (%s)", identity, policy)
-        await self._delete(resource, identity, policy)
+        log.info("%s: no owner keeps it, deleting it (%s)", identity, policy)
+        await self._delete(resource, identity=identity, policy=policy)
 
     async def _classify(
         self, obj: Obj, references: list[dict[str, Any]]
@@ -447,13 +447,13 @@ class GarbageCollector:
         ]
         if not blocking:
             log.info("%s: no blocking dependents left, removing %s", node.identity, FOREGROUND_FINALIZER)
-            await self._remove_finalizer(resource, node.identity, FOREGROUND_FINALIZER)
+            await self._remove_finalizer(resource, identity=node.identity, finalizer=FOREGROUND_FINALIZER)
             return
         for dependent in blocking:
             if not dependent.being_deleted:
                 self._delete_queue.add(dependent.identity.uid)
 
-    async def _delete(self, resource: Resource, identity: Identity, policy: PropagationPolicy) -> None:
+    async def _delete(self, resource: Resource, *, identity: Identity, policy: PropagationPolicy) -> None:
         try:
             await self._client.delete(
                 resource,
@@ -470,6 +470,7 @@ class GarbageCollector:
     async def _patch_metadata(
         self,
         resource: Resource,
+        *,
         identity: Identity,
         change: Callable[[dict[str, Any]], dict[str, Any] | None],
     ) -> None:
@@ -497,7 +498,7 @@ class GarbageCollector:
                 continue
         raise TemporaryError(f"{identity}: kept conflicting while updating its metadata")
 
-    async def _remove_finalizer(self, resource: Resource, identity: Identity, finalizer: str) -> None:
+    async def _remove_finalizer(self, resource: Resource, *, identity: Identity, finalizer: str) -> None:
         def without(metadata: dict[str, Any]) -> dict[str, Any] | None:
             finalizers = list(metadata.get("finalizers") or ())
             if finalizer not in finalizers:
@@ -505,9 +506,11 @@ class GarbageCollector:
             rest = [f for f in finalizers if f != finalizer]
             return {"finalizers": rest or None}
 
-        await self._patch_metadata(resource, identity, without)
+        await self._patch_metadata(resource, identity=identity, change=without)
 
-    async def _remove_references(self, resource: Resource, identity: Identity, owner_uids: set[str]) -> None:
+    async def _remove_references(
+        self, resource: Resource, *, identity: Identity, owner_uids: set[str]
+    ) -> None:
         def without(metadata: dict[str, Any]) -> dict[str, Any] | None:
             references = list(metadata.get("ownerReferences") or ())
             rest = [ref for ref in references if ref.get("uid") not in owner_uids]
@@ -515,7 +518,7 @@ class GarbageCollector:
                 return None
             return {"ownerReferences": rest or None}
 
-        await self._patch_metadata(resource, identity, without)
+        await self._patch_metadata(resource, identity=identity, change=without)
 
     async def _unblock_references(self, resource: Resource, identity: Identity) -> None:
         def unblocked(metadata: dict[str, Any]) -> dict[str, Any] | None:
@@ -526,7 +529,7 @@ class GarbageCollector:
                 ref["blockOwnerDeletion"] = False
             return {"ownerReferences": references}
 
-        await self._patch_metadata(resource, identity, unblocked)
+        await self._patch_metadata(resource, identity=identity, change=unblocked)
 
     # --- attempt to orphan ------------------------------------------------------------------
 
@@ -541,10 +544,10 @@ class GarbageCollector:
             if dependent is None or dependent.virtual:
                 continue
             resource = await self._resource_for(dependent.identity.api_version, dependent.identity.kind)
-            await self._remove_references(resource, dependent.identity, {uid})
+            await self._remove_references(resource, identity=dependent.identity, owner_uids={uid})
         resource = await self._resource_for(owner.api_version, owner.kind)
         log.info("%s: dependents orphaned, removing %s", owner, ORPHAN_FINALIZER)
-        await self._remove_finalizer(resource, owner, ORPHAN_FINALIZER)
+        await self._remove_finalizer(resource, identity=owner, finalizer=ORPHAN_FINALIZER)
 
 
 def new_controller(ctx: ControllerContext) -> GarbageCollector:

@@ -104,9 +104,10 @@ class NamespaceController:
         *,
         workers: int | None = None,
         remaining_delay: Callable[[int], float] = upstream_remaining_delay,
+        discovery: Discovery | None = None,
     ) -> None:
         self._client = ctx.client
-        self._discovery = Discovery(ctx.client)
+        self._discovery = discovery or Discovery(ctx.client)
         self._workers = workers or ctx.options.concurrent_syncs
         self._remaining_delay = remaining_delay
         self._namespaces = ctx.informers.informer(NAMESPACES)
@@ -160,9 +161,9 @@ class NamespaceController:
         await self._finalize(namespace)
 
     async def _mark_terminating(self, namespace: dict[str, Any]) -> dict[str, Any]:
-        if (namespace.get("status") or {}).get("phase") == "Terminating":
-            return namespace
         while True:
+            if (namespace.get("status") or {}).get("phase") == "Terminating":
+                return namespace
             changed = {**namespace, "status": {**(namespace.get("status") or {}), "phase": "Terminating"}}
             try:
                 return await self._client.replace(NAMESPACES, changed, subresource="status")
@@ -180,7 +181,10 @@ class NamespaceController:
 
     async def _finalize(self, namespace: dict[str, Any]) -> None:
         while True:
-            finalizers = [f for f in (namespace.get("spec") or {}).get("finalizers") or () if f != FINALIZER]
+            current = list((namespace.get("spec") or {}).get("finalizers") or ())
+            if FINALIZER not in current:
+                return
+            finalizers = [f for f in current if f != FINALIZER]
             body = {
                 **namespace,
                 "spec": {**(namespace.get("spec") or {}), "finalizers": sorted(set(finalizers))},

@@ -36,7 +36,7 @@ from typing import Any
 
 from control.client import errors
 from control.client.clock import REAL_CLOCK, Clock
-from control.client.controller import Controller, PermanentError
+from control.client.controller import Controller, PermanentError, TemporaryError
 from control.client.indexer import object_key
 from control.client.informer import DeletedFinalStateUnknown, InformerFactory
 from control.client.rest import RESTClient
@@ -499,6 +499,13 @@ class ReplicaSetController:
     # --- reconcile -----------------------------------------------------------------------------------
 
     async def reconcile(self, key: str) -> None:
+        try:
+            await self._sync(key)
+        except errors.ConflictError as exc:
+            # Our cache is behind a write (often our own): an ordinary retry, not an error.
+            raise TemporaryError(f"{key}: {exc}") from exc
+
+    async def _sync(self, key: str) -> None:
         rs = self._replicasets.cache.get_by_key(key)
         if rs is None:
             self.expectations.forget(key)

@@ -94,7 +94,7 @@ def pod_from_event(obj: Obj | DeletedFinalStateUnknown) -> Obj:
     return obj.obj if isinstance(obj, DeletedFinalStateUnknown) else obj
 
 
-def services_to_update(services: SharedInformer, old: Obj | None, new: Obj) -> set[str]:
+def services_to_update(services: SharedInformer, *, old: Obj | None, new: Obj) -> set[str]:
     """The Services a pod event concerns (upstream's GetServicesToUpdateOnPodChange).
 
     A resync (same resourceVersion) or a change irrelevant to endpoints concerns none; a

@@ -145,7 +145,9 @@ class CRILogWriter:
         if max_bytes <= 0:
             raise ValueError(f"max_bytes must be positive, got {max_bytes}")
         if max_files < 2:
-            raise ValueError(f"max_files must be at least 2 (the current file and one rotated), got {max_files}")
+            raise ValueError(
+                f"max_files must be at least 2 (the current file and one rotated), got {max_files}"
+            )
         if line_max <= 0:
             raise ValueError(f"line_max must be positive, got {line_max}")
         self.path = path
@@ -179,7 +181,9 @@ class CRILogWriter:
         if out:
             self._emit(out)
 
-    def _entries(self, out: bytearray, header: bytes, buf: bytearray, start: int, end: int, *, last_tag: bytes) -> None:
+    def _entries(
+        self, out: bytearray, header: bytes, buf: bytearray, start: int, end: int, *, last_tag: bytes
+    ) -> None:
         limit = self._line_max
         while end - start > limit:
             out += header + b"P " + buf[start : start + limit] + b"\n"
@@ -257,14 +261,18 @@ def create_log_link(
     containers_dir: Path, *, pod: str, namespace: str, container: str, container_id: str, target: Path
 ) -> Path:
     containers_dir.mkdir(parents=True, exist_ok=True)
-    link = containers_dir / log_link_name(pod=pod, namespace=namespace, container=container, container_id=container_id)
+    link = containers_dir / log_link_name(
+        pod=pod, namespace=namespace, container=container, container_id=container_id
+    )
     with contextlib.suppress(FileNotFoundError):
         link.unlink()
     link.symlink_to(target)
     return link
 
 
-def remove_log_link(containers_dir: Path, *, pod: str, namespace: str, container: str, container_id: str) -> None:
+def remove_log_link(
+    containers_dir: Path, *, pod: str, namespace: str, container: str, container_id: str
+) -> None:
     name = log_link_name(pod=pod, namespace=namespace, container=container, container_id=container_id)
     with contextlib.suppress(FileNotFoundError):
         (containers_dir / name).unlink()
@@ -436,10 +444,10 @@ async def read_container_log(
             now = time.monotonic()
             if idle_since is None:
                 idle_since = now
-            if still_running is None or not still_running():
-                # One more look: the container may have written its last lines just now.
-                if os.fstat(fd).st_size <= position and now - idle_since >= poll_interval:
-                    return
+            # Stopped? Then one more look first: it may have written its last lines just now.
+            stopped = still_running is None or not still_running()
+            if stopped and os.fstat(fd).st_size <= position and now - idle_since >= poll_interval:
+                return
             await asyncio.sleep(poll_interval)
     finally:
         os.close(fd)

@@ -264,8 +264,8 @@ def channel_protocol(request: web.Request) -> str:
 async def serve_channels(
     ws: web.WebSocketResponse, *, ports: Sequence[int], text: bool, target: ForwardTarget
 ) -> None:
-    """One connection to each port, opened now; closes when every forward is done.
-    ``text`` selects the base64 variant (text messages, ASCII channel digits)."""
+    """One connection to each port, opened now; ends when every forward is done or the client
+    leaves. ``text`` selects the base64 variant (text messages, ASCII channel digits)."""
     lock = asyncio.Lock()
 
     async def send(channel: int, data: bytes) -> None:
@@ -319,12 +319,14 @@ async def serve_channels(
             writer.close()
 
     receiver = asyncio.create_task(receive())
+    forwards = asyncio.gather(
+        *(forward(index, port) for index, port in enumerate(ports)), return_exceptions=True
+    )
     try:
-        await asyncio.gather(
-            *(forward(index, port) for index, port in enumerate(ports)), return_exceptions=True
-        )
+        # Done when every forward is (the pods closed), or when the client leaves.
+        await asyncio.wait({receiver, forwards}, return_when=asyncio.FIRST_COMPLETED)
     finally:
-        receiver.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await receiver
+        for task in (receiver, forwards):
+            task.cancel()
+        await asyncio.gather(receiver, forwards, return_exceptions=True)
         await ws.close()

@@ -21,9 +21,10 @@ it: no certificate, no connection) — the API server comes with its
 ==========================================  ==============================================
 
 The server knows the node's pods through a :class:`PodSource` (the kubelet core: specs and
-the status it last computed), runs commands through the :class:`Runtime` protocol, reads
-log files with a :class:`LogReader` and usage with a :class:`UsageSource`: four narrow
-seams, so every endpoint is tested with fakes and integrated with the real kubelet.
+the status it last computed), runs commands and finds log files through the
+:class:`Runtime` protocol, reads the CRI log files with ``control.kubelet.logs`` and takes
+usage numbers from a ``summary.UsageSource``: narrow seams, so every endpoint is tested
+with fakes and integrated with the real kubelet.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ import contextlib
 import logging
 import ssl
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -44,8 +45,9 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-from control.kubelet import portforward, spdy, streaming, summary
-from control.kubelet.runtime.protocol import ContainerNotFoundError, ContainerState, Runtime
+from control.kubelet import logs, portforward, spdy, streaming, summary
+from control.kubelet.pods import LogSource, LogUnavailableError, PodManager
+from control.kubelet.runtime.protocol import Runtime
 from control.pki import PKIFiles, ensure_kubelet_serving_certificate, load_or_create_ca
 
 log = logging.getLogger("kubelab.kubelet.server")
@@ -85,130 +87,77 @@ class KubeletServerConfig:
 
 
 class PodSource(Protocol):
-    """The pods bound to this node as the kubelet sees them: spec and its latest status."""
+    """The pods bound to this node as the kubelet sees them (``control.kubelet.pods.PodManager``
+    through :class:`AgentPods`)."""
 
     def pods(self) -> Sequence[Mapping[str, Any]]: ...
 
     def pod(self, namespace: str, name: str) -> Mapping[str, Any] | None: ...
 
+    def log_source(self, namespace: str, pod: str, container: str, *, previous: bool = False) -> LogSource:
+        """Which log file to read; ``LogUnavailableError`` (with the kubelet's words) if none."""
 
-@dataclass(frozen=True, kw_only=True)
-class LogOptions:
-    """PodLogOptions as the kubelet reads them from the query."""
 
-    follow: bool = False
-    previous: bool = False
-    timestamps: bool = False
-    tail_lines: int | None = None
-    since_seconds: int | None = None
-    since_time: datetime | None = None
-    limit_bytes: int | None = None
+class AgentPods:
+    """A node agent's pod manager as a :class:`PodSource`."""
 
-    @classmethod
-    def from_query(cls, query: Mapping[str, str]) -> LogOptions:
-        """Raises ValueError naming the bad parameter (the caller answers 400)."""
+    def __init__(self, manager: PodManager) -> None:
+        self._manager = manager
 
-        def flag(name: str) -> bool:
-            value = query.get(name, "false").lower()
-            if value not in ("true", "false", "1", "0", ""):
-                raise ValueError(f"{name}: invalid boolean {query[name]!r}")
-            return value in ("true", "1")
+    def pods(self) -> list[dict[str, Any]]:
+        return self._manager.running_pods()
 
-        def number(name: str, *, minimum: int) -> int | None:
-            if name not in query:
-                return None
-            try:
-                value = int(query[name])
-            except ValueError as exc:
-                raise ValueError(f"{name}: invalid integer {query[name]!r}") from exc
-            if value < minimum:
-                raise ValueError(f"{name}: must be greater than or equal to {minimum}")
-            return value
+    def pod(self, namespace: str, name: str) -> Mapping[str, Any] | None:
+        worker = self._manager.find(namespace, name)
+        return None if worker is None else worker.pod
 
-        tail = query.get("tail", "")  # the kubelet's older spelling; "all" = no limit
-        tail_lines = number("tailLines", minimum=0) if tail in ("", "all") else number("tail", minimum=0)
-        since_time = None
-        if query.get("sinceTime"):
-            try:
-                since_time = datetime.fromisoformat(query["sinceTime"].replace("Z", "+00:00"))
-            except ValueError as exc:
-                raise ValueError(f"sinceTime: invalid RFC 3339 time {query['sinceTime']!r}") from exc
-        options = cls(
-            follow=flag("follow"),
-            previous=flag("previous"),
-            timestamps=flag("timestamps"),
-            tail_lines=tail_lines,
-            since_seconds=number("sinceSeconds", minimum=1),
-            since_time=since_time,
-            limit_bytes=number("limitBytes", minimum=1),
-        )
-        if options.since_seconds is not None and options.since_time is not None:
+    def log_source(self, namespace: str, pod: str, container: str, *, previous: bool = False) -> LogSource:
+        return self._manager.log_source(namespace, pod, container, previous=previous)
+
+
+def log_options(query: Mapping[str, str]) -> tuple[logs.LogOptions, bool]:
+    """PodLogOptions from the kubelet's query: (reader options, previous). ValueError names
+    the bad parameter (answered 400)."""
+
+    def flag(name: str) -> bool:
+        value = query.get(name, "false").lower()
+        if value not in ("true", "false", "1", "0", ""):
+            raise ValueError(f"{name}: invalid boolean {query[name]!r}")
+        return value in ("true", "1")
+
+    def number(name: str, *, minimum: int) -> int | None:
+        if name not in query:
+            return None
+        try:
+            value = int(query[name])
+        except ValueError as exc:
+            raise ValueError(f"{name}: invalid integer {query[name]!r}") from exc
+        if value < minimum:
+            raise ValueError(f"{name}: must be greater than or equal to {minimum}")
+        return value
+
+    tail = query.get("tail", "")  # the kubelet's older spelling; "all" = no limit
+    tail_lines = number("tailLines", minimum=0) if tail in ("", "all") else number("tail", minimum=0)
+    since_seconds = number("sinceSeconds", minimum=1)
+    since_time: float | None = None
+    if query.get("sinceTime"):
+        if since_seconds is not None:
             raise ValueError("at most one of sinceTime or sinceSeconds may be specified")
-        return options
-
-    @property
-    def since(self) -> datetime | None:
-        """The earliest log time wanted, from sinceSeconds or sinceTime."""
-        if self.since_time is not None:
-            return self.since_time if self.since_time.tzinfo else self.since_time.replace(tzinfo=UTC)
-        if self.since_seconds is not None:
-            return datetime.fromtimestamp(time.time() - self.since_seconds, UTC)
-        return None
-
-
-class LogReader(Protocol):
-    """Reads one container's CRI log file as the text ``kubectl logs`` prints (newest file
-    of a rotated set last), honouring tail/since/timestamps; with ``options.follow`` it
-    keeps waiting for new lines while ``running()`` says the container still runs."""
-
-    def __call__(
-        self, path: Path, *, options: LogOptions, running: Callable[[], Awaitable[bool]]
-    ) -> AsyncIterator[bytes]: ...
-
-
-class LogsUnavailableError(Exception):
-    """The container has no logs to show yet (or no previous instance); answered 400."""
-
-
-def log_container_id(pod: Mapping[str, Any], container: str, *, previous: bool) -> str:
-    """Which container instance's logs to read, as the kubelet's validateContainerLogStatus."""
-    name = (pod.get("metadata") or {}).get("name", "")
-    status = pod.get("status") or {}
-    found = None
-    for key in ("containerStatuses", "initContainerStatuses", "ephemeralContainerStatuses"):
-        found = next((item for item in status.get(key) or () if item.get("name") == container), None)
-        if found is not None:
-            break
-    if found is None:
-        raise LogsUnavailableError(f'container "{container}" in pod "{name}" is not available')
-    last = (found.get("lastState") or {}).get("terminated")
-    state = found.get("state") or {}
-    if previous:
-        if not last or not last.get("containerID"):
-            raise LogsUnavailableError(
-                f'previous terminated container "{container}" in pod "{name}" not found'
-            )
-        return summary.runtime_container_id(last["containerID"])
-    if "running" in state:
-        return summary.runtime_container_id(found.get("containerID", ""))
-    if "terminated" in state:
-        terminated = state["terminated"] or {}
-        chosen = terminated.get("containerID") or (last or {}).get("containerID")
-        if not chosen:
-            raise LogsUnavailableError(f'container "{container}" in pod "{name}" is terminated')
-        return summary.runtime_container_id(chosen)
-    if last:
-        if not last.get("containerID"):
-            raise LogsUnavailableError(f'container "{container}" in pod "{name}" is terminated')
-        return summary.runtime_container_id(last["containerID"])
-    if "waiting" in state:
-        reason = (state["waiting"] or {}).get("reason", "")
-        if reason == "ErrImagePull":
-            reason = "image can't be pulled"
-        elif reason == "ImagePullBackOff":
-            reason = "trying and failing to pull image"
-        raise LogsUnavailableError(f'container "{container}" in pod "{name}" is waiting to start: {reason}')
-    raise LogsUnavailableError(f'container "{container}" in pod "{name}" is waiting to start - no logs yet')
+        try:
+            moment = datetime.fromisoformat(query["sinceTime"].replace("Z", "+00:00"))
+        except ValueError as exc:
+            raise ValueError(f"sinceTime: invalid RFC 3339 time {query['sinceTime']!r}") from exc
+        since_time = (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
+    elif since_seconds is not None:
+        since_time = time.time() - since_seconds
+    options = logs.LogOptions(
+        follow=flag("follow"),
+        tail_lines=tail_lines,
+        since_time=since_time,
+        timestamps=flag("timestamps"),
+        limit_bytes=number("limitBytes", minimum=1),
+    )
+    return options, flag("previous")
 
 
 def running_container_id(pod: Mapping[str, Any], container: str) -> str | None:
@@ -268,14 +217,12 @@ class KubeletServer:
         config: KubeletServerConfig,
         pods: PodSource,
         runtime: Runtime,
-        logs: LogReader,
         usage: summary.UsageSource,
         metrics_registry: CollectorRegistry | None = None,
     ) -> None:
         self.config = config
         self._pods = pods
         self._runtime = runtime
-        self._logs = logs
         self._usage = usage
         self.metrics_registry = metrics_registry or CollectorRegistry()
         self._metrics = _ServerMetrics(self.metrics_registry)
@@ -383,50 +330,35 @@ class KubeletServer:
     # ------------------------------------------------------------------ logs
     async def _container_logs(self, request: web.Request) -> web.StreamResponse:
         info = request.match_info
-        name, container = info["pod"], info["container"]
+        namespace, name, container = info["namespace"], info["pod"], info["container"]
         try:
-            options = LogOptions.from_query(request.query)
+            options, previous = log_options(request.query)
         except ValueError as exc:
             return _text(400, f"Unable to decode query: {exc}")
-        pod = self._pods.pod(info["namespace"], name)
+        pod = self._pods.pod(namespace, name)
         if pod is None:
             return _text(404, f'pod "{name}" does not exist')
         if not has_container(pod, container):
             return _text(404, f'container "{container}" not found in pod "{name}"')
         try:
-            container_id = log_container_id(pod, container, previous=options.previous)
-        except LogsUnavailableError as exc:
+            source = self._pods.log_source(namespace, name, container, previous=previous)
+        except LogUnavailableError as exc:
             return _text(400, str(exc))
-        path = self._runtime.log_path(container_id)
-        if not path.exists():
-            return _text(400, f'failed to try resolving symlinks in path "{path}": no such file or directory')
-
-        async def running() -> bool:
-            try:
-                status = await self._runtime.status(container_id)
-            except ContainerNotFoundError:
-                return False
-            return status.state is ContainerState.RUNNING
+        if not source.path.exists():
+            return _text(400, f'failed to try resolving symlinks in path "{source.path}": no such file or directory')
 
         response = web.StreamResponse(headers={"Content-Type": "text/plain"})
         response.enable_chunked_encoding()
         await response.prepare(request)
-        budget = options.limit_bytes
-        chunks = self._logs(path, options=options, running=running)
+        chunks = logs.read_container_log(source.path, options, still_running=source.still_running)
         try:
             async for chunk in chunks:
-                if budget is not None:
-                    chunk = chunk[:budget]
-                    budget -= len(chunk)
                 await response.write(chunk)
-                if budget == 0:
-                    break
-        except ConnectionError:
-            return response
+            await response.write_eof()
+        except (ConnectionError, FileNotFoundError):
+            pass  # the client left, or the file was removed mid-read: nothing more can be said
         finally:
-            with contextlib.suppress(Exception):
-                await chunks.aclose()  # type: ignore[attr-defined]
-        await response.write_eof()
+            await chunks.aclose()
         return response
 
     # ------------------------------------------------------------------ exec / attach

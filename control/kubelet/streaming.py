@@ -508,9 +508,11 @@ async def _drive(
     """Copy the streams until the command ends (its status) or the client goes (None)."""
     loop = asyncio.get_running_loop()
     last_output = [loop.time()]
-    helpers = [asyncio.create_task(_copy_stdin(wire, session, kind=kind))]
+    helpers = []
     if session.resize is not None:
+        # Started first: a size that arrived with the first keystrokes is applied before them.
         helpers.append(asyncio.create_task(_copy_resizes(wire, session)))
+    helpers.append(asyncio.create_task(_copy_stdin(wire, session, kind=kind)))
     output = asyncio.create_task(_copy_output(wire, session, last_output))
     exited = asyncio.ensure_future(cast(Callable[[], Awaitable[int]], session.wait)())
     gone = asyncio.create_task(wire.gone.wait())
@@ -524,9 +526,9 @@ async def _drive(
         # Output written just before the exit is still in the pipes: copy it while it flows.
         while not output.done():
             await asyncio.wait({output, gone}, timeout=0.2)
-            if gone.is_set() or loop.time() - last_output[0] > OUTPUT_IDLE_AFTER_EXIT:
+            if wire.gone.is_set() or loop.time() - last_output[0] > OUTPUT_IDLE_AFTER_EXIT:
                 break
-        if gone.is_set():
+        if wire.gone.is_set():
             return None
         if kind is CommandKind.ATTACH or code == 0:
             return success_status()

@@ -22,7 +22,9 @@ ports below 1024 need root.
 
 from __future__ import annotations
 
+import asyncio
 import errno
+import os
 import socket
 
 from control.proxy.state import ListenerKey
@@ -74,6 +76,41 @@ def outgoing_socket(protocol: str, *, source_ip: str) -> socket.socket:
         sock.close()
         raise
     return sock
+
+
+def start_connect(sock: socket.socket, address: tuple[str, int]) -> bool:
+    """Start connecting the non-blocking ``sock``; True if it is already connected.
+
+    Towards a loopback address the kernel completes the handshake within ``connect()`` itself
+    (which still answers ``EINPROGRESS``), so checking for that first avoids a trip through the
+    event loop — about half the cost of a new proxied connection compared with
+    ``loop.sock_connect``. Otherwise :func:`wait_connected` finishes the job. Raises OSError.
+    """
+    code = sock.connect_ex(address)
+    if code == 0:
+        return True
+    if code != errno.EINPROGRESS:
+        raise OSError(code, os.strerror(code))
+    try:
+        sock.getpeername()
+    except OSError:
+        return False  # not yet: the backend has not answered (a full accept queue, say)
+    return True
+
+
+async def wait_connected(sock: socket.socket) -> None:
+    """Wait until a connect started by :func:`start_connect` finishes; raise OSError if it failed."""
+    loop = asyncio.get_running_loop()
+    writable = loop.create_future()
+    fd = sock.fileno()
+    loop.add_writer(fd, lambda: writable.done() or writable.set_result(None))
+    try:
+        await writable
+    finally:
+        loop.remove_writer(fd)
+    code = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+    if code != 0:
+        raise OSError(code, os.strerror(code))
 
 
 def explain_bind_error(key: ListenerKey, error: OSError, *, shared: bool) -> str:

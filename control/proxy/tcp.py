@@ -27,7 +27,7 @@ from typing import Any
 
 from control.proxy.balancer import Balancer
 from control.proxy.metrics import Counts
-from control.proxy.sockets import LISTEN_BACKLOG, outgoing_socket
+from control.proxy.sockets import LISTEN_BACKLOG, outgoing_socket, start_connect, wait_connected
 from control.proxy.state import Backend, ListenerKey
 
 log = logging.getLogger("kubelab.proxy")
@@ -114,7 +114,6 @@ class _Downstream(_Side):
     def connected(self, upstream: _Side) -> None:
         """The backend answered: pass on what came early, then relay as it comes."""
         self.peer = upstream
-        upstream.peer = self
         transport = upstream.transport
         if self.early:
             transport.writelines(self.early)
@@ -168,9 +167,11 @@ class Relay:
                 log.error("%s: cannot open a socket from %s: %s", listener.key, listener.source_ip, exc)
                 break
             try:
-                async with asyncio.timeout(timeout):
-                    await loop.sock_connect(sock, backend)
+                if not start_connect(sock, backend):
+                    async with asyncio.timeout(timeout):
+                        await wait_connected(sock)
                 upstream = _Side(self)
+                upstream.peer = downstream  # the backend may speak first, even before this returns
                 await loop.create_connection(lambda upstream=upstream: upstream, sock=sock)
             except (OSError, TimeoutError) as exc:
                 sock.close()

@@ -136,10 +136,18 @@ class UDPListener:
             except (BlockingIOError, InterruptedError):
                 counts.udp_dropped += 1
             except OSError as exc:
-                # ECONNREFUSED: an earlier datagram met a closed port at the backend.
+                # ECONNREFUSED: an earlier datagram met a closed port at the backend. Send this
+                # one through a new flow to another backend rather than lose it.
                 log.info("%s: flow %s:%d -> %s:%d ended: %s", self.key, *client, *flow.backend, exc)
                 self._close_flow(flow)
-                counts.udp_dropped += 1
+                retry = self._open_flow(client, now, exclude=(flow.backend,))
+                if retry is None:
+                    counts.udp_dropped += 1
+                    continue
+                try:
+                    retry.sock.send(view[:size])
+                except OSError:
+                    counts.udp_dropped += 1
 
     def _on_replies(self, flow: _Flow) -> None:
         sock = self._sock
@@ -161,8 +169,10 @@ class UDPListener:
             except OSError:
                 self._counts.udp_dropped += 1
 
-    def _open_flow(self, client: ClientAddress, now: float) -> _Flow | None:
-        backend = self.balancer.pick(client[0])
+    def _open_flow(
+        self, client: ClientAddress, now: float, *, exclude: tuple[Backend, ...] = ()
+    ) -> _Flow | None:
+        backend = self.balancer.pick(client[0], exclude=exclude)
         if backend is None:
             return None
         try:

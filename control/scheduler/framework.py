@@ -3,8 +3,8 @@
 Upstream's framework runs plugins at extension points; kubelab keeps the ones a scheduling
 cycle needs and the same contract for each:
 
-- **PreFilter** (:meth:`FilterPlugin.pre_filter`) computes per-cycle state once (affinity and
-  spread counts over the whole cluster) into the :data:`CycleState` dict and says whether the
+- **PreFilter** (:meth:`FilterPlugin.pre_filter`) computes per-cycle data once (affinity and
+  spread counts over the whole cluster) into the :class:`CycleState` and says whether the
   plugin has anything to check for this pod (upstream's ``Skip``).
 - **Filter** (:meth:`FilterPlugin.filter`) decides one node: ``None`` if the pod fits, else a
   :class:`Status` saying why. Plugins run in their configured order and a node's first failure
@@ -37,11 +37,20 @@ from control.scheduler.status import Status
 
 MAX_NODE_SCORE = 100
 
-CycleState = dict[str, Any]
-"""Per-cycle plugin state, keyed by plugin name; thrown away when the cycle ends."""
 
-ALL_NODES = "AllNodes"
-"""CycleState key: every node of the cycle, for score plugins that count pods beyond the feasible ones."""
+class CycleState:
+    """One scheduling cycle: the pod, every node, and the plugins' scratch data (keyed by plugin name).
+
+    Thrown away when the cycle ends. ``nodes`` are all the nodes, also for score plugins, which
+    count pods on nodes that did not pass the filters.
+    """
+
+    __slots__ = ("data", "nodes", "pod")
+
+    def __init__(self, pod: PodInfo, nodes: Sequence[NodeInfo]) -> None:
+        self.pod = pod
+        self.nodes = nodes
+        self.data: dict[str, Any] = {}
 
 
 class Listers(Protocol):
@@ -61,11 +70,11 @@ class FilterPlugin:
 
     name = ""
 
-    def pre_filter(self, state: CycleState, pod: PodInfo, nodes: Sequence[NodeInfo]) -> bool:
-        """Prepare state for :meth:`filter`; False when there is nothing to check for this pod."""
+    def pre_filter(self, state: CycleState) -> bool:
+        """Prepare ``state.data`` for :meth:`filter`; False when there is nothing to check for this pod."""
         return True
 
-    def filter(self, state: CycleState, pod: PodInfo, node: NodeInfo) -> Status | None:
+    def filter(self, state: CycleState, node: NodeInfo) -> Status | None:
         raise NotImplementedError
 
 
@@ -74,14 +83,14 @@ class ScorePlugin:
 
     name = ""
 
-    def pre_score(self, state: CycleState, pod: PodInfo, nodes: Sequence[NodeInfo]) -> bool:
-        """Prepare state for :meth:`score` (``nodes`` are the feasible ones); False to skip."""
+    def pre_score(self, state: CycleState, nodes: Sequence[NodeInfo]) -> bool:
+        """Prepare ``state.data`` for :meth:`score` (``nodes``: the feasible ones); False to skip."""
         return True
 
-    def score(self, state: CycleState, pod: PodInfo, node: NodeInfo) -> int:
+    def score(self, state: CycleState, node: NodeInfo) -> int:
         raise NotImplementedError
 
-    def normalize(self, state: CycleState, pod: PodInfo, scores: list[int]) -> None:
+    def normalize(self, state: CycleState, scores: list[int]) -> None:
         """Rescale ``scores`` (aligned with the nodes given to :meth:`pre_score`) in place."""
 
 
@@ -156,13 +165,13 @@ class Framework:
         """The node for ``pod``, or :class:`Unschedulable`."""
         if not nodes:
             raise NoNodesAvailable()
-        state: CycleState = {ALL_NODES: nodes}
-        active = [plugin for plugin in self.filters if plugin.pre_filter(state, pod, nodes)]
+        state = CycleState(pod, nodes)
+        active = [plugin for plugin in self.filters if plugin.pre_filter(state)]
         feasible: list[NodeInfo] = []
         statuses: dict[str, Status] = {}
         for node in nodes:
             for plugin in active:
-                status = plugin.filter(state, pod, node)
+                status = plugin.filter(state, node)
                 if status is not None:
                     statuses[node.name] = status
                     break
@@ -172,20 +181,20 @@ class Framework:
             raise FitError(pod=pod, num_nodes=len(nodes), statuses=statuses)
         if len(feasible) == 1:
             return ScheduleResult(feasible[0].name, len(nodes), 1)
-        totals = self.prioritize(state, pod, feasible)
+        totals = self.prioritize(state, feasible)
         best = max(totals)
         winners = [node for node, total in zip(feasible, totals, strict=True) if total == best]
         chosen = winners[0] if len(winners) == 1 else self._rng.choice(winners)
         return ScheduleResult(chosen.name, len(nodes), len(feasible))
 
-    def prioritize(self, state: CycleState, pod: PodInfo, nodes: Sequence[NodeInfo]) -> list[int]:
+    def prioritize(self, state: CycleState, nodes: Sequence[NodeInfo]) -> list[int]:
         """Weighted total score of each of ``nodes`` (all of which passed the filters)."""
         totals = [0] * len(nodes)
         for plugin, weight in self.scorers:
-            if not plugin.pre_score(state, pod, nodes):
+            if not plugin.pre_score(state, nodes):
                 continue
-            scores = [plugin.score(state, pod, node) for node in nodes]
-            plugin.normalize(state, pod, scores)
+            scores = [plugin.score(state, node) for node in nodes]
+            plugin.normalize(state, scores)
             for index, score in enumerate(scores):
                 totals[index] += score * weight
         return totals

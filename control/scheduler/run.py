@@ -35,7 +35,10 @@ async def run_scheduler(
     async with RESTClient(config, user_agent="kube-scheduler/kubelab") as client:
         informers = InformerFactory(client)
         recorder = EventRecorder(client=client, component=DEFAULT_SCHEDULER_NAME)
-        task = asyncio.create_task(_supervise(client, informers, recorder, registry), name="scheduler")
+        task = asyncio.create_task(
+            _supervise(client=client, informers=informers, recorder=recorder, registry=registry),
+            name="scheduler",
+        )
         try:
             await stop.wait()
         finally:

@@ -84,6 +84,7 @@ ASSIGNED_POD_ADD = frozenset({INTER_POD_AFFINITY, POD_TOPOLOGY_SPREAD})
 ASSIGNED_POD_UPDATE = frozenset({INTER_POD_AFFINITY, POD_TOPOLOGY_SPREAD})
 ASSIGNED_POD_DELETE = frozenset({NODE_RESOURCES_FIT, NODE_PORTS, INTER_POD_AFFINITY, POD_TOPOLOGY_SPREAD})
 
+EVENT_MESSAGE_LIMIT = 1024
 REASON_UNSCHEDULABLE = "Unschedulable"
 REASON_SCHEDULER_ERROR = "SchedulerError"
 
@@ -141,6 +142,13 @@ def node_change(old: Mapping[str, Any], new: Mapping[str, Any]) -> frozenset[str
     return frozenset(plugins)
 
 
+def truncate(message: str) -> str:
+    """An event message within the 1 kB events allow, cut as upstream's ``truncateMessage`` does."""
+    if len(message) <= EVENT_MESSAGE_LIMIT:
+        return message
+    return message[: EVENT_MESSAGE_LIMIT - 4] + " ..."
+
+
 def _now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -163,7 +171,7 @@ class InformerListers:
 
     def namespace_labels(self, namespace: str) -> Mapping[str, str]:
         obj = self._namespaces.cache.get_by_key(namespace)
-        return _metadata(obj).get("labels") or {} if obj is not None else {}
+        return (_metadata(obj).get("labels") or {}) if obj is not None else {}
 
     def services(self, namespace: str) -> Iterable[Mapping[str, Any]]:
         return self._services.cache.by_index(NAMESPACE_INDEX, namespace)
@@ -231,8 +239,11 @@ class Scheduler:
     async def run(self) -> None:
         """Schedule until cancelled. Start the informers first: this waits for their caches to sync."""
         try:
-            while not all(await asyncio.gather(*(i.wait_for_sync(timeout=60) for i in self._informers))):
-                log.warning("scheduler: waiting for the informer caches to sync")
+            for informer in self._informers:
+                while not await informer.wait_for_sync(timeout=60):
+                    if not informer.running:
+                        raise RuntimeError(f"informer {informer.name} stopped before its cache synced")
+                    log.warning("scheduler: still waiting for the %s cache to sync", informer.name)
             log.info("scheduler %s started", self.scheduler_name)
             while True:
                 queued = await self.queue.pop()
@@ -272,10 +283,17 @@ class Scheduler:
             self._error(queued, pod, message=f"internal scheduler error: {exc!r}", start=start)
             return
         self.cache.assume(info, result.node)
-        self._spawn(self._bind(queued, pod, info, result.node, start))
+        log.debug(
+            "assumed %s on %s (%d of %d nodes feasible)",
+            queued.key,
+            result.node,
+            result.feasible,
+            result.evaluated,
+        )
+        self._spawn(self._bind(queued, pod=pod, info=info, node=result.node, start=start))
 
     async def _bind(
-        self, queued: QueuedPod, pod: Mapping[str, Any], info: PodInfo, node: str, start: float
+        self, queued: QueuedPod, *, pod: Mapping[str, Any], info: PodInfo, node: str, start: float
     ) -> None:
         binding = {
             "apiVersion": "v1",
@@ -312,7 +330,7 @@ class Scheduler:
         self._spawn(self._write_failure(pod, reason=reason, message=message))
 
     async def _write_failure(self, pod: Mapping[str, Any], *, reason: str, message: str) -> None:
-        await self._recorder.event(pod, type="Warning", reason="FailedScheduling", message=message)
+        await self._recorder.event(pod, type="Warning", reason="FailedScheduling", message=truncate(message))
         conditions = (pod.get("status") or {}).get("conditions") or ()
         current = next((c for c in conditions if c.get("type") == "PodScheduled"), None)
         if current is not None and (current.get("status"), current.get("reason"), current.get("message")) == (

@@ -223,9 +223,12 @@ def test_server_side_apply_gets_a_clear_answer(kc: Client) -> None:
 
 
 def test_get_prints_upstream_tables(kc: Client) -> None:
+    # the deployment controller fills the status the columns show
+    kc("wait", "deployment/web", "-n", kc.ns, "--for=jsonpath={.status.updatedReplicas}=2", "--timeout=30s")
     out = kc("get", "deployments", "-n", kc.ns).stdout.splitlines()
     assert out[0].split() == ["NAME", "READY", "UP-TO-DATE", "AVAILABLE", "AGE"]
-    assert out[1].split()[:4] == ["web", "0/2", "0", "0"]
+    name, ready, updated = out[1].split()[:3]
+    assert (name, updated) == ("web", "2") and re.fullmatch(r"[0-2]/2", ready)
     wide = kc("get", "deployments", "-n", kc.ns, "-o", "wide").stdout.splitlines()
     assert wide[0].split() == [
         "NAME",

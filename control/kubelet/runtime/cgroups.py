@@ -145,7 +145,9 @@ class CgroupManager:
     # ------------------------------------------------------------------ detection
 
     @classmethod
-    def detect(cls, *, node_name: str, root: Path = CGROUP_ROOT, proc: Path = Path("/proc")) -> CgroupManager | None:
+    def detect(
+        cls, *, node_name: str, root: Path = CGROUP_ROOT, proc: Path = Path("/proc")
+    ) -> CgroupManager | None:
         """The manager for this machine, or None when no cgroup hierarchy can be used."""
         try:
             if (root / "cgroup.controllers").exists():

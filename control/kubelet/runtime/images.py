@@ -211,7 +211,9 @@ class ResolvedImage:
         return f"kubelab-process://{self.profile.name}@{self.program_path}"
 
     def info(self, image: str) -> ImageInfo:
-        env = {"PATH": f"{self.profile.path_prefix}:{DEFAULT_PATH}" if self.profile.path_prefix else DEFAULT_PATH}
+        env = {
+            "PATH": f"{self.profile.path_prefix}:{DEFAULT_PATH}" if self.profile.path_prefix else DEFAULT_PATH
+        }
         return ImageInfo(
             image=image,
             image_id=self.image_id,

@@ -6,10 +6,11 @@ PodTopologySpread, InterPodAffinity. Scores and their weights (kube-scheduler's 
 TaintToleration 3, NodeAffinity 2, PodTopologySpread 2, InterPodAffinity 2, NodeResourcesFit
 (LeastAllocated) 1, NodeResourcesBalancedAllocation 1.
 
-Not carried over, having nothing to act on in kubelab: the volume plugins (VolumeBinding,
-VolumeRestrictions, VolumeZone, NodeVolumeLimits — no PersistentVolumes), ImageLocality (no
-image store), DynamicResources, SchedulingGates is handled by the queue, and DefaultPreemption
-is replaced by the message of :mod:`control.scheduler.preemption`.
+Elsewhere: PrioritySort and SchedulingGates are the queue's ordering and gating, DefaultBinder is
+the scheduler's binding, and DefaultPreemption is replaced by the message of
+:mod:`control.scheduler.preemption` (no preemption). Not carried over, having nothing to act on
+in kubelab: the volume plugins (VolumeBinding, VolumeRestrictions, VolumeZone, NodeVolumeLimits:
+no PersistentVolumes), ImageLocality (no image store) and DynamicResources.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from control.scheduler.plugins.taint_toleration import TaintToleration
 
 
 def default_framework(listers: Listers, *, rng: random.Random | None = None) -> Framework:
+    """The default profile; ``listers`` feed pod affinity and spreading, ``rng`` breaks ties."""
     taints, node_affinity, fit = TaintToleration(), NodeAffinity(), NodeResourcesFit()
     spread, pod_affinity = PodTopologySpread(listers), InterPodAffinity(listers)
     return Framework(

@@ -12,7 +12,6 @@ from collections.abc import Sequence
 
 from control.scheduler.cache import NodeInfo
 from control.scheduler.framework import MAX_NODE_SCORE, CycleState, ScorePlugin
-from control.scheduler.podinfo import PodInfo
 
 NAME = "NodeResourcesBalancedAllocation"
 
@@ -20,10 +19,12 @@ NAME = "NodeResourcesBalancedAllocation"
 class BalancedAllocation(ScorePlugin):
     name = NAME
 
-    def pre_score(self, state: CycleState, pod: PodInfo, nodes: Sequence[NodeInfo]) -> bool:
-        return bool(pod.requests.milli_cpu or pod.requests.memory)
+    def pre_score(self, state: CycleState, nodes: Sequence[NodeInfo]) -> bool:
+        requests = state.pod.requests
+        return bool(requests.milli_cpu or requests.memory)
 
-    def score(self, state: CycleState, pod: PodInfo, node: NodeInfo) -> int:
+    def score(self, state: CycleState, node: NodeInfo) -> int:
+        pod = state.pod
         fractions = [
             min((requested + wanted) / capacity, 1.0)
             for requested, wanted, capacity in (

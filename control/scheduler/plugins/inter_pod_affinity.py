@@ -28,7 +28,6 @@ from collections.abc import Mapping, Sequence
 
 from control.scheduler.cache import NodeInfo
 from control.scheduler.framework import (
-    ALL_NODES,
     MAX_NODE_SCORE,
     CycleState,
     FilterPlugin,
@@ -77,7 +76,8 @@ class InterPodAffinity(FilterPlugin, ScorePlugin):
 
     # --- filter ---------------------------------------------------------------------------------
 
-    def pre_filter(self, state: CycleState, pod: PodInfo, nodes: Sequence[NodeInfo]) -> bool:
+    def pre_filter(self, state: CycleState) -> bool:
+        pod, nodes = state.pod, state.nodes
         namespaces = _NamespaceLabels(self._listers)
         existing_anti: Counter[Pair] = Counter()
         for node in nodes:
@@ -105,11 +105,12 @@ class InterPodAffinity(FilterPlugin, ScorePlugin):
         matches_itself = bool(pod.required_affinity) and all(
             namespaces.term_matches(t, pod) for t in pod.required_affinity
         )
-        state[_FILTER_STATE] = (existing_anti, affinity, anti, matches_itself)
+        state.data[_FILTER_STATE] = (existing_anti, affinity, anti, matches_itself)
         return True
 
-    def filter(self, state: CycleState, pod: PodInfo, node: NodeInfo) -> Status | None:
-        existing_anti, affinity, anti, matches_itself = state[_FILTER_STATE]
+    def filter(self, state: CycleState, node: NodeInfo) -> Status | None:
+        pod = state.pod
+        existing_anti, affinity, anti, matches_itself = state.data[_FILTER_STATE]
         labels = node.labels
         if pod.required_affinity:
             if any(term.topology_key not in labels for term in pod.required_affinity):
@@ -129,43 +130,44 @@ class InterPodAffinity(FilterPlugin, ScorePlugin):
 
     # --- score ----------------------------------------------------------------------------------
 
-    def pre_score(self, state: CycleState, pod: PodInfo, nodes: Sequence[NodeInfo]) -> bool:
+    def pre_score(self, state: CycleState, nodes: Sequence[NodeInfo]) -> bool:
+        pod = state.pod
         namespaces = _NamespaceLabels(self._listers)
         own_preferences = bool(pod.preferred_affinity or pod.preferred_anti_affinity)
         scores: dict[str, Counter[str]] = {}
 
-        def add(term: AffinityTerm, weight: int, target: PodInfo, node: NodeInfo) -> None:
+        def add(term: AffinityTerm, *, weight: int, target: PodInfo, node: NodeInfo) -> None:
             value = node.labels.get(term.topology_key)
             if value is not None and namespaces.term_matches(term, target):
                 scores.setdefault(term.topology_key, Counter())[value] += weight
 
-        for node in state[ALL_NODES]:
+        for node in state.nodes:
             if not node.labels:
                 continue
             # Unless this pod has preferences of its own, only pods with affinity terms can matter.
             others = node.pods if own_preferences else node.with_affinity
             for other in others.values():
                 for term in pod.preferred_affinity:
-                    add(term, term.weight, other, node)
+                    add(term, weight=term.weight, target=other, node=node)
                 for term in pod.preferred_anti_affinity:
-                    add(term, -term.weight, other, node)
+                    add(term, weight=-term.weight, target=other, node=node)
                 for term in other.required_affinity:
-                    add(term, HARD_POD_AFFINITY_WEIGHT, pod, node)
+                    add(term, weight=HARD_POD_AFFINITY_WEIGHT, target=pod, node=node)
                 for term in other.preferred_affinity:
-                    add(term, term.weight, pod, node)
+                    add(term, weight=term.weight, target=pod, node=node)
                 for term in other.preferred_anti_affinity:
-                    add(term, -term.weight, pod, node)
+                    add(term, weight=-term.weight, target=pod, node=node)
         if not scores:
             return False
-        state[_SCORE_STATE] = scores
+        state.data[_SCORE_STATE] = scores
         return True
 
-    def score(self, state: CycleState, pod: PodInfo, node: NodeInfo) -> int:
-        scores: dict[str, Counter[str]] = state[_SCORE_STATE]
+    def score(self, state: CycleState, node: NodeInfo) -> int:
+        scores: dict[str, Counter[str]] = state.data[_SCORE_STATE]
         labels = node.labels
         return sum(by_value[labels[key]] for key, by_value in scores.items() if key in labels)
 
-    def normalize(self, state: CycleState, pod: PodInfo, scores: list[int]) -> None:
+    def normalize(self, state: CycleState, scores: list[int]) -> None:
         lowest, highest = min(scores), max(scores)
         spread = highest - lowest
         for index, score in enumerate(scores):

@@ -36,19 +36,18 @@ def matches_required(pod: PodInfo, node: NodeInfo) -> bool:
 class NodeAffinity(FilterPlugin, ScorePlugin):
     name = NAME
 
-    def pre_filter(self, state: CycleState, pod: PodInfo, nodes: Sequence[NodeInfo]) -> bool:
-        return bool(pod.node_selector) or pod.required_node_affinity is not None
+    def pre_filter(self, state: CycleState) -> bool:
+        return bool(state.pod.node_selector) or state.pod.required_node_affinity is not None
 
-    def filter(self, state: CycleState, pod: PodInfo, node: NodeInfo) -> Status | None:
-        return None if matches_required(pod, node) else _STATUS
+    def filter(self, state: CycleState, node: NodeInfo) -> Status | None:
+        return None if matches_required(state.pod, node) else _STATUS
 
-    def pre_score(self, state: CycleState, pod: PodInfo, nodes: Sequence[NodeInfo]) -> bool:
-        return bool(pod.preferred_node_affinity)
+    def pre_score(self, state: CycleState, nodes: Sequence[NodeInfo]) -> bool:
+        return bool(state.pod.preferred_node_affinity)
 
-    def score(self, state: CycleState, pod: PodInfo, node: NodeInfo) -> int:
-        return sum(
-            weight for weight, term in pod.preferred_node_affinity if term.matches(node.name, node.labels)
-        )
+    def score(self, state: CycleState, node: NodeInfo) -> int:
+        preferred = state.pod.preferred_node_affinity
+        return sum(weight for weight, term in preferred if term.matches(node.name, node.labels))
 
-    def normalize(self, state: CycleState, pod: PodInfo, scores: list[int]) -> None:
+    def normalize(self, state: CycleState, scores: list[int]) -> None:
         default_normalize(scores)

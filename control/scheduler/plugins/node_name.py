@@ -7,11 +7,8 @@ cluster-autoscaler simulations and DaemonSet checks do); it is kept for the same
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 from control.scheduler.cache import NodeInfo
 from control.scheduler.framework import CycleState, FilterPlugin
-from control.scheduler.podinfo import PodInfo
 from control.scheduler.status import Code, Status
 
 NAME = "NodeName"
@@ -23,8 +20,8 @@ _STATUS = Status(Code.UNSCHEDULABLE_AND_UNRESOLVABLE, (ERR_REASON,), NAME)
 class NodeName(FilterPlugin):
     name = NAME
 
-    def pre_filter(self, state: CycleState, pod: PodInfo, nodes: Sequence[NodeInfo]) -> bool:
-        return bool(pod.node_name)
+    def pre_filter(self, state: CycleState) -> bool:
+        return bool(state.pod.node_name)
 
-    def filter(self, state: CycleState, pod: PodInfo, node: NodeInfo) -> Status | None:
-        return None if node.name == pod.node_name else _STATUS
+    def filter(self, state: CycleState, node: NodeInfo) -> Status | None:
+        return None if node.name == state.pod.node_name else _STATUS

@@ -7,11 +7,8 @@ ports could go away.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 from control.scheduler.cache import NodeInfo
 from control.scheduler.framework import CycleState, FilterPlugin
-from control.scheduler.podinfo import PodInfo
 from control.scheduler.status import Code, Status
 
 NAME = "NodePorts"
@@ -32,10 +29,10 @@ def _conflicts(wanted: tuple[str, str, int], node: NodeInfo) -> bool:
 class NodePorts(FilterPlugin):
     name = NAME
 
-    def pre_filter(self, state: CycleState, pod: PodInfo, nodes: Sequence[NodeInfo]) -> bool:
-        return bool(pod.host_ports)
+    def pre_filter(self, state: CycleState) -> bool:
+        return bool(state.pod.host_ports)
 
-    def filter(self, state: CycleState, pod: PodInfo, node: NodeInfo) -> Status | None:
-        if node.used_ports and any(_conflicts(wanted, node) for wanted in pod.host_ports):
+    def filter(self, state: CycleState, node: NodeInfo) -> Status | None:
+        if node.used_ports and any(_conflicts(wanted, node) for wanted in state.pod.host_ports):
             return _STATUS
         return None

@@ -58,8 +58,8 @@ def least_requested(requested: int, capacity: int) -> int:
 class NodeResourcesFit(FilterPlugin, ScorePlugin):
     name = NAME
 
-    def filter(self, state: CycleState, pod: PodInfo, node: NodeInfo) -> Status | None:
-        shortfalls = insufficient(pod, node)
+    def filter(self, state: CycleState, node: NodeInfo) -> Status | None:
+        shortfalls = insufficient(state.pod, node)
         if not shortfalls:
             return None
         code = (
@@ -69,7 +69,8 @@ class NodeResourcesFit(FilterPlugin, ScorePlugin):
         )
         return Status(code, tuple(reason for reason, _ in shortfalls), NAME)
 
-    def score(self, state: CycleState, pod: PodInfo, node: NodeInfo) -> int:
+    def score(self, state: CycleState, node: NodeInfo) -> int:
+        pod = state.pod
         total = weights = 0
         for requested, capacity in (
             (node.non_zero_cpu + pod.non_zero_cpu, node.allocatable.milli_cpu),

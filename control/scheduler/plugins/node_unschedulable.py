@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from control.scheduler.cache import NodeInfo
 from control.scheduler.framework import CycleState, FilterPlugin
-from control.scheduler.podinfo import PodInfo
 from control.scheduler.status import Code, Status
 from control.scheduler.taints import NO_SCHEDULE, UNSCHEDULABLE, tolerated
 
@@ -22,7 +21,7 @@ _STATUS = Status(Code.UNSCHEDULABLE_AND_UNRESOLVABLE, (ERR_REASON_UNSCHEDULABLE,
 class NodeUnschedulable(FilterPlugin):
     name = NAME
 
-    def filter(self, state: CycleState, pod: PodInfo, node: NodeInfo) -> Status | None:
-        if node.unschedulable and not tolerated(pod.tolerations, _TAINT):
+    def filter(self, state: CycleState, node: NodeInfo) -> Status | None:
+        if node.unschedulable and not tolerated(state.pod.tolerations, _TAINT):
             return _STATUS
         return None

@@ -24,7 +24,6 @@ from typing import Any
 
 from control.scheduler.cache import NodeInfo
 from control.scheduler.framework import (
-    ALL_NODES,
     MAX_NODE_SCORE,
     CycleState,
     FilterPlugin,
@@ -50,7 +49,8 @@ _FILTER_STATE = NAME + "/filter"
 _SCORE_STATE = NAME + "/score"
 
 
-def count_matching(node: NodeInfo, selector: LabelSelector, namespace: str) -> int:
+def count_matching(node: NodeInfo, selector: LabelSelector, *, namespace: str) -> int:
+    """Pods on ``node`` in ``namespace``, not terminating, matching ``selector``."""
     return sum(
         1
         for other in node.pods.values()
@@ -62,7 +62,7 @@ def _has_keys(node: NodeInfo, constraints: Sequence[SpreadConstraint]) -> bool:
     return all(c.topology_key in node.labels for c in constraints)
 
 
-def _counts_node(constraint: SpreadConstraint, pod: PodInfo, node: NodeInfo) -> bool:
+def _counts_node(constraint: SpreadConstraint, *, pod: PodInfo, node: NodeInfo) -> bool:
     """The node inclusion policies: whether ``node`` takes part in ``constraint``'s counting."""
     if constraint.honor_node_affinity and not matches_required(pod, node):
         return False
@@ -121,7 +121,8 @@ class PodTopologySpread(FilterPlugin, ScorePlugin):
 
     # --- filter ---------------------------------------------------------------------------------
 
-    def pre_filter(self, state: CycleState, pod: PodInfo, nodes: Sequence[NodeInfo]) -> bool:
+    def pre_filter(self, state: CycleState) -> bool:
+        pod, nodes = state.pod, state.nodes
         constraints = [c for c in pod.spread_constraints if c.when_unsatisfiable == DO_NOT_SCHEDULE]
         if not constraints:
             return False
@@ -130,21 +131,22 @@ class PodTopologySpread(FilterPlugin, ScorePlugin):
             if not _has_keys(node, constraints):
                 continue
             for index, constraint in enumerate(constraints):
-                if not _counts_node(constraint, pod, node):
+                if not _counts_node(constraint, pod=pod, node=node):
                     continue
                 value = node.labels[constraint.topology_key]
                 counts[index][value] = counts[index].get(value, 0) + count_matching(
-                    node, constraint.selector, pod.namespace
+                    node, constraint.selector, namespace=pod.namespace
                 )
         minimums = [
             0 if len(domain_counts) < constraint.min_domains else min(domain_counts.values())
             for constraint, domain_counts in zip(constraints, counts, strict=True)
         ]
-        state[_FILTER_STATE] = (constraints, counts, minimums)
+        state.data[_FILTER_STATE] = (constraints, counts, minimums)
         return True
 
-    def filter(self, state: CycleState, pod: PodInfo, node: NodeInfo) -> Status | None:
-        constraints, counts, minimums = state[_FILTER_STATE]
+    def filter(self, state: CycleState, node: NodeInfo) -> Status | None:
+        pod = state.pod
+        constraints, counts, minimums = state.data[_FILTER_STATE]
         for constraint, domain_counts, minimum in zip(constraints, counts, minimums, strict=True):
             value = node.labels.get(constraint.topology_key)
             if value is None:
@@ -171,7 +173,8 @@ class PodTopologySpread(FilterPlugin, ScorePlugin):
             ),
         ]
 
-    def pre_score(self, state: CycleState, pod: PodInfo, nodes: Sequence[NodeInfo]) -> bool:
+    def pre_score(self, state: CycleState, nodes: Sequence[NodeInfo]) -> bool:
+        pod = state.pod
         constraints = self._soft_constraints(pod)
         if not constraints:
             return False
@@ -193,21 +196,24 @@ class PodTopologySpread(FilterPlugin, ScorePlugin):
                 else len(scoring.counts[index])
             )
             scoring.weights.append(math.log(size + 2))
-        for node in state[ALL_NODES]:
+        for node in state.nodes:
             if require_all and not _has_keys(node, constraints):
                 continue
             for index, constraint in enumerate(constraints):
-                if constraint.topology_key == HOSTNAME_LABEL or not _counts_node(constraint, pod, node):
+                if constraint.topology_key == HOSTNAME_LABEL or not _counts_node(
+                    constraint, pod=pod, node=node
+                ):
                     continue
                 domain_counts = scoring.counts[index]
                 value = node.labels.get(constraint.topology_key, "")
                 if value in domain_counts:
-                    domain_counts[value] += count_matching(node, constraint.selector, pod.namespace)
-        state[_SCORE_STATE] = scoring
+                    domain_counts[value] += count_matching(node, constraint.selector, namespace=pod.namespace)
+        state.data[_SCORE_STATE] = scoring
         return True
 
-    def score(self, state: CycleState, pod: PodInfo, node: NodeInfo) -> int:
-        scoring: _ScoreState = state[_SCORE_STATE]
+    def score(self, state: CycleState, node: NodeInfo) -> int:
+        pod = state.pod
+        scoring: _ScoreState = state.data[_SCORE_STATE]
         if node.name in scoring.ignored:
             return 0
         total = 0.0
@@ -216,14 +222,14 @@ class PodTopologySpread(FilterPlugin, ScorePlugin):
             if value is None:
                 continue
             if constraint.topology_key == HOSTNAME_LABEL:
-                count = count_matching(node, constraint.selector, pod.namespace)
+                count = count_matching(node, constraint.selector, namespace=pod.namespace)
             else:
                 count = scoring.counts[index][value]
             total += count * scoring.weights[index] + (constraint.max_skew - 1)
         return math.floor(total + 0.5)
 
-    def normalize(self, state: CycleState, pod: PodInfo, scores: list[int]) -> None:
-        scoring: _ScoreState = state[_SCORE_STATE]
+    def normalize(self, state: CycleState, scores: list[int]) -> None:
+        scoring: _ScoreState = state.data[_SCORE_STATE]
         nodes = scoring.nodes
         counted = [
             score for node, score in zip(nodes, scores, strict=True) if node.name not in scoring.ignored

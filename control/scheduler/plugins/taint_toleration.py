@@ -18,7 +18,6 @@ from collections.abc import Sequence
 
 from control.scheduler.cache import NodeInfo
 from control.scheduler.framework import CycleState, FilterPlugin, ScorePlugin, default_normalize
-from control.scheduler.podinfo import PodInfo
 from control.scheduler.status import Code, Status
 from control.scheduler.taints import NO_EXECUTE, NO_SCHEDULE, PREFER_NO_SCHEDULE, first_untolerated, tolerated
 
@@ -34,26 +33,28 @@ _STATUS = Status(Code.UNSCHEDULABLE_AND_UNRESOLVABLE, (ERR_REASON_UNTOLERATED,),
 class TaintToleration(FilterPlugin, ScorePlugin):
     name = NAME
 
-    def filter(self, state: CycleState, pod: PodInfo, node: NodeInfo) -> Status | None:
+    def filter(self, state: CycleState, node: NodeInfo) -> Status | None:
+        pod = state.pod
         taint = first_untolerated(node.taints, pod.tolerations, effects=_FILTER_EFFECTS)
         if taint is None:
             return None
         log.debug("pod %s does not tolerate taint %s on node %s", pod.key, dict(taint), node.name)
         return _STATUS
 
-    def pre_score(self, state: CycleState, pod: PodInfo, nodes: Sequence[NodeInfo]) -> bool:
-        state[NAME] = [
-            t for t in pod.tolerations if (t.get("effect") or PREFER_NO_SCHEDULE) == PREFER_NO_SCHEDULE
+    def pre_score(self, state: CycleState, nodes: Sequence[NodeInfo]) -> bool:
+        tolerations = state.pod.tolerations
+        state.data[NAME] = [
+            t for t in tolerations if (t.get("effect") or PREFER_NO_SCHEDULE) == PREFER_NO_SCHEDULE
         ]
         return True
 
-    def score(self, state: CycleState, pod: PodInfo, node: NodeInfo) -> int:
-        tolerations = state[NAME]
+    def score(self, state: CycleState, node: NodeInfo) -> int:
+        tolerations = state.data[NAME]
         return sum(
             1
             for taint in node.taints
             if taint.get("effect") == PREFER_NO_SCHEDULE and not tolerated(tolerations, taint)
         )
 
-    def normalize(self, state: CycleState, pod: PodInfo, scores: list[int]) -> None:
+    def normalize(self, state: CycleState, scores: list[int]) -> None:
         default_normalize(scores, reverse=True)

@@ -439,6 +439,8 @@ async def test_pod_binding(apiserver: RunningServer):
     assert status == 201
     _, bound = await apiserver.request("GET", "/api/v1/namespaces/default/pods/p")
     assert bound["spec"]["nodeName"] == "n1"
+    scheduled = [c for c in bound["status"]["conditions"] if c["type"] == "PodScheduled"]
+    assert [(c["status"], bool(c["lastTransitionTime"])) for c in scheduled] == [("True", True)]
     status, body = await apiserver.request("POST", "/api/v1/namespaces/default/pods/p/binding", body=binding)
     assert status == 409 and "already assigned" in body["message"]
     # a bound pod terminates gracefully: deletionTimestamp first, gone after grace 0

@@ -36,6 +36,11 @@ async def slices_of(cluster: Cluster, name: str = "web") -> list[dict]:
     return sorted(listing["items"], key=lambda s: s["metadata"]["name"])
 
 
+async def some_slices(cluster: Cluster, name: str = "web") -> list[dict] | None:
+    """The Service's slices, or None while it has none (for waiting)."""
+    return await slices_of(cluster, name) or None
+
+
 def endpoints_by_pod(slices: list[dict]) -> dict[str, dict]:
     return {ep["targetRef"]["name"]: ep for s in slices for ep in s["endpoints"] or ()}
 
@@ -195,10 +200,32 @@ async def test_no_churn(cluster):
     ]
 
 
+async def test_slice_labels_follow_the_service(cluster):
+    await cluster.client.create(SERVICES, service())
+    await cluster.wait_for(lambda: some_slices(cluster), what="the slice")
+    await cluster.client.patch(
+        SERVICES,
+        "web",
+        {"metadata": {"labels": {"tier": None, "team": "a", SERVICE_NAME_LABEL: "spoof"}}},
+        namespace="default",
+    )
+
+    async def relabelled():
+        (slice_,) = await slices_of(cluster)
+        return slice_ if slice_["metadata"]["labels"].get("team") == "a" else None
+
+    slice_ = await cluster.wait_for(relabelled, what="the slice relabelled")
+    assert slice_["metadata"]["labels"] == {
+        "team": "a",
+        SERVICE_NAME_LABEL: "web",
+        MANAGED_BY_LABEL: CONTROLLER_NAME,
+    }
+
+
 async def test_a_service_without_pods_keeps_one_placeholder(cluster):
     controller: EndpointSliceController = cluster.controllers[0]
     await cluster.client.create(SERVICES, service())
-    (placeholder,) = await cluster.wait_for(lambda: slices_of(cluster), what="the placeholder slice")
+    (placeholder,) = await cluster.wait_for(lambda: some_slices(cluster), what="the placeholder slice")
     assert placeholder["endpoints"] == [] and placeholder["ports"] == []
     await controller.reconcile("default/web")
     assert await slices_of(cluster) == [placeholder]
@@ -227,7 +254,7 @@ async def test_leaves_the_api_servers_slice_and_selectorless_services_alone(clus
         SERVICES, {"metadata": {"name": "manual", "namespace": "default"}, "spec": {"ports": [{"port": 80}]}}
     )
     await cluster.client.create(SERVICES, service("later"))
-    await cluster.wait_for(lambda: slices_of(cluster, "later"), what="the later Service's slice")
+    await cluster.wait_for(lambda: some_slices(cluster, "later"), what="the later Service's slice")
     await controller.reconcile("default/kubernetes")
     await controller.reconcile("default/manual")
     assert await slices_of(cluster, "kubernetes") == [kubernetes]
@@ -283,17 +310,17 @@ def _as_created(bodies: list[dict]) -> list[dict]:
 def test_plan_fills_slices_to_the_maximum_and_is_stable():
     nodes = {"n": {"metadata": {"name": "n"}}}.get
     pods = [_pod(i) for i in range(250)]
-    plan = plan_slices(_service(), pods, [], nodes=nodes)
+    plan = plan_slices(_service(), pods=pods, slices=[], nodes=nodes)
     assert sorted(len(s["endpoints"]) for s in plan.create) == [50, 100, 100]
     assert not plan.update and not plan.delete and not plan.missing_nodes
     existing = _as_created(plan.create)
-    again = plan_slices(_service(), pods, existing, nodes=nodes)
+    again = plan_slices(_service(), pods=pods, slices=existing, nodes=nodes)
     assert (again.create, again.update, again.delete) == ([], [], [])
     # One pod gone: only the slice holding it is written.
-    fewer = plan_slices(_service(), pods[1:], existing, nodes=nodes)
+    fewer = plan_slices(_service(), pods=pods[1:], slices=existing, nodes=nodes)
     assert fewer.create == [] and fewer.delete == [] and len(fewer.update) == 1
     # A new pod goes into the slice with room rather than a new one.
-    more = plan_slices(_service(), [*pods, _pod(250)], existing, nodes=nodes)
+    more = plan_slices(_service(), pods=[*pods, _pod(250)], slices=existing, nodes=nodes)
     assert more.create == [] and len(more.update) == 1 and len(more.update[0]["endpoints"]) == 51
 
 
@@ -311,17 +338,17 @@ def test_plan_drops_foreign_and_wrong_family_slices_and_reuses_them():
         "ports": [],
     }
     ipv6 = {**foreign, "metadata": {**foreign["metadata"], "name": "web-v6"}, "addressType": "IPv6"}
-    plan = plan_slices(_service(), [_pod(1)], [foreign, ipv6], nodes=nodes)
+    plan = plan_slices(_service(), pods=[_pod(1)], slices=[foreign, ipv6], nodes=nodes)
     assert sorted(plan.delete) == ["web-old", "web-v6"]  # not owned by this Service: not reused
     assert len(plan.create) == 1
 
 
 def test_missing_nodes_are_reported_unless_published():
     service = _service()
-    plan = plan_slices(service, [_pod(1)], [], nodes={}.get)
+    plan = plan_slices(service, pods=[_pod(1)], slices=[], nodes={}.get)
     assert plan.missing_nodes and plan.create[0]["endpoints"] == []
     service["spec"]["publishNotReadyAddresses"] = True
-    plan = plan_slices(service, [_pod(1)], [], nodes={}.get)
+    plan = plan_slices(service, pods=[_pod(1)], slices=[], nodes={}.get)
     assert not plan.missing_nodes and len(plan.create[0]["endpoints"]) == 1
 
 

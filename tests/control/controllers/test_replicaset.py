@@ -106,28 +106,31 @@ async def set_ready(
             {"type": "ContainersReady", "status": "True" if ready else "False", "lastTransitionTime": moment},
         ],
     }
-    meta = pod["metadata"]
-    return await client.patch(
-        PODS, meta["name"], {"status": status}, namespace=meta["namespace"], subresource="status"
+    return await patch_retrying(
+        client, PODS, pod["metadata"]["name"], {"status": status}, subresource="status"
     )
 
 
-async def scale(client: RESTClient, resource: Any, name: str, replicas: int) -> None:
-    """``kubectl scale``: a merge patch of the scale subresource.
+async def patch_retrying(
+    client: RESTClient, resource: Any, name: str, body: Any, **options: Any
+) -> dict[str, Any]:
+    """A patch without a resourceVersion, as kubectl sends it, retried on 409.
 
-    kubelab's scale handler pins the resourceVersion it read, so a controller writing the object
-    at the same moment can make it answer 409 where upstream retries inside the server; retry
-    here (reported to the lead) so that these tests test the controllers.
+    Upstream never answers 409 to such a patch (it re-applies it to the latest object); kubelab's
+    API server does when a controller writes the same object at that moment (reported to the
+    lead). Retrying here keeps these tests about the controllers.
     """
-    for _ in range(20):
+    for _ in range(50):
         try:
-            await client.patch(
-                resource, name, {"spec": {"replicas": replicas}}, namespace=NS, subresource="scale"
-            )
+            return await client.patch(resource, name, body, namespace=NS, **options)
         except errors.ConflictError:
-            continue
-        return
-    raise AssertionError(f"could not scale {name}: conflicts every time")
+            await asyncio.sleep(0.01)
+    raise AssertionError(f"could not patch {name}: a conflict every time")
+
+
+async def scale(client: RESTClient, resource: Any, name: str, replicas: int) -> None:
+    """``kubectl scale``: a merge patch of the scale subresource."""
+    await patch_retrying(client, resource, name, {"spec": {"replicas": replicas}}, subresource="scale")
 
 
 def is_ready(pod: dict[str, Any]) -> bool:
@@ -436,12 +439,8 @@ async def test_scale_down_deletes_not_ready_pods_first_and_scale_up_replaces(cli
         )
 
         # A pod that fails (terminal phase) no longer counts: the ReplicaSet replaces it.
-        await client.patch(
-            PODS,
-            keep[0]["metadata"]["name"],
-            {"status": {"phase": "Failed"}},
-            namespace=NS,
-            subresource="status",
+        await patch_retrying(
+            client, PODS, keep[0]["metadata"]["name"], {"status": {"phase": "Failed"}}, subresource="status"
         )
 
         async def replaced() -> list[dict[str, Any]]:
@@ -474,7 +473,7 @@ async def test_adopts_matching_orphans_and_releases_pods_that_stop_matching(clie
         assert len(await list_pods(client, "app=web")) == 2  # adopted pods count: nothing created
 
         # Relabel one: the ReplicaSet releases it and creates a replacement.
-        await client.patch(PODS, "orphan-1", {"metadata": {"labels": {"app": "retired"}}}, namespace=NS)
+        await patch_retrying(client, PODS, "orphan-1", {"metadata": {"labels": {"app": "retired"}}})
 
         async def released() -> bool:
             retired = await client.get(PODS, "orphan-1", namespace=NS)
@@ -501,8 +500,8 @@ async def test_a_burst_of_events_never_creates_twice_and_a_restart_does_not_dupl
         await wait_for(some, what="the first pods")
         # Storm the controller with events while it creates; expectations must hold it back.
         for index in range(20):
-            await client.patch(
-                REPLICA_SETS, "web", {"metadata": {"annotations": {"poke": str(index)}}}, namespace=NS
+            await patch_retrying(
+                client, REPLICA_SETS, "web", {"metadata": {"annotations": {"poke": str(index)}}}
             )
     # The controller is stopped mid-way; a new one (fresh caches, fresh expectations) takes over.
     async with controllers(client, rs_controller):

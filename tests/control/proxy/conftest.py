@@ -14,6 +14,7 @@ import asyncio
 import random
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,8 +37,12 @@ def pod_ip() -> str:
     return f"127.244.{random.randint(200, 250)}.{random.randint(1, 254)}"
 
 
+# A polling helper: the timeout is its verdict (a test failure), not a cancellation scope.
 async def wait_for(
-    condition: Callable[[], Awaitable[bool]] | Callable[[], bool], *, timeout: float = 5.0, what: str = ""
+    condition: Callable[[], Awaitable[bool]] | Callable[[], bool],
+    *,
+    timeout: float = 5.0,  # noqa: ASYNC109
+    what: str = "",
 ) -> None:
     """Poll ``condition`` (sync or async) until it holds; fail the test after ``timeout`` seconds."""
     loop = asyncio.get_running_loop()
@@ -243,7 +248,9 @@ class ProxyLab:
         return await self.client.replace(ENDPOINT_SLICES, body)
 
 
-def endpoint(backend: TCPBackend | UDPBackend, *, ready: bool | None = True, **conditions: Any) -> dict[str, Any]:
+def endpoint(
+    backend: TCPBackend | UDPBackend, *, ready: bool | None = True, **conditions: Any
+) -> dict[str, Any]:
     if ready is not None:
         conditions["ready"] = ready
     return {"addresses": [backend.ip], "conditions": conditions}
@@ -253,42 +260,63 @@ def port_of(backend: TCPBackend | UDPBackend, *, name: str = "web", protocol: st
     return {"name": name, "port": backend.port, "protocol": protocol}
 
 
+def node_ip() -> str:
+    return f"127.101.{random.randint(0, 255)}.{random.randint(1, 254)}"
+
+
+@asynccontextmanager
+async def running_proxy(
+    client: RESTClient,
+    *,
+    node_ip: str,
+    node_name: str,
+    clock: FakeClock,
+    registry: CollectorRegistry | None = None,
+) -> AsyncIterator[ServiceProxy]:
+    """A ServiceProxy with its own informers, ready (first sync done); stopped and closed after."""
+    informers = InformerFactory(client)
+    proxy = ServiceProxy(
+        informers,
+        node_ip=node_ip,
+        node_name=node_name,
+        udp_idle_timeout=UDP_IDLE_TIMEOUT,
+        registry=registry,
+        clock=clock,
+    )
+    informers.start()
+    ready = asyncio.Event()
+    running = asyncio.create_task(proxy.run(on_ready=ready.set))
+    try:
+        await asyncio.wait_for(ready.wait(), 10)
+        yield proxy
+    finally:
+        running.cancel()
+        await asyncio.gather(running, return_exceptions=True)
+        proxy.close()
+        await informers.shutdown()
+
+
 @pytest.fixture
 async def proxy_lab(tmp_path) -> AsyncIterator[ProxyLab]:
     cidr = f"127.97.{random.randint(0, 255)}.0/24"
     async with running_apiserver(tmp_path, service_cidr=cidr) as server:
-        config = load_kubeconfig(server.data_dir / "kubeconfig")
-        client = RESTClient(config)
-        informers = InformerFactory(client)
+        client = RESTClient(load_kubeconfig(server.data_dir / "kubeconfig"))
         clock = FakeClock()
         registry = CollectorRegistry()
-        node_ip = f"127.101.{random.randint(0, 255)}.{random.randint(1, 254)}"
-        proxy = ServiceProxy(
-            informers,
-            node_ip=node_ip,
-            node_name="node-a",
-            udp_idle_timeout=UDP_IDLE_TIMEOUT,
-            registry=registry,
-            clock=clock,
-        )
-        informers.start()
-        ready = asyncio.Event()
-        running = asyncio.create_task(proxy.run(on_ready=ready.set))
-        lab = ProxyLab(
-            client=client, proxy=proxy, clock=clock, node_ip=node_ip, node_name="node-a", registry=registry
-        )
+        ip = node_ip()
+        lab = None
         try:
-            await asyncio.wait_for(ready.wait(), 10)
-            yield lab
+            async with running_proxy(
+                client, node_ip=ip, node_name="node-a", clock=clock, registry=registry
+            ) as proxy:
+                lab = ProxyLab(
+                    client=client, proxy=proxy, clock=clock, node_ip=ip, node_name="node-a", registry=registry
+                )
+                yield lab
         finally:
-            running.cancel()
-            await asyncio.gather(running, return_exceptions=True)
-            proxy.close()
-            await informers.shutdown()
-            for backend in lab.backends:
+            for backend in lab.backends if lab else ():
                 await backend.stop()
             await client.close()
-
 
 
 def pytest_asyncio_loop_factories(config: pytest.Config, item: pytest.Item) -> dict[str, Callable[[], Any]]:

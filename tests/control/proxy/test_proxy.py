@@ -8,6 +8,7 @@ a connection reached.
 from __future__ import annotations
 
 import asyncio
+import random
 import socket
 import ssl
 
@@ -25,9 +26,11 @@ from tests.control.proxy.conftest import (
     backend_of,
     connect,
     endpoint,
+    node_ip,
     pod_ip,
     port_of,
     refused,
+    running_proxy,
     udp_exchange,
     wait_for,
 )
@@ -80,7 +83,9 @@ async def test_only_ready_endpoints_then_serving_terminating_fallback(proxy_lab)
 
     await wait_for(lambda: only({"ready"}), what="only the ready endpoint to be used")
     # The ready endpoint goes away: the serving-and-terminating one takes over (KEP-1669).
-    await lab.put_slice("web", [endpoint(ready, ready=False, serving=False)], ports=[port_of(ready)], name="web-ready")
+    await lab.put_slice(
+        "web", [endpoint(ready, ready=False, serving=False)], ports=[port_of(ready)], name="web-ready"
+    )
     await wait_for(lambda: only({"draining"}), what="the terminating endpoint to be used")
 
 
@@ -90,7 +95,10 @@ async def test_named_target_ports_pick_the_matching_slice_port(proxy_lab):
     (admin,) = await lab.tcp_backends("admin")
     service = await lab.create_service(
         "multi",
-        ports=[{"name": "http", "port": 80, "protocol": "TCP"}, {"name": "admin", "port": 81, "protocol": "TCP"}],
+        ports=[
+            {"name": "http", "port": 80, "protocol": "TCP"},
+            {"name": "admin", "port": 81, "protocol": "TCP"},
+        ],
     )
     ip = service["spec"]["clusterIP"]
     await lab.put_slice("multi", [endpoint(web)], ports=[port_of(web, name="http")], name="multi-web")
@@ -199,7 +207,9 @@ async def test_session_affinity_client_ip(proxy_lab):
     )
     ip = service["spec"]["clusterIP"]
     for backend in backends:
-        await lab.put_slice("sticky", [endpoint(backend)], ports=[port_of(backend)], name=f"sticky-{backend.name}")
+        await lab.put_slice(
+            "sticky", [endpoint(backend)], ports=[port_of(backend)], name=f"sticky-{backend.name}"
+        )
     listener = ListenerKey("TCP", ip, 80)
     await wait_for(lambda: len(lab.proxy.proxier.backends(listener)) == 3, what="the three slices")
     clients = [f"127.0.{i}.{j}" for i in (1, 2) for j in (1, 2, 3, 4, 5)]
@@ -258,7 +268,9 @@ async def test_node_port_listens_on_the_node_ip(proxy_lab):
     await lab.client.replace(SERVICES, service)
     await wait_for(lambda: refused(lab.node_ip, node_port), what="the NodePort to close (no local endpoint)")
     assert await backend_of(ip, 80) == "a"  # the ClusterIP still uses every endpoint
-    await lab.put_slice("exposed", [{**endpoint(backend), "nodeName": lab.node_name}], ports=[port_of(backend)])
+    await lab.put_slice(
+        "exposed", [{**endpoint(backend), "nodeName": lab.node_name}], ports=[port_of(backend)]
+    )
     await wait_for(lambda: answers(lab.node_ip, node_port), what="the local endpoint")
 
 
@@ -269,7 +281,9 @@ async def test_kubernetes_service_reaches_the_api_server(proxy_lab, tmp_path):
     config = lab.client.config
     context = ssl.create_default_context(cadata=config.ca_data.decode())
     context.load_cert_chain(*write_client_cert(config, tmp_path))
-    reader, writer = await asyncio.open_connection(ip, 443, ssl=context, server_hostname="kubernetes.default.svc")
+    reader, writer = await asyncio.open_connection(
+        ip, 443, ssl=context, server_hostname="kubernetes.default.svc"
+    )
     writer.write(b"GET /version HTTP/1.1\r\nHost: kubernetes.default.svc\r\nConnection: close\r\n\r\n")
     answer = await asyncio.wait_for(reader.read(-1), 5)
     writer.close()
@@ -293,7 +307,10 @@ async def test_udp_flows_round_robin_and_idle_timeout(proxy_lab):
     ip = service["spec"]["clusterIP"]
     for backend in (a, b):
         await lab.put_slice(
-            "dns", [endpoint(backend)], ports=[port_of(backend, name="dns", protocol="UDP")], name=f"dns-{backend.name}"
+            "dns",
+            [endpoint(backend)],
+            ports=[port_of(backend, name="dns", protocol="UDP")],
+            name=f"dns-{backend.name}",
         )
     await wait_for(lambda: len(lab.proxy.proxier.backends(ListenerKey("UDP", ip, 53))) == 2)
     clients = [socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in range(4)]
@@ -339,7 +356,9 @@ async def test_udp_removed_backend_ends_its_flows_and_no_endpoints_is_refused(pr
         assert (await loop.run_in_executor(None, udp_exchange, client, b"1")) == b"a|1"
         await lab.put_slice("dns", [endpoint(b)], ports=[{**udp_port, "port": b.port}], name="dns-b")
         await lab.client.delete(ENDPOINT_SLICES, "dns-a", namespace="default")
-        await wait_for(lambda: lab.proxy.proxier.udp_flows == 0, what="the flow to the removed backend to close")
+        await wait_for(
+            lambda: lab.proxy.proxier.udp_flows == 0, what="the flow to the removed backend to close"
+        )
         assert (await loop.run_in_executor(None, udp_exchange, client, b"2")) == b"b|2"
         await lab.client.delete(ENDPOINT_SLICES, "dns-b", namespace="default")
         await wait_for(lambda: lab.proxy.proxier.listener_count("UDP") == 0)
@@ -419,3 +438,57 @@ async def test_run_proxy_serves_until_stopped(proxy_lab, tmp_path):
     with pytest.raises(ConnectionResetError):
         await asyncio.wait_for(live.reader.read(), 5)
     await live.close()
+
+
+async def test_node_agents_on_one_machine_share_cluster_ips(proxy_lab):
+    """A second node's proxy binds the same ClusterIP (SO_REUSEPORT): the kernel spreads connections
+    over both, affinity holds across them, and when one stops the other serves everything."""
+    lab = proxy_lab
+    backends = await lab.tcp_backends("a", "b", "c")
+    ip = (await lab.create_service("shared", sessionAffinity="ClientIP"))["spec"]["clusterIP"]
+    for backend in backends:
+        await lab.put_slice(
+            "shared", [endpoint(backend)], ports=[port_of(backend)], name=f"shared-{backend.name}"
+        )
+    key = ListenerKey("TCP", ip, 80)
+    clients = [f"127.0.3.{i}" for i in range(1, 41)]
+    async with running_proxy(lab.client, node_ip=node_ip(), node_name="node-b", clock=lab.clock) as second:
+        await wait_for(lambda: len(lab.proxy.proxier.backends(key)) == len(second.proxier.backends(key)) == 3)
+        first = {client: await backend_of(ip, 80, source_ip=client) for client in clients}
+        for client in clients:
+            assert await backend_of(ip, 80, source_ip=client) == first[client]
+        assert lab.proxy.proxier.counts.tcp_forwarded > 0
+        assert second.proxier.counts.tcp_forwarded > 0
+        assert len(set(first.values())) > 1
+    for client in clients:
+        assert await backend_of(ip, 80, source_ip=client) == first[client]
+
+
+async def test_a_node_port_held_by_another_program_is_retried_until_free(proxy_lab):
+    lab = proxy_lab
+    (backend,) = await lab.tcp_backends("a")
+    blocker = socket.socket()
+    for port in random.sample(range(30000, 32768), 50):
+        try:
+            blocker.bind((lab.node_ip, port))
+            break
+        except OSError:
+            continue
+    blocker.listen()
+    node_port = blocker.getsockname()[1]
+    try:
+        service = await lab.create_service(
+            "np", type="NodePort", ports=[{"name": "web", "port": 80, "nodePort": node_port}]
+        )
+        await lab.put_slice("np", [endpoint(backend)], ports=[port_of(backend)])
+        await wait_for(lambda: lab.proxy.proxier.counts.listen_errors >= 1, what="the bind to fail")
+        # The rest of the Service works meanwhile.
+        assert await backend_of(service["spec"]["clusterIP"], 80) == "a"
+    finally:
+        blocker.close()
+
+    async def retried() -> bool:
+        lab.clock.advance(30)  # the retry backoff runs on the proxy's (fake) clock
+        return await answers(lab.node_ip, node_port)
+
+    await wait_for(retried, what="the NodePort listener after the retry")

@@ -45,14 +45,14 @@ async def wait_for_pods(
     condition: Callable[[dict[str, dict[str, Any]]], bool],
     *,
     namespace: str = "default",
-    timeout: float = 20.0,
+    within: float = 20.0,
 ) -> dict[str, dict[str, Any]]:
     """Watch the namespace's pods until ``condition(pods by name)`` holds; returns that state."""
     listed = await client.list(PODS, namespace=namespace)
     pods = {p["metadata"]["name"]: p for p in listed["items"]}
     if condition(pods):
         return pods
-    async with asyncio.timeout(timeout):
+    async with asyncio.timeout(within):
         async with await client.watch(
             PODS, namespace=namespace, resource_version=listed["metadata"]["resourceVersion"]
         ) as events:
@@ -72,14 +72,14 @@ async def wait_for_events(
     condition: Callable[[list[dict[str, Any]]], bool],
     *,
     namespace: str = "default",
-    timeout: float = 20.0,
+    within: float = 20.0,
 ) -> list[dict[str, Any]]:
     """Watch Events until ``condition(all events)`` holds; returns them."""
     listed = await client.list(EVENTS, namespace=namespace)
     seen = {e["metadata"]["name"]: e for e in listed["items"]}
     if condition(list(seen.values())):
         return list(seen.values())
-    async with asyncio.timeout(timeout):
+    async with asyncio.timeout(within):
         async with await client.watch(
             EVENTS, namespace=namespace, resource_version=listed["metadata"]["resourceVersion"]
         ) as stream:

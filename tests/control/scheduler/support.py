@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from control.scheduler.cache import NodeInfo
-from control.scheduler.framework import ALL_NODES, CycleState
+from control.scheduler.framework import CycleState
 from control.scheduler.podinfo import PodInfo
 
 _uids = itertools.count(1)
@@ -84,10 +84,6 @@ def node_info(node_obj: Mapping[str, Any], *pods: Mapping[str, Any]) -> NodeInfo
     return info
 
 
-def cycle(nodes: list[NodeInfo]) -> CycleState:
-    return {ALL_NODES: nodes}
-
-
 def anti_affinity(
     labels: Mapping[str, str], *, topology_key: str = "kubernetes.io/hostname"
 ) -> dict[str, Any]:
@@ -133,28 +129,26 @@ class StaticListers:
 
 
 def run_filter(
-    plugin: Any, pod_obj: Mapping[str, Any], nodes: list[NodeInfo]
+    plugin: Any, pod_obj: Mapping[str, Any], *, nodes: list[NodeInfo]
 ) -> dict[str, tuple[str, ...] | None]:
     """Each node's verdict from one filter plugin: its reasons, or None if the pod fits."""
-    info = PodInfo(pod_obj)
-    state = cycle(nodes)
-    if not plugin.pre_filter(state, info, nodes):
+    state = CycleState(PodInfo(pod_obj), nodes)
+    if not plugin.pre_filter(state):
         return dict.fromkeys((n.name for n in nodes), None)
     verdicts = {}
     for n in nodes:
-        status = plugin.filter(state, info, n)
+        status = plugin.filter(state, n)
         verdicts[n.name] = None if status is None else status.reasons
     return verdicts
 
 
 def run_score(
-    plugin: Any, pod_obj: Mapping[str, Any], nodes: list[NodeInfo], *, all_nodes: list[NodeInfo] | None = None
+    plugin: Any, pod_obj: Mapping[str, Any], *, nodes: list[NodeInfo], all_nodes: list[NodeInfo] | None = None
 ) -> list[int] | None:
     """One score plugin's normalised scores for ``nodes`` (None if it skips this pod)."""
-    info = PodInfo(pod_obj)
-    state = cycle(all_nodes if all_nodes is not None else nodes)
-    if not plugin.pre_score(state, info, nodes):
+    state = CycleState(PodInfo(pod_obj), all_nodes if all_nodes is not None else nodes)
+    if not plugin.pre_score(state, nodes):
         return None
-    scores = [plugin.score(state, info, n) for n in nodes]
-    plugin.normalize(state, info, scores)
+    scores = [plugin.score(state, n) for n in nodes]
+    plugin.normalize(state, scores)
     return scores

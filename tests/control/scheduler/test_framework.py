@@ -8,6 +8,7 @@ from collections import Counter
 import pytest
 
 from control.scheduler.framework import (
+    CycleState,
     FilterPlugin,
     FitError,
     Framework,
@@ -31,7 +32,7 @@ class Reject(FilterPlugin):
         self._status = Status(code, reasons or (f"{name} says no",), name)
         self.seen: list[str] = []
 
-    def filter(self, state, pod, node):
+    def filter(self, state, node):
         self.seen.append(node.name)
         return self._status if node.name in self._nodes else None
 
@@ -39,10 +40,10 @@ class Reject(FilterPlugin):
 class Skipped(FilterPlugin):
     name = "Skipped"
 
-    def pre_filter(self, state, pod, nodes):
+    def pre_filter(self, state):
         return False
 
-    def filter(self, state, pod, node):
+    def filter(self, state, node):
         raise AssertionError("a skipped plugin's filter must not run")
 
 
@@ -52,10 +53,10 @@ class Fixed(ScorePlugin):
         self._scores = scores
         self._skip = skip
 
-    def pre_score(self, state, pod, nodes):
+    def pre_score(self, state, nodes):
         return not self._skip
 
-    def score(self, state, pod, node):
+    def score(self, state, node):
         return self._scores[node.name]
 
 
@@ -118,7 +119,7 @@ def test_one_feasible_node_skips_scoring():
     class Exploding(ScorePlugin):
         name = "Exploding"
 
-        def pre_score(self, state, pod, nodes):
+        def pre_score(self, state, nodes):
             raise AssertionError("no scoring with a single candidate")
 
     result = Framework(filters=[Reject("F", {"n1"})], scorers=[(Exploding(), 1)]).schedule(
@@ -136,7 +137,8 @@ def test_weighted_scores_pick_the_best():
             (Fixed("Off", {"n1": 1000, "n2": 0, "n3": 0}, skip=True), 5),
         ],
     )
-    assert framework.prioritize({}, WEB, nodes("n1", "n2", "n3")) == [100, 120, 70]
+    candidates = nodes("n1", "n2", "n3")
+    assert framework.prioritize(CycleState(WEB, candidates), candidates) == [100, 120, 70]
     assert framework.schedule(WEB, nodes("n1", "n2", "n3")).node == "n2"
 
 

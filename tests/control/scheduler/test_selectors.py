@@ -139,5 +139,5 @@ def test_bad_node_selectors(raw, message):
 
 @pytest.mark.parametrize("raw", [{"nodeSelectorTerms": "x"}, "x"])
 def test_bad_node_selector_shapes(raw):
-    with pytest.raises(InvalidSelectorError, match="^n"):
+    with pytest.raises(InvalidSelectorError, match=r"^n"):
         NodeSelector(raw, path="n")

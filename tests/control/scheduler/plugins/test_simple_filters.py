@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import pytest
 
+from control.scheduler.framework import CycleState
 from control.scheduler.plugins.node_name import NodeName
 from control.scheduler.plugins.node_ports import NodePorts
 from control.scheduler.plugins.node_unschedulable import NodeUnschedulable
+from control.scheduler.podinfo import PodInfo
 from control.scheduler.status import Code
 from tests.control.scheduler.support import node, node_info, pod, run_filter
 
@@ -33,25 +35,22 @@ CORDONED = "node(s) were unschedulable"
 )
 def test_node_unschedulable(tolerations, unschedulable, verdict):
     nodes = [node_info(node("n1", unschedulable=unschedulable))]
-    assert run_filter(NodeUnschedulable(), pod("p", tolerations=tolerations), nodes) == {"n1": verdict}
+    assert run_filter(NodeUnschedulable(), pod("p", tolerations=tolerations), nodes=nodes) == {"n1": verdict}
 
 
 def test_node_unschedulable_is_unresolvable():
-    status = NodeUnschedulable().filter(
-        {},
-        __import__("control.scheduler.podinfo").scheduler.podinfo.PodInfo(pod("p")),
-        node_info(node("n1", unschedulable=True)),
-    )
+    cordoned = node_info(node("n1", unschedulable=True))
+    status = NodeUnschedulable().filter(CycleState(PodInfo(pod("p")), [cordoned]), cordoned)
     assert status.code is Code.UNSCHEDULABLE_AND_UNRESOLVABLE and status.plugin == "NodeUnschedulable"
 
 
 def test_node_name():
     nodes = [node_info(node("n1")), node_info(node("n2"))]
-    assert run_filter(NodeName(), pod("p", nodeName="n2"), nodes) == {
+    assert run_filter(NodeName(), pod("p", nodeName="n2"), nodes=nodes) == {
         "n1": ("node(s) didn't match the requested node name",),
         "n2": None,
     }
-    assert run_filter(NodeName(), pod("p"), nodes) == {"n1": None, "n2": None}
+    assert run_filter(NodeName(), pod("p"), nodes=nodes) == {"n1": None, "n2": None}
 
 
 def with_ports(name: str, *ports: dict, node_name: str | None = None) -> dict:
@@ -98,5 +97,5 @@ PORTS = "node(s) didn't have free ports for the requested pod ports"
 )
 def test_node_ports(used, wanted, conflict):
     nodes = [node_info(node("n1"), with_ports("existing", used))]
-    verdict = run_filter(NodePorts(), with_ports("new", wanted), nodes)["n1"]
+    verdict = run_filter(NodePorts(), with_ports("new", wanted), nodes=nodes)["n1"]
     assert verdict == ((PORTS,) if conflict else None)

@@ -1,0 +1,239 @@
+"""A container's own filesystem view: a private mount namespace with the pod's volumes
+at their mountPath and the pod's ``/etc/resolv.conf``, ``/etc/hosts`` and ``/etc/hostname``.
+
+This runs in the container's process after ``fork`` and before ``exec`` (see
+``control.kubelet.runtime.shim``), as root, and is built from plain syscalls through
+ctypes (Python 3.11 has no ``os.unshare``):
+
+1. ``unshare(CLONE_NEWNS | CLONE_NEWUTS)``, the pod's hostname, and every mount made
+   private so nothing propagates back to the host;
+2. a tmpfs as the new root, holding a bind mount of each entry of the host's ``/`` —
+   the container sees the host's programs and libraries (there are no image layers);
+   ``/tmp`` is a fresh tmpfs of its own, as a container's writable layer would be;
+3. each mount (volumes, resolv.conf, hosts, hostname) bound at its target. A target whose
+   directory does not exist is created without touching the host: the nearest host
+   directory above it is *shadowed* — replaced, in this namespace only, by a tmpfs holding
+   bind mounts of all its entries — and the missing directories are made in that tmpfs.
+   Inside a volume (or a tmpfs) missing directories are simply created, as runc does;
+4. ``pivot_root`` into the new root and detach the old one.
+
+``nsenter --target <pid> --mount --uts`` then enters the same view for exec and probes.
+"""
+
+from __future__ import annotations
+
+import collections
+import ctypes
+import ctypes.util
+import errno
+import os
+import posixpath
+import stat
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+CLONE_NEWNS = 0x00020000
+CLONE_NEWUTS = 0x04000000
+MS_RDONLY = 0x1
+MS_NOSUID = 0x2
+MS_NODEV = 0x4
+MS_REMOUNT = 0x20
+MS_BIND = 0x1000
+MS_REC = 0x4000
+MS_PRIVATE = 0x40000
+MNT_DETACH = 0x2
+_SYS_PIVOT_ROOT = 155  # x86_64; aarch64 uses 41
+_MAX_SYMLINK_HOPS = 40
+
+_HOST = "host"  # a bind of a host path: shadow it before creating anything inside
+_WRITABLE = "writable"  # a tmpfs of ours or a volume: create inside freely
+
+
+class MountError(OSError):
+    """A mount step failed; the message says which source and target."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class MountSpec:
+    source: str  # host path
+    target: str  # absolute path in the container
+    read_only: bool = False
+
+
+_libc: ctypes.CDLL | None = None
+
+
+def _c() -> ctypes.CDLL:
+    global _libc
+    if _libc is None:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
+        libc.mount.argtypes = [
+            ctypes.c_char_p,
+            ctypes.c_char_p,
+            ctypes.c_char_p,
+            ctypes.c_ulong,
+            ctypes.c_char_p,
+        ]
+        libc.umount2.argtypes = [ctypes.c_char_p, ctypes.c_int]
+        libc.unshare.argtypes = [ctypes.c_int]
+        libc.sethostname.argtypes = [ctypes.c_char_p, ctypes.c_size_t]
+        _libc = libc
+    return _libc
+
+
+def _check(result: int, what: str) -> None:
+    if result != 0:
+        code = ctypes.get_errno()
+        raise MountError(code, f"{what}: {os.strerror(code)}")
+
+
+def mount(source: str | None, target: str, fstype: str | None, flags: int, data: str | None = None) -> None:
+    _check(
+        _c().mount(
+            source.encode() if source is not None else None,
+            target.encode(),
+            fstype.encode() if fstype is not None else None,
+            flags,
+            data.encode() if data is not None else None,
+        ),
+        f'error mounting "{source or fstype}" to rootfs at "{target}"',
+    )
+
+
+def unshare(flags: int) -> None:
+    _check(_c().unshare(flags), "unshare")
+
+
+def sethostname(name: str) -> None:
+    raw = name.encode()
+    _check(_c().sethostname(raw, len(raw)), f"sethostname {name!r}")
+
+
+def pivot_root(new_root: str, put_old: str) -> None:
+    number = 41 if os.uname().machine == "aarch64" else _SYS_PIVOT_ROOT
+    _check(_c().syscall(number, new_root.encode(), put_old.encode()), "pivot_root")
+
+
+def umount2(target: str, flags: int) -> None:
+    _check(_c().umount2(target.encode(), flags), f"umount {target}")
+
+
+def _components(path: str) -> list[str]:
+    return [part for part in path.split("/") if part and part != "."]
+
+
+class RootBuilder:
+    """Builds the new root under ``rootfs`` (a host directory) and pivots into it."""
+
+    def __init__(self, rootfs: str) -> None:
+        self.rootfs = rootfs.rstrip("/")
+        self._kinds: dict[str, str] = {}  # container path -> _HOST or _WRITABLE
+
+    def host(self, container_path: str) -> str:
+        return self.rootfs + container_path
+
+    def prepare(self, *, private_tmp: bool) -> None:
+        mount("tmpfs", self.rootfs, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755")
+        self._kinds["/"] = _WRITABLE
+        self._replicate("/")
+        if private_tmp and os.path.isdir(self.host("/tmp")) and not os.path.islink(self.host("/tmp")):
+            mount("tmpfs", self.host("/tmp"), "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777")
+            self._kinds["/tmp"] = _WRITABLE
+
+    def _replicate(self, directory: str) -> None:
+        """Fill the (empty, writable) ``directory`` of the new root with binds of the host's entries."""
+        for entry in os.scandir(directory):
+            container_path = posixpath.join(directory, entry.name)
+            target = self.host(container_path)
+            if entry.is_symlink():
+                os.symlink(os.readlink(entry.path), target)
+                continue
+            if entry.is_dir(follow_symlinks=False):
+                os.mkdir(target, 0o755)
+                mount(entry.path, target, None, MS_BIND | MS_REC)
+            else:
+                os.close(os.open(target, os.O_CREAT | os.O_WRONLY | os.O_CLOEXEC, 0o644))
+                mount(entry.path, target, None, MS_BIND)
+            self._kinds[container_path] = _HOST
+
+    def _kind_of(self, container_path: str) -> str:
+        path = container_path
+        while True:
+            kind = self._kinds.get(path)
+            if kind is not None:
+                return kind
+            if path == "/":
+                return _WRITABLE
+            path = posixpath.dirname(path)
+
+    def _make_writable(self, directory: str) -> None:
+        """Make it possible to create entries in ``directory`` without writing to the host."""
+        if self._kind_of(directory) != _HOST:
+            return
+        mode = stat.S_IMODE(os.stat(directory).st_mode)
+        mount("tmpfs", self.host(directory), "tmpfs", MS_NOSUID | MS_NODEV, f"mode={mode:o}")
+        self._kinds[directory] = _WRITABLE
+        self._replicate(directory)
+
+    def ensure(self, container_path: str, *, is_dir: bool) -> str:
+        """The new root's host path for ``container_path``, created (as a directory or an
+        empty file) if missing. Symlinks on the way are followed inside the new root."""
+        parts = collections.deque(_components(container_path))
+        if not parts or ".." in parts:
+            raise MountError(errno.EINVAL, f"invalid mount target {container_path!r}")
+        resolved = "/"
+        hops = 0
+        while parts:
+            part = parts.popleft()
+            if part == "..":
+                resolved = posixpath.dirname(resolved)
+                continue
+            candidate = posixpath.join(resolved, part)
+            on_host = self.host(candidate)
+            if os.path.islink(on_host):
+                hops += 1
+                if hops > _MAX_SYMLINK_HOPS:
+                    raise MountError(errno.ELOOP, f"too many symlinks resolving {container_path!r}")
+                link = os.readlink(on_host)
+                if link.startswith("/"):
+                    resolved = "/"
+                parts.extendleft(reversed([p for p in link.split("/") if p and p != "."]))
+                continue
+            if not os.path.lexists(on_host):
+                self._make_writable(resolved)
+                if parts or is_dir:
+                    os.mkdir(on_host, 0o755)
+                else:
+                    os.close(os.open(on_host, os.O_CREAT | os.O_WRONLY | os.O_CLOEXEC, 0o644))
+            resolved = candidate
+        return self.host(resolved)
+
+    def bind(self, spec: MountSpec) -> None:
+        is_dir = os.path.isdir(spec.source)
+        target = self.ensure(spec.target, is_dir=is_dir)
+        mount(spec.source, target, None, MS_BIND | MS_REC)
+        if spec.read_only:
+            mount(None, target, None, MS_BIND | MS_REMOUNT | MS_RDONLY)
+        self._kinds[target[len(self.rootfs) :] or "/"] = _WRITABLE
+
+    def pivot(self) -> None:
+        os.chdir(self.rootfs)
+        pivot_root(".", ".")
+        umount2(".", MNT_DETACH)
+        os.chdir("/")
+
+
+def enter_container_root(
+    *, rootfs: str, hostname: str, mounts: Sequence[MountSpec], private_tmp: bool = True
+) -> None:
+    """Give the calling process its container filesystem view (see the module doc). Root only."""
+    unshare(CLONE_NEWNS | CLONE_NEWUTS)
+    if hostname:
+        sethostname(hostname)
+    mount(None, "/", None, MS_REC | MS_PRIVATE)
+    builder = RootBuilder(rootfs)
+    builder.prepare(private_tmp=private_tmp)
+    # Parents before children, so a volume inside another volume lands inside it.
+    for spec in sorted(mounts, key=lambda spec: len(_components(spec.target))):
+        builder.bind(spec)
+    builder.pivot()
