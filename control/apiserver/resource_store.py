@@ -266,10 +266,12 @@ class ResourceStore:
             if new == old:
                 return old  # a no-op update writes nothing, as upstream
             if _finalized(new):
-                outcome = await self._delete_now(rt, kv=kv, obj=new, namespace=namespace, dry_run=dry_run)
-                if outcome is None:
+                deleted = await self._delete_now(rt, kv=kv, obj=new, namespace=namespace, dry_run=dry_run)
+                if deleted is None:
                     continue
-                return outcome
+                # Answer with the final state (no finalizers), at the deletion's revision.
+                new["metadata"]["resourceVersion"] = deleted["metadata"].get("resourceVersion")
+                return new
             allocated = None
             if rt.kind == "Service" and subresource == "":
                 allocated = self._allocate_service(rt, new, old=old, dry_run=dry_run)

@@ -46,6 +46,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from control.kubelet import logs, portforward, spdy, streaming, summary
+from control.kubelet.agent import NodeAgent
 from control.kubelet.pods import LogSource, LogUnavailableError, PodManager
 from control.kubelet.runtime.protocol import Runtime
 from control.pki import PKIFiles, ensure_kubelet_serving_certificate, load_or_create_ca
@@ -74,6 +75,11 @@ class KubeletServerConfig:
         cls, *, pki: PKIFiles, node_name: str, address: str, port: int = DEFAULT_PORT
     ) -> KubeletServerConfig:
         """The node's config, with its serving certificate created (or renewed) from the lab CA."""
+        if not (pki.ca_cert.exists() and pki.ca_key.exists()):
+            raise KubeletServerError(
+                f"no lab CA in {pki.directory}: the kubelet's certificate is signed by the lab's CA, "
+                "which `kubelab up` (or `kubelab server`) creates"
+            )
         ca, _ = load_or_create_ca(cert_file=pki.ca_cert, key_file=pki.ca_key)
         ensure_kubelet_serving_certificate(files=pki, ca=ca, node_name=node_name, addresses=[address])
         return cls(
@@ -345,7 +351,9 @@ class KubeletServer:
         except LogUnavailableError as exc:
             return _text(400, str(exc))
         if not source.path.exists():
-            return _text(400, f'failed to try resolving symlinks in path "{source.path}": no such file or directory')
+            return _text(
+                400, f'failed to try resolving symlinks in path "{source.path}": no such file or directory'
+            )
 
         response = web.StreamResponse(headers={"Content-Type": "text/plain"})
         response.enable_chunked_encoding()
@@ -449,6 +457,26 @@ class KubeletServer:
         ws = await streaming.accept_websocket(request, protocol=protocol)
         await portforward.serve_channels(ws, ports=ports, text="base64" in protocol, target=target)
         return ws
+
+
+def kubelet_api(*, pki: PKIFiles, port: int = DEFAULT_PORT) -> Callable[[NodeAgent], Awaitable[None]]:
+    """The node agent's server hook: ``run_node_agent(..., servers=[kubelet_api(pki=...)])``
+    serves this API on the node's IP until the agent stops."""
+
+    async def serve(agent: NodeAgent) -> None:
+        config = KubeletServerConfig.for_node(
+            pki=pki, node_name=agent.node_name, address=agent.node_ip, port=port
+        )
+        server = KubeletServer(
+            config=config, pods=AgentPods(agent.pods), runtime=agent.runtime, usage=agent.stats
+        )
+        await server.start()
+        try:
+            await asyncio.get_running_loop().create_future()  # until the agent cancels us
+        finally:
+            await server.stop()
+
+    return serve
 
 
 async def _serve_forwarding(session: spdy.Session, target: portforward.ForwardTarget) -> None:

@@ -1,11 +1,11 @@
 """Fakes for the kubelet API's seams, and a running kubelet API for tests.
 
-- ``FakeRuntime`` answers the Runtime protocol's streaming calls with *real* local
-  processes, so exit codes, stdin EOF and TTYs behave as they do for real: ``exec`` starts
-  the command (through a pty when a TTY is asked for), ``attach`` joins a container's
-  main process (``add_container``), ``log_path`` names the file a test wrote. Every
-  process it starts is killed by ``close()``.
-- ``FakePods`` holds the pod objects the kubelet core would report.
+- ``FakeRuntime`` answers the Runtime protocol's streaming calls (all the kubelet API
+  uses) with *real* local processes, so exit codes, stdin EOF and TTYs behave as they do
+  for real: ``exec`` starts the command (through a pty when a TTY is asked for) in a
+  container ``add_container`` made, ``attach`` joins the main process
+  ``start_main_process`` gave it. Every process it starts is killed by ``close()``.
+- ``FakePods`` holds the pod objects and log sources the pod manager would report.
 - ``FakeUsage`` returns fixed usage numbers.
 
 ``running_kubelet`` starts a real KubeletServer over TLS with a throw-away lab CA and
@@ -32,6 +32,7 @@ from typing import Any
 
 import aiohttp
 
+from control.kubelet.pods import LogSource, LogUnavailableError
 from control.kubelet.runtime.protocol import (
     ContainerNotFoundError,
     ContainerState,
@@ -57,20 +58,17 @@ class _MainProcess:
 
 
 class FakeRuntime:
-    """The streaming half of the Runtime protocol, backed by real processes."""
+    """The Runtime protocol's exec and attach, backed by real processes."""
 
     def __init__(self) -> None:
         self.containers: dict[str, ContainerState] = {}
-        self.log_files: dict[str, Path] = {}
         self.exec_calls: list[tuple[str, list[str], bool, bool]] = []
         self._processes: list[asyncio.subprocess.Process] = []
         self._main: dict[str, _MainProcess] = {}
         self._fds: list[int] = []
 
-    def add_container(self, container_id: str, *, log_file: Path | None = None) -> None:
+    def add_container(self, container_id: str) -> None:
         self.containers[container_id] = ContainerState.RUNNING
-        if log_file is not None:
-            self.log_files[container_id] = log_file
 
     async def start_main_process(self, container_id: str, command: Sequence[str]) -> None:
         """Give a container a main process that ``attach`` can join."""
@@ -92,17 +90,6 @@ class FakeRuntime:
                 queue.put_nowait(item)
         for queue in main.subscribers:
             queue.put_nowait(None)
-
-    def exit_container(self, container_id: str) -> None:
-        self.containers[container_id] = ContainerState.EXITED
-
-    async def status(self, container_id: str) -> ContainerStatus:
-        if container_id not in self.containers:
-            raise ContainerNotFoundError(container_id)
-        return ContainerStatus(id=container_id, name=container_id, state=self.containers[container_id])
-
-    def log_path(self, container_id: str) -> Path:
-        return self.log_files.get(container_id, Path("/nonexistent") / container_id)
 
     async def exec(self, container_id: str, command: Sequence[str], *, stdin: bool, tty: bool) -> ExecSession:
         if self.containers.get(container_id) is not ContainerState.RUNNING:
@@ -211,20 +198,54 @@ async def _merge(
             task.cancel()
 
 
+@dataclass
+class FakeLog:
+    """A log source a test controls: ``running`` is what ``still_running()`` answers."""
+
+    path: Path
+    running: bool = True
+
+
 class FakePods:
+    """The pod manager's side: pod objects, and the log source of each container (a
+    ``FakeLog``, or the ``LogUnavailableError`` message the real manager would raise)."""
+
     def __init__(self) -> None:
         self.items: dict[tuple[str, str], dict[str, Any]] = {}
+        self.logs: dict[tuple[str, str, str, bool], FakeLog | str] = {}
+        self.log_requests: list[tuple[str, str, str, bool]] = []
 
     def add(self, pod: dict[str, Any]) -> dict[str, Any]:
         metadata = pod["metadata"]
         self.items[(metadata["namespace"], metadata["name"])] = pod
         return pod
 
+    def add_log(
+        self,
+        pod: str,
+        container: str,
+        source: Path | str,
+        *,
+        namespace: str = "default",
+        previous: bool = False,
+    ) -> FakeLog | str:
+        entry: FakeLog | str = FakeLog(source) if isinstance(source, Path) else source
+        self.logs[(namespace, pod, container, previous)] = entry
+        return entry
+
     def pods(self) -> list[dict[str, Any]]:
         return list(self.items.values())
 
     def pod(self, namespace: str, name: str) -> dict[str, Any] | None:
         return self.items.get((namespace, name))
+
+    def log_source(self, namespace: str, pod: str, container: str, *, previous: bool = False) -> LogSource:
+        key = (namespace, pod, container, previous)
+        self.log_requests.append(key)
+        entry = self.logs.get(key, f'previous terminated container "{container}" in pod "{pod}" not found')
+        if isinstance(entry, str):
+            raise LogUnavailableError(entry)
+        return LogSource(path=entry.path, container_id=f"{container}-id", still_running=lambda: entry.running)
 
 
 def make_pod(
