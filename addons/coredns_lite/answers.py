@@ -48,11 +48,11 @@ from dnslib import AAAA as AAAA_RD
 from dnslib import CNAME as CNAME_RD
 from dnslib import NS as NS_RD
 from dnslib import PTR as PTR_RD
-from dnslib import RR, SOA as SOA_RD
+from dnslib import RR, DNSLabel
+from dnslib import SOA as SOA_RD
 from dnslib import SRV as SRV_RD
 from dnslib import TXT as TXT_RD
 from dnslib import A as A_RD
-from dnslib import DNSLabel
 
 from addons.coredns_lite import wire
 from addons.coredns_lite.backend import EXTERNAL_NAME, NO_PORT, Address, Backend, Tag
@@ -99,9 +99,6 @@ class KubernetesOptions:
 
 class NameError_(Exception):
     """The name does not exist (CoreDNS's errNoItems / errNsNotExposed / errInvalidRequest)."""
-
-
-NAME_ERROR = NameError_()
 
 
 @dataclass(slots=True)
@@ -158,7 +155,7 @@ def _strip_underscore(label: str) -> str:
 
 
 def _parse_request(below: Sequence[str]) -> _Request:
-    """parse.go: ``[[_port._proto.]|[endpoint.]]service.namespace.(svc|pod)``; NAME_ERROR when the
+    """parse.go: ``[[_port._proto.]|[endpoint.]]service.namespace.(svc|pod)``; a name error when the
     name cannot be a cluster name.
     """
     r = _Request()
@@ -167,7 +164,7 @@ def _parse_request(below: Sequence[str]) -> _Request:
     last = len(below) - 1
     r.pod_or_svc = below[last]
     if r.pod_or_svc not in ("pod", "svc"):
-        raise NAME_ERROR
+        raise NameError_
     last -= 1
     if last < 0:
         return r
@@ -185,7 +182,7 @@ def _parse_request(below: Sequence[str]) -> _Request:
         r.protocol = _strip_underscore(below[1])
         r.port = _strip_underscore(below[0])
     else:
-        raise NAME_ERROR
+        raise NameError_
     return r
 
 
@@ -249,9 +246,7 @@ def address_from_reverse(name: Name) -> str:
         return str(address) if address.version == 4 else ""
     if _is_subdomain(name, ("ip6", "arpa")):
         nibbles = list(reversed(name[:-2]))
-        groups = [
-            "".join(nibbles[i * 4 : i * 4 + 4]) for i in range(len(nibbles) // 4)
-        ]
+        groups = ["".join(nibbles[i * 4 : i * 4 + 4]) for i in range(len(nibbles) // 4)]
         try:
             address = ipaddress.ip_address(":".join(groups))
         except ValueError:
@@ -263,7 +258,9 @@ def address_from_reverse(name: Name) -> str:
 class Rules:
     """The kubernetes plugin's answers for ``options.zones`` from ``backend``."""
 
-    def __init__(self, *, options: KubernetesOptions, backend: Backend, local_ips: Sequence[str] = ()) -> None:
+    def __init__(
+        self, *, options: KubernetesOptions, backend: Backend, local_ips: Sequence[str] = ()
+    ) -> None:
         self.options = options
         self.backend = backend
         self.local_ips = tuple(local_ips)
@@ -363,7 +360,11 @@ class Rules:
                     tags.append(("svc", below[-2], below[-3]))
                 else:
                     pod = below[-3]
-                    ip = pod.replace("-", ".") if pod.count("-") == 3 and "--" not in pod else pod.replace("-", ":")
+                    ip = (
+                        pod.replace("-", ".")
+                        if pod.count("-") == 3 and "--" not in pod
+                        else pod.replace("-", ":")
+                    )
                     tags.append(("ip", ip))
             return tags
         return []
@@ -381,9 +382,9 @@ class Rules:
         if not r.pod_or_svc:
             return []
         if _is_reverse(name):
-            raise NAME_ERROR
+            raise NameError_
         if not self._namespace_exposed(r.namespace):
-            raise NAME_ERROR
+            raise NameError_
         if r.pod_or_svc == "pod":
             return self._find_pods(r, zone)
         return self._find_services(r, zone)
@@ -391,7 +392,7 @@ class Rules:
     def _find_pods(self, r: _Request, zone: Name) -> list[Entry]:
         mode = self.options.pods
         if mode is PodMode.DISABLED:
-            raise NAME_ERROR
+            raise NameError_
         pod_name = r.service
         if not pod_name:
             return []
@@ -402,7 +403,7 @@ class Rules:
         target = (pod_name, r.namespace, "pod", *zone)
         if mode is PodMode.INSECURE:
             if _host_type(ip) == wire.CNAME:
-                raise NAME_ERROR
+                raise NameError_
             return [Entry(host=_canonical_ip(ip), target=target, ttl=self.options.ttl)]
         entries = [
             Entry(host=ip, target=target, ttl=self.options.ttl)
@@ -410,7 +411,7 @@ class Rules:
             if pod.ip == ip and pod.namespace == r.namespace
         ]
         if not entries:
-            raise NAME_ERROR
+            raise NameError_
         return entries
 
     def _find_services(self, r: _Request, zone: Name) -> list[Entry]:
@@ -421,16 +422,20 @@ class Rules:
         entries: list[Entry] = []
         svc = self.backend.service(r.namespace, r.service)
         if svc is None:
-            raise NAME_ERROR
+            raise NameError_
         base = (svc.name, svc.namespace, "svc", *zone)
-        if self.options.ignore_empty_service and svc.type != EXTERNAL_NAME and not svc.headless:
-            if not any(eps.addresses for eps in self.backend.endpoints(svc.namespace, svc.name)):
-                raise NAME_ERROR
+        if (
+            self.options.ignore_empty_service
+            and svc.type != EXTERNAL_NAME
+            and not svc.headless
+            and not any(eps.addresses for eps in self.backend.endpoints(svc.namespace, svc.name))
+        ):
+            raise NameError_
         if svc.type == EXTERNAL_NAME:
             if r.endpoint or r.port or r.protocol:
-                raise NAME_ERROR
+                raise NameError_
             if _host_type(svc.external_name) != wire.CNAME:
-                raise NAME_ERROR
+                raise NameError_
             return [Entry(host=svc.external_name, target=base, ttl=ttl)]
         if svc.headless or r.endpoint:
             pod_names = self.options.endpoint_pod_names
@@ -443,17 +448,21 @@ class Rules:
                         if not _match_port(r, port.name, port.protocol):
                             continue
                         found = True
-                        entries.append(Entry(host=address.ip, port=port.port, target=(hostname, *base), ttl=ttl))
+                        entries.append(
+                            Entry(host=address.ip, port=port.port, target=(hostname, *base), ttl=ttl)
+                        )
             if not found:
-                raise NAME_ERROR
+                raise NameError_
             return entries
         for port in svc.ports:
             if not _match_port(r, port.name, port.protocol):
                 continue
             found = True
-            entries.extend(Entry(host=ip, port=port.port, target=base, ttl=ttl) for ip in svc.cluster_ips if ip)
+            entries.extend(
+                Entry(host=ip, port=port.port, target=base, ttl=ttl) for ip in svc.cluster_ips if ip
+            )
         if not found:
-            raise NAME_ERROR
+            raise NameError_
         return entries
 
     # --- Services (per query type) ----------------------------------------------------------------
@@ -468,7 +477,7 @@ class Rules:
                 found = []
             if found:
                 return []
-            raise NAME_ERROR
+            raise NameError_
         if name == ("ns", "dns", *zone):
             return [
                 Entry(host=ip, target=name, ttl=self.options.ttl)
@@ -561,7 +570,7 @@ class Rules:
         extra: list[RR] = []
         # Every entry has priority 0 and weight 100 (CoreDNS's defaults): weight = floor(100 / N).
         total = 100.0 * len(entries)
-        weight = max(int(math.floor(100.0 / total * 100.0)), 1) if entries else 0
+        weight = max(math.floor(100.0 / total * 100.0), 1) if entries else 0
         seen_srv: set[tuple[Name, int]] = set()
         seen_address: set[tuple[Name, str]] = set()
         for entry in entries:
@@ -571,7 +580,12 @@ class Rules:
             if (entry.target, entry.port) not in seen_srv:
                 seen_srv.add((entry.target, entry.port))
                 records.append(
-                    RR(_label(name), wire.SRV, ttl=entry.ttl, rdata=SRV_RD(0, weight, entry.port, _label(entry.target)))
+                    RR(
+                        _label(name),
+                        wire.SRV,
+                        ttl=entry.ttl,
+                        rdata=SRV_RD(0, weight, entry.port, _label(entry.target)),
+                    )
                 )
             if (entry.target, entry.host) not in seen_address:
                 seen_address.add((entry.target, entry.host))
@@ -586,7 +600,7 @@ class Rules:
             return []
         targets = self._reverse(ip)
         if not targets:
-            raise NAME_ERROR
+            raise NameError_
         seen: set[Name] = set()
         records = []
         for target in targets:

@@ -183,7 +183,11 @@ def to_pod(obj: dict[str, Any]) -> Pod | None:
     meta = obj["metadata"]
     if meta.get("deletionTimestamp"):
         return None
-    return Pod(name=meta["name"], namespace=meta.get("namespace", ""), ip=(obj.get("status") or {}).get("podIP") or "")
+    return Pod(
+        name=meta["name"],
+        namespace=meta.get("namespace", ""),
+        ip=(obj.get("status") or {}).get("podIP") or "",
+    )
 
 
 # --- the stores the reflectors fill -----------------------------------------------------------------
@@ -192,7 +196,9 @@ def to_pod(obj: dict[str, Any]) -> Pod | None:
 class _SlimStore:
     """A reflector store that keeps slim objects by key and tells its owner what changed."""
 
-    def __init__(self, *, name: str, convert: Callable[[dict[str, Any]], Any], on_change: Callable[[Any, Any], None]) -> None:
+    def __init__(
+        self, *, name: str, convert: Callable[[dict[str, Any]], Any], on_change: Callable[[Any, Any], None]
+    ) -> None:
         self.name = name
         self._convert = convert
         self._on_change = on_change
@@ -258,19 +264,35 @@ class InformerBackend:
         self._pods_by_ip: dict[str, dict[tuple[str, str], Pod]] = {}
         self._namespaces: set[str] = set()
         stores = [
-            (SERVICES, label_selector, _SlimStore(name="services", convert=to_service, on_change=self._service_changed)),
+            (
+                SERVICES,
+                label_selector,
+                _SlimStore(name="services", convert=to_service, on_change=self._service_changed),
+            ),
             (
                 ENDPOINT_SLICES,
                 label_selector,
                 _SlimStore(name="endpointslices", convert=to_endpoints, on_change=self._slice_changed),
             ),
-            (NAMESPACES, None, _SlimStore(name="namespaces", convert=lambda o: o["metadata"]["name"], on_change=self._namespace_changed)),
+            (
+                NAMESPACES,
+                None,
+                _SlimStore(
+                    name="namespaces",
+                    convert=lambda o: o["metadata"]["name"],
+                    on_change=self._namespace_changed,
+                ),
+            ),
         ]
         if pods:
             stores.append((PODS, None, _SlimStore(name="pods", convert=to_pod, on_change=self._pod_changed)))
         self._stores = [store for _, _, store in stores]
         self._reflectors = [
-            Reflector(client.lister_watcher(resource, label_selector=selector), store, name=f"coredns_lite {store.name}")
+            Reflector(
+                client.lister_watcher(resource, label_selector=selector),
+                store,
+                name=f"coredns_lite {store.name}",
+            )
             for resource, selector, store in stores
         ]
         self._tasks: list[asyncio.Task[None]] = []
@@ -308,7 +330,9 @@ class InformerBackend:
 
     def start(self) -> None:
         if not self._tasks:
-            self._tasks = [asyncio.create_task(reflector.run(), name=reflector.name) for reflector in self._reflectors]
+            self._tasks = [
+                asyncio.create_task(reflector.run(), name=reflector.name) for reflector in self._reflectors
+            ]
 
     async def wait_for_sync(self, timeout: float | None = None) -> bool:  # noqa: ASYNC109
         waiters = [asyncio.ensure_future(store.synced.wait()) for store in self._stores]

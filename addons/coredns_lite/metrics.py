@@ -238,31 +238,42 @@ class DNSCollector(Collector):
     def collect(self) -> Iterator[Metric]:
         m = self._source()
         requests = CounterMetricFamily(
-            "coredns_dns_requests", "Counter of DNS requests made per zone, protocol and family.",
+            "coredns_dns_requests",
+            "Counter of DNS requests made per zone, protocol and family.",
             labels=["server", "zone", "view", "proto", "family", "type"],
         )
         responses = CounterMetricFamily(
-            "coredns_dns_responses", "Counter of response status codes.",
+            "coredns_dns_responses",
+            "Counter of response status codes.",
             labels=["server", "zone", "view", "rcode", "plugin"],
         )
         do_requests = CounterMetricFamily(
-            "coredns_dns_do_requests", "Counter of DNS requests with DO bit set per zone.",
+            "coredns_dns_do_requests",
+            "Counter of DNS requests with DO bit set per zone.",
             labels=["server", "zone", "view"],
         )
         duration = HistogramMetricFamily(
-            "coredns_dns_request_duration_seconds", "Histogram of the time (in seconds) each request took per zone.",
+            "coredns_dns_request_duration_seconds",
+            "Histogram of the time (in seconds) each request took per zone.",
             labels=["server", "zone", "view", "type"],
         )
         request_size = HistogramMetricFamily(
-            "coredns_dns_request_size_bytes", "Size of the EDNS0 UDP buffer in bytes (64K for TCP) per zone and protocol.",
+            "coredns_dns_request_size_bytes",
+            "Size of the EDNS0 UDP buffer in bytes (64K for TCP) per zone and protocol.",
             labels=["server", "zone", "view", "proto"],
         )
         response_size = HistogramMetricFamily(
-            "coredns_dns_response_size_bytes", "Size of the returned response in bytes.",
+            "coredns_dns_response_size_bytes",
+            "Size of the returned response in bytes.",
             labels=["server", "zone", "view", "proto"],
         )
         sums: dict[str, dict[tuple[str, ...], Any]] = {
-            "requests": {}, "responses": {}, "do": {}, "duration": {}, "request": {}, "response": {},
+            "requests": {},
+            "responses": {},
+            "do": {},
+            "duration": {},
+            "request": {},
+            "response": {},
         }
         for (server, proto, family, qtype, rcode, plugin, do), record in m.queries.items():
             _add_count(sums["requests"], (server, ZONE, VIEW, proto, family, qtype), record.count)
@@ -288,7 +299,9 @@ class DNSCollector(Collector):
         yield from (requests, responses, do_requests, duration, request_size, response_size)
 
         entries = GaugeMetricFamily(
-            "coredns_cache_entries", "The number of elements in the cache.", labels=["server", "type", "zones", "view"]
+            "coredns_cache_entries",
+            "The number of elements in the cache.",
+            labels=["server", "type", "zones", "view"],
         )
         hits = CounterMetricFamily(
             "coredns_cache_hits", "The count of cache hits.", labels=["server", "type", "zones", "view"]
@@ -321,14 +334,17 @@ class DNSCollector(Collector):
             "coredns_forward_responses", "Counter of responses received per upstream.", labels=["to", "rcode"]
         )
         proxy_duration = HistogramMetricFamily(
-            "coredns_proxy_request_duration_seconds", "Histogram of the time each request took.",
+            "coredns_proxy_request_duration_seconds",
+            "Histogram of the time each request took.",
             labels=["proxy_name", "to", "rcode"],
         )
         for to, value in m.forward_requests.items():
             forward_requests.add_metric([to], value)
         for (to, rcode), (count, histogram) in m.forward_responses.items():
             forward_responses.add_metric([to, rcode], count)
-            proxy_duration.add_metric(["forward", to, rcode], _cumulative(histogram, DURATION_BUCKETS), histogram.sum)
+            proxy_duration.add_metric(
+                ["forward", to, rcode], _cumulative(histogram, DURATION_BUCKETS), histogram.sum
+            )
         rejects = CounterMetricFamily(
             "coredns_forward_max_concurrent_rejects",
             "Counter of the number of queries rejected because the concurrent queries were at maximum.",

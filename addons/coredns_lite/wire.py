@@ -149,7 +149,7 @@ def _label_text(label: bytes) -> str:
     out = []
     for byte in label:
         char = chr(byte)
-        if char in ".\\\"();@$":
+        if char in '.\\"();@$':
             out.append("\\" + char)
         elif 0x21 <= byte <= 0x7E:
             out.append(char)
@@ -269,9 +269,19 @@ def parse_query(packet: bytes) -> Query:
     return query
 
 
+def head_index(packet: bytes, *, edns: bool) -> int:
+    """Which of a template's prebuilt headers fits a query: its RD and CD bits, and EDNS or not."""
+    return (packet[2] & _RD) | (packet[3] & _CD) | (2 if edns else 0)
+
+
+OPT_PREFIX = b"\x00\x00\x29"
+OPT_SUFFIX = bytes(6)  # extended rcode 0, version 0, no flags, no options
+OPT_SUFFIX_DO = b"\x00\x00\x80\x00\x00\x00"
+
+
 def opt_record(query: Query) -> bytes:
     """The OPT record for a reply to an EDNS0 query: the client's buffer size, its DO bit, no options."""
-    return b"\x00\x00\x29" + _U16.pack(query.udp_size) + (b"\x00\x00\x80\x00" if query.dnssec_ok else bytes(4)) + b"\x00\x00"
+    return OPT_PREFIX + _U16.pack(query.udp_size) + (OPT_SUFFIX_DO if query.dnssec_ok else OPT_SUFFIX)
 
 
 def reply_flags(query: Query, *, rcode: int, authoritative: bool, truncated: bool = False) -> bytes:
@@ -310,7 +320,7 @@ class Template:
     additional), so a prefix of whole records can be served when the client's buffer is small.
     """
 
-    __slots__ = ("ancount", "arcount", "authoritative", "ends", "nscount", "rcode", "tail")
+    __slots__ = ("ancount", "arcount", "authoritative", "ends", "heads", "nscount", "rcode", "tail")
 
     def __init__(
         self,
@@ -332,6 +342,15 @@ class Template:
         self.arcount = arcount
         self.rcode = rcode
         self.authoritative = authoritative
+        # Header bytes 2-11 of an untruncated reply, by head_index(): the flags and counts.
+        self.heads: list[bytes] = [b""] * 20
+        first = _QR | (_AA if authoritative else 0)
+        for rd in (0, _RD):
+            for cd in (0, _CD):
+                for edns in (0, 2):
+                    self.heads[rd | cd | edns] = bytes((first | rd, cd | (rcode & 0x0F))) + _COUNTS.pack(
+                        1, ancount, nscount, arcount + (1 if edns else 0)
+                    )
 
     def render(self, query: Query, *, limit: int) -> bytes:
         """The reply to ``query``, cut to ``limit`` bytes at a record boundary (TC when answer or

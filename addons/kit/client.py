@@ -18,7 +18,9 @@ class ClientSetupError(Exception):
     """No usable client configuration (the cause is the ``ConfigError``)."""
 
 
-def client_config(*, kubeconfig: str | os.PathLike[str] | None = None, context: str | None = None) -> ClientConfig:
+def client_config(
+    *, kubeconfig: str | os.PathLike[str] | None = None, context: str | None = None
+) -> ClientConfig:
     """The configuration to reach the API server with (see the module docstring for the order)."""
     try:
         return load_config(kubeconfig=kubeconfig or None, context=context or None)

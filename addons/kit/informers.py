@@ -33,7 +33,9 @@ class SyncSource(Protocol):
 class SyncGate:
     """Start ``sources`` and open readiness gate ``gate`` once all of them have synced."""
 
-    def __init__(self, sources: Sequence[SyncSource], *, readiness: Readiness, gate: str = "informers") -> None:
+    def __init__(
+        self, sources: Sequence[SyncSource], *, readiness: Readiness, gate: str = "informers"
+    ) -> None:
         self._sources = list(sources)
         self._readiness = readiness
         self._gate = gate
@@ -42,13 +44,15 @@ class SyncGate:
         self.synced = asyncio.Event()
 
     async def _wait_all(self) -> None:
-        while not all(await asyncio.gather(*(source.wait_for_sync(None) for source in self._sources))):
-            await asyncio.sleep(0.1)  # a source stopped before syncing; it may be restarted
+        if not all(await asyncio.gather(*(source.wait_for_sync(None) for source in self._sources))):
+            log.error("a source stopped before its first sync; not ready", extra={"gate": self._gate})
+            return
         self._readiness.set(self._gate, True)
         self.synced.set()
         log.info("caches synced", extra={"gate": self._gate})
 
-    async def start(self, *, timeout: float | None) -> bool:
+    # A timeout argument rather than asyncio.timeout(): not syncing in time is a verdict, not an error.
+    async def start(self, *, timeout: float | None) -> bool:  # noqa: ASYNC109
         """Start the sources; True if they synced within ``timeout`` seconds (None: wait for ever)."""
         for source in self._sources:
             source.start()

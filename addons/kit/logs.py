@@ -46,7 +46,9 @@ class JSONFormatter(logging.Formatter):
         return orjson.dumps(event, default=str).decode()
 
 
-def configure_logging(level: str = "info", *, component: str | None = None, stream: TextIO | None = None) -> None:
+def configure_logging(
+    level: str = "info", *, component: str | None = None, stream: TextIO | None = None
+) -> None:
     """Send every logger's records, as JSON lines, to ``stream`` (stderr) at ``level`` and above.
 
     Raises ``ValueError`` for a level that is not one of :data:`LEVELS`.

@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import os
 import ssl
 from collections.abc import Mapping
@@ -45,8 +44,7 @@ from control.apiserver import errors
 from control.apiserver.call import Call
 from control.apiserver.options import APIServerOptions
 from control.pki import PKIFiles, ensure_apiserver_kubelet_client_certificate, load_or_create_ca
-
-log = logging.getLogger("kubelab.apiserver.proxy")
+from control.resources.registry import FieldError
 
 DEFAULT_KUBELET_PORT = 10250
 _LOG_CHUNK = 64 * 1024
@@ -105,6 +103,10 @@ class KubeletProxy:
             if not (
                 files.apiserver_kubelet_client_cert.exists() and files.apiserver_kubelet_client_key.exists()
             ):
+                if not (files.ca_cert.exists() and files.ca_key.exists()):
+                    raise errors.internal(
+                        f"no kubelet client certificate: {files.directory} has no lab CA to sign one with"
+                    )
                 ca, _ = load_or_create_ca(cert_file=files.ca_cert, key_file=files.ca_key)
                 ensure_apiserver_kubelet_client_certificate(files=files, ca=ca)
             context = ssl.create_default_context(cafile=str(files.ca_cert))
@@ -364,53 +366,42 @@ def _log_params(name: str, query: Mapping[str, str]) -> list[tuple[str, str]]:
         params.append((option, str(numbers[option])))
     if query.get("sinceTime"):
         params.append(("sinceTime", query["sinceTime"]))
-    problems: list[tuple[str, str]] = []
+    problems: list[FieldError] = []
     if numbers.get("tailLines", 0) < 0:
-        problems.append(
-            (
-                "FieldValueInvalid",
-                f"tailLines: Invalid value: {numbers['tailLines']}: must be greater than or equal to 0",
-            )
-        )
-    if "limitBytes" in numbers and numbers["limitBytes"] < 1:
-        problems.append(
-            (
-                "FieldValueInvalid",
-                f"limitBytes: Invalid value: {numbers['limitBytes']}: must be greater than 0",
-            )
-        )
+        problems.append(_invalid("tailLines", numbers["tailLines"], "must be greater than or equal to 0"))
+    if numbers.get("limitBytes", 1) < 1:
+        problems.append(_invalid("limitBytes", numbers["limitBytes"], "must be greater than 0"))
     if "sinceSeconds" in numbers and query.get("sinceTime"):
         problems.append(
-            (
-                "FieldValueForbidden",
-                ": Forbidden: at most one of `sinceTime` or `sinceSeconds` may be specified",
+            FieldError(
+                type="FieldValueForbidden",
+                field="",
+                detail="at most one of `sinceTime` or `sinceSeconds` may be specified",
             )
         )
     elif numbers.get("sinceSeconds", 1) < 1:
-        problems.append(
-            (
-                "FieldValueInvalid",
-                f"sinceSeconds: Invalid value: {numbers['sinceSeconds']}: must be greater than 0",
-            )
-        )
+        problems.append(_invalid("sinceSeconds", numbers["sinceSeconds"], "must be greater than 0"))
     if problems:
-        summary = (
-            problems[0][1] if len(problems) == 1 else "[" + ", ".join(text for _, text in problems) + "]"
-        )
+        texts = [problem.message() for problem in problems]
         raise errors.StatusError(
             code=422,
             reason="Invalid",
-            message=f'PodLogOptions "{name}" is invalid: {summary}',
+            message=f'PodLogOptions "{name}" is invalid: '
+            + (texts[0] if len(texts) == 1 else "[" + ", ".join(texts) + "]"),
             details={
                 "name": name,
                 "kind": "PodLogOptions",
                 "causes": [
-                    {"reason": kind, "message": text.split(": ", 1)[1], "field": text.split(":", 1)[0]}
-                    for kind, text in problems
+                    {"reason": problem.type, "message": text, "field": problem.field}
+                    for problem, text in zip(problems, texts, strict=True)
                 ],
             },
         )
     return params
+
+
+def _invalid(field: str, value: int, detail: str) -> FieldError:
+    return FieldError(type="FieldValueInvalid", field=field, detail=detail, value=value, has_value=True)
 
 
 def _flag(query: Mapping[str, str], name: str) -> bool:

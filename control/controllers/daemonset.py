@@ -380,7 +380,9 @@ class DaemonSetController:
         self._pods.add_event_handler(
             on_add=self._on_pod_add, on_update=self._on_pod_update, on_delete=self._on_pod_delete
         )
-        self._nodes.add_event_handler(on_add=self._on_node_add, on_update=self._on_node_update)
+        self._nodes.add_event_handler(
+            on_add=self._on_node_add, on_update=self._on_node_update, on_delete=self._on_node_delete
+        )
         self._revisions.add_event_handler(
             on_add=self._on_revision,
             on_update=lambda old, new: self._on_revision(new),
@@ -498,6 +500,12 @@ class DaemonSetController:
                 new, ds, pod_spec=spec
             ):
                 self._enqueue(object_key(ds))
+
+    def _on_node_delete(self, obj: Obj | DeletedFinalStateUnknown) -> None:
+        # Unscheduled pods pinned to a node that is gone are the DaemonSet's to delete (PodGC
+        # only deletes bound ones); upstream finds them on the next sync, we look at once.
+        for ds in self._daemonsets.cache.list():
+            self._enqueue(object_key(ds))
 
     def _on_revision(self, obj: Obj | DeletedFinalStateUnknown) -> None:
         revision = obj.obj if isinstance(obj, DeletedFinalStateUnknown) else obj

@@ -55,7 +55,7 @@ import orjson
 from control.client import errors
 from control.client.clock import REAL_CLOCK, Clock
 from control.client.controller import Controller, PermanentError, TemporaryError
-from control.client.indexer import object_key
+from control.client.indexer import NAMESPACE_INDEX, object_key
 from control.client.informer import DeletedFinalStateUnknown, InformerFactory
 from control.client.rest import PatchType, RESTClient
 from control.client.workqueue import RateLimitingQueue
@@ -64,6 +64,7 @@ from control.controllers.kinds import DEPLOYMENTS, PODS, REPLICA_SETS
 from control.controllers.manager import ControllerContext
 from control.controllers.ownership import (
     CONTROLLER_UID_INDEX,
+    ClaimError,
     ControllerRefManager,
     add_controller_uid_index,
     compute_hash,
@@ -158,7 +159,7 @@ def scaled_value(value: int | str | None, *, total: int, round_up: bool) -> int:
 
 
 def resolve_fenceposts(
-    max_surge: int | str | None, max_unavailable: int | str | None, desired: int
+    *, max_surge: int | str | None, max_unavailable: int | str | None, desired: int
 ) -> tuple[int, int]:
     """(surge, unavailable) for ``desired`` replicas; both resolving to 0 makes unavailable 1."""
     surge = scaled_value(max_surge, total=desired, round_up=True)
@@ -189,7 +190,11 @@ def is_rolling_update(d: Mapping[str, Any]) -> bool:
 
 def _fenceposts(d: Mapping[str, Any]) -> tuple[int, int]:
     rolling = (_spec(d).get("strategy") or {}).get("rollingUpdate") or {}
-    return resolve_fenceposts(rolling.get("maxSurge"), rolling.get("maxUnavailable"), replicas_of(d))
+    return resolve_fenceposts(
+        max_surge=rolling.get("maxSurge"),
+        max_unavailable=rolling.get("maxUnavailable"),
+        desired=replicas_of(d),
+    )
 
 
 def max_surge(d: Mapping[str, Any]) -> int:
@@ -424,7 +429,7 @@ def set_new_replica_set_annotations(
     return changed
 
 
-def new_rs_new_replicas(d: Mapping[str, Any], all_rss: Sequence[Object], new_rs: Mapping[str, Any]) -> int:
+def new_rs_new_replicas(d: Mapping[str, Any], *, all_rss: Sequence[Object], new_rs: Mapping[str, Any]) -> int:
     """How many replicas the new ReplicaSet may have now (RollingUpdate: within maxSurge)."""
     if not is_rolling_update(d):
         return replicas_of(d)
@@ -528,10 +533,10 @@ def _omit_empty(status: Object) -> Object:
 
 
 def calculate_status(
-    all_rss: Sequence[Mapping[str, Any] | None],
-    new_rs: Mapping[str, Any] | None,
     d: Mapping[str, Any],
     *,
+    all_rss: Sequence[Mapping[str, Any] | None],
+    new_rs: Mapping[str, Any] | None,
     now: datetime,
 ) -> Object:
     """The Deployment's status from its ReplicaSets, with the Available condition refreshed."""
@@ -705,7 +710,7 @@ class DeploymentController:
         if not labels:
             return []
         matching = []
-        for d in self.deployments.cache.by_index("namespace", metadata.get("namespace") or ""):
+        for d in self.deployments.cache.by_index(NAMESPACE_INDEX, metadata.get("namespace") or ""):
             try:
                 selector = label_selector_from_spec(_spec(d).get("selector"))
             except SelectorError:
@@ -778,8 +783,9 @@ class DeploymentController:
             return
         try:
             await _Sync(self, cached).run()
-        except errors.ConflictError as exc:
-            # Our cache is behind a write (often our own): an ordinary retry, not an error.
+        except (errors.ConflictError, ClaimError) as exc:
+            # Our cache is behind a write (often our own), or an adoption raced one: an ordinary
+            # retry, not an error.
             raise TemporaryError(f"{key}: {exc}") from exc
 
 
@@ -957,17 +963,17 @@ class _Sync:
                 "template": template,
             },
         }
-        new_count = new_rs_new_replicas(d, [*old_rss, new_rs], new_rs)
+        new_count = new_rs_new_replicas(d, all_rss=[*old_rss, new_rs], new_rs=new_rs)
         new_rs["spec"]["replicas"] = new_count
         set_new_replica_set_annotations(d, new_rs, new_revision=new_revision, exists=False)
         already_exists = False
         try:
             created = await c.client.create(REPLICA_SETS, new_rs, namespace=self.namespace)
-        except errors.AlreadyExistsError:
+        except errors.AlreadyExistsError as exc:
             # A slow cache or a fast resync; or a hash collision with a ReplicaSet that is not ours.
             found = c.replicasets.cache.get_by_key(f"{self.namespace}/{name}")
             if found is None:
-                raise
+                raise TemporaryError(f"replica set {name} exists but is not in the cache yet") from exc
             ref = controller_of(found)
             if (
                 ref is None
@@ -983,7 +989,9 @@ class _Sync:
                     log.info("%s: could not record hash collision %d", self.key, previous + 1)
                 else:
                     log.info("%s: hash collision; collisionCount %d -> %d", self.key, previous, previous + 1)
-                raise
+                raise TemporaryError(
+                    f"replica set {name} exists with another template (hash collision)"
+                ) from exc
             created = orjson.loads(orjson.dumps(found))
             already_exists = True
         except errors.RequestError as exc:
@@ -1174,7 +1182,7 @@ class _Sync:
                 pass
 
     async def sync_deployment_status(self, all_rss: list[Object | None], new_rs: Object | None) -> None:
-        status = calculate_status(all_rss, new_rs, self.d, now=self.c.now())
+        status = calculate_status(self.d, all_rss=all_rss, new_rs=new_rs, now=self.c.now())
         if status == _omit_empty(dict(_status(self.d))):
             return
         self.d["status"] = status
@@ -1189,7 +1197,7 @@ class _Sync:
         if await self.reconcile_new_replica_set(all_rss, new_rs):
             await self.sync_rollout_status(all_rss, new_rs)
             return
-        if await self.reconcile_old_replica_sets(all_rss, filter_active(old_rss), new_rs):
+        if await self.reconcile_old_replica_sets(all_rss, old_rss=filter_active(old_rss), new_rs=new_rs):
             await self.sync_rollout_status(all_rss, new_rs)
             return
         if deployment_complete(self.d, _status(self.d)):
@@ -1203,12 +1211,12 @@ class _Sync:
         if replicas_of(new_rs) > replicas:
             scaled, _ = await self.scale_replica_set_and_record_event(new_rs, replicas)
             return scaled
-        target = new_rs_new_replicas(self.d, [rs for rs in all_rss if rs is not None], new_rs)
+        target = new_rs_new_replicas(self.d, all_rss=[rs for rs in all_rss if rs is not None], new_rs=new_rs)
         scaled, _ = await self.scale_replica_set_and_record_event(new_rs, target)
         return scaled
 
     async def reconcile_old_replica_sets(
-        self, all_rss: list[Object | None], old_rss: list[Object], new_rs: Object
+        self, all_rss: list[Object | None], *, old_rss: list[Object], new_rs: Object
     ) -> bool:
         if sum(replicas_of(rs) for rs in old_rss) == 0:
             return False
@@ -1318,7 +1326,7 @@ class _Sync:
     async def sync_rollout_status(self, all_rss: list[Object | None], new_rs: Object | None) -> None:
         d = self.d
         now = self.c.now()
-        status = calculate_status(all_rss, new_rs, d, now=now)
+        status = calculate_status(d, all_rss=all_rss, new_rs=new_rs, now=now)
         if not has_progress_deadline(d):
             remove_condition(status, PROGRESSING)
         current = get_condition(_status(d), PROGRESSING)

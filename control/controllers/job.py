@@ -688,6 +688,56 @@ class JobController:
         if status.get("startTime") is None and not _suspended(job):
             status["startTime"] = format_time(state.now)
         state.backoff = self._backoffs.get(key, BackoffRecord()).after(new_succeeded, new_failed)
+        self._judge(key, state)
+
+        manage_error: Exception | None = None
+        suspend_changed = False
+        if state.finished is not None:
+            deleted_ready, deleted, manage_error = await self._delete_pods(
+                job, key, state.active_pods, count_as_failed=True
+            )
+            if deleted != active or not satisfied:
+                state.finished = None  # pods or finalizers may remain that the cache does not show yet
+            active -= deleted
+            state.terminating += deleted
+            state.ready -= deleted_ready
+        else:
+            managed = False
+            if satisfied and not _deleting(job):
+                active, manage_error = await self._manage(job, key, state)
+                managed = True
+            completions = _completions(job)
+            if completions is None:
+                complete = state.succeeded > 0 and active == 0
+            else:
+                complete = state.succeeded >= completions and active == 0
+            if complete:
+                state.finished = self._condition(
+                    "SuccessCriteriaMet",
+                    "CompletionsReached",
+                    "Reached expected number of succeeded pods",
+                    state,
+                )
+            elif managed:
+                suspend_changed = await self._suspend_conditions(job, state)
+        needs_flush = (
+            suspend_changed
+            or active != int(status.get("active") or 0)
+            or state.ready != status.get("ready")
+            or state.terminating != status.get("terminating")
+        )
+        status["active"] = active
+        status["ready"] = state.ready
+        status["terminating"] = state.terminating
+        await self._track_status(key, state, needs_flush)
+        if manage_error is not None:
+            raise manage_error
+
+    def _judge(self, key: str, state: _SyncState) -> None:
+        """Whether the job has already succeeded or failed, before any pod is started or stopped:
+        a recorded SuccessCriteriaMet or FailureTarget, too many failures, the deadline passed, or
+        (Indexed) a success policy met. Sets ``state.finished``; counts succeeded indexes."""
+        job, pods, status = state.job, state.pods, state.job["status"]
         spec = job.get("spec") or {}
 
         success = find_condition(job, "SuccessCriteriaMet")
@@ -738,49 +788,6 @@ class JobController:
                 )
                 if message is not None:
                     state.finished = self._condition("SuccessCriteriaMet", "SuccessPolicy", message, state)
-
-        manage_error: Exception | None = None
-        suspend_changed = False
-        if state.finished is not None:
-            deleted_ready, deleted, manage_error = await self._delete_pods(
-                job, key, state.active_pods, count_as_failed=True
-            )
-            if deleted != active or not satisfied:
-                state.finished = None  # pods or finalizers may remain that the cache does not show yet
-            active -= deleted
-            state.terminating += deleted
-            state.ready -= deleted_ready
-        else:
-            managed = False
-            if satisfied and not _deleting(job):
-                active, manage_error = await self._manage(job, key, state)
-                managed = True
-            completions = _completions(job)
-            if completions is None:
-                complete = state.succeeded > 0 and active == 0
-            else:
-                complete = state.succeeded >= completions and active == 0
-            if complete:
-                state.finished = self._condition(
-                    "SuccessCriteriaMet",
-                    "CompletionsReached",
-                    "Reached expected number of succeeded pods",
-                    state,
-                )
-            elif managed:
-                suspend_changed = await self._suspend_conditions(job, state)
-        needs_flush = (
-            suspend_changed
-            or active != int(status.get("active") or 0)
-            or state.ready != status.get("ready")
-            or state.terminating != status.get("terminating")
-        )
-        status["active"] = active
-        status["ready"] = state.ready
-        status["terminating"] = state.terminating
-        await self._track_status(key, state, needs_flush)
-        if manage_error is not None:
-            raise manage_error
 
     def _condition(self, kind: str, reason: str, message: str, state: _SyncState) -> dict[str, Any]:
         return new_condition(kind, "True", reason=reason, message=message, now=state.now)

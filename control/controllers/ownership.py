@@ -32,7 +32,6 @@ Everything here reads objects from informer caches and never mutates them.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -47,10 +46,6 @@ from control.client.informer import SharedInformer
 from control.client.rest import PatchType, Resource, RESTClient
 from control.controllers.events import EventRecorder
 from control.controllers.kinds import PODS
-
-log = logging.getLogger("kubelab.controllers")
-
-Object = dict[str, Any]
 
 # --------------------------------------------------------------------------- controller references
 

@@ -37,7 +37,7 @@ from typing import Any
 from control.client import errors
 from control.client.clock import REAL_CLOCK, Clock
 from control.client.controller import Controller, PermanentError, TemporaryError
-from control.client.indexer import object_key
+from control.client.indexer import NAMESPACE_INDEX, object_key
 from control.client.informer import DeletedFinalStateUnknown, InformerFactory
 from control.client.rest import RESTClient
 from control.client.workqueue import RateLimitingQueue
@@ -46,6 +46,7 @@ from control.controllers.kinds import PODS, REPLICA_SETS
 from control.controllers.manager import ControllerContext
 from control.controllers.ownership import (
     CONTROLLER_UID_INDEX,
+    ClaimError,
     ControllerRefManager,
     Expectations,
     PodControl,
@@ -170,7 +171,7 @@ def _newer_first(first: _Ranked, second: _Ranked, *, a: float | None, b: float |
     return rank_diff < 0
 
 
-def _less(first: _Ranked, second: _Ranked, now: float) -> bool:
+def _less(first: _Ranked, second: _Ranked, *, now: float) -> bool:
     """``ActivePodsWithRanks.Less``: True when ``first`` should be deleted before ``second``."""
     if first.assigned != second.assigned:
         return not first.assigned
@@ -229,9 +230,9 @@ def rank_pods_for_deletion(
     moment = now.timestamp()
 
     def compare(first: _Ranked, second: _Ranked) -> int:
-        if _less(first, second, moment):
+        if _less(first, second, now=moment):
             return -1
-        if _less(second, first, moment):
+        if _less(second, first, now=moment):
             return 1
         return 0
 
@@ -438,7 +439,7 @@ class ReplicaSetController:
         if not labels:
             return []
         matching = []
-        for rs in self._replicasets.cache.by_index("namespace", metadata.get("namespace") or ""):
+        for rs in self._replicasets.cache.by_index(NAMESPACE_INDEX, metadata.get("namespace") or ""):
             selector = _selector_or_none(rs)
             if selector is not None and not selector.empty and selector.matches(labels):
                 matching.append(rs)
@@ -501,8 +502,9 @@ class ReplicaSetController:
     async def reconcile(self, key: str) -> None:
         try:
             await self._sync(key)
-        except errors.ConflictError as exc:
-            # Our cache is behind a write (often our own): an ordinary retry, not an error.
+        except (errors.ConflictError, ClaimError) as exc:
+            # Our cache is behind a write (often our own), or an adoption raced one: an ordinary
+            # retry, not an error.
             raise TemporaryError(f"{key}: {exc}") from exc
 
     async def _sync(self, key: str) -> None:
@@ -523,7 +525,7 @@ class ReplicaSetController:
         manage_error: errors.RequestError | None = None
         if needs_sync and not rs["metadata"].get("deletionTimestamp"):
             try:
-                await self._manage_replicas(key, rs, pods)
+                await self._manage_replicas(key, rs=rs, pods=pods)
             except errors.RequestError as exc:
                 manage_error = exc
         now = self._now()
@@ -531,9 +533,9 @@ class ReplicaSetController:
         updated = await self._update_status(rs, status)
         if manage_error is not None:
             raise manage_error
-        self._requeue_for_availability(key, updated, pods, now=now)
+        self._requeue_for_availability(key, rs=updated, pods=pods, now=now)
 
-    async def _manage_replicas(self, key: str, rs: Mapping[str, Any], pods: list[dict[str, Any]]) -> None:
+    async def _manage_replicas(self, key: str, *, rs: Mapping[str, Any], pods: list[dict[str, Any]]) -> None:
         diff = len(pods) - _replicas(rs)
         if diff < 0:
             count = min(-diff, BURST_REPLICAS)
@@ -587,7 +589,7 @@ class ReplicaSetController:
         namespace = rs["metadata"]["namespace"]
         seen: set[str] = set()
         related: list[dict[str, Any]] = []
-        namespace_pods = self._pods.cache.by_index("namespace", namespace)
+        namespace_pods = self._pods.cache.by_index(NAMESPACE_INDEX, namespace)
         for sibling in self._replicasets.cache.by_index(CONTROLLER_UID_INDEX, ref["uid"]):
             selector = _selector_or_none(sibling)
             if selector is None or sibling["metadata"].get("namespace") != namespace:
@@ -618,7 +620,7 @@ class ReplicaSetController:
         raise AssertionError("unreachable")
 
     def _requeue_for_availability(
-        self, key: str, rs: Mapping[str, Any], pods: Sequence[Mapping[str, Any]], *, now: datetime
+        self, key: str, *, rs: Mapping[str, Any], pods: Sequence[Mapping[str, Any]], now: datetime
     ) -> None:
         """Sync again when the next ready pod has been ready for ``minReadySeconds``."""
         min_ready = int((rs.get("spec") or {}).get("minReadySeconds") or 0)

@@ -217,12 +217,10 @@ class CRILogWriter:
     def rotate(self) -> None:
         """Rename the current file aside, start a new one, and drop the oldest rotated files."""
         stamp = time.strftime(_ROTATED_SUFFIX_FORMAT, time.gmtime(self._clock() / 1e9))
-        target = self.path.with_name(f"{self.path.name}.{stamp}")
-        counter = 0
-        while target.exists():
-            counter += 1
-            target = self.path.with_name(f"{self.path.name}.{stamp}-{counter}")
-        os.rename(self.path, target)
+        # Several rotations within a second get -1, -2...: never reuse a name, even a deleted one.
+        same_second = [key[1] for key, _ in _rotated(self.path) if key[0] == stamp]
+        name = f"{self.path.name}.{stamp}" + (f"-{max(same_second) + 1}" if same_second else "")
+        os.rename(self.path, self.path.with_name(name))
         os.close(self._fd)
         self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o640)
         self._size = 0
@@ -231,15 +229,26 @@ class CRILogWriter:
                 old.unlink()
 
 
-def rotated_files(path: Path) -> list[Path]:
-    """The rotated siblings of a log file, oldest first."""
+def _rotated(path: Path) -> list[tuple[tuple[str, int], Path]]:
+    """((stamp, counter), path) of each rotated sibling ``<name>.<YYYYMMDD-HHMMSS>[-N]``, oldest first."""
     prefix = path.name + "."
     try:
-        names = [entry for entry in os.scandir(path.parent) if entry.name.startswith(prefix)]
+        entries = [entry for entry in os.scandir(path.parent) if entry.name.startswith(prefix)]
     except FileNotFoundError:
         return []
-    names.sort(key=lambda entry: (entry.stat().st_mtime_ns, entry.name))
-    return [Path(entry.path) for entry in names]
+    found = []
+    for entry in entries:
+        parts = entry.name[len(prefix) :].split("-")
+        if len(parts) not in (2, 3) or not all(part.isdigit() for part in parts):
+            continue
+        found.append(((f"{parts[0]}-{parts[1]}", int(parts[2]) if len(parts) == 3 else 0), Path(entry.path)))
+    found.sort()
+    return found
+
+
+def rotated_files(path: Path) -> list[Path]:
+    """The rotated siblings of a log file, oldest first."""
+    return [rotated for _, rotated in _rotated(path)]
 
 
 # ---------------------------------------------------------------------------- layout

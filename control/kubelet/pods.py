@@ -326,6 +326,10 @@ class PodManager:
                 if status.state is ContainerState.RUNNING:
                     stops.append(self.runtime.stop(status.id, grace_seconds=grace_seconds))
             await asyncio.gather(*stops, return_exceptions=True)
+            # Nothing runs any more: memory-backed volumes go, as they would on a reboot.
+            for worker in workers:
+                with contextlib.suppress(VolumeError):
+                    self.volumes.unmount(worker.sandbox_dir)
         tasks = list(self._events)
         for task in tasks:
             task.cancel()
@@ -713,18 +717,18 @@ class PodWorker:
             for record in (r for r in self.containers.values() if not r.init):
                 if record.running:
                     continue
-                if record.exited:
-                    assert record.current is not None
-                    if policy == "Never" or (policy == "OnFailure" and record.current.exit_code == 0):
-                        record.waiting_reason = ""
-                        continue
+                if record.exited and not _will_restart(record, policy):
+                    record.waiting_reason = ""
+                    continue
                 delay = await self._start_or_back_off(record)
                 if delay is not None:
                     wake_in.append(delay)
             regular = [r for r in self.containers.values() if not r.init]
-            if regular and all(r.exited and not r.waiting_reason for r in regular):
+            if regular and all(r.exited and not _will_restart(r, policy) for r in regular):
                 self.terminated = True  # nothing will restart: the pod is done (Succeeded/Failed)
                 await self._stop_probes()
+            elif any(r.exited and _will_restart(r, policy) and not r.waiting_reason for r in regular):
+                self.wake()  # killed during this sync (a hook or probe): restart it next time round
         await self._push_status()
         return min(wake_in) if wake_in else None
 
@@ -1191,6 +1195,13 @@ class PodWorker:
     async def _push_status(self) -> None:
         status = generate_status(self.view(), last_sent=self.manager.status.last(self.uid))
         await self.manager.status.set(self.pod, status)
+
+
+def _will_restart(record: _Container, policy: str) -> bool:
+    """Whether an exited container is to run again under the pod's restartPolicy."""
+    if policy == "Always":
+        return True
+    return policy == "OnFailure" and record.current is not None and record.current.exit_code != 0
 
 
 def _meaningful_change(old: Obj, new: Obj) -> bool:

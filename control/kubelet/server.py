@@ -20,11 +20,12 @@ it: no certificate, no connection) — the API server comes with its
                                             WebSocket channels); ``/portforward`` too
 ==========================================  ==============================================
 
-The server knows the node's pods through a :class:`PodSource` (the kubelet core: specs and
-the status it last computed), runs commands and finds log files through the
-:class:`Runtime` protocol, reads the CRI log files with ``control.kubelet.logs`` and takes
-usage numbers from a ``summary.UsageSource``: narrow seams, so every endpoint is tested
-with fakes and integrated with the real kubelet.
+The server knows the node's pods through a :class:`PodSource` (the pod manager: the pod
+objects, and which log file a ``kubectl logs [--previous]`` means), runs commands through
+the :class:`Runtime` protocol (the running container is the one the pod's status names),
+reads the CRI log files with ``control.kubelet.logs`` and takes usage numbers from a
+``summary.UsageSource``: narrow seams, so every endpoint is tested with fakes, and
+:func:`kubelet_api` plugs the server into a real node agent.
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from control.kubelet import logs, portforward, spdy, streaming, summary
 from control.kubelet.agent import NodeAgent
 from control.kubelet.pods import LogSource, LogUnavailableError, PodManager
-from control.kubelet.runtime.protocol import Runtime
+from control.kubelet.runtime.protocol import ExecSession, Runtime
 from control.pki import PKIFiles, ensure_kubelet_serving_certificate, load_or_create_ca
 
 log = logging.getLogger("kubelab.kubelet.server")
@@ -390,7 +391,7 @@ class KubeletServer:
             return _text(500, f'container not found ("{container}")')
         runtime = self._runtime
 
-        async def start() -> Any:
+        async def start() -> ExecSession:
             if kind is streaming.CommandKind.EXEC:
                 return await runtime.exec(container_id, command, stdin=options.stdin, tty=options.tty)
             return await runtime.attach(container_id, stdin=options.stdin, tty=options.tty)

@@ -7,8 +7,9 @@ names. Both shapes are upstream's, because real consumers parse them: the Summar
 ``stats/v1alpha1`` (``kubectl get --raw .../proxy/stats/summary``, dashboards), and
 ``/metrics/resource`` is what metrics-server scrapes — the stable metric names with
 explicit millisecond timestamps, container series labelled ``container``, ``namespace``,
-``pod``. metrics-server drops a container whose CPU or memory reads 0, exactly as it does
-against a real kubelet.
+``pod``; ``resource_scrape_error`` (and its deprecated twin ``scrape_error``) says whether
+the node's numbers could be read. metrics-server drops a container whose CPU or memory
+reads 0, exactly as it does against a real kubelet.
 """
 
 from __future__ import annotations
@@ -205,20 +206,35 @@ def _sum(samples: list[Usage]) -> Usage:
     )
 
 
+# name -> (type, help text as the kubelet writes it, stability prefix included)
 _HELP = {
     "container_cpu_usage_seconds_total": (
         "counter",
-        "Cumulative cpu time consumed by the container in core-seconds",
+        "[STABLE] Cumulative cpu time consumed by the container in core-seconds",
     ),
-    "container_memory_working_set_bytes": ("gauge", "Current working set of the container in bytes"),
-    "container_start_time_seconds": ("gauge", "Start time of the container since unix epoch in seconds"),
-    "node_cpu_usage_seconds_total": ("counter", "Cumulative cpu time consumed by the node in core-seconds"),
-    "node_memory_working_set_bytes": ("gauge", "Current working set of the node in bytes"),
-    "pod_cpu_usage_seconds_total": ("counter", "Cumulative cpu time consumed by the pod in core-seconds"),
-    "pod_memory_working_set_bytes": ("gauge", "Current working set of the pod in bytes"),
+    "container_memory_working_set_bytes": ("gauge", "[STABLE] Current working set of the container in bytes"),
+    "container_start_time_seconds": (
+        "gauge",
+        "[STABLE] Start time of the container since unix epoch in seconds",
+    ),
+    "node_cpu_usage_seconds_total": (
+        "counter",
+        "[STABLE] Cumulative cpu time consumed by the node in core-seconds",
+    ),
+    "node_memory_working_set_bytes": ("gauge", "[STABLE] Current working set of the node in bytes"),
+    "pod_cpu_usage_seconds_total": (
+        "counter",
+        "[STABLE] Cumulative cpu time consumed by the pod in core-seconds",
+    ),
+    "pod_memory_working_set_bytes": ("gauge", "[STABLE] Current working set of the pod in bytes"),
     "resource_scrape_error": (
         "gauge",
-        "1 if there was an error while getting container metrics, 0 otherwise",
+        "[STABLE] 1 if there was an error while getting container metrics, 0 otherwise",
+    ),
+    # The older name, still written by the kubelet (deprecated since 1.29).
+    "scrape_error": (
+        "gauge",
+        "[ALPHA] (Deprecated since 1.29.0) 1 if there was an error while getting container metrics, 0 otherwise",
     ),
 }
 RESOURCE_METRICS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -268,11 +284,12 @@ def resource_metrics(*, pods: Iterable[Mapping[str, Any]], usage: UsageSource) -
             f"{labels} {float(total.memory_working_set_bytes)!r} {stamp}"
         )
     series["resource_scrape_error"].append(f" {scrape_error}")
+    series["scrape_error"].append(f" {scrape_error}")
     lines = []
     for name, (kind, text) in _HELP.items():
         if not series[name]:
             continue
-        lines.append(f"# HELP {name} [STABLE] {text}")
+        lines.append(f"# HELP {name} {text}")
         lines.append(f"# TYPE {name} {kind}")
         lines.extend(name + sample for sample in series[name])
     return ("\n".join(lines) + "\n").encode()

@@ -448,9 +448,13 @@ class VolumeManager:
         result.next_refresh = min(result.next_refresh or refresh_at, refresh_at)
         return token
 
+    def unmount(self, sandbox: Path) -> None:
+        """Unmount the pod's memory-backed emptyDirs (their content is lost, as on a reboot)."""
+        _unmount_empty_dirs(sandbox / "volumes" / "kubernetes.io~empty-dir")
+
     async def teardown(self, pod_uid: str, sandbox: Path) -> None:
         """Unmount what was mounted for the pod and stop watching what it referenced."""
-        _unmount_empty_dirs(sandbox / "volumes" / "kubernetes.io~empty-dir")
+        self.unmount(sandbox)
         for key in [key for key in self._tokens if key[0] == pod_uid]:
             del self._tokens[key]
         await self._objects.release(pod_uid)

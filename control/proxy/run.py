@@ -139,7 +139,8 @@ class ServiceProxy:
     async def run(self, *, on_ready: Callable[[], None] | None = None) -> None:
         """Wait for the caches, sync every Service once, report ready, then follow changes."""
         for informer in (self._services, self._slices):
-            await informer.wait_for_sync()
+            if not await informer.wait_for_sync():
+                raise RuntimeError(f"service proxy: the {informer.name} informer stopped before it synced")
         for key in self._services.cache.list_keys():
             try:
                 await self.sync(key)

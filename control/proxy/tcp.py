@@ -90,7 +90,7 @@ class _Downstream(_Side):
         super().__init__(Relay(listener.connections))
         self.relay.downstream = self
         self.relay.listener = listener
-        self.early: list[bytes] = []
+        self.early: list[bytes] | None = []  # None once the backend is connected
 
     def connection_made(self, transport: Any) -> None:
         super().connection_made(transport)
@@ -98,26 +98,26 @@ class _Downstream(_Side):
         self.relay.start()
 
     def data_received(self, data: bytes) -> None:
-        peer = self.peer
-        if peer is None:
+        if self.early is not None:
             self.early.append(data)
             self.transport.pause_reading()
             return
-        peer.transport.write(data)
+        self.peer.transport.write(data)  # type: ignore[union-attr]
 
     def eof_received(self) -> bool:
-        if self.peer is None:
+        if self.early is not None:
             self.eof = True
             return True
         return super().eof_received()
 
-    def connected(self, upstream: _Side) -> None:
-        """The backend answered: pass on what came early, then relay as it comes."""
-        self.peer = upstream
-        transport = upstream.transport
-        if self.early:
-            transport.writelines(self.early)
-            self.early = []
+    def connected(self) -> None:
+        """The backend answered (``peer`` is its side): pass on what came early, then relay."""
+        early, self.early = self.early, None
+        transport = self.peer.transport  # type: ignore[union-attr]
+        if transport.is_closing():
+            return  # the backend already hung up; its connection_lost closes ours
+        if early:
+            transport.writelines(early)
         if self.eof:
             transport.write_eof()
         else:
@@ -127,14 +127,13 @@ class _Downstream(_Side):
 class Relay:
     """One client connection and, once connected, its backend connection."""
 
-    __slots__ = ("backend", "connecting", "connections", "downstream", "listener", "upstream")
+    __slots__ = ("connecting", "connections", "downstream", "listener", "upstream")
 
     def __init__(self, connections: set[Relay]) -> None:
         self.connections = connections
         self.listener: TCPListener | None = None
         self.downstream: _Downstream | None = None
         self.upstream: _Side | None = None
-        self.backend: Backend | None = None
         self.connecting: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -170,11 +169,15 @@ class Relay:
                 if not start_connect(sock, backend):
                     async with asyncio.timeout(timeout):
                         await wait_connected(sock)
+                # Linked before the transport exists: the backend may speak (or hang up) first,
+                # even before create_connection returns.
                 upstream = _Side(self)
-                upstream.peer = downstream  # the backend may speak first, even before this returns
+                upstream.peer = downstream
+                downstream.peer = upstream
                 await loop.create_connection(lambda upstream=upstream: upstream, sock=sock)
             except (OSError, TimeoutError) as exc:
                 sock.close()
+                downstream.peer = None
                 tried.append(backend)
                 log.info("%s: backend %s:%d failed: %s", listener.key, *backend, exc or "timed out")
                 continue
@@ -183,9 +186,8 @@ class Relay:
                 raise
             self.connecting = None
             listener.counts.tcp_forwarded += 1
-            self.backend = backend
             self.upstream = upstream
-            downstream.connected(upstream)
+            downstream.connected()
             return
         self.connecting = None
         listener.counts.tcp_failed += 1
@@ -201,7 +203,7 @@ class Relay:
             self.connecting.cancel()
             self.connecting = None
         peer = side.peer
-        if peer is not None and not peer.transport.is_closing():
+        if peer is not None and peer.transport is not None and not peer.transport.is_closing():
             if exc is None:
                 peer.transport.close()
             else:

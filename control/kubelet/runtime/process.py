@@ -460,7 +460,19 @@ class ProcessRuntime:
             self._send_to_zygote(json.dumps({"directory": str(directory)}).encode(), handshake_w)
         finally:
             os.close(handshake_w)
-        reply = await _read_handshake(handshake_r, timeout=self.options.start_timeout)
+        reading = asyncio.ensure_future(_read_handshake(handshake_r, timeout=self.options.start_timeout))
+        try:
+            reply = await asyncio.shield(reading)
+        except asyncio.CancelledError:
+            # The container is being started whatever happens to our caller: finish the
+            # bookkeeping so it is known (and stoppable) before passing the cancellation on.
+            self._finish_start(container, await reading)
+            raise
+        self._finish_start(container, reply)
+        return container_id
+
+    def _finish_start(self, container: _Container, reply: dict[str, Any] | None) -> None:
+        directory = container.directory
         if reply is None or "error" in reply:
             container.state = _read_json(directory / "state.json")
             container.exit = _read_json(directory / "exit.json")
@@ -473,10 +485,9 @@ class ProcessRuntime:
                     f"{self.options.start_timeout:g}s",
                 )
             container.exited.set()
-            return container_id
+            return
         container.state = _read_json(directory / "state.json")
         self._watch(container)
-        return container_id
 
     def _get(self, container_id: str) -> _Container:
         container = self._containers.get(container_id)

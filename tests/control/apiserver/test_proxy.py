@@ -108,7 +108,11 @@ async def cluster(tmp_path: Path) -> AsyncIterator[Cluster]:
         writer = CRILogWriter(log)
         writer.write("stdout", b"hello\nworld\n")
         writer.close()
-        kubelet.runtime.add_container("main-id", log_file=log)
+        kubelet.runtime.add_container("main-id")
+        kubelet.pods.add_log("web", "main", log)
+        kubelet.pods.add_log(
+            "web", "side", 'container "side" in pod "web" is waiting to start: ContainerCreating'
+        )
         yield running
 
 
@@ -195,6 +199,7 @@ async def test_kubectl_exec_with_a_terminal(cluster: Cluster) -> None:
             'unable to upgrade connection: container not found ("side")',
         ),
     ],
+    ids=["invalid container", "no such pod", "container not running"],
 )
 async def test_kubectl_exec_errors(cluster: Cluster, args: tuple[str, ...], message: str) -> None:
     code, _, err = await cluster.kubectl(*args)
@@ -235,11 +240,9 @@ async def test_kubectl_logs_follow_ends_with_the_container(cluster: Cluster, tmp
         writer = CRILogWriter(tmp_path / "main.log")
         writer.write("stdout", b"more\n")
         assert await asyncio.wait_for(process.stdout.readline(), 20) == b"more\n"
-        pod = cluster.kubelet.pods.pod("default", "web")
-        assert pod is not None
-        pod["status"]["containerStatuses"][0]["state"] = {
-            "terminated": {"exitCode": 0, "containerID": "kubelab://main-id"}
-        }
+        source = cluster.kubelet.pods.logs[("default", "web", "main", False)]
+        assert not isinstance(source, str)
+        source.running = False  # the container stopped: the kubelet ends the stream at EOF
         writer.write("stdout", b"last\n")
         writer.close()
         assert await asyncio.wait_for(process.stdout.read(), 20) == b"last\n"
@@ -260,12 +263,7 @@ async def test_kubectl_logs_previous_and_errors(cluster: Cluster, tmp_path: Path
     writer = CRILogWriter(old)
     writer.write("stdout", b"crashed\n")
     writer.close()
-    cluster.kubelet.runtime.add_container("old-id", log_file=old)
-    pod = cluster.kubelet.pods.pod("default", "web")
-    assert pod is not None
-    pod["status"]["containerStatuses"][0]["lastState"] = {
-        "terminated": {"exitCode": 1, "containerID": "kubelab://old-id"}
-    }
+    cluster.kubelet.pods.add_log("web", "main", old, previous=True)
     assert await cluster.kubectl("logs", "web", "-c", "main", "-p") == (0, "crashed\n", "")
     code, _, err = await cluster.kubectl("logs", "web", "-c", "side")
     assert (code, err) == (

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -54,7 +54,7 @@ from tests.control.controllers.test_replicaset import (
     events_of,
     is_ready,
     list_pods,
-    patch_retrying,
+    patch,
     rs_controller,
     scale,
     set_ready,
@@ -91,7 +91,7 @@ def dc_controller(ctx: ControllerContext) -> DeploymentController:
     ],
 )
 def test_resolve_fenceposts(surge, unavailable, desired, expected):
-    assert resolve_fenceposts(surge, unavailable, desired) == expected
+    assert resolve_fenceposts(max_surge=surge, max_unavailable=unavailable, desired=desired) == expected
 
 
 @pytest.mark.parametrize("bad", ["5", "x%", "%", True, 2.5])
@@ -182,12 +182,16 @@ def test_new_replica_set_grows_within_max_surge():
     d = deployment(replicas=10)  # surge 3
     old = replica_set("old", replicas=10)
     new = replica_set("new", replicas=0, image="busybox:2")
-    assert new_rs_new_replicas(d, [old, new], new) == 3
+    assert new_rs_new_replicas(d, all_rss=[old, new], new_rs=new) == 3
     halfway = replica_set("new", replicas=5)
-    assert new_rs_new_replicas(d, [replica_set("old", replicas=8), halfway], halfway) == 5  # 13 already
+    assert (
+        new_rs_new_replicas(d, all_rss=[replica_set("old", replicas=8), halfway], new_rs=halfway) == 5
+    )  # 13 already
     grown = replica_set("new", replicas=9)
-    assert new_rs_new_replicas(d, [replica_set("old", replicas=1), grown], grown) == 10  # never past replicas
-    assert new_rs_new_replicas(deployment(strategy="Recreate"), [old, new], new) == 10
+    assert (
+        new_rs_new_replicas(d, all_rss=[replica_set("old", replicas=1), grown], new_rs=grown) == 10
+    )  # never past replicas
+    assert new_rs_new_replicas(deployment(strategy="Recreate"), all_rss=[old, new], new_rs=new) == 10
 
 
 def test_proportions_follow_the_max_replicas_annotation():
@@ -285,7 +289,7 @@ def test_status_and_the_available_condition():
     d = deployment(replicas=4, unavailable=1, surge=1)
     new = replica_set("new", replicas=2, available=1)
     old = replica_set("old", replicas=2, available=2)
-    status = calculate_status([old, new], new, d, now=NOW)
+    status = calculate_status(d, all_rss=[old, new], new_rs=new, now=NOW)
     assert {k: v for k, v in status.items() if k != "conditions"} == {
         "observedGeneration": 1,
         "replicas": 4,
@@ -302,7 +306,7 @@ def test_status_and_the_available_condition():
         "reason": "MinimumReplicasAvailable",
         "message": "Deployment has minimum availability.",
     }
-    short = calculate_status([replica_set("new", replicas=4, available=2)], None, d, now=NOW)
+    short = calculate_status(d, all_rss=[replica_set("new", replicas=4, available=2)], new_rs=None, now=NOW)
     assert short["conditions"][0]["reason"] == "MinimumReplicasUnavailable"
     assert short["conditions"][0]["message"] == "Deployment does not have minimum availability."
 
@@ -361,7 +365,7 @@ async def set_image(client: RESTClient, image: str, *, change_cause: str | None 
     body: dict[str, Any] = {"spec": {"template": {"spec": {"containers": [{"name": "app", "image": image}]}}}}
     if change_cause:
         body["metadata"] = {"annotations": {"kubernetes.io/change-cause": change_cause}}
-    await patch_retrying(client, DEPLOYMENTS, "web", body, patch_type=PatchType.STRATEGIC)
+    await patch(client, DEPLOYMENTS, name="web", body=body, patch_type=PatchType.STRATEGIC)
 
 
 async def replica_sets(client: RESTClient) -> list[dict[str, Any]]:
@@ -470,14 +474,14 @@ async def test_scaling_through_the_scale_subresource(client):
     async with controllers(client, rs_controller, dc_controller), kubelet(client):
         await client.create(DEPLOYMENTS, web(replicas=3))
         await wait_for(lambda: rolled_out(client), what="the first rollout")
-        await scale(client, DEPLOYMENTS, "web", 5)
+        await scale(client, DEPLOYMENTS, name="web", replicas=5)
         await wait_for(lambda: rolled_out(client, generation=2), what="5 replicas")
         (rs,) = await replica_sets(client)
         name = rs["metadata"]["name"]
         assert rs["spec"]["replicas"] == 5
         assert rs["metadata"]["annotations"]["deployment.kubernetes.io/desired-replicas"] == "5"
         assert rs["metadata"]["annotations"]["deployment.kubernetes.io/max-replicas"] == "7"
-        await scale(client, DEPLOYMENTS, "web", 1)
+        await scale(client, DEPLOYMENTS, name="web", replicas=1)
         await wait_for(lambda: rolled_out(client, generation=3), what="1 replica")
         assert len(await list_pods(client, "app=web")) == 1
         events = await events_of(client, "web")
@@ -511,7 +515,7 @@ class Invariants:
             if sum(ready.values()) < self.min_ready:
                 self.violations.append(f"only {sum(ready.values())} ready pods < {self.min_ready}")
 
-        async def follow(resource: Any, version: str, apply: Any) -> None:
+        async def follow(resource: Any, *, version: str, apply: Callable[[Any], None]) -> None:
             async with await self.client.watch(
                 resource, namespace=NS, resource_version=version, timeout_seconds=60
             ) as events:
@@ -536,8 +540,10 @@ class Invariants:
 
         check()
         self._tasks = [
-            asyncio.create_task(follow(PODS, pods["metadata"]["resourceVersion"], on_pod)),
-            asyncio.create_task(follow(REPLICA_SETS, rss["metadata"]["resourceVersion"], on_rs)),
+            asyncio.create_task(follow(PODS, version=pods["metadata"]["resourceVersion"], apply=on_pod)),
+            asyncio.create_task(
+                follow(REPLICA_SETS, version=rss["metadata"]["resourceVersion"], apply=on_rs)
+            ),
         ]
         return self
 
@@ -670,7 +676,7 @@ async def rollout_undo(client: RESTClient, *, to_revision: int = 0) -> str:
         {"op": "replace", "path": "/spec/template", "value": template},
         {"op": "replace", "path": "/metadata/annotations", "value": annotations},
     ]
-    await patch_retrying(client, DEPLOYMENTS, "web", operations, patch_type=PatchType.JSON)
+    await patch(client, DEPLOYMENTS, name="web", body=operations, patch_type=PatchType.JSON)
     return "rolled back"
 
 
@@ -707,7 +713,7 @@ async def test_paused_deployments_scale_but_do_not_roll_until_resumed(client):
     async with controllers(client, rs_controller, dc_controller), kubelet(client):
         await client.create(DEPLOYMENTS, web(replicas=2))
         await wait_for(lambda: rolled_out(client), what="revision 1")
-        await patch_retrying(client, DEPLOYMENTS, "web", {"spec": {"paused": True}})
+        await patch(client, DEPLOYMENTS, name="web", body={"spec": {"paused": True}})
 
         async def paused_condition() -> dict[str, Any] | None:
             status = (await client.get(DEPLOYMENTS, "web", namespace=NS))["status"]
@@ -717,7 +723,7 @@ async def test_paused_deployments_scale_but_do_not_roll_until_resumed(client):
         condition = await wait_for(paused_condition, what="the paused condition")
         assert (condition["status"], condition["message"]) == ("Unknown", "Deployment is paused")
         await set_image(client, "busybox:2")
-        await scale(client, DEPLOYMENTS, "web", 4)  # scaling still works while paused
+        await scale(client, DEPLOYMENTS, name="web", replicas=4)  # scaling still works while paused
 
         async def scaled_while_paused() -> dict[str, Any] | None:
             d = await client.get(DEPLOYMENTS, "web", namespace=NS)
@@ -733,7 +739,7 @@ async def test_paused_deployments_scale_but_do_not_roll_until_resumed(client):
         assert only["spec"]["template"]["spec"]["containers"][0]["image"] == "busybox:1"
         assert only["spec"]["replicas"] == 4
 
-        await patch_retrying(client, DEPLOYMENTS, "web", {"spec": {"paused": False}})
+        await patch(client, DEPLOYMENTS, name="web", body={"spec": {"paused": False}})
         d = await wait_for(lambda: rolled_out(client, generation=5), what="the rollout after resuming")
         assert d["metadata"]["annotations"]["deployment.kubernetes.io/revision"] == "2"
         old, new = await replica_sets(client)
@@ -888,7 +894,7 @@ async def test_a_hash_collision_bumps_the_collision_count(client):
             },
         }
         await client.create(REPLICA_SETS, squatter)
-        await patch_retrying(client, DEPLOYMENTS, "web", {"spec": {"paused": False}})
+        await patch(client, DEPLOYMENTS, name="web", body={"spec": {"paused": False}})
         d = await wait_for(lambda: rolled_out(client, generation=2), what="the rollout past the collision")
         assert d["status"]["collisionCount"] == 1
         owned = [rs for rs in await replica_sets(client) if controller_of(rs)]
@@ -913,4 +919,4 @@ async def test_a_deployment_being_deleted_only_refreshes_its_status(client):
         assert d["metadata"].get("deletionTimestamp")
         (only,) = await replica_sets(client)  # no rollout for a Deployment on its way out
         assert only["spec"]["template"]["spec"]["containers"][0]["image"] == "busybox:1"
-        await patch_retrying(client, DEPLOYMENTS, "web", {"metadata": {"finalizers": None}})
+        await patch(client, DEPLOYMENTS, name="web", body={"metadata": {"finalizers": None}})

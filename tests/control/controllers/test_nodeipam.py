@@ -176,3 +176,25 @@ async def test_bad_options_fail_at_construction(client):
         NodeIPAMController(
             ControllerContext(client=client, informers=informers), node_network="127.100.0.1/24"
         )
+
+
+async def test_a_restarted_controller_rebuilds_what_is_used(client):
+    """``run`` called again (the manager restarts a crashed controller) starts from the cache."""
+    informers = InformerFactory(client)
+    controller = NodeIPAMController(ControllerContext(client=client, informers=informers), workers=1)
+    informers.start()
+    try:
+        for name, ip in (("first", "127.100.0.1"), ("second", "127.100.0.1")):
+            task = asyncio.create_task(controller.run())
+            try:
+                await client.create(NODES, node(name, ip))
+                await eventually(lambda name=name: cidr_of(client, name))
+            finally:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        # The second run knew subnet 1 was taken by "first".
+        assert await cidr_of(client, "first") == ["127.244.1.0/24"]
+        assert await cidr_of(client, "second") == ["127.244.0.0/24"]
+    finally:
+        await informers.shutdown()

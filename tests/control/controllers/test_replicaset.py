@@ -106,31 +106,19 @@ async def set_ready(
             {"type": "ContainersReady", "status": "True" if ready else "False", "lastTransitionTime": moment},
         ],
     }
-    return await patch_retrying(
-        client, PODS, pod["metadata"]["name"], {"status": status}, subresource="status"
+    return await patch(
+        client, PODS, name=pod["metadata"]["name"], body={"status": status}, subresource="status"
     )
 
 
-async def patch_retrying(
-    client: RESTClient, resource: Any, name: str, body: Any, **options: Any
-) -> dict[str, Any]:
-    """A patch without a resourceVersion, as kubectl sends it, retried on 409.
-
-    Upstream never answers 409 to such a patch (it re-applies it to the latest object); kubelab's
-    API server does when a controller writes the same object at that moment (reported to the
-    lead). Retrying here keeps these tests about the controllers.
-    """
-    for _ in range(50):
-        try:
-            return await client.patch(resource, name, body, namespace=NS, **options)
-        except errors.ConflictError:
-            await asyncio.sleep(0.01)
-    raise AssertionError(f"could not patch {name}: a conflict every time")
+async def patch(client: RESTClient, resource: Any, *, name: str, body: Any, **options: Any) -> dict[str, Any]:
+    """A patch in the test namespace without a resourceVersion, as kubectl sends it."""
+    return await client.patch(resource, name, body, namespace=NS, **options)
 
 
-async def scale(client: RESTClient, resource: Any, name: str, replicas: int) -> None:
+async def scale(client: RESTClient, resource: Any, *, name: str, replicas: int) -> None:
     """``kubectl scale``: a merge patch of the scale subresource."""
-    await patch_retrying(client, resource, name, {"spec": {"replicas": replicas}}, subresource="scale")
+    await patch(client, resource, name=name, body={"spec": {"replicas": replicas}}, subresource="scale")
 
 
 def is_ready(pod: dict[str, Any]) -> bool:
@@ -426,7 +414,7 @@ async def test_scale_down_deletes_not_ready_pods_first_and_scale_up_replaces(cli
         keep = pods[:2]
         for p in keep:
             await set_ready(client, p)
-        await scale(client, REPLICA_SETS, "web", 2)
+        await scale(client, REPLICA_SETS, name="web", replicas=2)
 
         async def two() -> list[dict[str, Any]]:
             found = await list_pods(client, "app=web")
@@ -439,9 +427,8 @@ async def test_scale_down_deletes_not_ready_pods_first_and_scale_up_replaces(cli
         )
 
         # A pod that fails (terminal phase) no longer counts: the ReplicaSet replaces it.
-        await patch_retrying(
-            client, PODS, keep[0]["metadata"]["name"], {"status": {"phase": "Failed"}}, subresource="status"
-        )
+        failed = {"status": {"phase": "Failed"}}
+        await patch(client, PODS, name=keep[0]["metadata"]["name"], body=failed, subresource="status")
 
         async def replaced() -> list[dict[str, Any]]:
             found = [p for p in await list_pods(client, "app=web") if p["status"].get("phase") != "Failed"]
@@ -473,7 +460,7 @@ async def test_adopts_matching_orphans_and_releases_pods_that_stop_matching(clie
         assert len(await list_pods(client, "app=web")) == 2  # adopted pods count: nothing created
 
         # Relabel one: the ReplicaSet releases it and creates a replacement.
-        await patch_retrying(client, PODS, "orphan-1", {"metadata": {"labels": {"app": "retired"}}})
+        await patch(client, PODS, name="orphan-1", body={"metadata": {"labels": {"app": "retired"}}})
 
         async def released() -> bool:
             retired = await client.get(PODS, "orphan-1", namespace=NS)
@@ -500,8 +487,8 @@ async def test_a_burst_of_events_never_creates_twice_and_a_restart_does_not_dupl
         await wait_for(some, what="the first pods")
         # Storm the controller with events while it creates; expectations must hold it back.
         for index in range(20):
-            await patch_retrying(
-                client, REPLICA_SETS, "web", {"metadata": {"annotations": {"poke": str(index)}}}
+            await patch(
+                client, REPLICA_SETS, name="web", body={"metadata": {"annotations": {"poke": str(index)}}}
             )
     # The controller is stopped mid-way; a new one (fresh caches, fresh expectations) takes over.
     async with controllers(client, rs_controller):
@@ -523,18 +510,38 @@ async def _status_with(client: RESTClient, name: str, **expected: int) -> dict[s
     return status if all(status.get(k) == v for k, v in expected.items()) else {}
 
 
-async def test_available_waits_for_min_ready_seconds(client):
-    async with controllers(client, rs_controller):
-        await client.create(REPLICA_SETS, rs_body("web", replicas=1, minReadySeconds=1))
+async def test_available_only_after_min_ready_seconds(client):
+    shift = timedelta()
+    built: list[ReplicaSetController] = []
 
-        async def one() -> list[dict[str, Any]]:
-            return await list_pods(client, "app=web")
+    def controller(ctx: ControllerContext) -> ReplicaSetController:
+        built.append(
+            ReplicaSetController(
+                client=ctx.client,
+                informers=ctx.informers,
+                recorder=ctx.recorder("replicaset-controller"),
+                now=lambda: datetime.now(UTC) + shift,
+            )
+        )
+        return built[0]
 
-        (only,) = await wait_for(one, what="a pod")
+    async with controllers(client, controller):
+        await client.create(REPLICA_SETS, rs_body("web", replicas=1, minReadySeconds=60))
+        (only,) = await wait_for(lambda: list_pods(client, "app=web"), what="a pod")
         await set_ready(client, only)
         ready = await wait_for(lambda: _status_with(client, "web", readyReplicas=1), what="ready")
-        assert "availableReplicas" not in ready
-        # The controller comes back by itself once the pod has been ready for a second.
+        assert "availableReplicas" not in ready  # ready for less than a minute
+        shift = timedelta(seconds=61)
+        await patch(client, REPLICA_SETS, name="web", body={"metadata": {"annotations": {"poke": "1"}}})
+        await wait_for(lambda: _status_with(client, "web", availableReplicas=1), what="available")
+
+
+async def test_a_ready_pod_becomes_available_without_further_events(client):
+    async with controllers(client, rs_controller):
+        await client.create(REPLICA_SETS, rs_body("web", replicas=1, minReadySeconds=1))
+        (only,) = await wait_for(lambda: list_pods(client, "app=web"), what="a pod")
+        await set_ready(client, only)
+        # Nothing changes after the pod turns ready: the controller must come back by itself.
         await wait_for(lambda: _status_with(client, "web", availableReplicas=1), what="available", seconds=5)
 
 

@@ -16,6 +16,7 @@ import contextlib
 import json
 import os
 import signal
+import subprocess
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,7 +33,9 @@ from control.kubelet.status import PODS
 from tests.control.apiserver.conftest import RunningServer, running_apiserver
 
 Obj = dict[str, Any]
-FAST = KubeletOptions(backoff_initial=1.0, backoff_max=4.0, backoff_reset=600.0, resync_interval=2.0, retry_interval=0.5)
+FAST = KubeletOptions(
+    backoff_initial=1.0, backoff_max=4.0, backoff_reset=600.0, resync_interval=2.0, retry_interval=0.5
+)
 
 
 def leftover_processes(data_dir: Path) -> list[str]:
@@ -61,6 +64,18 @@ def kill_leftovers(data_dir: Path) -> None:
             if procfs.is_alive(state["shim_pid"], state["shim_start"]):
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(state["shim_pid"], signal.SIGKILL)
+
+
+def unmount_below(root: Path) -> list[str]:
+    """Unmount (lazily) whatever is still mounted under ``root`` on the host; returns what was."""
+    found = []
+    for line in Path("/proc/self/mountinfo").read_text().splitlines():
+        mount_point = line.split()[4].replace("\\040", " ")
+        if mount_point.startswith(str(root) + "/"):
+            found.append(mount_point)
+    for mount_point in sorted(found, reverse=True):
+        subprocess.run(["umount", "--lazy", mount_point], check=False, capture_output=True)
+    return found
 
 
 @dataclass
@@ -122,20 +137,22 @@ class Cluster:
             return None
 
     async def wait_pod(
-        self, name: str, predicate: Callable[[Obj], bool], *, namespace: str = "default", timeout: float = 20.0
+        self, name: str, predicate: Callable[[Obj], bool], *, namespace: str = "default", within: float = 20.0
     ) -> Obj:
         """Poll the pod until ``predicate`` holds; fail with its last status otherwise."""
-        deadline = asyncio.get_running_loop().time() + timeout
+        deadline = asyncio.get_running_loop().time() + within
         pod = None
         while asyncio.get_running_loop().time() < deadline:
             pod = await self.get_pod(name, namespace)
             if pod is not None and predicate(pod):
                 return pod
             await asyncio.sleep(0.05)
-        raise AssertionError(f"pod {namespace}/{name} never matched; last seen: {json.dumps((pod or {}).get('status'))}")
+        raise AssertionError(
+            f"pod {namespace}/{name} never matched; last seen: {json.dumps((pod or {}).get('status'))}"
+        )
 
-    async def wait_gone(self, name: str, *, namespace: str = "default", timeout: float = 20.0) -> None:
-        deadline = asyncio.get_running_loop().time() + timeout
+    async def wait_gone(self, name: str, *, namespace: str = "default", within: float = 20.0) -> None:
+        deadline = asyncio.get_running_loop().time() + within
         while asyncio.get_running_loop().time() < deadline:
             if await self.get_pod(name, namespace) is None:
                 return
@@ -146,8 +163,8 @@ class Cluster:
         listing = await self.client.list(EVENTS, namespace=namespace)
         return [event for event in listing["items"] if event["involvedObject"].get("name") == name]
 
-    async def wait_event(self, name: str, reason: str, *, contains: str = "", timeout: float = 20.0) -> Obj:
-        deadline = asyncio.get_running_loop().time() + timeout
+    async def wait_event(self, name: str, reason: str, *, contains: str = "", within: float = 20.0) -> Obj:
+        deadline = asyncio.get_running_loop().time() + within
         while asyncio.get_running_loop().time() < deadline:
             for event in await self.events(name):
                 if event["reason"] == reason and contains in event["message"]:
@@ -162,7 +179,12 @@ def pod(name: str, *containers: Obj, namespace: str = "default", node: str = "no
         "apiVersion": "v1",
         "kind": "Pod",
         "metadata": {"name": name, "namespace": namespace},
-        "spec": {"nodeName": node, "containers": list(containers), "terminationGracePeriodSeconds": 5, **spec},
+        "spec": {
+            "nodeName": node,
+            "containers": list(containers),
+            "terminationGracePeriodSeconds": 5,
+            **spec,
+        },
     }
 
 
@@ -208,4 +230,6 @@ async def cluster(tmp_path: Path) -> AsyncIterator[Cluster]:
                         await agent.stop()
                 leftovers = leftover_processes(tmp_path / "nodes")
                 kill_leftovers(tmp_path / "nodes")
+                mounts = unmount_below(tmp_path)
                 assert not leftovers, f"containers outlived the test: {leftovers}"
+                assert not mounts, f"mounts outlived the test: {mounts}"

@@ -36,7 +36,6 @@ from control.kubelet.pods import LogSource, LogUnavailableError
 from control.kubelet.runtime.protocol import (
     ContainerNotFoundError,
     ContainerState,
-    ContainerStatus,
     ExecSession,
 )
 from control.kubelet.server import KubeletServer, KubeletServerConfig

@@ -8,7 +8,6 @@ import asyncio
 import ssl
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import aiohttp
 import pytest
@@ -20,8 +19,6 @@ from control.kubelet.server import (
     KubeletServer,
     KubeletServerConfig,
     KubeletServerError,
-    LogsUnavailableError,
-    log_container_id,
     log_options,
 )
 from control.kubelet.summary import FsUsage, Usage
@@ -126,8 +123,8 @@ async def test_pods_lists_this_nodes_pods(kubelet: RunningKubelet) -> None:
 def logged(kubelet: RunningKubelet, tmp_path: Path) -> RunningKubelet:
     path = tmp_path / "logs" / "0.log"
     write_log(path, [("stdout", "one"), ("stderr", "two"), ("stdout", "three")])
-    kubelet.runtime.add_container("main-id", log_file=path)
     kubelet.pods.add(make_pod("web"))
+    kubelet.pods.add_log("web", "main", path)
     return kubelet
 
 
@@ -135,6 +132,7 @@ async def test_logs_are_the_containers_output(logged: RunningKubelet) -> None:
     async with logged.session.get(logged.url + "/containerLogs/default/web/main") as response:
         assert (response.status, response.content_type) == (200, "text/plain")
         assert await response.text() == "one\ntwo\nthree\n"
+    assert logged.pods.log_requests == [("default", "web", "main", False)]
 
 
 @pytest.mark.parametrize(
@@ -155,32 +153,25 @@ async def test_log_options(logged: RunningKubelet, query: str, expected: str) ->
 async def test_follow_streams_new_lines_and_ends_when_the_container_stops(
     logged: RunningKubelet, tmp_path: Path
 ) -> None:
+    source = logged.pods.logs[("default", "web", "main", False)]
+    assert not isinstance(source, str)
     writer = CRILogWriter(tmp_path / "logs" / "0.log")
     async with logged.session.get(logged.url + "/containerLogs/default/web/main?follow=true") as response:
         assert await response.content.readuntil(b"three\n") == b"one\ntwo\nthree\n"
         writer.write("stdout", b"four\n")
         assert await asyncio.wait_for(response.content.readline(), 5) == b"four\n"
-        pod = logged.pods.pod("default", "web")
-        assert pod is not None
-        pod["status"]["containerStatuses"][0]["state"] = {
-            "terminated": {"exitCode": 0, "reason": "Completed"}
-        }
+        source.running = False
         writer.write("stdout", b"last words\n")
         writer.close()
         assert await asyncio.wait_for(response.content.read(), 5) == b"last words\n"
 
 
-async def test_previous_reads_the_last_terminated_instance(logged: RunningKubelet, tmp_path: Path) -> None:
+async def test_previous_asks_for_the_previous_instance(logged: RunningKubelet, tmp_path: Path) -> None:
     old = tmp_path / "logs" / "old.log"
     write_log(old, [("stdout", "before the crash")])
-    logged.runtime.add_container("old-id", log_file=old)
-    pod = logged.pods.pod("default", "web")
-    assert pod is not None
-    pod["status"]["containerStatuses"][0]["lastState"] = {
-        "terminated": {"exitCode": 1, "reason": "Error", "containerID": "kubelab://old-id"}
-    }
+    logged.pods.add_log("web", "main", old, previous=True)
     assert await get(logged, "/containerLogs/default/web/main?previous=true") == (200, "before the crash\n")
-    assert await get(logged, "/containerLogs/default/web/main") == (200, "one\ntwo\nthree\n")
+    assert logged.pods.log_requests == [("default", "web", "main", True)]
 
 
 @pytest.mark.parametrize(
@@ -216,8 +207,11 @@ async def test_log_errors_as_the_kubelet_words_them(
     assert await get(logged, path) == (status, message)
 
 
-async def test_logs_of_a_waiting_container(kubelet: RunningKubelet) -> None:
+async def test_logs_the_pod_manager_cannot_give(kubelet: RunningKubelet) -> None:
     kubelet.pods.add(make_pod("web", running={}))
+    kubelet.pods.add_log(
+        "web", "main", 'container "main" in pod "web" is waiting to start: ContainerCreating'
+    )
     assert await get(kubelet, "/containerLogs/default/web/main") == (
         400,
         'container "main" in pod "web" is waiting to start: ContainerCreating',
@@ -225,57 +219,10 @@ async def test_logs_of_a_waiting_container(kubelet: RunningKubelet) -> None:
 
 
 async def test_logs_whose_file_is_gone(kubelet: RunningKubelet, tmp_path: Path) -> None:
-    kubelet.runtime.add_container("main-id", log_file=tmp_path / "never-written.log")
     kubelet.pods.add(make_pod("web"))
+    kubelet.pods.add_log("web", "main", tmp_path / "never-written.log")
     status, text = await get(kubelet, "/containerLogs/default/web/main")
     assert status == 400 and text.endswith('never-written.log": no such file or directory')
-
-
-def _status(
-    state: dict[str, Any], last: dict[str, Any] | None = None, container_id: str = ""
-) -> dict[str, Any]:
-    status: dict[str, Any] = {"name": "c", "state": state}
-    if last is not None:
-        status["lastState"] = {"terminated": last}
-    if container_id:
-        status["containerID"] = container_id
-    return {"metadata": {"name": "p"}, "status": {"containerStatuses": [status]}}
-
-
-@pytest.mark.parametrize(
-    ("pod", "previous", "expected"),
-    [
-        (_status({"running": {}}, container_id="kubelab://r"), False, "r"),
-        (_status({"terminated": {"containerID": "kubelab://t"}}), False, "t"),
-        (_status({"terminated": {}}, last={"containerID": "kubelab://l"}), False, "l"),
-        (
-            _status({"waiting": {"reason": "CrashLoopBackOff"}}, last={"containerID": "kubelab://l"}),
-            False,
-            "l",
-        ),
-        (_status({"running": {}}, last={"containerID": "docker://p"}, container_id="kubelab://r"), True, "p"),
-    ],
-)
-def test_which_instance_logs_come_from(pod: dict[str, Any], previous: bool, expected: str) -> None:
-    assert log_container_id(pod, "c", previous=previous) == expected
-
-
-@pytest.mark.parametrize(
-    ("pod", "message"),
-    [
-        ({"metadata": {"name": "p"}, "status": {}}, 'container "c" in pod "p" is not available'),
-        (_status({"terminated": {}}), 'container "c" in pod "p" is terminated'),
-        (_status({"waiting": {"reason": "ErrImagePull"}}), "is waiting to start: image can't be pulled"),
-        (
-            _status({"waiting": {"reason": "ImagePullBackOff"}}),
-            "is waiting to start: trying and failing to pull image",
-        ),
-        (_status({}), 'container "c" in pod "p" is waiting to start - no logs yet'),
-    ],
-)
-def test_containers_without_logs(pod: dict[str, Any], message: str) -> None:
-    with pytest.raises(LogsUnavailableError, match=message):
-        log_container_id(pod, "c", previous=False)
 
 
 def test_log_options_from_the_query() -> None:
@@ -372,14 +319,14 @@ async def test_resource_metrics_as_metrics_server_reads_them(measured: RunningKu
         1500.0,
         T0,
     )
-    assert samples[("resource_scrape_error", ())] == (0.0, None)
+    assert samples[("resource_scrape_error", ())] == samples[("scrape_error", ())] == (0.0, None)
     assert "# TYPE container_cpu_usage_seconds_total counter" in text
 
 
 async def test_resource_metrics_without_node_numbers_flag_a_scrape_error(kubelet: RunningKubelet) -> None:
     status, text = await get(kubelet, "/metrics/resource")
     assert status == 200
-    assert text.endswith("resource_scrape_error 1\n")
+    assert "\nresource_scrape_error 1\n" in text and text.endswith("\nscrape_error 1\n")
     assert "node_cpu_usage_seconds_total" not in text
 
 
@@ -395,6 +342,9 @@ async def test_own_metrics_count_requests(kubelet: RunningKubelet) -> None:
 
 def test_for_node_reuses_the_serving_certificate(tmp_path: Path) -> None:
     pki = PKIFiles(tmp_path / "pki")
+    with pytest.raises(KubeletServerError, match="no lab CA in"):
+        KubeletServerConfig.for_node(pki=pki, node_name="n1", address="127.100.0.1")
+    load_or_create_ca(cert_file=pki.ca_cert, key_file=pki.ca_key)
     first = KubeletServerConfig.for_node(pki=pki, node_name="n1", address="127.100.0.1")
     content = first.cert_file.read_bytes()
     second = KubeletServerConfig.for_node(pki=pki, node_name="n1", address="127.100.0.1", port=10251)

@@ -22,6 +22,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from control.client.config import load_kubeconfig
+from control.client.errors import NotFoundError
 from control.client.informer import InformerFactory
 from control.client.rest import Resource, RESTClient
 from control.client.testing import FakeClock
@@ -242,7 +243,7 @@ class ProxyLab:
         }
         try:
             current = await self.client.get(ENDPOINT_SLICES, name, namespace="default")
-        except Exception:
+        except NotFoundError:
             return await self.client.create(ENDPOINT_SLICES, body)
         body["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"]
         return await self.client.replace(ENDPOINT_SLICES, body)

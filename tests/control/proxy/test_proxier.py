@@ -92,7 +92,9 @@ async def test_a_listener_belongs_to_the_first_service_that_claims_it(proxier, b
     await proxier.apply("ns/first", {})
     assert await refused(key.ip, key.port)
     await proxier.apply("ns/second", {key: route("ns/second", backend)})
-    assert (await connect(key.ip, key.port)).backend == "a"
+    client = await connect(key.ip, key.port)
+    assert client.backend == "a"
+    await client.close()
 
 
 async def test_a_failed_bind_does_not_stop_the_other_listeners(proxier, backend):

@@ -27,7 +27,6 @@ from tests.control.proxy.conftest import (
     connect,
     endpoint,
     node_ip,
-    pod_ip,
     port_of,
     refused,
     running_proxy,
@@ -46,7 +45,8 @@ async def test_round_robin_over_ready_endpoints(proxy_lab):
     lab = proxy_lab
     a, b, c = await lab.tcp_backends("a", "b", "c")
     ip = (await lab.create_service("web"))["spec"]["clusterIP"]
-    # The three backends share a port number only by accident, so give each its own slice.
+    # Each backend listens on its own port and a slice's ports apply to all its endpoints:
+    # one slice per backend.
     for backend in (a, b, c):
         await lab.put_slice("web", [endpoint(backend)], ports=[port_of(backend)], name=f"web-{backend.name}")
     await wait_for(lambda: answers(ip, 80), what="the ClusterIP to answer")
@@ -66,14 +66,15 @@ async def test_only_ready_endpoints_then_serving_terminating_fallback(proxy_lab)
     lab = proxy_lab
     ready, unready, draining = await lab.tcp_backends("ready", "unready", "draining")
     ip = (await lab.create_service("web"))["spec"]["clusterIP"]
-    slices = [
-        ("ready", endpoint(ready)),
-        ("unready", endpoint(unready, ready=False, serving=False)),
-        ("draining", endpoint(draining, ready=False, serving=True, terminating=True)),
-    ]
-    for name, ep in slices:
-        backend = {"ready": ready, "unready": unready, "draining": draining}[name]
-        await lab.put_slice("web", [ep], ports=[port_of(backend)], name=f"web-{name}")
+    conditions = {
+        ready: {},
+        unready: {"ready": False, "serving": False},
+        draining: {"ready": False, "serving": True, "terminating": True},
+    }
+    for backend, given in conditions.items():
+        await lab.put_slice(
+            "web", [endpoint(backend, **given)], ports=[port_of(backend)], name=f"web-{backend.name}"
+        )
 
     async def only(names: set[str]) -> bool:
         try:
@@ -412,28 +413,28 @@ async def test_ignores_services_for_another_proxy_and_headless_and_external_name
     assert lab.proxy.proxier.listener_count("TCP") == 2  # marker and kubernetes
 
 
-async def test_run_proxy_serves_until_stopped(proxy_lab, tmp_path):
+async def test_run_proxy_serves_until_stopped(proxy_lab):
     """The node agent's entry point: its own client and informers; stopping closes everything."""
     lab = proxy_lab
     (backend,) = await lab.tcp_backends("a")
     service = await lab.create_service("web", type="NodePort")
     await lab.put_slice("web", [endpoint(backend)], ports=[port_of(backend)])
-    node_ip = pod_ip().replace("127.244.", "127.102.")
+    agent_ip = node_ip()
     node_port = service["spec"]["ports"][0]["nodePort"]
     stop = asyncio.Event()
     ready = asyncio.Event()
     config = lab.client.config
     task = asyncio.create_task(
-        run_proxy(config=config, node_ip=node_ip, node_name="node-b", stop=stop, on_ready=ready.set)
+        run_proxy(config=config, node_ip=agent_ip, node_name="node-b", stop=stop, on_ready=ready.set)
     )
     try:
         await asyncio.wait_for(ready.wait(), 10)
-        assert await backend_of(node_ip, node_port) == "a"
-        live = await connect(node_ip, node_port)
+        assert await backend_of(agent_ip, node_port) == "a"
+        live = await connect(agent_ip, node_port)
     finally:
         stop.set()
         await asyncio.wait_for(task, 10)
-    assert await refused(node_ip, node_port)
+    assert await refused(agent_ip, node_port)
     # Stopping the proxy resets the connections it was relaying.
     with pytest.raises(ConnectionResetError):
         await asyncio.wait_for(live.reader.read(), 5)

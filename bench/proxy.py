@@ -171,7 +171,7 @@ def _cpu_seconds(pid: int) -> float:
 
 def _spawn(*args: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, "-m", "tests.control.proxy.bench_proxy", *args],
+        [sys.executable, "-m", "bench.proxy", *args],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
