@@ -11,7 +11,7 @@ to the backend (the anchor) and once through the proxy's ClusterIP, and the tabl
 - concurrent: 32 connections each doing 64-byte exchanges for 2 s (exchanges/s);
 - throughput: 256 MiB sent one way into a sink (MiB/s).
 
-    .venv/bin/python -m tests.control.proxy.bench_proxy [--round-trips N] [--connections N]
+    .venv/bin/python -m bench.proxy [--round-trips N] [--connections N]
 """
 
 from __future__ import annotations
