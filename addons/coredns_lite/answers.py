@@ -218,7 +218,7 @@ def _is_subdomain(name: Name, zone: Name) -> bool:
 
 
 def _is_reverse(name: Name) -> bool:
-    return _is_subdomain(name, ("in-addr", "arpa")) or _is_subdomain(name, ("ip6", "arpa"))
+    return len(name) >= 2 and name[-1] == "arpa" and name[-2] in ("in-addr", "ip6")
 
 
 def endpoint_hostname(address: Address, *, pod_names: bool) -> str:

@@ -39,7 +39,7 @@ from addons.coredns_lite.answers import Chase, Name, Outcome, Rules
 from addons.coredns_lite.backend import Tag
 from addons.coredns_lite.cache import ForwardCache
 from addons.coredns_lite.forward import Forwarder, ForwardError, LimitExceeded
-from addons.coredns_lite.metrics import DNSMetrics, QueryKey, rcode_label, type_label
+from addons.coredns_lite.metrics import MONITORED_TYPES, DNSMetrics, QueryKey, rcode_label, type_label
 from addons.coredns_lite.table import AnswerTable, NoData
 
 log = logging.getLogger(__name__)
@@ -51,7 +51,7 @@ _U16 = struct.Struct("!H")
 _PLAIN_COUNTS = b"\x00\x01\x00\x00\x00\x00\x00"  # one question, no answer/authority, < 256 additional
 _SOA_TIMES = struct.Struct("!IIIII")
 _RCODE = {rcode: rcode_label(rcode) for rcode in wire.RCODE_NAMES}
-_TYPES = {qtype: type_label(qtype) for qtype in range(65536) if type_label(qtype) != "other"}
+_TYPES = MONITORED_TYPES
 
 
 def _zone_wire_length(zone: Name) -> int:
@@ -285,8 +285,7 @@ class Handler:
                 reply,
             )
             return reply
-        name = tuple(label.decode("latin-1") for label in query.labels())
-        outcome = self.rules.resolve(name, query.qtype)
+        outcome = self.rules.resolve(query.labels(), query.qtype)
         if outcome is None or outcome.fallthrough:
             return self._forward_path(
                 query, server=server, proto=proto, family=family, tcp=tcp, started=started

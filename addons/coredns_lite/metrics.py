@@ -42,7 +42,7 @@ ZONE = "."
 VIEW = ""
 DURATION_BUCKETS = tuple(0.00025 * 2**i for i in range(16))  # CoreDNS's plugin.TimeBuckets
 SIZE_BUCKETS = (0, 100, 200, 300, 400, 511, 1023, 2047, 4095, 8291, 16e3, 32e3, 48e3, 64e3)
-_MONITORED_TYPES = {
+MONITORED_TYPES = {
     wire.A: "A",
     wire.AAAA: "AAAA",
     wire.CNAME: "CNAME",
@@ -66,7 +66,7 @@ _MONITORED_TYPES = {
 
 
 def type_label(qtype: int) -> str:
-    return _MONITORED_TYPES.get(qtype, "other")
+    return MONITORED_TYPES.get(qtype, "other")
 
 
 def rcode_label(rcode: int) -> str:

@@ -118,9 +118,17 @@ class Query:
     def checking_disabled(self) -> bool:
         return bool(self.packet[3] & _CD)
 
-    def labels(self) -> list[bytes]:
-        """The lowercase labels of the question name, leftmost first."""
-        return name_labels(self.key[:-4])
+    def labels(self) -> tuple[str, ...]:
+        """The lowercase labels of the question name, leftmost first, as text (one char per byte)."""
+        text = self.key[:-4].decode("latin-1")
+        labels = []
+        i = 0
+        length = ord(text[0])
+        while length:
+            labels.append(text[i + 1 : i + 1 + length])
+            i += 1 + length
+            length = ord(text[i])
+        return tuple(labels)
 
     def text_name(self) -> str:
         """The name as text with a trailing dot (escapes for dots and odd bytes, as in zone files)."""

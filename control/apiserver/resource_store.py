@@ -246,7 +246,7 @@ class ResourceStore:
         ``subresource`` "" updates everything but status (for kinds with a status
         subresource); "status" updates only status.
         """
-        for _ in range(_CAS_ATTEMPTS):
+        while True:  # as GuaranteedUpdate: recompute until the swap lands (or a pinned version fails)
             kv = await self.get_kv(rt, namespace=namespace, name=name)
             old = decode(kv)
             current = copy.deepcopy(old)
@@ -262,6 +262,14 @@ class ResourceStore:
             pinned = str(desired_metadata.get("resourceVersion") or "")
             if pinned and pinned != str(kv.mod_revision):
                 raise errors.conflict(rt, name)
+            uid = desired_metadata.get("uid")
+            if uid and uid != old["metadata"].get("uid"):
+                raise errors.conflict(
+                    rt,
+                    name,
+                    f"Precondition failed: UID in precondition: {uid}, UID in object meta: "
+                    f"{old['metadata'].get('uid')}",
+                )
             new = self._prepare_update(rt, desired, old, subresource=subresource)
             if new == old:
                 return old  # a no-op update writes nothing, as upstream
@@ -299,7 +307,6 @@ class ResourceStore:
                 raise errors.not_found(rt, name)
             if pinned:
                 raise errors.conflict(rt, name)
-        raise errors.conflict(rt, name)
 
     def _prepare_update(
         self, rt: ResourceType, desired: dict[str, Any], old: dict[str, Any], *, subresource: str

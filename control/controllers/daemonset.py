@@ -494,6 +494,10 @@ class DaemonSetController:
     def _on_node_update(self, old: Obj, new: Obj) -> None:
         if old["metadata"].get("resourceVersion") == new["metadata"].get("resourceVersion"):
             return
+        if old["metadata"].get("labels") == new["metadata"].get("labels") and old.get("spec") == new.get(
+            "spec"
+        ):
+            return  # a status heartbeat: eligibility depends on labels, taints and the name only
         for ds in self._daemonsets.cache.list():
             spec = daemon_pod_spec(ds)
             if node_should_run_daemon_pod(old, ds, pod_spec=spec) != node_should_run_daemon_pod(
@@ -668,7 +672,8 @@ class DaemonSetController:
             phase = (pod.get("status") or {}).get("phase")
             namespaced = f"{pod['metadata']['namespace']}/{pod['metadata']['name']}"
             if phase == "Failed":
-                backoff_key = f"{ds['metadata']['uid']}/{(ds.get('status') or {}).get('observedGeneration', 0)}/{node_name}"
+                generation = (ds.get("status") or {}).get("observedGeneration", 0)
+                backoff_key = f"{ds['metadata']['uid']}/{generation}/{node_name}"
                 remaining = self._failed_backoff.in_backoff(backoff_key)
                 if remaining is not None:
                     self._enqueue(object_key(ds), after=remaining)
@@ -701,8 +706,8 @@ class DaemonSetController:
         oldest_new: Obj | None = None
         oldest_old: Obj | None = None
         for pod in running:
-            if (
-                (pod["metadata"].get("labels") or {}).get(history.CONTROLLER_REVISION_HASH_LABEL)
+            if (pod["metadata"].get("labels") or {}).get(
+                history.CONTROLLER_REVISION_HASH_LABEL
             ) == hash_value:
                 if oldest_new is None:
                     oldest_new = pod

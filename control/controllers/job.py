@@ -218,7 +218,7 @@ def _deleting(obj: Obj) -> bool:
 
 
 def is_pod_failed(pod: Obj, job: Obj) -> bool:
-    """``isPodFailed``: Failed, or — unless only failed pods are replaced — deleted before it succeeded."""
+    """``isPodFailed``: Failed, or — unless only failed pods are replaced — deleted before success."""
     if _phase(pod) == "Failed":
         return True
     if only_replace_failed_pods(job):
@@ -496,7 +496,7 @@ class JobController:
         self._queue_finalized_pods(job)
 
     def _queue_finalized_pods(self, job: Obj) -> None:
-        """Pods of a finished or deleted job that still carry the finalizer lose it (``cleanupPodFinalizers``)."""
+        """Pods of a finished or deleted job still holding the finalizer lose it (``cleanupPodFinalizers``)."""
         for pod in self._pods.cache.by_index(CONTROLLER_UID_INDEX, job["metadata"].get("uid") or ""):
             if has_tracking_finalizer(pod):
                 self._enqueue_orphan(pod)
@@ -1266,7 +1266,7 @@ def _set_uids(uncounted: dict[str, Any], kind: str, uids: list[str]) -> None:
 
 
 def _add_index_env(template: dict[str, Any]) -> None:
-    """``addCompletionIndexEnvVariables``: JOB_COMPLETION_INDEX from the index annotation, in every container."""
+    """``addCompletionIndexEnvVariables``: JOB_COMPLETION_INDEX from the annotation, in every container."""
     spec = template.setdefault("spec", {})
     for container in [*(spec.get("initContainers") or ()), *(spec.get("containers") or ())]:
         env = container.setdefault("env", [])

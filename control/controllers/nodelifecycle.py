@@ -125,7 +125,7 @@ def tolerates(toleration: Toleration, taint: Taint) -> bool:
 def untolerated_taint(
     taints: Iterable[Taint], tolerations: Sequence[Toleration], *, effects: Iterable[str]
 ) -> Taint | None:
-    """The first taint with one of ``effects`` that no toleration tolerates (``FindMatchingUntoleratedTaint``)."""
+    """The first taint with one of ``effects`` no toleration tolerates (``FindMatchingUntoleratedTaint``)."""
     wanted = set(effects)
     for taint in taints:
         if taint.get("effect") in wanted and not any(tolerates(t, taint) for t in tolerations):
@@ -136,7 +136,7 @@ def untolerated_taint(
 def matching_tolerations(
     taints: Sequence[Taint], tolerations: Sequence[Toleration]
 ) -> tuple[bool, list[Toleration]]:
-    """Whether every taint is tolerated, and the first toleration used for each (``GetMatchingTolerations``)."""
+    """Whether every taint is tolerated, and the toleration used for each (``GetMatchingTolerations``)."""
     used: list[Toleration] = []
     for taint in taints:
         match = next((t for t in tolerations if tolerates(t, taint)), None)
@@ -554,6 +554,10 @@ class NodeLifecycleController:
         raise TaintError(f"node {name} kept changing while its taints were written")
 
     # --- eviction ---------------------------------------------------------------------------
+
+    def scheduled_evictions(self) -> dict[str, float]:
+        """Pod key -> when (on the controller's monotonic clock) its eviction is due; for tests and logs."""
+        return {key: eviction.fire_at for key, eviction in self._evictions.items()}
 
     def effective_tolerations(self, pod: Obj) -> list[Toleration]:
         return with_default_tolerations(

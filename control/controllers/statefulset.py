@@ -583,19 +583,20 @@ class _Sync:
         phase = _phase(pod)
         if phase in ("Failed", "Succeeded"):
             namespace, name = sts["metadata"]["namespace"], sts["metadata"]["name"]
+            victim = pod["metadata"]["name"]
             if phase == "Failed":
                 await controller.recorder.event(
                     sts,
                     type="Warning",
                     reason="RecreatingFailedPod",
-                    message=f"StatefulSet {namespace}/{name} is recreating failed Pod {pod['metadata']['name']}",
+                    message=f"StatefulSet {namespace}/{name} is recreating failed Pod {victim}",
                 )
             else:
                 await controller.recorder.event(
                     sts,
                     type="Normal",
                     reason="RecreatingTerminatedPod",
-                    message=f"StatefulSet {namespace}/{name} is recreating terminated Pod {pod['metadata']['name']}",
+                    message=f"StatefulSet {namespace}/{name} is recreating terminated Pod {victim}",
                 )
             await controller.delete_pod(sts, pod)
             pod = self.replicas[index] = self.versioned_pod(index + self.start)

@@ -206,13 +206,22 @@ class CRILogWriter:
         self._fd = -1
 
     def _emit(self, out: bytearray) -> None:
+        """Append whole entries, rotating at the first entry boundary at or past ``max_bytes``."""
         view = memoryview(out)
         while view:
-            written = os.write(self._fd, view)
-            view = view[written:]
-        self._size += len(out)
-        if self._size >= self._max_bytes:
-            self.rotate()
+            room = self._max_bytes - self._size
+            cut = len(view)
+            if room <= len(view):
+                newline = out.find(b"\n", len(out) - len(view) + max(room - 1, 0))
+                cut = (newline + 1 - (len(out) - len(view))) if newline >= 0 else len(view)
+            chunk = view[:cut]
+            while chunk:
+                written = os.write(self._fd, chunk)
+                chunk = chunk[written:]
+            self._size += cut
+            view = view[cut:]
+            if self._size >= self._max_bytes:
+                self.rotate()
 
     def rotate(self) -> None:
         """Rename the current file aside, start a new one, and drop the oldest rotated files."""

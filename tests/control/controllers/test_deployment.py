@@ -51,7 +51,6 @@ from tests.control.apiserver.conftest import apiserver  # noqa: F401  (the share
 from tests.control.controllers.test_replicaset import (
     NS,
     controllers,
-    events_of,
     is_ready,
     list_pods,
     patch,
@@ -59,6 +58,7 @@ from tests.control.controllers.test_replicaset import (
     scale,
     set_ready,
     wait_for,
+    wait_for_events,
 )
 
 
@@ -463,11 +463,12 @@ async def test_first_rollout_creates_a_hashed_replica_set_and_reports_success(cl
         condition = await wait_for(progressed, what="Progressing: NewReplicaSetAvailable")
         assert condition["status"] == "True"
         assert condition["message"] == f'ReplicaSet "{rs["metadata"]["name"]}" has successfully progressed.'
-        assert (
+        scaled = (
             "Normal",
             "ScalingReplicaSet",
             f"Scaled up replica set {rs['metadata']['name']} from 0 to 3",
-        ) in (await events_of(client, "web"))
+        )
+        await wait_for_events(client, "web", [scaled])
 
 
 async def test_scaling_through_the_scale_subresource(client):
@@ -484,9 +485,14 @@ async def test_scaling_through_the_scale_subresource(client):
         await scale(client, DEPLOYMENTS, name="web", replicas=1)
         await wait_for(lambda: rolled_out(client, generation=3), what="1 replica")
         assert len(await list_pods(client, "app=web")) == 1
-        events = await events_of(client, "web")
-        assert ("Normal", "ScalingReplicaSet", f"Scaled up replica set {name} from 3 to 5") in events
-        assert ("Normal", "ScalingReplicaSet", f"Scaled down replica set {name} from 5 to 1") in events
+        await wait_for_events(
+            client,
+            "web",
+            [
+                ("Normal", "ScalingReplicaSet", f"Scaled up replica set {name} from 3 to 5"),
+                ("Normal", "ScalingReplicaSet", f"Scaled down replica set {name} from 5 to 1"),
+            ],
+        )
 
 
 class Invariants:
@@ -643,9 +649,22 @@ async def test_recreate_stops_every_old_pod_before_starting_new_ones(client):
         assert overlap == []
         old, new = await replica_sets(client)
         assert (old["spec"]["replicas"], new["spec"]["replicas"]) == (0, 3)
-        names = [e[2] for e in await events_of(client, "web") if e[1] == "ScalingReplicaSet"]
-        assert f"Scaled down replica set {old['metadata']['name']} from 3 to 0" in names
-        assert f"Scaled up replica set {new['metadata']['name']} from 0 to 3" in names
+        await wait_for_events(
+            client,
+            "web",
+            [
+                (
+                    "Normal",
+                    "ScalingReplicaSet",
+                    f"Scaled down replica set {old['metadata']['name']} from 3 to 0",
+                ),
+                (
+                    "Normal",
+                    "ScalingReplicaSet",
+                    f"Scaled up replica set {new['metadata']['name']} from 0 to 3",
+                ),
+            ],
+        )
 
 
 async def rollout_undo(client: RESTClient, *, to_revision: int = 0) -> str:

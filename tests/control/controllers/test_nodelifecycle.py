@@ -366,7 +366,8 @@ async def test_lease_expiry_makes_the_node_unknown_tainted_and_its_pods_evicted(
         await h.cached(
             NODES, "node-1", lambda n: any(t["effect"] == "NoExecute" for t in n["spec"].get("taints", []))
         )
-        await eventually(lambda: any(when >= h.clock.now() + 19 for when in h.clock.pending()))
+        due = await eventually(lambda: h.controller.scheduled_evictions().get("default/brief"))
+        assert due == h.clock.now() + 20
         assert not await pod_gone(client, "brief")
         await h.advance(20)
         await eventually(lambda: pod_gone(client, "brief"))
@@ -399,7 +400,8 @@ async def test_recovery_removes_taints_and_cancels_evictions(client):
         await h.advance(5)
         await h.monitor()
         await eventually(lambda: _has(client, "node-2", ("node.kubernetes.io/unreachable", "NoExecute")))
-        await eventually(lambda: len(h.controller._evictions) == 1)  # scheduled, 300 s away
+        due = await eventually(lambda: h.controller.scheduled_evictions().get("default/survivor"))
+        assert due == h.clock.now() + 300
 
         # The kubelet comes back: a lease renewal and a Ready heartbeat.
         await h.renew("node-2")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
@@ -135,6 +135,20 @@ async def events_of(client: RESTClient, name: str, *, namespace: str = NS) -> li
         for event in items
         if event["involvedObject"].get("name") == name
     ]
+
+
+async def wait_for_events(
+    client: RESTClient, name: str, expected: Iterable[tuple[str, str, str]]
+) -> list[tuple[str, str, str]]:
+    """Wait until every ``(type, reason, message)`` of ``expected`` was recorded about ``name``
+    (controllers record Events right after acting, so they may trail what the test sees)."""
+    wanted = set(expected)
+
+    async def recorded() -> list[tuple[str, str, str]]:
+        events = await events_of(client, name)
+        return events if wanted <= set(events) else []
+
+    return await wait_for(recorded, what=f"the events {sorted(wanted)}")
 
 
 def rs_body(name: str, *, replicas: int, labels: dict[str, str] | None = None, **spec: Any) -> dict[str, Any]:
@@ -389,8 +403,9 @@ async def test_creates_pods_from_the_template_with_a_controller_reference(client
             "fullyLabeledReplicas": 3,
             "observedGeneration": 1,
         }
-        created = sorted(e for e in await events_of(client, "web") if e[1] == "SuccessfulCreate")
-        assert created == sorted(("Normal", "SuccessfulCreate", f"Created pod: {n}") for n in names(pods))
+        expected = {("Normal", "SuccessfulCreate", f"Created pod: {n}") for n in names(pods)}
+        events = await wait_for_events(client, "web", expected)
+        assert {e for e in events if e[1] == "SuccessfulCreate"} == expected
 
         for p in pods:
             await set_ready(client, p)
@@ -421,10 +436,9 @@ async def test_scale_down_deletes_not_ready_pods_first_and_scale_up_replaces(cli
             return found if len(found) == 2 else []
 
         assert sorted(names(await wait_for(two, what="2 pods"))) == sorted(names(keep))
-        deleted = [e for e in await events_of(client, "web") if e[1] == "SuccessfulDelete"]
-        assert sorted(deleted) == sorted(
-            ("Normal", "SuccessfulDelete", f"Deleted pod: {n}") for n in names(pods[2:])
-        )
+        expected = {("Normal", "SuccessfulDelete", f"Deleted pod: {n}") for n in names(pods[2:])}
+        events = await wait_for_events(client, "web", expected)
+        assert {e for e in events if e[1] == "SuccessfulDelete"} == expected
 
         # A pod that fails (terminal phase) no longer counts: the ReplicaSet replaces it.
         failed = {"status": {"phase": "Failed"}}
@@ -581,11 +595,8 @@ async def test_failed_creates_are_reported_and_retried(apiserver, client):  # no
             assert condition["type"] == "ReplicaFailure" and condition["reason"] == "FailedCreate"
             assert condition["message"] == 'pods "web-" is forbidden: exceeded quota: pods'
             assert failing.attempts >= 1
-            assert (
-                "Warning",
-                "FailedCreate",
-                'Error creating: pods "web-" is forbidden: exceeded quota: pods',
-            ) in (await events_of(client, "web"))
+            message = 'Error creating: pods "web-" is forbidden: exceeded quota: pods'
+            await wait_for_events(client, "web", [("Warning", "FailedCreate", message)])
             # Failed creates lowered the expectations (else nothing would happen for 5 minutes).
             failing.failing = False
 

@@ -228,6 +228,7 @@ async def test_attach_reaches_the_main_process_stdio(runtime: ProcessRuntime, tm
     assert rest == []
     assert await session.wait() == 6  # type: ignore[operator]
     assert "echo:one" in runtime.log_path(container_id).read_text()
+    await runtime.wait(container_id)
     with pytest.raises(RuntimeError_, match="not running"):
         await runtime.attach(container_id, stdin=False, tty=False)
 

@@ -1,0 +1,49 @@
+"""Pod IP allocation from the node's pod CIDR, kept on disk."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from control.kubelet.ipam import HostLocalIPAM, IPAMError, release_pod
+from control.kubelet.pods import fallback_pod_cidr
+
+
+def test_addresses_are_handed_out_in_turn_and_kept_per_pod(tmp_path: Path) -> None:
+    ipam = HostLocalIPAM(directory=tmp_path, cidr="127.244.3.0/24")
+    assert ipam.allocate("a") == "127.244.3.2", "network and gateway addresses are skipped"
+    assert ipam.allocate("b") == "127.244.3.3"
+    assert ipam.allocate("a") == "127.244.3.2", "a pod keeps its address"
+    ipam.release("a")
+    assert ipam.allocate("c") == "127.244.3.4", "a freed address is not reused at once"
+    again = HostLocalIPAM(directory=tmp_path, cidr="127.244.3.0/24")
+    assert again.allocations() == {"127.244.3.3": "b", "127.244.3.4": "c"}
+    assert again.allocate("d") == "127.244.3.5", "the round-robin position survives a restart"
+
+
+def test_exhaustion_and_bad_cidrs(tmp_path: Path) -> None:
+    small = HostLocalIPAM(directory=tmp_path, cidr="127.244.9.0/29")  # hosts .1-.6, .1 kept back
+    given = {small.allocate(f"pod-{index}") for index in range(5)}
+    assert given == {f"127.244.9.{last}" for last in range(2, 7)}
+    with pytest.raises(IPAMError, match=r"no free address left in 127\.244\.9\.0/29"):
+        small.allocate("one-too-many")
+    with pytest.raises(IPAMError, match="is not a network"):
+        HostLocalIPAM(directory=tmp_path, cidr="127.244.9.1/24")
+    with pytest.raises(IPAMError, match="too small"):
+        HostLocalIPAM(directory=tmp_path, cidr="127.244.9.0/31")
+
+
+def test_release_pod_frees_addresses_from_every_range(tmp_path: Path) -> None:
+    HostLocalIPAM(directory=tmp_path, cidr="127.244.1.0/24").allocate("p")
+    HostLocalIPAM(directory=tmp_path, cidr="127.244.2.0/24").allocate("p")
+    HostLocalIPAM(directory=tmp_path, cidr="127.244.2.0/24").allocate("q")
+    release_pod(tmp_path, "p")
+    assert HostLocalIPAM(directory=tmp_path, cidr="127.244.1.0/24").allocations() == {}
+    assert HostLocalIPAM(directory=tmp_path, cidr="127.244.2.0/24").allocations() == {"127.244.2.3": "q"}
+    release_pod(tmp_path / "missing", "p")
+
+
+def test_fallback_cidr_follows_the_node_number() -> None:
+    assert fallback_pod_cidr("127.100.0.3") == "127.244.3.0/24"
+    assert fallback_pod_cidr("not-an-ip") == "127.244.1.0/24"
