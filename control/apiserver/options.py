@@ -29,3 +29,5 @@ class APIServerOptions:
     # Keep this many revisions of history; older ones are compacted (watch -> 410).
     compaction_interval_seconds: float = 300.0
     compaction_keep_revisions: int = 10_000
+    # DefaultTolerationSeconds admission: how long pods tolerate not-ready/unreachable nodes.
+    default_toleration_seconds: int = 300

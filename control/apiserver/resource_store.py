@@ -93,8 +93,10 @@ class ResourceStore:
         cluster_ips: ClusterIPAllocator,
         node_ports: NodePortAllocator,
         clock: Clock = lambda: datetime.now(UTC),
+        default_toleration_seconds: int = 300,
     ) -> None:
         self.store = store
+        self.default_toleration_seconds = default_toleration_seconds
         self.registry = registry
         self.cluster_ips = cluster_ips
         self.node_ports = node_ports
@@ -169,6 +171,8 @@ class ResourceStore:
         else:
             metadata.pop("generation", None)
         defaults.apply_defaults(rt, obj)
+        if not rt.group and rt.kind == "Pod":
+            _add_default_tolerations(obj, seconds=self.default_toleration_seconds)
         if rt.has_status:
             obj["status"] = _initial_status(rt, obj)
         problems = validation.validate(rt, obj)
@@ -661,6 +665,30 @@ def _node_ports(svc: dict[str, Any] | None) -> list[int]:
         for port in (svc.get("spec") or {}).get("ports") or []
         if isinstance(port, dict) and port.get("nodePort")
     ]
+
+
+_DEFAULT_TOLERATION_KEYS = ("node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable")
+
+
+def _add_default_tolerations(pod: dict[str, Any], *, seconds: int) -> None:
+    """Upstream's DefaultTolerationSeconds admission: a pod tolerates a not-ready or
+    unreachable node for ``seconds`` unless it says otherwise."""
+    spec = pod.setdefault("spec", {})
+    tolerations = spec.get("tolerations")
+    if not isinstance(tolerations, list):
+        tolerations = spec["tolerations"] = []
+    for key in _DEFAULT_TOLERATION_KEYS:
+        covered = any(
+            isinstance(t, dict)
+            and t.get("key") in (key, None, "")
+            and t.get("effect") in ("NoExecute", None, "")
+            and (t.get("key") or t.get("operator") == "Exists")
+            for t in tolerations
+        )
+        if not covered:
+            tolerations.append(
+                {"key": key, "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": seconds}
+            )
 
 
 def _set_pod_scheduled(pod: dict[str, Any], *, now: str) -> None:

@@ -50,7 +50,16 @@ KUBERNETES_VERSION = (1, 33, 0)
 SERVED_SUBRESOURCES = frozenset(
     {"status", "scale", "binding", "finalize", "log", "exec", "attach", "portforward", "proxy"}
 )
-_LONG_RUNNING = frozenset({"watch"})
+_LONG_RUNNING_SUBRESOURCES = frozenset({"exec", "attach", "portforward", "proxy"})
+
+
+def _is_long_running(request: web.Request, info: RequestInfo) -> bool:
+    """Upstream's long-running requests: watches, connect subresources, followed logs."""
+    if info.verb == "watch" or info.subresource in _LONG_RUNNING_SUBRESOURCES:
+        return True
+    return info.subresource == "log" and request.query.get("follow", "").lower() in ("true", "1")
+
+
 _HEALTH_CHECKS = ("ping", "log", "etcd", "poststarthook/bootstrap-controller")
 
 Handler = Callable[[Call], Awaitable[web.StreamResponse]]
@@ -95,6 +104,7 @@ class APIServer:
             registry=registry,
             cluster_ips=ClusterIPAllocator(options.service_cidr),
             node_ports=NodePortAllocator(*options.node_port_range),
+            default_toleration_seconds=options.default_toleration_seconds,
         )
         self.discovery = Discovery(
             registry=registry, server_address=f"{options.advertise_address}:{options.port}"
@@ -198,7 +208,7 @@ class APIServer:
             "apiserver",
         )
         self.metrics.observe_request(
-            labels, code=code, seconds=None if info.verb in _LONG_RUNNING else seconds
+            labels, code=code, seconds=None if _is_long_running(request, info) else seconds
         )
 
     async def _handle(self, request: web.Request, info: RequestInfo) -> web.StreamResponse:
@@ -224,7 +234,7 @@ class APIServer:
             now=datetime.now(UTC),
             warnings=[],
         )
-        if info.verb in _LONG_RUNNING:
+        if _is_long_running(request, info):
             gauge = self.metrics.longrunning.labels(
                 verb=info.verb.upper(),
                 group=info.group,

@@ -58,7 +58,10 @@ class EventRecorder:
             if seen is not None and time.monotonic() - seen[1] < _REPEAT_WINDOW_SECONDS:
                 count = seen[0] + 1
                 await self._client.patch(
-                    EVENTS, name, {"count": count, "lastTimestamp": now}, namespace=namespace,
+                    EVENTS,
+                    name,
+                    {"count": count, "lastTimestamp": now},
+                    namespace=namespace,
                     patch_type=PatchType.MERGE,
                 )
             else:
@@ -83,7 +86,10 @@ class EventRecorder:
                 except errors.AlreadyExistsError:
                     count = 2
                     await self._client.patch(
-                        EVENTS, name, {"count": count, "lastTimestamp": now}, namespace=namespace,
+                        EVENTS,
+                        name,
+                        {"count": count, "lastTimestamp": now},
+                        namespace=namespace,
                         patch_type=PatchType.MERGE,
                     )
         except errors.RequestError as exc:

@@ -21,8 +21,12 @@ DEPLOYMENTS = Resource(group="apps", version="v1", plural="deployments", kind="D
 REPLICA_SETS = Resource(group="apps", version="v1", plural="replicasets", kind="ReplicaSet")
 DAEMON_SETS = Resource(group="apps", version="v1", plural="daemonsets", kind="DaemonSet")
 STATEFUL_SETS = Resource(group="apps", version="v1", plural="statefulsets", kind="StatefulSet")
-CONTROLLER_REVISIONS = Resource(group="apps", version="v1", plural="controllerrevisions", kind="ControllerRevision")
+CONTROLLER_REVISIONS = Resource(
+    group="apps", version="v1", plural="controllerrevisions", kind="ControllerRevision"
+)
 JOBS = Resource(group="batch", version="v1", plural="jobs", kind="Job")
 CRON_JOBS = Resource(group="batch", version="v1", plural="cronjobs", kind="CronJob")
-ENDPOINT_SLICES = Resource(group="discovery.k8s.io", version="v1", plural="endpointslices", kind="EndpointSlice")
+ENDPOINT_SLICES = Resource(
+    group="discovery.k8s.io", version="v1", plural="endpointslices", kind="EndpointSlice"
+)
 LEASES = Resource(group="coordination.k8s.io", version="v1", plural="leases", kind="Lease")

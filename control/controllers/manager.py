@@ -79,7 +79,9 @@ class RunnableController(Protocol):
         """Work until cancelled (waiting for its informers' caches first)."""
 
 
-def build_controllers(ctx: ControllerContext, *, enabled: Iterable[str] | None = None) -> list[RunnableController]:
+def build_controllers(
+    ctx: ControllerContext, *, enabled: Iterable[str] | None = None
+) -> list[RunnableController]:
     names = list(CONTROLLER_MODULES) if enabled is None else list(enabled)
     unknown = [name for name in names if name not in CONTROLLER_MODULES]
     if unknown:
@@ -106,7 +108,9 @@ async def run_controller_manager(
         ctx = ControllerContext(client=client, informers=informers, options=options or ControllerOptions())
         controllers = build_controllers(ctx, enabled=enabled)
         informers.start()
-        tasks = [asyncio.create_task(_supervise(controller), name=controller.name) for controller in controllers]
+        tasks = [
+            asyncio.create_task(_supervise(controller), name=controller.name) for controller in controllers
+        ]
         log.info("controller manager started", extra={"controllers": [c.name for c in controllers]})
         try:
             await stop.wait()

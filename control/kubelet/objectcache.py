@@ -16,7 +16,7 @@ import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from control.client.informer import SharedInformer
 from control.client.rest import Resource, RESTClient
@@ -29,6 +29,14 @@ SYNC_TIMEOUT = 15.0
 
 Key = tuple[str, str, str]  # (plural, namespace, name)
 OnChange = Callable[[Key, set[str]], None]
+
+
+class ObjectSource(Protocol):
+    """Where the volume and env code read referenced objects (``ReferencedObjects``)."""
+
+    async def get(self, resource: Resource, namespace: str, name: str, *, holder: str) -> dict[str, Any] | None: ...
+
+    async def release(self, holder: str) -> None: ...
 
 
 class ObjectUnavailableError(Exception):

@@ -50,7 +50,7 @@ from typing import Any
 from control.client import errors
 from control.client.rest import Resource, RESTClient
 from control.kubelet.env import EnvError, field_value, resource_value
-from control.kubelet.objectcache import CONFIG_MAPS, SECRETS, ObjectUnavailableError, ReferencedObjects
+from control.kubelet.objectcache import CONFIG_MAPS, SECRETS, ObjectSource, ObjectUnavailableError
 from control.resources.validation import InvalidQuantityError, Quantity
 
 Obj = dict[str, Any]
@@ -146,7 +146,7 @@ class VolumeManager:
         self,
         *,
         client: RESTClient,
-        objects: ReferencedObjects,
+        objects: ObjectSource,
         ca_bundle: bytes | None,
         use_tmpfs: bool,
     ) -> None:

@@ -43,7 +43,7 @@ def make_handler(backend: FakeBackend, **options: object) -> Handler:
 
 
 def ask_raw(
-    handler: Handler, name: str, rtype: str, *, edns: int | None = 0, payload: int = 1232, tcp: bool = False
+    handler: Handler, name: str, rtype: str, *, edns: int | bool = 0, payload: int = 1232, tcp: bool = False
 ) -> tuple[dns.message.Message, bytes]:
     """The decoded reply and its bytes."""
     query = dns.message.make_query(name, rtype, use_edns=edns, payload=payload)
@@ -54,5 +54,5 @@ def ask_raw(
     return message, reply
 
 
-def ask(handler: Handler, name: str, rtype: str, *, edns: int | None = 0, payload: int = 1232, tcp: bool = False) -> dns.message.Message:
+def ask(handler: Handler, name: str, rtype: str, *, edns: int | bool = 0, payload: int = 1232, tcp: bool = False) -> dns.message.Message:
     return ask_raw(handler, name, rtype, edns=edns, payload=payload, tcp=tcp)[0]

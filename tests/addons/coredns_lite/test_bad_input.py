@@ -143,7 +143,7 @@ def test_oversized_answers_are_truncated_over_udp_and_whole_over_tcp() -> None:
     many = [address(f"172.1.{i // 250}.{i % 250}") for i in range(100)]
     handler = make_handler(FakeBackend(services=[service("big", ips=("None",))], slices=[endpoints("big", many, name="big")]))
     name = "big.testns.svc.cluster.local."
-    plain, raw = ask_raw(handler, name, "A", edns=None)
+    plain, raw = ask_raw(handler, name, "A", edns=False)
     assert plain.flags & dns.flags.TC and 0 < len(plain.answer[0]) < 100
     assert len(raw) <= 512
     edns, raw = ask_raw(handler, name, "A", payload=1232)
@@ -151,7 +151,7 @@ def test_oversized_answers_are_truncated_over_udp_and_whole_over_tcp() -> None:
     assert len(raw) <= 1232
     whole = ask(handler, name, "A", payload=4096)
     assert not whole.flags & dns.flags.TC and len(whole.answer[0]) == 100
-    tcp = ask(handler, name, "A", edns=None, tcp=True)
+    tcp = ask(handler, name, "A", edns=False, tcp=True)
     assert not tcp.flags & dns.flags.TC and len(tcp.answer[0]) == 100
     srv = ask(handler, "big.testns.svc.cluster.local.", "SRV", payload=1232)
     assert srv.flags & dns.flags.TC

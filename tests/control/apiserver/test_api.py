@@ -429,6 +429,20 @@ async def test_pod_binding(apiserver: RunningServer):
     }
     _, created = await apiserver.request("POST", "/api/v1/namespaces/default/pods", body=pod)
     assert created["status"]["phase"] == "Pending" and created["spec"]["restartPolicy"] == "Always"
+    assert created["spec"]["tolerations"] == [  # DefaultTolerationSeconds admission
+        {
+            "key": "node.kubernetes.io/not-ready",
+            "operator": "Exists",
+            "effect": "NoExecute",
+            "tolerationSeconds": 300,
+        },
+        {
+            "key": "node.kubernetes.io/unreachable",
+            "operator": "Exists",
+            "effect": "NoExecute",
+            "tolerationSeconds": 300,
+        },
+    ]
     binding = {
         "apiVersion": "v1",
         "kind": "Binding",
