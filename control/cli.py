@@ -26,6 +26,7 @@ import shlex
 import shutil
 import signal
 import sys
+import time
 from collections.abc import Callable, Coroutine, Sequence
 from datetime import UTC, datetime
 from importlib import metadata
@@ -154,10 +155,108 @@ def _up(args: argparse.Namespace) -> int:
         lines.append(f"To watch it start, run it in the foreground: {_suggest(args, layout, 'server')}")
         print("\n".join(lines), file=sys.stderr)
         return EXIT_FAILED
-    _progress(f"ready in {elapsed:.1f}s")
+    _progress(f"API server ready in {elapsed:.1f}s")
+    if settings.nodes:
+        failed = _start_nodes(layout, settings, timeout=args.timeout)
+        if failed:
+            return failed
     print(f"kubelab is up on {settings.server_url} (pid {spawned.pid}, data dir {layout.data_dir}).")
     _print_next_steps(args, layout)
     return EXIT_OK
+
+
+def _start_nodes(layout: lab.Layout, settings: lab.Settings, *, timeout: float) -> int:
+    """Spawn the node agents that are not running and wait until every Node is Ready.
+
+    Returns an exit code: 0 when all are Ready, EXIT_FAILED (after saying why) otherwise.
+    """
+    names = [lab.node_name(index) for index in range(1, settings.nodes + 1)]
+    spawned = [
+        lab.spawn(name=name, argv=lab.node_command(layout, settings, index), log_file=layout.log_file(name))
+        for index, name in enumerate(names, start=1)
+        if lab.running_pid(layout.pid_file(name)) is None
+    ]
+    _progress(f"starting node agents {', '.join(names)} (logs in {layout.logs_dir})…")
+    context = lab.admin_ssl_context(layout)
+    started = time.monotonic()
+    ready: set[str] = set()
+    while time.monotonic() - started < timeout:
+        ready = lab.ready_nodes(url=settings.server_url, context=context)
+        if ready >= set(names):
+            _progress(
+                f"{len(names)} node{'s' if len(names) > 1 else ''} Ready in {time.monotonic() - started:.1f}s"
+            )
+            return EXIT_OK
+        if any(lab.exit_code(process) is not None for process in spawned):
+            break
+        time.sleep(0.1)
+    waiting = sorted(set(names) - ready)
+    print(
+        f"kubelab up: error: node{'s' if len(waiting) > 1 else ''} {', '.join(waiting)} did not become Ready "
+        f"within {timeout:g}s; see {', '.join(str(layout.log_file(name)) for name in waiting)}. "
+        "The control plane keeps running; `kubelab down` stops everything.",
+        file=sys.stderr,
+    )
+    return EXIT_FAILED
+
+
+def _node(args: argparse.Namespace) -> int:
+    layout = lab.Layout.resolve(args.data_dir)
+    _configure_logging(args.log_level or "info")
+    kubeconfig = layout.component_kubeconfig(args.name)
+    if not kubeconfig.is_file():
+        raise lab.LabError(
+            f"there are no credentials for node {args.name} in {layout.data_dir}; "
+            f"`kubelab up --nodes N` creates them for node-1 .. node-N"
+        )
+    with lab.claim_pidfile(layout.pid_file(args.name), name=args.name):
+        log.info("node agent starting", extra={"node": args.name, "ip": args.node_ip, "pid": os.getpid()})
+        _run(_node_until_signalled(layout, name=args.name, ip=args.node_ip))
+    log.info("node agent stopped", extra={"node": args.name})
+    return EXIT_OK
+
+
+async def _node_until_signalled(layout: lab.Layout, *, name: str, ip: str) -> None:
+    """The kubelet (with its HTTP API) and the service proxy of one node, until a signal."""
+    from control.client.config import load_kubeconfig
+    from control.kubelet.agent import run_node_agent
+    from control.kubelet.server import kubelet_api
+    from control.proxy.run import run_proxy
+
+    stop = _stop_on_signals()
+    config = load_kubeconfig(layout.component_kubeconfig(name))
+    await asyncio.gather(
+        _keep_running(
+            "kubelet",
+            lambda: run_node_agent(
+                config=config,
+                node_name=name,
+                node_ip=ip,
+                data_dir=layout.data_dir / "nodes" / name,
+                stop=stop,
+                servers=[kubelet_api(pki=layout.pki)],
+            ),
+            stop,
+        ),
+        _keep_running("proxy", lambda: run_proxy(config=config, node_ip=ip, node_name=name, stop=stop), stop),
+    )
+
+
+def _stop_on_signals() -> asyncio.Event:
+    """An event set by SIGTERM/SIGINT; a second signal exits at once."""
+    stop = asyncio.Event()
+
+    def on_signal(signum: signal.Signals) -> None:
+        if stop.is_set():
+            log.warning("second signal: exiting immediately", extra={"signal": signum.name})
+            os._exit(EXIT_FAILED)
+        log.info("signal received: shutting down", extra={"signal": signum.name})
+        stop.set()
+
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, on_signal, signum)
+    return stop
 
 
 def _down(args: argparse.Namespace) -> int:
@@ -238,19 +337,7 @@ async def _serve_until_signalled(
     the same event loop, each as its own API client, until SIGTERM/SIGINT."""
     from control.apiserver.server import serve
 
-    stop = asyncio.Event()
-
-    def on_signal(signum: signal.Signals) -> None:
-        if stop.is_set():
-            # As kube-apiserver does: a second signal means "now", not "gracefully".
-            log.warning("second signal: exiting immediately", extra={"signal": signum.name})
-            os._exit(EXIT_FAILED)
-        log.info("signal received: shutting down", extra={"signal": signum.name})
-        stop.set()
-
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, on_signal, signum)
+    stop = _stop_on_signals()
     ready = asyncio.Event()
 
     def on_ready() -> None:
@@ -417,6 +504,7 @@ def _settings_from_flags(layout: lab.Layout, args: argparse.Namespace) -> lab.Se
         bind_address=args.bind_address,
         store_url=args.store,
         log_level=args.log_level,
+        nodes=getattr(args, "nodes", None),
     )
 
 
@@ -432,6 +520,12 @@ def _bind_address(text: str) -> str:
 
 def _store(text: str) -> str:
     return _checked(lab.validate_store_url, text)
+
+
+def _node_count(text: str) -> int:
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of nodes")
+    return _checked(lab.validate_node_count, int(text))
 
 
 def _seconds(text: str) -> float:
@@ -538,7 +632,38 @@ def _build_parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help=f"how long to wait for /readyz before stopping the server and failing (default: {DEFAULT_UP_TIMEOUT:g})",
     )
+    up.add_argument(
+        "--nodes",
+        type=_node_count,
+        default=None,
+        metavar="N",
+        help="node agents to run: node-1 .. node-N on 127.100.0.1 .. 127.100.0.N "
+        "(default: the number this data dir used last, else 1; 0 for a control plane only)",
+    )
     up.set_defaults(command="up", run=_up)
+
+    node = commands.add_parser(
+        "node",
+        parents=[data_dir],
+        formatter_class=_FORMATTER,
+        help="run one node agent (kubelet + service proxy) in the foreground",
+        description=(
+            "Run the node agent of one lab node in the foreground until SIGTERM or Ctrl-C: the kubelet\n"
+            "(registers the Node, renews its Lease, runs the pods bound to it as processes, serves its\n"
+            "HTTPS API on <node-ip>:10250) and the service proxy (ClusterIPs and NodePorts). Its files\n"
+            "are in DIR/nodes/<name>/. `kubelab up --nodes N` runs node-1 .. node-N in the background."
+        ),
+        epilog="examples:\n  kubelab node --name node-2 --node-ip 127.100.0.2",
+    )
+    node.add_argument("--name", required=True, help="the Node's name (node-N, with credentials from `up`)")
+    node.add_argument("--node-ip", required=True, type=_bind_address, help="the node's IP (127.100.0.N)")
+    node.add_argument(
+        "--log-level",
+        choices=lab.LOG_LEVELS,
+        default=None,
+        help="debug, info, warning or error (default: info)",
+    )
+    node.set_defaults(command="node", run=_node)
 
     server = commands.add_parser(
         "server",

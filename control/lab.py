@@ -126,6 +126,24 @@ def validate_store_url(value: str) -> str:
     return value
 
 
+MAX_NODES = 254  # node N is 127.100.0.N
+
+
+def validate_node_count(value: int) -> int:
+    if not 0 <= value <= MAX_NODES:
+        raise ValueError(f"{value} nodes: choose 0 to {MAX_NODES} (node N gets the IP 127.100.0.N)")
+    return value
+
+
+def node_name(index: int) -> str:
+    return f"node-{index}"
+
+
+def node_ip(index: int) -> str:
+    """The address plan: node N is 127.100.0.N."""
+    return f"127.100.0.{index}"
+
+
 def validate_log_level(value: str) -> str:
     if value not in LOG_LEVELS:
         raise ValueError(f"log level {value!r} is not one of {', '.join(LOG_LEVELS)}")
@@ -140,9 +158,11 @@ class Settings:
     bind_address: str = "127.0.0.1"
     store_url: str = "sqlite://"
     log_level: str = "info"
+    nodes: int = 1
 
     def __post_init__(self) -> None:
         validate_port(self.api_port)
+        validate_node_count(self.nodes)
         validate_bind_address(self.bind_address)
         # The store URL is checked by `prepare` (and the --store flag), not on every load:
         # that needs the storage stack, which `status` and `down` have no use for.
@@ -218,6 +238,7 @@ def resolve_settings(
     bind_address: str | None = None,
     store_url: str | None = None,
     log_level: str | None = None,
+    nodes: int | None = None,
 ) -> Settings:
     """Flags given now win, then what lab.json remembers, then the defaults."""
     base = load_settings(layout) or Settings()
@@ -226,6 +247,7 @@ def resolve_settings(
         "bind_address": bind_address,
         "store_url": store_url,
         "log_level": log_level,
+        "nodes": nodes,
     }
     return Settings(
         **{**asdict(base), **{key: value for key, value in overrides.items() if value is not None}}
@@ -283,6 +305,11 @@ def prepare(layout: Layout, settings: Settings) -> LabPKI:
     )
     for component, user in CONTROL_PLANE_COMPONENTS.items():
         component_kubeconfig(layout, settings, pki, name=component, user=user)
+    for index in range(1, settings.nodes + 1):
+        name = node_name(index)
+        component_kubeconfig(
+            layout, settings, pki, name=name, user=f"system:node:{name}", groups=("system:nodes",)
+        )
     save_settings(layout, settings)
     return pki
 
@@ -580,6 +607,58 @@ def server_command(layout: Layout, settings: Settings) -> list[str]:
         "--log-level",
         settings.log_level,
     ]
+
+
+def node_command(layout: Layout, settings: Settings, index: int) -> list[str]:
+    """`kubelab node` for node ``index`` of this lab, run by this very interpreter."""
+    return [
+        sys.executable,
+        "-m",
+        "control.cli",
+        "node",
+        "--data-dir",
+        str(layout.data_dir),
+        "--name",
+        node_name(index),
+        "--node-ip",
+        node_ip(index),
+        "--log-level",
+        settings.log_level,
+    ]
+
+
+def exit_code(spawned: Spawned) -> int | None:
+    """The exit code of a process this process spawned, or None while it runs."""
+    return _reap_if_child(spawned.pid)
+
+
+def admin_ssl_context(layout: Layout) -> ssl.SSLContext:
+    """Trusts the lab CA and presents the admin client certificate."""
+    context = lab_ssl_context(layout)
+    context.load_cert_chain(str(layout.pki.admin_cert), str(layout.pki.admin_key))
+    return context
+
+
+def ready_nodes(*, url: str, context: ssl.SSLContext, timeout: float = 2.0) -> set[str]:
+    """Names of the Nodes whose Ready condition is True (empty when the API does not answer)."""
+    host, _, port = url.removeprefix("https://").rpartition(":")
+    connection = http.client.HTTPSConnection(host, int(port), context=context, timeout=timeout)
+    try:
+        connection.request("GET", "/api/v1/nodes")
+        response = connection.getresponse()
+        body = response.read()
+    except (OSError, http.client.HTTPException):
+        return set()
+    finally:
+        connection.close()
+    if response.status != 200:
+        return set()
+    ready = set()
+    for node in orjson.loads(body).get("items", []):
+        conditions = (node.get("status") or {}).get("conditions") or []
+        if any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions):
+            ready.add(node["metadata"]["name"])
+    return ready
 
 
 def spawn(*, name: str, argv: list[str], log_file: Path) -> Spawned:

@@ -391,7 +391,7 @@ class Handler:
             )
             return reply
         if forwarder.looped(query):
-            log.warning("refused a forwarding loop", extra={"name": query.text_name(), "qtype": query.qtype})
+            log.warning("refused a forwarding loop", extra={"qname": query.text_name(), "qtype": query.qtype})
             reply = wire.error_response(query.packet, wire.REFUSED, query=query)
             self._count(
                 server,
@@ -429,7 +429,7 @@ class Handler:
             reply = wire.error_response(query.packet, wire.REFUSED, query=query)
             rcode = wire.REFUSED
         except ForwardError as exc:
-            log.warning("forwarding failed: %s", exc, extra={"name": query.text_name(), "qtype": query.qtype})
+            log.warning("forwarding failed: %s", exc, extra={"qname": query.text_name(), "qtype": query.qtype})
             reply = wire.error_response(query.packet, wire.SERVFAIL, query=query)
             rcode = wire.SERVFAIL
         else:

@@ -316,6 +316,7 @@ class ProcessRuntime:
                 container.exit = _read_json(directory / "exit.json")
                 self._containers[container.id] = container
                 if container.exit is not None:
+                    self._release_cgroup(container)
                     container.exited.set()
                 elif container.state is None:
                     self._record_exit(
@@ -484,6 +485,7 @@ class ProcessRuntime:
                     message="failed to start container process: the shim did not report within "
                     f"{self.options.start_timeout:g}s",
                 )
+            self._release_cgroup(container)
             container.exited.set()
             return
         container.state = _read_json(directory / "state.json")
@@ -588,7 +590,14 @@ class ProcessRuntime:
                 message=f"The container's shim (pid {state.get('shim_pid')}) ended without recording the "
                 "container's exit; the container was stopped",
             )
+        self._release_cgroup(container)
         container.exited.set()
+
+    def _release_cgroup(self, container: _Container) -> None:
+        """An exited container's cgroup has served its purpose (the shim read the OOM count)."""
+        if container.cgroup is not None and self.cgroups is not None:
+            with contextlib.suppress(CgroupError):
+                self.cgroups.remove(container.cgroup)
 
     def _record_exit(self, container: _Container, *, code: int, reason: str, message: str) -> None:
         now = time.time()
@@ -601,6 +610,7 @@ class ProcessRuntime:
         }
         with contextlib.suppress(OSError):
             write_json_atomically(container.directory / "exit.json", container.exit)
+        self._release_cgroup(container)
         container.exited.set()
 
     # ------------------------------------------------------------------ usage
