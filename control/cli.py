@@ -171,6 +171,10 @@ def _start_nodes(layout: lab.Layout, settings: lab.Settings, *, timeout: float) 
     Returns an exit code: 0 when all are Ready, EXIT_FAILED (after saying why) otherwise.
     """
     names = [lab.node_name(index) for index in range(1, settings.nodes + 1)]
+    for index, name in enumerate(names, start=1):
+        if lab.running_pid(layout.pid_file(name)) is None:
+            # node N's address is fixed by the address plan: a second lab cannot have it too
+            lab.check_node_address_free(index)
     spawned = [
         lab.spawn(name=name, argv=lab.node_command(layout, settings, index), log_file=layout.log_file(name))
         for index, name in enumerate(names, start=1)

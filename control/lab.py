@@ -401,6 +401,27 @@ def check_port_free(*, host: str, port: int) -> None:
             raise port_unavailable(host=host, port=port, error=exc) from exc
 
 
+KUBELET_PORT = 10250
+
+
+def check_node_address_free(index: int) -> None:
+    """Node N's kubelet address (127.100.0.N:10250) must be free: the address plan gives it
+    to one lab at a time."""
+    host = node_ip(index)
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, KUBELET_PORT))
+        except OSError as exc:
+            raise PortUnavailableError(
+                f"{host}:{KUBELET_PORT}, the address of {node_name(index)}, is in use (another lab's "
+                f"{node_name(index)}?): node addresses are fixed by the address plan, so only one lab at a "
+                "time can run nodes; start this one with --nodes 0, or stop the other",
+                host=host,
+                port=KUBELET_PORT,
+            ) from exc
+
+
 def port_unavailable(*, host: str, port: int, error: OSError) -> PortUnavailableError:
     """The error for a failed bind, saying which flag fixes it."""
     if error.errno == errno.EADDRINUSE:

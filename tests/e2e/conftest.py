@@ -30,6 +30,9 @@ KUBECTL = Path("/usr/bin/kubectl")
 KUBECTL_VERSIONS_DIR = Path("/usr/lib/google-cloud-sdk/bin")
 KUBECTL_VERSIONS = ("1.27", "1.28", "1.29", "1.30", "1.31", "1.32", "1.33")
 UP_TIMEOUT_SECONDS = 60
+# The shared lab has three nodes (issue 3's acceptance); labs of single tests run the
+# control plane only, since node N's address (127.100.0.N) belongs to one lab at a time.
+SESSION_LAB_NODES = 3
 E2E_DIR = Path(__file__).parent
 
 
@@ -128,7 +131,9 @@ class Lab:
         return result
 
 
-def start_lab(*, data_dir: Path, kubectl_cache_dir: Path, port: int | None = None, store: str = "") -> Lab:
+def start_lab(
+    *, data_dir: Path, kubectl_cache_dir: Path, port: int | None = None, store: str = "", nodes: int = 0
+) -> Lab:
     """`kubelab up` a lab in ``data_dir``; fail the test (leaving nothing running) if it does not come up."""
     port = port or free_port()
     command = [
@@ -141,6 +146,8 @@ def start_lab(*, data_dir: Path, kubectl_cache_dir: Path, port: int | None = Non
         "--timeout",
         str(UP_TIMEOUT_SECONDS),
         *(["--store", store] if store else []),
+        "--nodes",
+        str(nodes),
     ]
     try:
         result = subprocess.run(
@@ -187,7 +194,9 @@ def _down(data_dir: Path) -> subprocess.CompletedProcess[str]:
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     """The session's shared lab. Tests must leave it running and usable."""
     running = start_lab(
-        data_dir=tmp_path_factory.mktemp("lab"), kubectl_cache_dir=tmp_path_factory.mktemp("kubectl-cache")
+        data_dir=tmp_path_factory.mktemp("lab"),
+        kubectl_cache_dir=tmp_path_factory.mktemp("kubectl-cache"),
+        nodes=SESSION_LAB_NODES,
     )
     try:
         yield running
