@@ -29,6 +29,7 @@ from addons.kit.client import ClientSetupError
 from addons.kit.logs import LEVELS, configure_logging
 from addons.kit.serving import BindError
 from addons.kit.signals import StopSignal, run
+from addons.kit.tracing import configure_tracing
 
 log = logging.getLogger("addons.coredns_lite")
 
@@ -72,12 +73,14 @@ async def serve(args: argparse.Namespace) -> int:
                 worker_argv += ["--kubeconfig", args.kubeconfig]
             await Supervisor(config, count=args.workers, worker_argv=worker_argv).run(stop.event)
             return 0
+        tracing = configure_tracing(COMPONENT)
         instance = Instance(
             config,
             conf_path=args.conf,
             kubeconfig=args.kubeconfig,
             serve_status=not worker,
             reuse_port=worker,
+            tracing=tracing,
         )
         try:
             await instance.start()
@@ -92,6 +95,8 @@ async def serve(args: argparse.Namespace) -> int:
             await stop.wait()
         finally:
             await instance.stop()
+            if tracing is not None:
+                tracing.shutdown()
     return 0
 
 

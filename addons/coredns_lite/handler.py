@@ -19,6 +19,7 @@ The path of a query, cheapest first:
 4. Anything else — and name errors in ``fallthrough`` zones — is served from the forward cache
    or forwarded (unless it is our own forwarded query come back: REFUSED).
 
+Forwarded queries get an OpenTelemetry span when tracing is on (never the hot path).
 Every request is counted in ``DNSMetrics``; an exception while serving is a "panic": counted,
 logged, answered SERVFAIL, and the server carries on (CoreDNS's recover).
 """
@@ -41,6 +42,7 @@ from addons.coredns_lite.cache import ForwardCache
 from addons.coredns_lite.forward import Forwarder, ForwardError, LimitExceeded
 from addons.coredns_lite.metrics import MONITORED_TYPES, DNSMetrics, QueryKey, rcode_label, type_label
 from addons.coredns_lite.table import AnswerTable, NoData
+from addons.kit.tracing import Tracing, span
 
 log = logging.getLogger(__name__)
 
@@ -92,8 +94,10 @@ class Handler:
         forwarder: Forwarder | None = None,
         cache: ForwardCache | None = None,
         table: AnswerTable | None = None,
+        tracing: Tracing | None = None,
     ) -> None:
         self.rules = rules
+        self.tracing = tracing
         self.metrics = metrics
         self.forwarder = forwarder
         self.cache = cache
@@ -424,12 +428,17 @@ class Handler:
         assert self.forwarder is not None
         limit = wire.MAX_MESSAGE if tcp else query.udp_size
         try:
-            answer = await self.forwarder.forward(query, key=key, tcp=tcp)
+            with span(
+                self.tracing, "coredns_lite.forward", qname=query.text_name(), qtype=query.qtype, proto=proto
+            ):
+                answer = await self.forwarder.forward(query, key=key, tcp=tcp)
         except LimitExceeded:
             reply = wire.error_response(query.packet, wire.REFUSED, query=query)
             rcode = wire.REFUSED
         except ForwardError as exc:
-            log.warning("forwarding failed: %s", exc, extra={"qname": query.text_name(), "qtype": query.qtype})
+            log.warning(
+                "forwarding failed: %s", exc, extra={"qname": query.text_name(), "qtype": query.qtype}
+            )
             reply = wire.error_response(query.packet, wire.SERVFAIL, query=query)
             rcode = wire.SERVFAIL
         else:

@@ -38,6 +38,7 @@ from addons.kit.client import client_config, open_client
 from addons.kit.informers import SyncGate
 from addons.kit.reload import FileWatcher
 from addons.kit.serving import Listener, Probe, Readiness, StatusServer
+from addons.kit.tracing import Tracing, span
 
 log = logging.getLogger(__name__)
 
@@ -87,8 +88,10 @@ class Instance:
         registry: CollectorRegistry | None = None,
         serve_status: bool = True,
         reuse_port: bool = False,
+        tracing: Tracing | None = None,
     ) -> None:
         self.config = config
+        self.tracing = tracing
         self.conf_path = Path(conf_path) if conf_path is not None else None
         self.kubeconfig = kubeconfig
         self.metrics = DNSMetrics()
@@ -131,7 +134,13 @@ class Instance:
     def _make_handler(self, config: Config, backend: Backend) -> Handler:
         options = config.kubernetes or KubernetesOptions(zones=())
         rules = Rules(options=options, backend=backend, local_ips=self._local_ips(config))
-        return Handler(rules=rules, metrics=self.metrics, forwarder=self.forwarder, cache=self.cache)
+        return Handler(
+            rules=rules,
+            metrics=self.metrics,
+            forwarder=self.forwarder,
+            cache=self.cache,
+            tracing=self.tracing,
+        )
 
     def _make_forwarder(self, config: Config) -> Forwarder | None:
         if config.forward is None:
@@ -201,7 +210,8 @@ class Instance:
             except SetupError:
                 self.metrics.reload_failures += 1
                 raise
-            await self._apply(config)
+            with span(self.tracing, "coredns_lite.reload", plugins=list(config.plugins)):
+                await self._apply(config)
 
     async def _apply(self, config: Config) -> None:
         old = self.config

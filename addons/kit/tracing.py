@@ -1,9 +1,12 @@
 """OpenTelemetry spans, only when the environment asks for them.
 
 ``OTEL_EXPORTER_OTLP_ENDPOINT`` (OTLP over HTTP) or ``OTEL_TRACES_EXPORTER=console`` turns
-tracing on (``OTEL_TRACES_EXPORTER=none`` turns it off again). Otherwise :func:`configure_tracer`
+tracing on (``OTEL_TRACES_EXPORTER=none`` turns it off again). Otherwise :func:`configure_tracing`
 returns None and :func:`span` is a no-op context manager, so a hot path that is not traced pays
 one ``is None`` test and nothing else. The SDK is imported only when tracing is on.
+
+An add-on calls :meth:`Tracing.shutdown` when it stops, so the spans still batched are exported
+before the process exits.
 """
 
 from __future__ import annotations
@@ -11,9 +14,14 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Iterator, Mapping
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from opentelemetry import trace
+
+if TYPE_CHECKING:
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SpanExporter
 
 
 def tracing_enabled(environ: Mapping[str, str] | None = None) -> bool:
@@ -24,32 +32,51 @@ def tracing_enabled(environ: Mapping[str, str] | None = None) -> bool:
     return exporter == "console" or bool(env.get("OTEL_EXPORTER_OTLP_ENDPOINT"))
 
 
-def configure_tracer(service_name: str, *, environ: Mapping[str, str] | None = None) -> trace.Tracer | None:
-    """A tracer exporting spans as the ``OTEL_*`` environment says, or None when tracing is off."""
+@dataclass
+class Tracing:
+    """A component's tracer and the provider behind it."""
+
+    tracer: trace.Tracer
+    provider: TracerProvider
+
+    def shutdown(self) -> None:
+        """Export what is still batched and stop (idempotent)."""
+        self.provider.shutdown()
+
+
+def configure_tracing(
+    service_name: str, *, environ: Mapping[str, str] | None = None, exporter: SpanExporter | None = None
+) -> Tracing | None:
+    """Tracing as the ``OTEL_*`` environment says, or None when it is off.
+
+    ``exporter`` replaces the one the environment names (tests pass an in-memory exporter).
+    """
     env = os.environ if environ is None else environ
     if not tracing_enabled(env):
         return None
     from opentelemetry.sdk.resources import Resource
     from opentelemetry.sdk.trace import TracerProvider
-    from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SpanExporter
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter
 
-    exporter: SpanExporter
-    if env.get("OTEL_TRACES_EXPORTER") == "console":
-        exporter = ConsoleSpanExporter()
-    else:
-        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+    if exporter is None:
+        if env.get("OTEL_TRACES_EXPORTER") == "console":
+            exporter = ConsoleSpanExporter()
+        else:
+            from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
-        exporter = OTLPSpanExporter()
-    provider = TracerProvider(resource=Resource.create({"service.name": service_name}))
+            exporter = OTLPSpanExporter()
+    provider = TracerProvider(
+        resource=Resource.create({"service.name": service_name}), shutdown_on_exit=False
+    )
     provider.add_span_processor(BatchSpanProcessor(exporter))
-    return provider.get_tracer(f"kubelab.{service_name}")
+    return Tracing(tracer=provider.get_tracer(f"kubelab.{service_name}"), provider=provider)
 
 
 @contextlib.contextmanager
-def span(tracer: trace.Tracer | None, name: str, **attributes: Any) -> Iterator[trace.Span | None]:
-    """A span named ``name`` with ``attributes`` when ``tracer`` is set; nothing otherwise."""
-    if tracer is None:
+def span(tracing: Tracing | None, name: str, **attributes: Any) -> Iterator[trace.Span | None]:
+    """A span named ``name`` with ``attributes`` when tracing is on; nothing otherwise."""
+    if tracing is None:
         yield None
         return
-    with tracer.start_as_current_span(name, attributes=attributes) as current:
+    with tracing.tracer.start_as_current_span(name, attributes=attributes) as current:
         yield current

@@ -23,7 +23,9 @@ def lines(rrsets: list[dns.rrset.RRset]) -> list[str]:
     out = []
     for rrset in rrsets:
         for rdata in rrset:
-            out.append(f"{rrset.name.to_text().lower()} {rrset.ttl} IN {dns.rdatatype.to_text(rrset.rdtype)} {rdata.to_text().lower()}")
+            out.append(
+                f"{rrset.name.to_text().lower()} {rrset.ttl} IN {dns.rdatatype.to_text(rrset.rdtype)} {rdata.to_text().lower()}"
+            )
     return sorted(out)
 
 
@@ -37,7 +39,9 @@ def normalize(expected: list[str]) -> list[str]:
 
 
 def make_handler(backend: FakeBackend, **options: object) -> Handler:
-    handler = Handler(rules=Rules(options=KubernetesOptions(**options), backend=backend), metrics=DNSMetrics())  # type: ignore[arg-type]
+    handler = Handler(
+        rules=Rules(options=KubernetesOptions(**options), backend=backend), metrics=DNSMetrics()
+    )  # type: ignore[arg-type]
     backend.add_listener(handler.on_change)
     return handler
 
@@ -54,5 +58,7 @@ def ask_raw(
     return message, reply
 
 
-def ask(handler: Handler, name: str, rtype: str, *, edns: int | bool = 0, payload: int = 1232, tcp: bool = False) -> dns.message.Message:
+def ask(
+    handler: Handler, name: str, rtype: str, *, edns: int | bool = 0, payload: int = 1232, tcp: bool = False
+) -> dns.message.Message:
     return ask_raw(handler, name, rtype, edns=edns, payload=payload, tcp=tcp)[0]

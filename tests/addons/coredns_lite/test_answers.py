@@ -21,7 +21,9 @@ from tests.addons.coredns_lite.fakes import FakeBackend, address, endpoints, por
 from tests.addons.coredns_lite.support import ask, lines, make_handler, normalize
 
 SOA = "cluster.local. 5 IN SOA ns.dns.cluster.local. hostmaster.cluster.local. 1499347823 7200 1800 86400 5"
-REVERSE_SOA = "in-addr.arpa. 5 IN SOA ns.dns.in-addr.arpa. hostmaster.in-addr.arpa. 1499347823 7200 1800 86400 5"
+REVERSE_SOA = (
+    "in-addr.arpa. 5 IN SOA ns.dns.in-addr.arpa. hostmaster.in-addr.arpa. 1499347823 7200 1800 86400 5"
+)
 
 
 def cluster(**overrides: object) -> FakeBackend:
@@ -37,7 +39,10 @@ def cluster(**overrides: object) -> FakeBackend:
             service("hdlsempty", ips=("None",)),
             service("external", ips=("",), type="ExternalName", external="ext.interwebs.test"),
             service(
-                "external-to-service", ips=("",), type="ExternalName", external="svc1.testns.svc.cluster.local"
+                "external-to-service",
+                ips=("",),
+                type="ExternalName",
+                external="svc1.testns.svc.cluster.local",
             ),
             service("svc-dual-stack", ips=("10.0.0.3", "10::3")),
             service("unnamed", ips=("10.0.0.4",), ports=(port("", 8080), port("metrics", 9090, "UDP"))),
@@ -47,11 +52,18 @@ def cluster(**overrides: object) -> FakeBackend:
             endpoints("svc1", [address("172.0.0.1")]),
             endpoints(
                 "hdls1",
-                [address("172.0.0.2"), address("172.0.0.3"), address("172.0.0.4", "dup-name"), address("172.0.0.5", "dup-name")],
+                [
+                    address("172.0.0.2"),
+                    address("172.0.0.3"),
+                    address("172.0.0.4", "dup-name"),
+                    address("172.0.0.5", "dup-name"),
+                ],
                 ports=hdls_ports,
                 name="hdls1-v4",
             ),
-            endpoints("hdls1", [address("5678:abcd::1"), address("5678:abcd::2")], ports=hdls_ports, name="hdls1-v6"),
+            endpoints(
+                "hdls1", [address("5678:abcd::1"), address("5678:abcd::2")], ports=hdls_ports, name="hdls1-v6"
+            ),
             endpoints("hdlsprtls", [address("172.0.0.20")], ports=()),
             endpoints("hdlsempty", []),
         ],
@@ -74,7 +86,11 @@ class Case:
 CASES = [
     # ClusterIP Services (CoreDNS commonDnsTestCases)
     Case("svc1.testns.svc.cluster.local.", "A", answer=["svc1.testns.svc.cluster.local. 5 IN A 10.0.0.1"]),
-    Case("svcempty.testns.svc.cluster.local.", "A", answer=["svcempty.testns.svc.cluster.local. 5 IN A 10.0.0.2"]),
+    Case(
+        "svcempty.testns.svc.cluster.local.",
+        "A",
+        answer=["svcempty.testns.svc.cluster.local. 5 IN A 10.0.0.2"],
+    ),
     Case(
         "svc1.testns.svc.cluster.local.",
         "SRV",
@@ -105,7 +121,11 @@ CASES = [
     Case("svc0.svc-nons.svc.cluster.local.", "TXT", "NXDOMAIN", authority=[SOA]),
     Case("bogusendpoint.hdls1.testns.svc.cluster.local.", "A", "NXDOMAIN", authority=[SOA]),
     Case("bogusendpoint.svc0.testns.svc.cluster.local.", "A", "NXDOMAIN", authority=[SOA]),
-    Case("svc6.testns.svc.cluster.local.", "AAAA", answer=["svc6.testns.svc.cluster.local. 5 IN AAAA 1234:abcd::1"]),
+    Case(
+        "svc6.testns.svc.cluster.local.",
+        "AAAA",
+        answer=["svc6.testns.svc.cluster.local. 5 IN AAAA 1234:abcd::1"],
+    ),
     Case("svc.cluster.local.", "A", authority=[SOA]),
     Case("pod.cluster.local.", "A", authority=[SOA]),
     Case("testns.svc.cluster.local.", "A", authority=[SOA]),
@@ -113,12 +133,22 @@ CASES = [
     Case("svc.cluster.local.", "NS", authority=[SOA]),
     Case("foo.cluster.local.", "NS", "NXDOMAIN", authority=[SOA]),
     Case("foo.svc.cluster.local.", "NS", "NXDOMAIN", authority=[SOA]),
-    Case("svc-dual-stack.testns.svc.cluster.local.", "A", answer=["svc-dual-stack.testns.svc.cluster.local. 5 IN A 10.0.0.3"]),
-    Case("svc-dual-stack.testns.svc.cluster.local.", "AAAA", answer=["svc-dual-stack.testns.svc.cluster.local. 5 IN AAAA 10::3"]),
+    Case(
+        "svc-dual-stack.testns.svc.cluster.local.",
+        "A",
+        answer=["svc-dual-stack.testns.svc.cluster.local. 5 IN A 10.0.0.3"],
+    ),
+    Case(
+        "svc-dual-stack.testns.svc.cluster.local.",
+        "AAAA",
+        answer=["svc-dual-stack.testns.svc.cluster.local. 5 IN AAAA 10::3"],
+    ),
     Case(
         "svc-dual-stack.testns.svc.cluster.local.",
         "SRV",
-        answer=["svc-dual-stack.testns.svc.cluster.local. 5 IN SRV 0 50 80 svc-dual-stack.testns.svc.cluster.local."],
+        answer=[
+            "svc-dual-stack.testns.svc.cluster.local. 5 IN SRV 0 50 80 svc-dual-stack.testns.svc.cluster.local."
+        ],
         additional=[
             "svc-dual-stack.testns.svc.cluster.local. 5 IN A 10.0.0.3",
             "svc-dual-stack.testns.svc.cluster.local. 5 IN AAAA 10::3",
@@ -163,14 +193,22 @@ CASES = [
         "AAAA",
         answer=["5678-abcd--2.hdls1.testns.svc.cluster.local. 5 IN AAAA 5678:abcd::2"],
     ),
-    Case("hdlsprtls.testns.svc.cluster.local.", "A", answer=["hdlsprtls.testns.svc.cluster.local. 5 IN A 172.0.0.20"]),
+    Case(
+        "hdlsprtls.testns.svc.cluster.local.",
+        "A",
+        answer=["hdlsprtls.testns.svc.cluster.local. 5 IN A 172.0.0.20"],
+    ),
     Case("hdlsprtls.testns.svc.cluster.local.", "SRV", authority=[SOA]),
     Case(
         "172-0-0-20.hdlsprtls.testns.svc.cluster.local.",
         "A",
         answer=["172-0-0-20.hdlsprtls.testns.svc.cluster.local. 5 IN A 172.0.0.20"],
     ),
-    Case("172-0-0-2.hdls1.testns.svc.cluster.local.", "A", answer=["172-0-0-2.hdls1.testns.svc.cluster.local. 5 IN A 172.0.0.2"]),
+    Case(
+        "172-0-0-2.hdls1.testns.svc.cluster.local.",
+        "A",
+        answer=["172-0-0-2.hdls1.testns.svc.cluster.local. 5 IN A 172.0.0.2"],
+    ),
     Case(
         "dup-name.hdls1.testns.svc.cluster.local.",
         "A",
@@ -178,9 +216,17 @@ CASES = [
     ),
     Case("hdlsempty.testns.svc.cluster.local.", "A", "NXDOMAIN", authority=[SOA]),
     # An endpoint name works for a ClusterIP Service's endpoints too (CoreDNS: r.endpoint != "").
-    Case("172-0-0-1.svc1.testns.svc.cluster.local.", "A", answer=["172-0-0-1.svc1.testns.svc.cluster.local. 5 IN A 172.0.0.1"]),
+    Case(
+        "172-0-0-1.svc1.testns.svc.cluster.local.",
+        "A",
+        answer=["172-0-0-1.svc1.testns.svc.cluster.local. 5 IN A 172.0.0.1"],
+    ),
     # ExternalName
-    Case("external.testns.svc.cluster.local.", "CNAME", answer=["external.testns.svc.cluster.local. 5 IN CNAME ext.interwebs.test."]),
+    Case(
+        "external.testns.svc.cluster.local.",
+        "CNAME",
+        answer=["external.testns.svc.cluster.local. 5 IN CNAME ext.interwebs.test."],
+    ),
     Case(
         "external-to-service.testns.svc.cluster.local.",
         "A",
@@ -204,7 +250,9 @@ CASES = [
     Case(
         "_metrics._udp.unnamed.testns.svc.cluster.local.",
         "SRV",
-        answer=["_metrics._udp.unnamed.testns.svc.cluster.local. 5 IN SRV 0 100 9090 unnamed.testns.svc.cluster.local."],
+        answer=[
+            "_metrics._udp.unnamed.testns.svc.cluster.local. 5 IN SRV 0 100 9090 unnamed.testns.svc.cluster.local."
+        ],
         additional=["unnamed.testns.svc.cluster.local. 5 IN A 10.0.0.4"],
     ),
     # Other types: NODATA when the name exists, NXDOMAIN otherwise (CoreDNS's "fake A lookup").
@@ -225,9 +273,21 @@ CASES = [
     # Pods are disabled by default.
     Case("1-2-3-4.testns.pod.cluster.local.", "A", "NXDOMAIN", authority=[SOA]),
     # PTR: ClusterIP first, then endpoints; the reverse zone is a zone of its own.
-    Case("1.0.0.10.in-addr.arpa.", "PTR", answer=["1.0.0.10.in-addr.arpa. 5 IN PTR svc1.testns.svc.cluster.local."]),
-    Case("3.0.0.172.in-addr.arpa.", "PTR", answer=["3.0.0.172.in-addr.arpa. 5 IN PTR 172-0-0-3.hdls1.testns.svc.cluster.local."]),
-    Case("4.0.0.172.in-addr.arpa.", "PTR", answer=["4.0.0.172.in-addr.arpa. 5 IN PTR dup-name.hdls1.testns.svc.cluster.local."]),
+    Case(
+        "1.0.0.10.in-addr.arpa.",
+        "PTR",
+        answer=["1.0.0.10.in-addr.arpa. 5 IN PTR svc1.testns.svc.cluster.local."],
+    ),
+    Case(
+        "3.0.0.172.in-addr.arpa.",
+        "PTR",
+        answer=["3.0.0.172.in-addr.arpa. 5 IN PTR 172-0-0-3.hdls1.testns.svc.cluster.local."],
+    ),
+    Case(
+        "4.0.0.172.in-addr.arpa.",
+        "PTR",
+        answer=["4.0.0.172.in-addr.arpa. 5 IN PTR dup-name.hdls1.testns.svc.cluster.local."],
+    ),
     Case(
         "3.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.1.0.0.ip6.arpa.",
         "PTR",
@@ -293,7 +353,9 @@ def test_ttl_option_sets_answer_ttl_and_soa_minimum() -> None:
         ["svc1.testns.svc.cluster.local. 30 IN A 10.0.0.1"]
     )
     assert lines(ask(handler, "nope.testns.svc.cluster.local.", "A").authority) == normalize(
-        ["cluster.local. 30 IN SOA ns.dns.cluster.local. hostmaster.cluster.local. 1499347823 7200 1800 86400 30"]
+        [
+            "cluster.local. 30 IN SOA ns.dns.cluster.local. hostmaster.cluster.local. 1499347823 7200 1800 86400 30"
+        ]
     )
     long = make_handler(cluster(), ttl=3600)
     assert ask(long, "nope.testns.svc.cluster.local.", "A").authority[0].ttl == 300  # min(ttl, 300)
@@ -302,12 +364,27 @@ def test_ttl_option_sets_answer_ttl_and_soa_minimum() -> None:
 @pytest.mark.parametrize(
     ("mode", "name", "rcode", "answer"),
     [
-        (PodMode.INSECURE, "1-2-3-4.testns.pod.cluster.local.", "NOERROR", ["1-2-3-4.testns.pod.cluster.local. 5 IN A 1.2.3.4"]),
+        (
+            PodMode.INSECURE,
+            "1-2-3-4.testns.pod.cluster.local.",
+            "NOERROR",
+            ["1-2-3-4.testns.pod.cluster.local. 5 IN A 1.2.3.4"],
+        ),
         (PodMode.INSECURE, "1-2-3-4.nons.pod.cluster.local.", "NXDOMAIN", []),
         (PodMode.INSECURE, "not-an-ip.testns.pod.cluster.local.", "NXDOMAIN", []),
-        (PodMode.INSECURE, "x.1-2-3-4.testns.pod.cluster.local.", "NOERROR", ["x.1-2-3-4.testns.pod.cluster.local. 5 IN A 1.2.3.4"]),
+        (
+            PodMode.INSECURE,
+            "x.1-2-3-4.testns.pod.cluster.local.",
+            "NOERROR",
+            ["x.1-2-3-4.testns.pod.cluster.local. 5 IN A 1.2.3.4"],
+        ),
         (PodMode.INSECURE, "testns.pod.cluster.local.", "NOERROR", []),
-        (PodMode.VERIFIED, "172-0-0-9.testns.pod.cluster.local.", "NOERROR", ["172-0-0-9.testns.pod.cluster.local. 5 IN A 172.0.0.9"]),
+        (
+            PodMode.VERIFIED,
+            "172-0-0-9.testns.pod.cluster.local.",
+            "NOERROR",
+            ["172-0-0-9.testns.pod.cluster.local. 5 IN A 172.0.0.9"],
+        ),
         (PodMode.VERIFIED, "172-0-0-9.other.pod.cluster.local.", "NXDOMAIN", []),
         (PodMode.VERIFIED, "1-2-3-4.testns.pod.cluster.local.", "NXDOMAIN", []),
         (PodMode.DISABLED, "172-0-0-9.testns.pod.cluster.local.", "NXDOMAIN", []),
@@ -327,12 +404,20 @@ def test_pod_records_for_ipv6_addresses() -> None:
 
 
 def test_endpoint_pod_names_names_endpoints_by_pod() -> None:
-    backend = cluster(slices=[endpoints("hdls1", [address("172.0.0.2", pod="web-0"), address("172.0.0.3", "fixed", pod="web-1")])])
+    backend = cluster(
+        slices=[
+            endpoints(
+                "hdls1", [address("172.0.0.2", pod="web-0"), address("172.0.0.3", "fixed", pod="web-1")]
+            )
+        ]
+    )
     handler = make_handler(backend, endpoint_pod_names=True)
     assert lines(ask(handler, "web-0.hdls1.testns.svc.cluster.local.", "A").answer) == normalize(
         ["web-0.hdls1.testns.svc.cluster.local. 5 IN A 172.0.0.2"]
     )
-    assert ask(handler, "web-1.hdls1.testns.svc.cluster.local.", "A").rcode() == dns.rcode.NXDOMAIN  # hostname wins
+    assert (
+        ask(handler, "web-1.hdls1.testns.svc.cluster.local.", "A").rcode() == dns.rcode.NXDOMAIN
+    )  # hostname wins
     assert ask(handler, "fixed.hdls1.testns.svc.cluster.local.", "A").rcode() == dns.rcode.NOERROR
     plain = make_handler(backend)
     assert ask(plain, "web-0.hdls1.testns.svc.cluster.local.", "A").rcode() == dns.rcode.NXDOMAIN
@@ -362,7 +447,9 @@ def test_ns_records_name_this_server() -> None:
     reply = ask(alone, "cluster.local.", "NS")
     assert lines(reply.answer) == normalize(["cluster.local. 5 IN NS ns.dns.cluster.local."])
     assert lines(reply.additional) == normalize(["ns.dns.cluster.local. 5 IN A 127.0.0.53"])
-    assert lines(ask(alone, "ns.dns.cluster.local.", "A").answer) == normalize(["ns.dns.cluster.local. 5 IN A 127.0.0.53"])
+    assert lines(ask(alone, "ns.dns.cluster.local.", "A").answer) == normalize(
+        ["ns.dns.cluster.local. 5 IN A 127.0.0.53"]
+    )
 
     backend = cluster()
     backend.services[("kube-system", "kube-dns")] = service("kube-dns", "kube-system", ips=("127.96.0.10",))
@@ -370,8 +457,12 @@ def test_ns_records_name_this_server() -> None:
     behind_service = make_handler(backend)
     behind_service.rules.local_ips = ("127.0.0.53",)
     reply = ask(behind_service, "cluster.local.", "NS")
-    assert lines(reply.answer) == normalize(["cluster.local. 5 IN NS kube-dns.kube-system.svc.cluster.local."])
-    assert lines(reply.additional) == normalize(["kube-dns.kube-system.svc.cluster.local. 5 IN A 127.96.0.10"])
+    assert lines(reply.answer) == normalize(
+        ["cluster.local. 5 IN NS kube-dns.kube-system.svc.cluster.local."]
+    )
+    assert lines(reply.additional) == normalize(
+        ["kube-dns.kube-system.svc.cluster.local. 5 IN A 127.96.0.10"]
+    )
 
 
 def test_classes_other_than_in_are_refused() -> None:

@@ -22,7 +22,9 @@ from tests.addons.coredns_lite.support import SERVER, ask, ask_raw, make_handler
 NAME = b"\x04svc1\x06testns\x03svc\x07cluster\x05local\x00"
 
 
-def header(*, flags: int = 0x0100, qd: int = 1, an: int = 0, ns: int = 0, ar: int = 0, ident: int = 0x1234) -> bytes:
+def header(
+    *, flags: int = 0x0100, qd: int = 1, an: int = 0, ns: int = 0, ar: int = 0, ident: int = 0x1234
+) -> bytes:
     return struct.pack("!HHHHHH", ident, flags, qd, an, ns, ar)
 
 
@@ -60,17 +62,28 @@ def rcode_of(reply: bytes) -> int:
         (header() + question()[:-2], wire.FORMERR),  # truncated question
         (header() + NAME[:10], wire.FORMERR),  # name runs off the end
         (header() + b"\xc0\x0c" + struct.pack("!HH", 1, 1), wire.FORMERR),  # pointer loop to itself
-        (header() + b"\x04svc1\xc0\x0c" + struct.pack("!HH", 1, 1), wire.FORMERR),  # pointer back into the name
+        (
+            header() + b"\x04svc1\xc0\x0c" + struct.pack("!HH", 1, 1),
+            wire.FORMERR,
+        ),  # pointer back into the name
         (header() + b"\x80abc\x00" + struct.pack("!HH", 1, 1), wire.FORMERR),  # reserved label type
-        (header() + b"\x3f" + b"a" * 63 + (b"\x3f" + b"a" * 63) * 4 + b"\x00" + struct.pack("!HH", 1, 1), wire.FORMERR),
+        (
+            header() + b"\x3f" + b"a" * 63 + (b"\x3f" + b"a" * 63) * 4 + b"\x00" + struct.pack("!HH", 1, 1),
+            wire.FORMERR,
+        ),
         (header() + question() + b"trailing", wire.FORMERR),
         (header(ar=1) + question(), wire.FORMERR),  # promised OPT missing
         (header(ar=2) + question() + b"\x00\x00\x29\x04\xd0\x00\x00\x00\x00\x00\x00" * 2, wire.FORMERR),
-        (header(ar=1) + question() + b"\x00\x00\x29\x04\xd0\x00\x00\x00\x00\x00\x10", wire.FORMERR),  # rdlen past end
+        (
+            header(ar=1) + question() + b"\x00\x00\x29\x04\xd0\x00\x00\x00\x00\x00\x10",
+            wire.FORMERR,
+        ),  # rdlen past end
     ],
     ids=lambda value: value.hex()[:24] if isinstance(value, bytes) else str(value),
 )
-def test_malformed_queries_get_the_right_rcode_or_are_dropped(handler, packet: bytes, expected: int | None) -> None:
+def test_malformed_queries_get_the_right_rcode_or_are_dropped(
+    handler, packet: bytes, expected: int | None
+) -> None:
     reply = serve(handler, packet)
     if expected is None:
         assert reply is None
@@ -98,7 +111,9 @@ def test_edns_version_above_zero_gets_badvers(handler) -> None:
 def test_unknown_types_are_answered_as_coredns_does(handler, qtype: int) -> None:
     known = serve(handler, header() + question(qtype=qtype))
     assert known is not None and rcode_of(known) == wire.NOERROR  # the name exists: NODATA
-    unknown = serve(handler, header() + question(b"\x04nope\x06testns\x03svc\x07cluster\x05local\x00", qtype=qtype))
+    unknown = serve(
+        handler, header() + question(b"\x04nope\x06testns\x03svc\x07cluster\x05local\x00", qtype=qtype)
+    )
     assert unknown is not None and rcode_of(unknown) == wire.NXDOMAIN
 
 
@@ -110,7 +125,7 @@ def test_other_classes_are_refused(handler, qclass: int) -> None:
 
 def test_garbage_never_crashes_and_service_goes_on(handler) -> None:
     rng = random.Random(4)
-    for size in [*range(0, 40), 100, 511, 512, 513, 4096, 65535]:
+    for size in [*range(40), 100, 511, 512, 513, 4096, 65535]:
         for _ in range(30):
             packet = bytes(rng.getrandbits(8) for _ in range(size))
             reply = serve(handler, packet)
@@ -141,7 +156,9 @@ def test_oversized_answers_are_truncated_over_udp_and_whole_over_tcp() -> None:
     from tests.addons.coredns_lite.fakes import address, endpoints
 
     many = [address(f"172.1.{i // 250}.{i % 250}") for i in range(100)]
-    handler = make_handler(FakeBackend(services=[service("big", ips=("None",))], slices=[endpoints("big", many, name="big")]))
+    handler = make_handler(
+        FakeBackend(services=[service("big", ips=("None",))], slices=[endpoints("big", many, name="big")])
+    )
     name = "big.testns.svc.cluster.local."
     plain, raw = ask_raw(handler, name, "A", edns=False)
     assert plain.flags & dns.flags.TC and 0 < len(plain.answer[0]) < 100
@@ -161,19 +178,25 @@ def test_dropping_additional_records_alone_does_not_set_tc() -> None:
     from tests.addons.coredns_lite.fakes import address, endpoints
 
     many = [address(f"172.1.0.{i}") for i in range(1, 13)]
-    handler = make_handler(FakeBackend(services=[service("mid", ips=("None",))], slices=[endpoints("mid", many)]))
+    handler = make_handler(
+        FakeBackend(services=[service("mid", ips=("None",))], slices=[endpoints("mid", many)])
+    )
     full, raw = ask_raw(handler, "_http._tcp.mid.testns.svc.cluster.local.", "SRV", payload=4096)
     assert len(full.answer[0]) == 12 and len(full.additional) == 12
     size = len(raw)
     # Room for every SRV but not every address record.
-    query = dns.message.make_query("_http._tcp.mid.testns.svc.cluster.local.", "SRV", use_edns=0, payload=size - 40)
+    query = dns.message.make_query(
+        "_http._tcp.mid.testns.svc.cluster.local.", "SRV", use_edns=0, payload=size - 40
+    )
     cut = dns.message.from_wire(handler.serve(query.to_wire(), server=SERVER, tcp=False))  # type: ignore[arg-type]
     assert len(cut.answer[0]) == 12 and len(cut.additional) < 12
     assert not cut.flags & dns.flags.TC
 
 
 def test_the_do_bit_and_buffer_size_are_echoed(handler) -> None:
-    query = dns.message.make_query("svc1.testns.svc.cluster.local.", "A", use_edns=0, payload=1400, want_dnssec=True)
+    query = dns.message.make_query(
+        "svc1.testns.svc.cluster.local.", "A", use_edns=0, payload=1400, want_dnssec=True
+    )
     for _ in range(2):
         reply = dns.message.from_wire(serve(handler, query.to_wire()))
         assert reply.edns == 0 and reply.payload == 1400

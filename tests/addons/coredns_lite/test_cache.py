@@ -20,7 +20,11 @@ class Clock:
 
 
 def response(
-    *answer: str, rcode: int = dns.rcode.NOERROR, authority: tuple[str, ...] = (), tc: bool = False, edns: bool = True
+    *answer: str,
+    rcode: int = dns.rcode.NOERROR,
+    authority: tuple[str, ...] = (),
+    tc: bool = False,
+    edns: bool = True,
 ) -> tuple[dns.message.Message, bytes]:
     query = dns.message.make_query("www.example.test.", "A", use_edns=0 if edns else False)
     reply = dns.message.make_response(query)

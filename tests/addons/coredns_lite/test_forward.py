@@ -38,7 +38,9 @@ class Clock:
         return self.now
 
 
-async def resolve(handler: Handler, name: str, rtype: str = "A", *, tcp: bool = False, **kwargs: object) -> dns.message.Message:
+async def resolve(
+    handler: Handler, name: str, rtype: str = "A", *, tcp: bool = False, **kwargs: object
+) -> dns.message.Message:
     query = dns.message.make_query(name, rtype, **kwargs)  # type: ignore[arg-type]
     result = handler.serve(query.to_wire(), server="dns://test:53", tcp=tcp)
     if not isinstance(result, bytes):
@@ -51,9 +53,19 @@ async def resolve(handler: Handler, name: str, rtype: str = "A", *, tcp: bool = 
 
 def make(upstreams: list[Upstream], *, cache: ForwardCache | None = None, **forward: object) -> Handler:
     metrics = DNSMetrics()
-    backend = FakeBackend(services=[service("svc1"), service("ext", ips=("",), type="ExternalName", external="www.example.test")])
+    backend = FakeBackend(
+        services=[
+            service("svc1"),
+            service("ext", ips=("",), type="ExternalName", external="www.example.test"),
+        ]
+    )
     forwarder = Forwarder(upstreams, metrics=metrics, **forward)  # type: ignore[arg-type]
-    rules = Rules(options=KubernetesOptions(zones=(("cluster", "local"), ("in-addr", "arpa")), fallthrough=(("in-addr", "arpa"),)), backend=backend)
+    rules = Rules(
+        options=KubernetesOptions(
+            zones=(("cluster", "local"), ("in-addr", "arpa")), fallthrough=(("in-addr", "arpa"),)
+        ),
+        backend=backend,
+    )
     return Handler(rules=rules, metrics=metrics, forwarder=forwarder, cache=cache)
 
 
@@ -79,7 +91,9 @@ async def test_forwards_to_dnsmasq_and_serves_repeats_from_the_cache(tmp_path) -
             assert handler.metrics.cache_hits[("dns://test:53", "denial")] == 1
             clock.now += 100
             await resolve(handler, "www.example.test.")
-            assert handler.metrics.forward_requests == {f"{HOST}:{port}": 3}, "an expired entry is fetched again"
+            assert handler.metrics.forward_requests == {f"{HOST}:{port}": 3}, (
+                "an expired entry is fetched again"
+            )
             # A name error in a fallthrough zone goes upstream too; an ExternalName is chased upstream.
             chased = await resolve(handler, "ext.testns.svc.cluster.local.")
             assert [rrset.rdtype for rrset in chased.answer] == [dns.rdatatype.CNAME, dns.rdatatype.A]
@@ -120,7 +134,9 @@ async def test_a_silent_upstream_is_skipped_and_all_silent_is_servfail() -> None
         FakeUpstream(HOST, answer_with("www.example.test. 30 IN A 192.0.2.1")) as good,
     ):
         handler = make(
-            [Upstream(HOST, silent.port), Upstream(HOST, good.port)], policy=Policy.SEQUENTIAL, attempt_timeout=0.2
+            [Upstream(HOST, silent.port), Upstream(HOST, good.port)],
+            policy=Policy.SEQUENTIAL,
+            attempt_timeout=0.2,
         )
         try:
             reply = await resolve(handler, "www.example.test.")
@@ -147,17 +163,20 @@ async def test_answers_with_the_wrong_id_or_question_are_ignored() -> None:
 
 
 async def test_identical_questions_in_flight_go_upstream_once_and_max_concurrent_refuses() -> None:
-    held: list[tuple[dns.message.Message, bool]] = []
+    held: list[dns.message.Message] = []
+    arrived = asyncio.Event()
 
-    async with FakeUpstream(HOST, lambda q, tcp: None) as upstream:
-        upstream.responder = lambda q, tcp: held.append((q, tcp))  # type: ignore[assignment, func-returns-value]
+    def hold(query: dns.message.Message, tcp: bool) -> None:
+        held.append(query)
+        arrived.set()
+
+    async with FakeUpstream(HOST, hold) as upstream:
         handler = make([Upstream(HOST, upstream.port)], max_concurrent=1, attempt_timeout=1.0, timeout=1.0)
         try:
             first = asyncio.ensure_future(resolve(handler, "same.example.test."))
             second = asyncio.ensure_future(resolve(handler, "same.example.test."))
             async with asyncio.timeout(5):
-                while not held:
-                    await asyncio.sleep(0.01)
+                await arrived.wait()
             refused = await resolve(handler, "other.example.test.")
             assert refused.rcode() == dns.rcode.REFUSED
             assert handler.metrics.max_concurrent_rejects == 1

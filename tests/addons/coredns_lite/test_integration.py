@@ -63,7 +63,9 @@ def service(name: str, *, headless: bool = False, external: str = "") -> dict:
     return {"metadata": {"name": name, "namespace": "dnstest"}, "spec": spec}
 
 
-def endpoint_slice(service_name: str, addresses: list[tuple[str, str, bool]], *, name: str | None = None) -> dict:
+def endpoint_slice(
+    service_name: str, addresses: list[tuple[str, str, bool]], *, name: str | None = None
+) -> dict:
     return {
         "metadata": {
             "name": name or f"{service_name}-1",
@@ -73,7 +75,8 @@ def endpoint_slice(service_name: str, addresses: list[tuple[str, str, bool]], *,
         "addressType": "IPv4",
         "ports": [{"name": "http", "port": 80, "protocol": "TCP"}],
         "endpoints": [
-            {"addresses": [ip], "hostname": hostname, "conditions": {"ready": ready}} for ip, hostname, ready in addresses
+            {"addresses": [ip], "hostname": hostname, "conditions": {"ready": ready}}
+            for ip, hostname, ready in addresses
         ],
     }
 
@@ -92,10 +95,10 @@ class DNS:
             return await dns.asyncquery.tcp(query, HOST, port=self.port, timeout=2)
         return await dns.asyncquery.udp(query, HOST, port=self.port, timeout=2)
 
-    async def until(self, name: str, rtype: str, check, *, timeout: float = 30.0) -> float:
+    async def until(self, name: str, rtype: str, check, *, within: float = 30.0) -> float:
         """Ask until ``check(reply)`` holds; the seconds it took."""
         started = time.monotonic()
-        async with asyncio.timeout(timeout):
+        async with asyncio.timeout(within):
             while True:
                 try:
                     if check(await self.ask(name, rtype)):
@@ -141,13 +144,21 @@ async def test_records_from_real_objects(apiserver, client: RESTClient) -> None:
     await client.create(SERVICES, service("ext", external="www.example.test"))
     await client.create(
         SLICES,
-        endpoint_slice("db", [("127.244.1.10", "db-0", True), ("127.244.1.11", "db-1", True), ("127.244.1.12", "db-2", False)]),
+        endpoint_slice(
+            "db",
+            [("127.244.1.10", "db-0", True), ("127.244.1.11", "db-1", True), ("127.244.1.12", "db-2", False)],
+        ),
     )
     cluster_ip = web["spec"]["clusterIP"]
     async with running_dns(apiserver.data_dir / "kubeconfig") as dns_server:
         assert addresses(await dns_server.ask("web.dnstest.svc.cluster.local.")) == [cluster_ip]
-        assert addresses(await dns_server.ask("db.dnstest.svc.cluster.local.")) == ["127.244.1.10", "127.244.1.11"]
-        assert addresses(await dns_server.ask("db-1.db.dnstest.svc.cluster.local.", tcp=True)) == ["127.244.1.11"]
+        assert addresses(await dns_server.ask("db.dnstest.svc.cluster.local.")) == [
+            "127.244.1.10",
+            "127.244.1.11",
+        ]
+        assert addresses(await dns_server.ask("db-1.db.dnstest.svc.cluster.local.", tcp=True)) == [
+            "127.244.1.11"
+        ]
         srv = await dns_server.ask("_http._tcp.db.dnstest.svc.cluster.local.", "SRV")
         assert sorted(r.to_text() for r in srv.answer[0]) == [
             "0 50 80 db-0.db.dnstest.svc.cluster.local.",
@@ -164,8 +175,12 @@ async def test_records_from_real_objects(apiserver, client: RESTClient) -> None:
 
         port = str(dns_server.port)
         dig, kdig = require("dig"), require("kdig")
-        assert (await run(dig, f"@{HOST}", "-p", port, "+short", "web.dnstest.svc.cluster.local")).split() == [cluster_ip]
-        assert sorted((await run(kdig, f"@{HOST}", "-p", port, "+short", "db.dnstest.svc.cluster.local")).split()) == [
+        assert (
+            await run(dig, f"@{HOST}", "-p", port, "+short", "web.dnstest.svc.cluster.local")
+        ).split() == [cluster_ip]
+        assert sorted(
+            (await run(kdig, f"@{HOST}", "-p", port, "+short", "db.dnstest.svc.cluster.local")).split()
+        ) == [
             "127.244.1.10",
             "127.244.1.11",
         ]
@@ -211,7 +226,9 @@ async def test_changes_are_answered_as_soon_as_the_api_server_has_them(apiserver
             patch_type=PatchType.MERGE,
         )
         await dns_server.until("127-244-1-50.dnstest.pod.cluster.local.", "A", lambda r: bool(r.answer))
-        print(f"\nchange -> answer: create {created * 1000:.1f} ms, scale {grown * 1000:.1f} ms, delete {deleted * 1000:.1f} ms")
+        print(
+            f"\nchange -> answer: create {created * 1000:.1f} ms, scale {grown * 1000:.1f} ms, delete {deleted * 1000:.1f} ms"
+        )
 
 
 async def test_probes_and_metrics(apiserver, client: RESTClient) -> None:  # noqa: F811
@@ -243,14 +260,19 @@ async def test_probes_and_metrics(apiserver, client: RESTClient) -> None:  # noq
         assert value("coredns_dns_responses_total", **base, rcode="NXDOMAIN", plugin="kubernetes") == 1
         assert value("coredns_dns_responses_total", **base, rcode="NOERROR", plugin="kubernetes") == 1
         assert value("coredns_dns_request_duration_seconds_bucket", **base, type="A", le="+Inf") == 2
-        assert value("coredns_dns_request_duration_seconds_bucket", **base, type="A", le="0.00025") is not None
+        assert (
+            value("coredns_dns_request_duration_seconds_bucket", **base, type="A", le="0.00025") is not None
+        )
         assert value("coredns_dns_request_size_bytes_count", **base, proto="udp") == 1
         assert value("coredns_dns_response_size_bytes_bucket", **base, proto="tcp", le="+Inf") == 1
         assert value("coredns_panics_total") == 0
         assert value("coredns_plugin_enabled", **base, name="kubernetes") == 1
         assert any(name == "coredns_build_info" for name, _ in samples)
         dns_server.instance.readiness.set("kubernetes", False)
-        async with aiohttp.ClientSession() as http, http.get(f"http://{HOST}:{config.ready.port}/ready") as response:
+        async with (
+            aiohttp.ClientSession() as http,
+            http.get(f"http://{HOST}:{config.ready.port}/ready") as response,
+        ):
             assert response.status == 503 and "kubernetes" in await response.text()
 
 
@@ -261,7 +283,9 @@ async def apiserver_at(tmp_path: Path, port: int) -> AsyncIterator[Path]:
     settings = Settings(api_port=port)
     prepare(layout, settings)
     stop, ready = asyncio.Event(), asyncio.Event()
-    task = asyncio.create_task(serve_apiserver(server_options(layout, settings), stop=stop, on_ready=ready.set))
+    task = asyncio.create_task(
+        serve_apiserver(server_options(layout, settings), stop=stop, on_ready=ready.set)
+    )
     try:
         async with asyncio.timeout(30):
             await ready.wait()
@@ -289,9 +313,11 @@ async def test_an_api_server_restart_keeps_answers_and_resyncs(tmp_path: Path) -
             async with RESTClient(load_kubeconfig(kubeconfig)) as rest:
                 await rest.create(SERVICES, service("after"))
                 await rest.delete(SERVICES, "web", namespace="dnstest")
-            await dns_server.until("after.dnstest.svc.cluster.local.", "A", lambda r: bool(r.answer), timeout=60)
             await dns_server.until(
-                "web.dnstest.svc.cluster.local.", "A", lambda r: r.rcode() == dns.rcode.NXDOMAIN, timeout=60
+                "after.dnstest.svc.cluster.local.", "A", lambda r: bool(r.answer), within=60
+            )
+            await dns_server.until(
+                "web.dnstest.svc.cluster.local.", "A", lambda r: r.rcode() == dns.rcode.NXDOMAIN, within=60
             )
     finally:
         await dns_context.__aexit__(None, None, None)

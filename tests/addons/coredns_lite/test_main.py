@@ -44,7 +44,13 @@ def corefile(kubeconfig: Path, *, port: int, status: int, ttl: int = 5, extra: s
 
 async def start(*argv: str) -> asyncio.subprocess.Process:
     return await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "addons.coredns_lite", *argv, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        sys.executable,
+        "-m",
+        "addons.coredns_lite",
+        *argv,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
     )
 
 
@@ -60,7 +66,9 @@ async def ask(port: int, name: str) -> dns.message.Message:
     async with asyncio.timeout(30):
         while True:
             try:
-                return await dns.asyncquery.udp(dns.message.make_query(name, "A"), HOST, port=port, timeout=0.5)
+                return await dns.asyncquery.udp(
+                    dns.message.make_query(name, "A"), HOST, port=port, timeout=0.5
+                )
             except (dns.exception.Timeout, ConnectionRefusedError):
                 await asyncio.sleep(0.05)
 
@@ -109,7 +117,9 @@ async def test_a_bad_corefile_exits_2_naming_the_keyword(tmp_path: Path) -> None
 async def test_serves_reloads_and_stops_on_sigterm(apiserver, tmp_path: Path) -> None:  # noqa: F811
     kubeconfig = apiserver.data_dir / "kubeconfig"
     async with RESTClient(load_kubeconfig(kubeconfig)) as rest:
-        await rest.create(SERVICES, {"metadata": {"name": "web", "namespace": "default"}, "spec": {"ports": [{"port": 80}]}})
+        await rest.create(
+            SERVICES, {"metadata": {"name": "web", "namespace": "default"}, "spec": {"ports": [{"port": 80}]}}
+        )
     port, status = free_port(HOST), free_port(HOST)
     conf = tmp_path / "Corefile"
     conf.write_text(corefile(kubeconfig, port=port, status=status))
@@ -122,7 +132,9 @@ async def test_serves_reloads_and_stops_on_sigterm(apiserver, tmp_path: Path) ->
         replacement.write_text(corefile(kubeconfig, port=port, status=status, ttl=42))
         os.replace(replacement, conf)
         async with asyncio.timeout(30):
-            while (await ask(port, "web.default.svc.cluster.local.")).answer[0].ttl != 42:
+            while True:
+                if (await ask(port, "web.default.svc.cluster.local.")).answer[0].ttl == 42:
+                    break
                 await asyncio.sleep(0.05)
         conf.write_text(corefile(kubeconfig, port=port, status=status, extra="nonsense"))
         async with asyncio.timeout(30):
@@ -131,7 +143,9 @@ async def test_serves_reloads_and_stops_on_sigterm(apiserver, tmp_path: Path) ->
                 if "coredns_reload_failed_total 1.0" in text:
                     break
                 await asyncio.sleep(0.05)
-        assert (await ask(port, "web.default.svc.cluster.local.")).answer[0].ttl == 42, "the running config stays"
+        assert (await ask(port, "web.default.svc.cluster.local.")).answer[0].ttl == 42, (
+            "the running config stays"
+        )
     finally:
         code, err = await stop(process)
     assert code == 0, err
@@ -157,7 +171,9 @@ async def test_a_used_port_exits_1_with_the_address(apiserver, tmp_path: Path) -
 async def test_workers_share_the_port_and_one_status_endpoint(apiserver, tmp_path: Path) -> None:  # noqa: F811
     kubeconfig = apiserver.data_dir / "kubeconfig"
     async with RESTClient(load_kubeconfig(kubeconfig)) as rest:
-        await rest.create(SERVICES, {"metadata": {"name": "web", "namespace": "default"}, "spec": {"ports": [{"port": 80}]}})
+        await rest.create(
+            SERVICES, {"metadata": {"name": "web", "namespace": "default"}, "spec": {"ports": [{"port": 80}]}}
+        )
     port, status = free_port(HOST), free_port(HOST)
     conf = tmp_path / "Corefile"
     conf.write_text(corefile(kubeconfig, port=port, status=status))

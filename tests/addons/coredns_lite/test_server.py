@@ -40,7 +40,9 @@ def backend() -> FakeBackend:
 @pytest.fixture
 async def server():
     handler = Handler(rules=Rules(options=KubernetesOptions(), backend=backend()), metrics=DNSMetrics())
-    listener = DNSServer(handler.serve, addresses=[HOST], port=free_port(HOST), idle_timeout=0.5, max_tcp_connections=50)
+    listener = DNSServer(
+        handler.serve, addresses=[HOST], port=free_port(HOST), idle_timeout=0.5, max_tcp_connections=50
+    )
     await listener.start()
     try:
         yield listener
@@ -48,7 +50,9 @@ async def server():
         await listener.stop()
 
 
-async def query(server: DNSServer, name: str, rtype: str = "A", *, tcp: bool = False, **kwargs) -> dns.message.Message:
+async def query(
+    server: DNSServer, name: str, rtype: str = "A", *, tcp: bool = False, **kwargs
+) -> dns.message.Message:
     message = dns.message.make_query(name, rtype, **kwargs)
     call = dns.asyncquery.tcp if tcp else dns.asyncquery.udp
     return await call(message, HOST, port=server.bound[0][1], timeout=2)
@@ -71,10 +75,18 @@ async def test_udp_and_tcp_with_dnspython(server: DNSServer) -> None:
 async def test_dig_and_kdig(server: DNSServer) -> None:
     port = str(server.bound[0][1])
     dig, kdig = require("dig"), require("kdig")
-    assert (await run(dig, f"@{HOST}", "-p", port, "+short", "svc1.testns.svc.cluster.local")).split() == ["10.0.0.1"]
-    assert (await run(dig, f"@{HOST}", "-p", port, "+short", "+tcp", "svc1.testns.svc.cluster.local")).split() == ["10.0.0.1"]
-    assert (await run(kdig, f"@{HOST}", "-p", port, "+short", "svc1.testns.svc.cluster.local")).split() == ["10.0.0.1"]
-    assert (await run(kdig, f"@{HOST}", "-p", port, "+short", "+tcp", "svc1.testns.svc.cluster.local")).split() == ["10.0.0.1"]
+    assert (await run(dig, f"@{HOST}", "-p", port, "+short", "svc1.testns.svc.cluster.local")).split() == [
+        "10.0.0.1"
+    ]
+    assert (
+        await run(dig, f"@{HOST}", "-p", port, "+short", "+tcp", "svc1.testns.svc.cluster.local")
+    ).split() == ["10.0.0.1"]
+    assert (await run(kdig, f"@{HOST}", "-p", port, "+short", "svc1.testns.svc.cluster.local")).split() == [
+        "10.0.0.1"
+    ]
+    assert (
+        await run(kdig, f"@{HOST}", "-p", port, "+short", "+tcp", "svc1.testns.svc.cluster.local")
+    ).split() == ["10.0.0.1"]
     nx = await run(dig, f"@{HOST}", "-p", port, "nope.testns.svc.cluster.local")
     assert "status: NXDOMAIN" in nx and "ns.dns.cluster.local. hostmaster.cluster.local." in nx
     # 100 addresses do not fit 1232 bytes: dig sees TC and asks again over TCP by itself.
@@ -82,7 +94,14 @@ async def test_dig_and_kdig(server: DNSServer) -> None:
     assert len(big.split()) == 100
     truncated = await run(dig, f"@{HOST}", "-p", port, "+ignore", "big.testns.svc.cluster.local")
     assert " tc" in truncated.split("flags:")[1].split(";")[0]
-    assert len((await run(kdig, f"@{HOST}", "-p", port, "+short", "+tcp", "big.testns.svc.cluster.local")).split()) == 100
+    assert (
+        len(
+            (
+                await run(kdig, f"@{HOST}", "-p", port, "+short", "+tcp", "big.testns.svc.cluster.local")
+            ).split()
+        )
+        == 100
+    )
 
 
 async def test_truncation_over_udp_and_the_full_answer_over_tcp(server: DNSServer) -> None:
@@ -95,7 +114,10 @@ async def test_truncation_over_udp_and_the_full_answer_over_tcp(server: DNSServe
 async def test_several_queries_on_one_tcp_connection(server: DNSServer) -> None:
     reader, writer = await asyncio.open_connection(HOST, server.bound[0][1])
     try:
-        queries = [dns.message.make_query(f"{name}.testns.svc.cluster.local.", "A") for name in ("svc1", "nope", "svc1")]
+        queries = [
+            dns.message.make_query(f"{name}.testns.svc.cluster.local.", "A")
+            for name in ("svc1", "nope", "svc1")
+        ]
         writer.write(b"".join(struct.pack("!H", len(w)) + w for w in (q.to_wire() for q in queries)))
         await writer.drain()
         replies = {}
@@ -104,7 +126,9 @@ async def test_several_queries_on_one_tcp_connection(server: DNSServer) -> None:
                 (length,) = struct.unpack("!H", await reader.readexactly(2))
                 reply = dns.message.from_wire(await reader.readexactly(length))
                 replies[reply.id] = reply.rcode()
-        assert replies == {q.id: (dns.rcode.NXDOMAIN if "nope" in q.question[0].name.to_text() else 0) for q in queries}
+        assert replies == {
+            q.id: (dns.rcode.NXDOMAIN if "nope" in q.question[0].name.to_text() else 0) for q in queries
+        }
     finally:
         writer.close()
 
@@ -123,7 +147,7 @@ async def test_idle_and_trickling_tcp_clients_are_closed_and_udp_keeps_answering
     port = server.bound[0][1]
     connections = [await asyncio.open_connection(HOST, port) for _ in range(40)]
     # Half trickle a partial message byte by byte, half say nothing.
-    for reader, writer in connections[:20]:
+    for _, writer in connections[:20]:
         writer.write(b"\x00")
     for _ in range(20):
         reply = await query(server, "svc1.testns.svc.cluster.local.")
@@ -151,7 +175,14 @@ async def test_connections_beyond_the_limit_are_refused(server: DNSServer) -> No
 async def test_garbage_datagrams_do_not_stop_the_server(server: DNSServer) -> None:
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     try:
-        for packet in (b"", b"\x00", b"\xff" * 11, b"\x12\x34\x81\x00" + b"\x00" * 8, b"\x00" * 4096, bytes(range(256)) * 40):
+        for packet in (
+            b"",
+            b"\x00",
+            b"\xff" * 11,
+            b"\x12\x34\x81\x00" + b"\x00" * 8,
+            b"\x00" * 4096,
+            bytes(range(256)) * 40,
+        ):
             sock.sendto(packet, (HOST, server.bound[0][1]))
     finally:
         sock.close()
@@ -168,7 +199,9 @@ async def test_a_query_forwarded_back_to_us_is_refused_not_amplified() -> None:
     listener = DNSServer(handler.serve, addresses=[HOST], port=port)
     await listener.start()
     try:
-        reply = await dns.asyncquery.udp(dns.message.make_query("www.example.test.", "A"), HOST, port=port, timeout=5)
+        reply = await dns.asyncquery.udp(
+            dns.message.make_query("www.example.test.", "A"), HOST, port=port, timeout=5
+        )
         assert reply.rcode() == dns.rcode.REFUSED
         assert metrics.forward_requests == {f"{HOST}:{port}": 1}, "one trip round the loop, not a storm"
     finally:

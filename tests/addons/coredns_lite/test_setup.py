@@ -125,7 +125,10 @@ def test_forward_to_resolv_conf_and_cache_block(tmp_path) -> None:
         (".:53 {\n kubernetes {\n ttl 3601\n }\n}", "kubernetes: ttl: ttl: 3601 is not in 0..3600"),
         (".:53 {\n kubernetes {\n ttl five\n }\n}", "kubernetes: ttl"),
         (".:53 {\n kubernetes {\n ignore everything\n }\n}", "kubernetes: ignore"),
-        (".:53 {\n kubernetes {\n startup_timeout soon\n }\n}", "kubernetes: startup_timeout: not a duration"),
+        (
+            ".:53 {\n kubernetes {\n startup_timeout soon\n }\n}",
+            "kubernetes: startup_timeout: not a duration",
+        ),
         (".:53 {\n kubernetes . {\n }\n}", "kubernetes: the root zone"),
         (".:53 {\n forward .\n}", "forward: expects FROM TO"),
         (".:53 {\n forward example.org 127.0.0.53\n}", "forward: only '.'"),
@@ -137,7 +140,10 @@ def test_forward_to_resolv_conf_and_cache_block(tmp_path) -> None:
         (".:53 {\n cache abc\n}", "cache: TTL: 'abc' is not a number"),
         (".:53 {\n cache {\n prefetch 10\n }\n}", "cache: prefetch: unknown property"),
         (".:53 {\n bind\n}", "bind: expects at least one address"),
-        (".:53 {\n bind {$POD_IP}\n}", "bind: expects at least one address (is the environment variable set?)"),
+        (
+            ".:53 {\n bind {$POD_IP}\n}",
+            "bind: expects at least one address (is the environment variable set?)",
+        ),
         (".:53 {\n bind eth0\n}", "bind"),
         (".:53 {\n health :http\n}", "health"),
         (".:53 {\n health {\n lameduck\n }\n}", "health: lameduck: expected 'lameduck DURATION'"),

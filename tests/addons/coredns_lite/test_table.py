@@ -22,7 +22,11 @@ def key(name: str, qtype: int = 1) -> bytes:
 @pytest.fixture
 def backend() -> FakeBackend:
     return FakeBackend(
-        services=[service("a", ips=("10.0.0.1",)), service("b", ips=("10.0.0.2",)), service("h", ips=("None",))],
+        services=[
+            service("a", ips=("10.0.0.1",)),
+            service("b", ips=("10.0.0.2",)),
+            service("h", ips=("None",)),
+        ],
         slices=[endpoints("h", [address("172.0.0.1")])],
     )
 
@@ -49,7 +53,9 @@ def test_a_change_rebuilds_only_the_names_it_touches(backend: FakeBackend) -> No
 
     backend.set_service(service("a", ips=("10.0.0.9",)))
     assert handler.table.get(key("a.testns.svc.cluster.local.")) is None
-    assert handler.table.get(key("1.0.0.10.in-addr.arpa.", 12)) is None, "the old ClusterIP's PTR is forgotten"
+    assert handler.table.get(key("1.0.0.10.in-addr.arpa.", 12)) is None, (
+        "the old ClusterIP's PTR is forgotten"
+    )
     assert handler.table.get(key("b.testns.svc.cluster.local.")) is untouched
     assert lines(ask(handler, "a.testns.svc.cluster.local.", "A").answer) == normalize(
         ["a.testns.svc.cluster.local. 5 IN A 10.0.0.9"]

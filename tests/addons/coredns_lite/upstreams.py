@@ -61,9 +61,9 @@ def free_port(host: str) -> int:
     raise RuntimeError(f"no free port on {host}")
 
 
-async def wait_for_dns(host: str, port: int, name: str = "probe.invalid.", *, timeout: float = 10.0) -> None:
+async def wait_for_dns(host: str, port: int, name: str = "probe.invalid.", *, within: float = 10.0) -> None:
     """Wait until something at host:port answers DNS queries (any rcode)."""
-    async with asyncio.timeout(timeout):
+    async with asyncio.timeout(within):
         while True:
             try:
                 await dns.asyncquery.udp(dns.message.make_query(name, "A"), host, port=port, timeout=0.2)
@@ -81,28 +81,26 @@ async def run_dnsmasq(
     hosts_file = tmp_path / "dnsmasq.hosts"
     hosts_file.write_text("".join(f"{ip} {name}\n" for name, ip in hosts.items()))
     port = free_port(host)
-    process = subprocess.Popen(
-        [
-            binary,
-            "--keep-in-foreground",
-            "--log-facility=-",
-            "--no-resolv",
-            "--no-hosts",
-            "--no-poll",
-            f"--addn-hosts={hosts_file}",
-            f"--listen-address={host}",
-            "--bind-interfaces",
-            f"--port={port}",
-            f"--local=/{domain}/",
-            f"--local-ttl={ttl}",
-            "--neg-ttl=30",
-            "--cache-size=10000",
-            "--dns-forward-max=5000",
-            "--user=root",
-            "--pid-file=",
-        ],
+    process = await asyncio.create_subprocess_exec(
+        binary,
+        "--keep-in-foreground",
+        "--log-facility=-",
+        "--no-resolv",
+        "--no-hosts",
+        "--no-poll",
+        f"--addn-hosts={hosts_file}",
+        f"--listen-address={host}",
+        "--bind-interfaces",
+        f"--port={port}",
+        f"--local=/{domain}/",
+        f"--local-ttl={ttl}",
+        "--neg-ttl=30",
+        "--cache-size=10000",
+        "--dns-forward-max=5000",
+        "--user=root",
+        "--pid-file=",
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
     )
     try:
         await wait_for_dns(host, port, f"probe.{domain}.")
@@ -110,12 +108,10 @@ async def run_dnsmasq(
     finally:
         process.terminate()
         try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
+            await asyncio.wait_for(process.wait(), 10)
+        except TimeoutError:
             process.kill()
-            process.wait()
-        if process.stderr is not None:
-            process.stderr.close()
+            await process.wait()
 
 
 Responder = Callable[[dns.message.Message, bool], dns.message.Message | None]
