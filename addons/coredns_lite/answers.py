@@ -325,6 +325,30 @@ class Rules:
         outcome.additional = extra
         return outcome
 
+    def quick_name_error(self, name: Name, zone: Name) -> bool:
+        """Whether an A/AAAA query for ``name`` is certainly NXDOMAIN: the common misses (unknown
+        Services and namespaces, names that cannot be cluster names), decided with two lookups
+        before the full rules run. False means "ask :meth:`resolve`", never "it exists".
+        """
+        if self.options.fallthrough is not None or _is_reverse(zone) or not self.backend.has_synced():
+            return False
+        below = name[: len(name) - len(zone)]
+        count = len(below)
+        if not count:
+            return False
+        last = below[-1]
+        if last == "svc":
+            if count == 1:
+                return False
+            if not self._namespace_exposed(below[-2]):
+                return True
+            if count == 2:
+                return False
+            return count > 5 or self.backend.service(below[-2], below[-3]) is None
+        if last == "pod":
+            return False
+        return below != ("ns", "dns")
+
     def soa(self, zone: Name) -> RR:
         """The zone's SOA (plugin.SOA): TTL min(ttl, 300), serial = time of the last change."""
         ttl = self.options.ttl
@@ -438,6 +462,8 @@ class Rules:
                 raise NameError_
             return [Entry(host=svc.external_name, target=base, ttl=ttl)]
         if svc.headless or r.endpoint:
+            if self.options.noendpoints:
+                raise NameError_  # CoreDNS without its endpoints watch: no endpoint records at all
             pod_names = self.options.endpoint_pod_names
             for eps in self.backend.endpoints(svc.namespace, svc.name):
                 for address in eps.addresses:

@@ -243,7 +243,8 @@ class InformerBackend:
     """The :class:`Backend` over the API server. ``start()`` inside the loop; ``await stop()``.
 
     ``label_selector`` filters Services and EndpointSlices (CoreDNS's ``labels``); ``pods`` says
-    whether to watch Pods (only ``pods verified`` needs them).
+    whether to watch Pods (only ``pods verified`` needs them), ``endpoints`` whether to watch
+    EndpointSlices (not with ``noendpoints``).
     """
 
     def __init__(
@@ -251,6 +252,7 @@ class InformerBackend:
         client: RESTClient,
         *,
         pods: bool = False,
+        endpoints: bool = True,
         label_selector: str | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -270,11 +272,6 @@ class InformerBackend:
                 _SlimStore(name="services", convert=to_service, on_change=self._service_changed),
             ),
             (
-                ENDPOINT_SLICES,
-                label_selector,
-                _SlimStore(name="endpointslices", convert=to_endpoints, on_change=self._slice_changed),
-            ),
-            (
                 NAMESPACES,
                 None,
                 _SlimStore(
@@ -284,6 +281,14 @@ class InformerBackend:
                 ),
             ),
         ]
+        if endpoints:
+            stores.append(
+                (
+                    ENDPOINT_SLICES,
+                    label_selector,
+                    _SlimStore(name="endpointslices", convert=to_endpoints, on_change=self._slice_changed),
+                )
+            )
         if pods:
             stores.append((PODS, None, _SlimStore(name="pods", convert=to_pod, on_change=self._pod_changed)))
         self._stores = [store for _, _, store in stores]

@@ -53,11 +53,13 @@ class Entry:
     __slots__ = (
         "ancount",
         "arcount",
+        "counts",
         "ends",
         "expires",
         "flags",
         "kind",
         "nscount",
+        "patched",
         "stored",
         "tail",
         "ttl_offsets",
@@ -83,6 +85,37 @@ class Entry:
         self.flags = flags  # the upstream's header bytes 2-3
         self.stored = stored
         self.expires = expires
+        # Header counts without and with our OPT record, and the tail with TTLs for one remaining value.
+        self.counts = (
+            struct.pack("!HHHH", 1, self.ancount, self.nscount, self.arcount),
+            struct.pack("!HHHH", 1, self.ancount, self.nscount, self.arcount + 1),
+        )
+        self.patched: tuple[int, bytes] = (-1, b"")
+
+    def render_plain(
+        self, packet: bytes, *, question_end: int, opt: bytes, dnssec_ok: bool, now: float
+    ) -> bytes:
+        """The whole reply for a plain query (see the handler's fast path); the caller checks its size."""
+        remaining = max(int(self.expires - now), 0)
+        seconds, tail = self.patched
+        if seconds != remaining:
+            buffer = bytearray(self.tail)
+            for offset in self.ttl_offsets:
+                _TTL.pack_into(buffer, offset, remaining)
+            tail = bytes(buffer)
+            self.patched = (remaining, tail)
+        flags = self.flags
+        second = (flags & 0x80) | (packet[3] & 0x10) | (flags & 0x0F)
+        if dnssec_ok or packet[3] & 0x20:
+            second |= flags & 0x20
+        return (
+            packet[:2]
+            + bytes((0x84 | (packet[2] & 0x01), second))
+            + self.counts[1 if opt else 0]
+            + packet[wire.HEADER : question_end]
+            + tail
+            + opt
+        )
 
     def render(self, query: wire.Query, *, limit: int, now: float) -> bytes:
         """The reply to ``query``: TTLs counted down to the remaining lifetime, cut to ``limit``."""
@@ -100,9 +133,9 @@ class Entry:
             authoritative=True,
         )
         reply = bytearray(template.render(query, limit=limit))
-        # RA (and AD when the client asked for DNSSEC) come from the upstream.
+        # RA (and AD when the client asked for DNSSEC or set AD) come from the upstream.
         reply[3] |= self.flags & 0x80
-        if query.dnssec_ok:
+        if query.dnssec_ok or query.packet[3] & 0x20:
             reply[3] |= self.flags & 0x20
         return bytes(reply)
 

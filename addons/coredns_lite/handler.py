@@ -136,26 +136,25 @@ class Handler:
             )
 
     def _fast(self, packet: bytes, *, server: str, tcp: bool, family: str, started: float) -> bytes | None:
-        """A prebuilt answer for a plain query (one question, at most a clean OPT), or None.
+        """The answer to a plain query (one question, at most a clean OPT) when it is one of the
+        cheap ones — a prebuilt cluster answer, a forward-cache hit, or a certain NXDOMAIN — else
+        None, and the full path takes over (as it does for anything unusual, and for replies that
+        need truncating).
 
-        The question name ends at the first zero byte *if* the name is well formed; a table hit
-        proves it is (every key is a well-formed name), so nothing else needs checking here.
-        Anything unusual — and replies that need truncating — takes the full path.
+        The question name ends at the first zero byte *if* it is well formed: a table hit proves
+        it is (every key is a well-formed name); the other branches check it.
         """
         size = len(packet)
         if size < 17 or packet[2] & 0xF8 or packet[4:11] != _PLAIN_COUNTS:
             return None
         end = packet.find(0, wire.HEADER)
         qend = end + 5
-        if end <= wire.HEADER or qend > size:
-            return None
-        stored = self.table.get(packet[wire.HEADER : end + 1].lower() + packet[end + 1 : qend])
-        if stored is None:
+        if end < wire.HEADER or qend > size:
             return None
         arcount = packet[11]
         if arcount == 0 and qend == size:
             opt = b""
-            limit = wire.MIN_UDP_SIZE
+            limit = wire.MAX_MESSAGE if tcp else wire.MIN_UDP_SIZE
             do = False
         elif (
             arcount == 1
@@ -165,26 +164,63 @@ class Handler:
             and not packet[qend + 6]
             and qend + 11 + ((packet[qend + 9] << 8) | packet[qend + 10]) == size
         ):
-            limit = min(max((packet[qend + 3] << 8) | packet[qend + 4], wire.MIN_UDP_SIZE), wire.MAX_UDP_SIZE)
+            udp_size = min(
+                max((packet[qend + 3] << 8) | packet[qend + 4], wire.MIN_UDP_SIZE), wire.MAX_UDP_SIZE
+            )
+            limit = wire.MAX_MESSAGE if tcp else udp_size
             do = bool(packet[qend + 7] & 0x80)
-            opt = wire.OPT_PREFIX + _U16.pack(limit) + (wire.OPT_SUFFIX_DO if do else wire.OPT_SUFFIX)
+            opt = wire.OPT_PREFIX + _U16.pack(udp_size) + (wire.OPT_SUFFIX_DO if do else wire.OPT_SUFFIX)
         else:
             return None
-        if type(stored) is NoData:
-            reply = self._negative_reply(packet, qend, opt, wire.NOERROR, stored.zone_length)
-            rcode = wire.NOERROR
+        name = packet[wire.HEADER : end + 1].lower()
+        key = name + packet[end + 1 : qend]
+        stored = self.table.get(key)
+        plugin = KUBERNETES
+        if stored is not None:
+            if type(stored) is NoData:
+                reply = self._negative_reply(packet, qend, opt, wire.NOERROR, stored.zone_length)
+                rcode = wire.NOERROR
+            else:
+                template: wire.Template = stored  # type: ignore[assignment]
+                reply = (
+                    packet[:2]
+                    + template.heads[wire.head_index(packet, edns=bool(opt))]
+                    + packet[wire.HEADER : qend]
+                    + template.tail
+                    + opt
+                )
+                rcode = template.rcode
         else:
-            template: wire.Template = stored  # type: ignore[assignment]
-            reply = (
-                packet[:2]
-                + template.heads[wire.head_index(packet, edns=bool(opt))]
-                + packet[wire.HEADER : qend]
-                + template.tail
-                + opt
-            )
-            if not tcp and len(reply) > limit:
-                return None  # needs truncating: the full path does that
-            rcode = template.rcode
+            if packet[end + 3 : qend] != b"\x00\x01":
+                return None  # not class IN
+            labels = wire.plain_labels(name)
+            if labels is None:
+                return None
+            zone = self.rules.match_zone(labels)
+            if zone is None:
+                if self.cache is None:
+                    return None
+                entry = self.cache.get(key + bytes(((2 if do else 0) | (1 if packet[3] & 0x10 else 0),)))
+                if entry is None:
+                    return None
+                reply = entry.render_plain(
+                    packet, question_end=qend, opt=opt, dnssec_ok=do, now=self.cache.clock()
+                )
+                rcode = entry.flags & 0x0F
+                plugin = CACHE
+                if len(reply) <= limit:
+                    self.metrics.cache_hit(server, entry.kind)
+            elif (
+                packet[end + 1] == 0
+                and packet[end + 2] in (wire.A, wire.AAAA)
+                and self.rules.quick_name_error(labels, zone)
+            ):
+                reply = self._negative_reply(packet, qend, opt, wire.NXDOMAIN, _zone_wire_length(zone))
+                rcode = wire.NXDOMAIN
+            else:
+                return None
+        if len(reply) > limit:
+            return None  # needs truncating: the full path does that
         self.metrics.observe(
             (
                 server,
@@ -192,7 +228,7 @@ class Handler:
                 family,
                 _TYPES.get((packet[end + 1] << 8) | packet[end + 2], "other"),
                 _RCODE[rcode],
-                KUBERNETES,
+                plugin,
                 do,
             ),
             duration=time.perf_counter() - started,

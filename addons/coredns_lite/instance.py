@@ -71,6 +71,7 @@ def _backend_settings(options: KubernetesOptions | None, kubeconfig: str | None)
     return (
         options.labels,
         options.pods is PodMode.VERIFIED,
+        options.noendpoints,
         options.kubeconfig or kubeconfig,
         options.context,
     )
@@ -125,7 +126,10 @@ class Instance:
         config = client_config(kubeconfig=options.kubeconfig or self.kubeconfig, context=options.context)
         client = open_client(config, component=COMPONENT)
         backend = InformerBackend(
-            client, pods=options.pods is PodMode.VERIFIED, label_selector=options.labels
+            client,
+            pods=options.pods is PodMode.VERIFIED,
+            endpoints=not options.noendpoints,
+            label_selector=options.labels,
         )
         backend.add_listener(self._on_change)
         gate = SyncGate([backend], readiness=self.readiness, gate=KUBERNETES_GATE)

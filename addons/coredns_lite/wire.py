@@ -147,6 +147,28 @@ def name_labels(wire: bytes) -> list[bytes]:
         i += 1 + length
 
 
+def plain_labels(name: bytes) -> tuple[str, ...] | None:
+    """The labels of an uncompressed wire name (one char per byte), or None when ``name`` is not
+    exactly one well-formed name: a pointer or reserved label type, a label running past the
+    end, bytes after the root label, or more than 255 bytes.
+    """
+    size = len(name)
+    if size > MAX_NAME:
+        return None
+    text = name.decode("latin-1")
+    labels = []
+    i = 0
+    while i < size:
+        length = name[i]
+        if length == 0:
+            return tuple(labels) if i == size - 1 else None
+        if length > 63:
+            return None
+        labels.append(text[i + 1 : i + 1 + length])
+        i += 1 + length
+    return None
+
+
 def labels_text(labels: list[bytes]) -> str:
     if not labels:
         return "."

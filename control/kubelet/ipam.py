@@ -7,6 +7,9 @@ a freed address is not reused at once — connections to a pod just deleted shou
 its successor. The network and broadcast addresses and the first host address (the
 gateway, in CNI's convention) are never handed out.
 
+The node agent is the only writer of its directory, so the allocations are read from disk
+once and then kept in memory.
+
 All of 127.0.0.0/8 is loopback on Linux, so an address from ``127.244.N.0/24`` needs no
 set-up: a pod's processes bind to it (``POD_IP``) and anything on the machine reaches them.
 """
@@ -32,40 +35,46 @@ class HostLocalIPAM:
             raise IPAMError(f"pod CIDR {cidr} is too small for pods")
         self.directory = directory / str(self.network).replace("/", "-")
         self.directory.mkdir(parents=True, exist_ok=True)
-
-    def _hosts(self) -> list[str]:
-        return [str(ip) for ip in list(self.network.hosts())[1:]]
-
-    def owner(self, ip: str) -> str | None:
+        self._hosts = [str(ip) for ip in list(self.network.hosts())[1:]]
+        self._owners: dict[str, str] = {}
+        for entry in os.scandir(self.directory):
+            if entry.name[0].isdigit():
+                self._owners[entry.name] = Path(entry.path).read_text().strip()
         try:
-            return (self.directory / ip).read_text().strip()
-        except FileNotFoundError:
-            return None
+            last = (self.directory / "last_reserved_ip").read_text().strip()
+            self._next = self._hosts.index(last) + 1
+        except (FileNotFoundError, ValueError):
+            self._next = 0
+
+    @classmethod
+    def existing(cls, directory: Path) -> list[HostLocalIPAM]:
+        """The ranges allocated from before (``<cidr>`` directories under ``directory``)."""
+        if not directory.is_dir():
+            return []
+        found = []
+        for entry in os.scandir(directory):
+            address, _, prefix = entry.name.rpartition("-")
+            if entry.is_dir() and address and prefix.isdigit():
+                try:
+                    found.append(cls(directory=directory, cidr=f"{address}/{prefix}"))
+                except IPAMError:
+                    continue
+        return found
 
     def allocations(self) -> dict[str, str]:
         """ip -> pod uid."""
-        found = {}
-        for entry in os.scandir(self.directory):
-            if entry.name[0].isdigit():
-                found[entry.name] = Path(entry.path).read_text().strip()
-        return found
+        return dict(self._owners)
 
     def allocate(self, pod_uid: str) -> str:
         """The pod's address: the one it already has, or the next free one."""
-        allocations = self.allocations()
-        for ip, owner in allocations.items():
+        for ip, owner in self._owners.items():
             if owner == pod_uid:
                 return ip
-        hosts = self._hosts()
-        last_file = self.directory / "last_reserved_ip"
-        try:
-            last = last_file.read_text().strip()
-            start = hosts.index(last) + 1
-        except (FileNotFoundError, ValueError):
-            start = 0
-        for offset in range(len(hosts)):
-            ip = hosts[(start + offset) % len(hosts)]
-            if ip in allocations:
+        count = len(self._hosts)
+        for offset in range(count):
+            index = (self._next + offset) % count
+            ip = self._hosts[index]
+            if ip in self._owners:
                 continue
             try:
                 fd = os.open(self.directory / ip, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
@@ -73,29 +82,13 @@ class HostLocalIPAM:
                 continue
             with os.fdopen(fd, "w") as out:
                 out.write(pod_uid)
-            last_file.write_text(ip)
+            (self.directory / "last_reserved_ip").write_text(ip)
+            self._owners[ip] = pod_uid
+            self._next = index + 1
             return ip
-        raise IPAMError(f"no free address left in {self.network} ({len(hosts)} addresses, all in use)")
+        raise IPAMError(f"no free address left in {self.network} ({count} addresses, all in use)")
 
     def release(self, pod_uid: str) -> None:
-        for ip, owner in self.allocations().items():
-            if owner == pod_uid:
-                (self.directory / ip).unlink(missing_ok=True)
-
-
-def release_pod(root: Path, pod_uid: str) -> None:
-    """Free every address ``pod_uid`` holds under ``root``, whatever CIDR it came from (the
-    node's pod CIDR may have changed since the address was given)."""
-    if not root.is_dir():
-        return
-    for network in os.scandir(root):
-        if not network.is_dir():
-            continue
-        for allocation in os.scandir(network.path):
-            if not allocation.name[0].isdigit():
-                continue
-            try:
-                if Path(allocation.path).read_text().strip() == pod_uid:
-                    os.unlink(allocation.path)
-            except FileNotFoundError:
-                continue
+        for ip in [ip for ip, owner in self._owners.items() if owner == pod_uid]:
+            (self.directory / ip).unlink(missing_ok=True)
+            del self._owners[ip]

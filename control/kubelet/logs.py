@@ -406,6 +406,23 @@ class _Output:
         return data
 
 
+def tail_text(path: Path, *, lines: int = 80, limit_bytes: int = 2048) -> str:
+    """The last ``lines`` entries as text, cut at ``limit_bytes`` (a terminated container's
+    message under ``terminationMessagePolicy: FallbackToLogsOnError``); "" without a log."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return ""
+    try:
+        size = os.fstat(fd).st_size
+        start = _tail_offset(fd, size, lines)
+        data = os.pread(fd, size - start, start)
+    finally:
+        os.close(fd)
+    output = _Output(LogOptions(limit_bytes=limit_bytes))
+    return output.render(data.rstrip(b"\n").split(b"\n")).decode(errors="replace")
+
+
 async def read_container_log(
     path: Path,
     options: LogOptions,

@@ -34,7 +34,9 @@ OnChange = Callable[[Key, set[str]], None]
 class ObjectSource(Protocol):
     """Where the volume and env code read referenced objects (``ReferencedObjects``)."""
 
-    async def get(self, resource: Resource, namespace: str, name: str, *, holder: str) -> dict[str, Any] | None: ...
+    async def get(
+        self, resource: Resource, namespace: str, name: str, *, holder: str
+    ) -> dict[str, Any] | None: ...
 
     async def release(self, holder: str) -> None: ...
 

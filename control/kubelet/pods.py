@@ -51,12 +51,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import copy
+import dataclasses
 import ipaddress
 import logging
 import math
 import os
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -67,7 +68,7 @@ from control.client.rest import Preconditions, RESTClient
 from control.controllers.events import EventRecorder
 from control.kubelet import dns, logs
 from control.kubelet.env import EnvError, build_env, expand, expand_command, mapping_for
-from control.kubelet.ipam import HostLocalIPAM, IPAMError, release_pod
+from control.kubelet.ipam import HostLocalIPAM, IPAMError
 from control.kubelet.node import NodeStatus
 from control.kubelet.objectcache import CONFIG_MAPS, SECRETS, ObjectUnavailableError, ReferencedObjects
 from control.kubelet.probes import ContainerProbes, Outcome, Result, run_action
@@ -82,6 +83,7 @@ from control.kubelet.runtime.protocol import (
     Runtime,
     RuntimeError_,
     SandboxConfig,
+    SandboxStatus,
 )
 from control.kubelet.status import PODS, ContainerView, PodView, StatusManager, generate_status, rfc3339
 from control.kubelet.volumes import PodVolumes, VolumeError, VolumeManager
@@ -92,6 +94,8 @@ log = logging.getLogger("kubelab.kubelet.pods")
 Obj = dict[str, Any]
 MINIMUM_GRACE_SECONDS = 2.0
 ORPHAN_GRACE_SECONDS = 1.0
+EVENT_QUEUE_SIZE = 1000
+EVENT_WRITERS = 2
 LABEL_POD_UID = "io.kubernetes.pod.uid"
 LABEL_POD_NAME = "io.kubernetes.pod.name"
 LABEL_POD_NAMESPACE = "io.kubernetes.pod.namespace"
@@ -286,9 +290,10 @@ class PodManager:
         )
         self.workers: dict[str, PodWorker] = {}
         self._ipams: dict[str, HostLocalIPAM] = {}
-        self._events: set[asyncio.Task[None]] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._event_queue: asyncio.Queue[tuple[Obj, str, str, str]] = asyncio.Queue(maxsize=EVENT_QUEUE_SIZE)
         self._adopted: dict[str, list[ContainerStatus]] = {}
-        self._sandboxes: dict[str, Any] = {}
+        self._sandboxes: dict[str, SandboxStatus] = {}
         self._started = False
         pods.add_event_handler(on_add=self._on_add, on_update=self._on_update, on_delete=self._on_delete)
 
@@ -297,10 +302,14 @@ class PodManager:
     async def start(self) -> None:
         """Re-adopt what the runtime runs, then start a worker per pod (call after the
         pods informer has synced), and end what belongs to pods the API no longer has."""
+        for index in range(EVENT_WRITERS):
+            self._spawn(self._write_events(), name=f"event writer {index}")
         containers = await self.runtime.list_containers()
         for status in containers:
             self._adopted.setdefault(status.pod_uid, []).append(status)
         self._sandboxes = {sandbox.pod_uid: sandbox for sandbox in await self.runtime.list_sandboxes()}
+        for ipam in HostLocalIPAM.existing(self.data_dir / "ipam"):
+            self._ipams[str(ipam.network)] = ipam
         self._started = True
         known = set()
         for pod in self.pods_informer.cache.list():
@@ -330,16 +339,16 @@ class PodManager:
             for worker in workers:
                 with contextlib.suppress(VolumeError):
                     self.volumes.unmount(worker.sandbox_dir)
-        tasks = list(self._events)
+        tasks = list(self._tasks)
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         await self.objects.close()
 
-    def _spawn(self, coroutine: Any, *, name: str) -> None:
+    def _spawn(self, coroutine: Coroutine[Any, Any, None], *, name: str) -> None:
         task = asyncio.create_task(coroutine, name=name)
-        self._events.add(task)
-        task.add_done_callback(self._events.discard)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     async def _clean_orphan(self, uid: str) -> None:
         try:
@@ -351,7 +360,7 @@ class PodManager:
                 await self.volumes.teardown(uid, sandbox.directory)
                 self._remove_links(sandbox.namespace, sandbox.name)
             await self.runtime.remove_sandbox(uid)
-            release_pod(self.data_dir / "ipam", uid)
+            self.release_ip(uid)
             log.info("cleaned up orphaned pod %s", uid)
         except Exception:
             log.exception("cleaning up orphaned pod %s failed", uid)
@@ -409,18 +418,34 @@ class PodManager:
     # ------------------------------------------------------------------ shared services
 
     def event(self, pod: Obj, *, type: str, reason: str, message: str) -> None:
-        """Record an event about ``pod`` without waiting for it (events are best effort)."""
-        self._spawn(
-            self.recorder.event(pod, type=type, reason=reason, message=message), name=f"event {reason}"
-        )
+        """Record an event about ``pod`` without waiting for it. Events are best effort, as
+        upstream's broadcaster: queued, written by a few writers (so a burst of pods does not
+        open a connection per event), and dropped when the queue is full."""
+        try:
+            self._event_queue.put_nowait((pod, type, reason, message))
+        except asyncio.QueueFull:
+            log.warning(
+                "event queue full; dropping %s %s for pod %s", type, reason, pod["metadata"].get("name")
+            )
+
+    async def _write_events(self) -> None:
+        while True:
+            pod, type_, reason, message = await self._event_queue.get()
+            await self.recorder.event(pod, type=type_, reason=reason, message=message)
 
     def ipam(self) -> HostLocalIPAM:
+        """The address range of the node's current pod CIDR."""
         cidr = self.node.pod_cidr or self.options.pod_cidr_fallback or fallback_pod_cidr(self.node.node_ip)
         ipam = self._ipams.get(cidr)
         if ipam is None:
             ipam = HostLocalIPAM(directory=self.data_dir / "ipam", cidr=cidr)
-            self._ipams[cidr] = ipam
+            self._ipams[str(ipam.network)] = self._ipams[cidr] = ipam
         return ipam
+
+    def release_ip(self, uid: str) -> None:
+        """Free the pod's address, whichever range it came from (the pod CIDR may have changed)."""
+        for ipam in set(self._ipams.values()):
+            ipam.release(uid)
 
     # ------------------------------------------------------------------ for the HTTP API
 
@@ -495,7 +520,7 @@ def fallback_pod_cidr(node_ip: str) -> str:
 
 class PodWorker:
     def __init__(
-        self, manager: PodManager, pod: Obj, *, adopted: list[ContainerStatus], sandbox: Any
+        self, manager: PodManager, pod: Obj, *, adopted: list[ContainerStatus], sandbox: SandboxStatus | None
     ) -> None:
         self.manager = manager
         self.runtime = manager.runtime
@@ -579,6 +604,20 @@ class PodWorker:
         if adopted:
             self.sandbox_ready = bool(self.pod_ips) or bool(self.pod["spec"].get("hostNetwork"))
 
+    def _observe(self, record: _Container, status: ContainerStatus) -> None:
+        """Take a newer runtime status of the container's current attempt."""
+        known = record.current
+        if known is not None and known.id == status.id and known.message and not status.message:
+            status = dataclasses.replace(status, message=known.message)
+        elif (
+            status.state is ContainerState.EXITED
+            and status.exit_code not in (0, None)
+            and not status.message
+            and record.spec.get("terminationMessagePolicy") == "FallbackToLogsOnError"
+        ):
+            status = dataclasses.replace(status, message=logs.tail_text(status.log_path))
+        record.current = status
+
     # ------------------------------------------------------------------ wake-ups
 
     def start(self) -> None:
@@ -650,7 +689,7 @@ class PodWorker:
         async def watch() -> None:
             status = await self.runtime.wait(container_id)
             if record.current is not None and record.current.id == container_id:
-                record.current = status
+                self._observe(record, status)
             self.wake()
 
         if record.watcher is not None:
@@ -666,8 +705,16 @@ class PodWorker:
             return await self._terminate()
         await self._refresh()
         if self.terminated or (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed"):
+            # A terminal pod never runs again, whoever made it terminal.
             self.terminated = True
             await self._stop_probes()
+            running = [record for record in self.containers.values() if record.running]
+            await asyncio.gather(
+                *(
+                    self._kill(record, grace=self._grace(), message=f"Stopping container {record.name}")
+                    for record in running
+                )
+            )
             await self._push_status()
             return None
         if not self.sandbox_ready:
@@ -677,6 +724,12 @@ class PodWorker:
                 self.event("Warning", "FailedCreatePodSandBox", f"Failed to create pod sandbox: {exc}")
                 await self._push_status()
                 return self.options.retry_interval
+        if (
+            self.volumes is not None
+            and self.volumes.next_refresh is not None
+            and time.time() >= self.volumes.next_refresh
+        ):
+            self.volumes_dirty = True  # a projected token is due for renewal
         if (self.volumes is None or self.volumes_dirty) and not await self._setup_volumes():
             await self._push_status()
             return self.options.retry_interval
@@ -736,7 +789,7 @@ class PodWorker:
         for record in self.containers.values():
             if record.current is not None:
                 with contextlib.suppress(RuntimeError_):
-                    record.current = await self.runtime.status(record.current.id)
+                    self._observe(record, await self.runtime.status(record.current.id))
             if not record.running and record.probes is not None:
                 await record.probes.stop()
                 record.probes = None
@@ -790,6 +843,16 @@ class PodWorker:
         if manager.limitations and not self._warned_limits:
             self._warned_limits = True
             self.event("Warning", "ProcessRuntimeLimits", "; ".join(manager.limitations))
+        sidecars = [
+            c["name"] for c in pod["spec"].get("initContainers") or () if c.get("restartPolicy") == "Always"
+        ]
+        if sidecars:
+            self.event(
+                "Warning",
+                "SidecarContainersNotSupported",
+                f"init containers with restartPolicy Always (sidecars) are run as ordinary init containers by "
+                f"kubelab's kubelet: {', '.join(sidecars)} must exit before the pod's containers start",
+            )
 
     def _resolver_config(self, *, report: bool = False) -> dns.ResolverConfig:
         if self._resolver is None or report:
@@ -901,9 +964,11 @@ class PodWorker:
             log_path=logs.container_log_path(self.sandbox_dir, container=record.name, restart_count=attempt),
             restart_count=attempt,
             stdin=bool(spec.get("stdin")),
+            stdin_once=bool(spec.get("stdinOnce")),
             tty=bool(spec.get("tty")),
             memory_limit_bytes=_quantity_int(limits.get("memory")),
             cpu_limit_millis=_quantity_int(limits.get("cpu"), scale=1000),
+            cpu_request_millis=_quantity_int((resources.get("requests") or {}).get("cpu"), scale=1000),
             labels={
                 LABEL_POD_UID: self.uid,
                 LABEL_POD_NAME: self.name,
@@ -1116,7 +1181,7 @@ class PodWorker:
             await self.runtime.stop(record.current.id, grace_seconds=remaining)
         except RuntimeError_ as exc:
             log.warning("stopping %s/%s container %s failed: %s", self.namespace, self.name, record.name, exc)
-        record.current = await self.runtime.status(record.current.id)
+        self._observe(record, await self.runtime.status(record.current.id))
 
     async def _terminate(self) -> float | None:
         """The pod is being deleted (or is gone): stop everything, report, delete, clean up."""
@@ -1171,7 +1236,7 @@ class PodWorker:
                         container_id=status.id,
                     )
         await self.runtime.remove_sandbox(self.uid)
-        release_pod(manager.data_dir / "ipam", self.uid)
+        manager.release_ip(self.uid)
         manager.crash_backoff.forget_prefix(self.uid + "/")
         manager.image_backoff.forget_prefix(self.uid + "/")
         manager.status.forget(self.uid)
@@ -1211,6 +1276,11 @@ def _meaningful_change(old: Obj, new: Obj) -> bool:
     old_meta = {k: v for k, v in old["metadata"].items() if k not in ("resourceVersion", "managedFields")}
     new_meta = {k: v for k, v in new["metadata"].items() if k not in ("resourceVersion", "managedFields")}
     if old_meta != new_meta:
+        return True
+    terminal = ("Succeeded", "Failed")
+    if (new.get("status") or {}).get("phase") in terminal and (old.get("status") or {}).get(
+        "phase"
+    ) not in terminal:
         return True
     owned = ("PodReadyToStartContainers", "Initialized", "Ready", "ContainersReady", "PodScheduled")
     old_conditions = [

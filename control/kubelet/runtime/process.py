@@ -405,6 +405,7 @@ class ProcessRuntime:
                     container_id=container_id,
                     memory_limit_bytes=config.memory_limit_bytes,
                     cpu_limit_millis=config.cpu_limit_millis,
+                    cpu_request_millis=config.cpu_request_millis,
                 )
             except (CgroupError, OSError) as exc:
                 shutil.rmtree(directory, ignore_errors=True)
@@ -441,7 +442,7 @@ class ProcessRuntime:
             "log_max_bytes": self.options.log_max_bytes,
             "log_max_files": self.options.log_max_files,
             "stdin": config.stdin,
-            "stdin_once": False,
+            "stdin_once": config.stdin_once,
             "tty": config.tty,
             "namespaces": self.namespaces,
             "hostname": sandbox.hostname,
@@ -778,9 +779,15 @@ class ProcessRuntime:
         container = self._get(container_id)
         if not container.running:
             raise RuntimeError_(f"cannot attach to container {container_id}: it is not running")
+        # Connect the socket ourselves: an abstract name ("\0...") is not a path every event
+        # loop accepts (uvloop's unix connect refuses it), while an open socket is.
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.setblocking(False)
         try:
-            reader, writer = await asyncio.open_unix_connection("\0" + container.config["attach"])
+            await asyncio.get_running_loop().sock_connect(sock, "\0" + container.config["attach"])
+            reader, writer = await asyncio.open_unix_connection(sock=sock)
         except OSError as exc:
+            sock.close()
             raise RuntimeError_(f"cannot attach to container {container_id}: {exc}") from exc
         exit_code: asyncio.Future[int] = asyncio.get_running_loop().create_future()
 

@@ -10,12 +10,13 @@ The kubelet's HTTP API (logs, exec, attach, port-forward) depends on this protoc
 
 Additions made with the process runtime (all additive, with defaults, so code written
 against the first version keeps working): ``InvalidImageError`` and ``ExecTimeoutError``;
-``ContainerConfig.labels``; ``ContainerStatus`` gained ``pod_uid``, ``attempt``, ``image``,
-``image_id``, ``created_at`` and ``labels`` (what the kubelet needs to re-adopt containers
-after a restart, as CRI labels do); ``ImageInfo``, ``ContainerUsage`` and ``SandboxStatus``;
-and the methods ``image_info`` (CRI ImageStatus), ``wait`` (exit notification),
-``remove_container`` (CRI RemoveContainer), ``list_sandboxes``, ``usage`` (CRI
-ContainerStats) and ``close``.
+``ContainerConfig.labels``, ``stdin_once`` and ``cpu_request_millis``; ``ContainerStatus``
+gained ``pod_uid``, ``attempt``, ``image``, ``image_id``, ``created_at`` and ``labels``
+(what the kubelet needs to re-adopt containers after a restart, as CRI labels do);
+``ImageInfo``, ``ContainerUsage`` and ``SandboxStatus``; and the methods ``image_info``
+(CRI ImageStatus), ``wait`` (exit notification), ``remove_container`` (CRI
+RemoveContainer), ``list_sandboxes``, ``usage`` (CRI ContainerStats, synchronous) and
+``close``.
 """
 
 from __future__ import annotations
@@ -84,9 +85,11 @@ class ContainerConfig:
     log_path: Path = Path()  # the CRI log file this attempt writes
     restart_count: int = 0
     stdin: bool = False
+    stdin_once: bool = False  # close the container's stdin when the first attach that used it ends
     tty: bool = False
     memory_limit_bytes: int | None = None
     cpu_limit_millis: int | None = None
+    cpu_request_millis: int | None = None  # relative CPU weight (cgroup shares/weight)
     # CRI-style labels (io.kubernetes.container.name, ...): stored with the container and
     # returned in its status, so a restarted kubelet can tell what each container is.
     labels: Mapping[str, str] = field(default_factory=dict)

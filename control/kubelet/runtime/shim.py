@@ -64,11 +64,13 @@ _PR_SET_NAME = 15
 
 
 def write_json_atomically(path: Path, value: Any) -> None:
+    """Replace ``path`` in one step, so a reader (or a restarted agent) never sees half a record.
+
+    Not fsynced: these records matter across process crashes, which the page cache survives;
+    after a machine crash every container is gone anyway."""
     temporary = path.with_name(f".{path.name}.tmp")
     with open(temporary, "w") as out:
         json.dump(value, out)
-        out.flush()
-        os.fsync(out.fileno())
     os.replace(temporary, path)
 
 

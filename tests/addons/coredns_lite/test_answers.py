@@ -472,3 +472,41 @@ def test_classes_other_than_in_are_refused() -> None:
     query = dns.message.make_query("svc1.testns.svc.cluster.local.", "A", rdclass="CH")
     reply = dns.message.from_wire(handler.serve(query.to_wire(), server="s", tcp=False))  # type: ignore[arg-type]
     assert reply.rcode() == dns.rcode.REFUSED
+
+
+def test_the_nxdomain_shortcut_agrees_with_the_full_rules() -> None:
+    names = {case.name for case in CASES} | {
+        "ns.dns.cluster.local.",
+        "x.ns.dns.cluster.local.",
+        "a.b.c.d.e.f.svc.cluster.local.",
+        "testns.svc.cluster.local.",
+        "nons.svc.cluster.local.",
+        "svc.cluster.local.",
+        "web.testns.pod.cluster.local.",
+        "1-2-3-4.testns.pod.cluster.local.",
+    }
+    for options in ({}, {"namespaces": frozenset({"testns"})}, {"pods": PodMode.INSECURE}):
+        handler = make_handler(cluster(), zones=ZONES, **options)
+        rules = handler.rules
+        for name in names:
+            labels = tuple(name.rstrip(".").split("."))
+            zone = rules.match_zone(labels)
+            if zone is None:
+                continue
+            for qtype in (1, 28):
+                if rules.quick_name_error(labels, zone):
+                    outcome = rules.resolve(labels, qtype)
+                    assert outcome is not None and outcome.rcode == dns.rcode.NXDOMAIN, (name, qtype, options)
+    assert not make_handler(cluster(synced=False)).rules.quick_name_error(
+        ("x", "testns", "svc", "cluster", "local"), ("cluster", "local")
+    )
+    assert not make_handler(cluster(), fallthrough=()).rules.quick_name_error(
+        ("x", "testns", "svc", "cluster", "local"), ("cluster", "local")
+    )
+
+
+def test_noendpoints_serves_no_endpoint_records() -> None:
+    handler = make_handler(cluster(), noendpoints=True)
+    assert ask(handler, "hdls1.testns.svc.cluster.local.", "A").rcode() == dns.rcode.NXDOMAIN
+    assert ask(handler, "172-0-0-1.svc1.testns.svc.cluster.local.", "A").rcode() == dns.rcode.NXDOMAIN
+    assert ask(handler, "svc1.testns.svc.cluster.local.", "A").answer

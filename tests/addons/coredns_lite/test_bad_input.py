@@ -146,7 +146,7 @@ def test_a_panic_is_counted_and_answered_servfail(handler, monkeypatch) -> None:
         raise RuntimeError("boom")
 
     monkeypatch.setattr(handler.rules, "resolve", explode)
-    query = dns.message.make_query("new.testns.svc.cluster.local.", "A")
+    query = dns.message.make_query("svc1.testns.svc.cluster.local.", "SRV")
     reply = dns.message.from_wire(serve(handler, query.to_wire()))
     assert reply.rcode() == dns.rcode.SERVFAIL
     assert handler.metrics.panics == 1

@@ -165,3 +165,19 @@ async def test_deleted_pod_with_exiting_containers_is_removed_quickly(cluster: C
     await cluster.client.delete(PODS, "quick", namespace="default")
     await cluster.wait_gone("quick")
     assert time.monotonic() - started < 2.5
+
+
+async def test_a_pod_made_terminal_by_someone_else_stops_running(cluster: Cluster) -> None:
+    await cluster.start_agent()
+    await cluster.create_pod(pod("evicted", shell("app", "sleep 60")))
+    await cluster.wait_pod("evicted", lambda p: "running" in state_of(p, "app"))
+    await cluster.client.patch(
+        PODS,
+        "evicted",
+        {"status": {"phase": "Failed", "reason": "Evicted"}},
+        namespace="default",
+        subresource="status",
+    )
+    stopped = await cluster.wait_pod("evicted", lambda p: "terminated" in state_of(p, "app"))
+    assert stopped["status"]["phase"] == "Failed" and stopped["status"]["reason"] == "Evicted"
+    assert state_of(stopped, "app")["terminated"]["exitCode"] == 143

@@ -9,11 +9,14 @@ import re
 
 import pytest
 
+from control.kubelet.agent import NodeAgentOptions
 from control.kubelet.logs import LogOptions, read_container_log
 from control.kubelet.objectcache import CONFIG_MAPS, SECRETS
 from control.kubelet.pods import LogUnavailableError
+from control.kubelet.runtime.process import RuntimeOptions
 from control.kubelet.status import PODS
 from tests.control.kubelet.conftest import (
+    FAST,
     Cluster,
     RunningAgent,
     condition,
@@ -147,11 +150,22 @@ async def test_crashing_container_restarts_with_crash_loop_back_off(cluster: Clu
 
 async def test_restart_policies_never_and_on_failure(cluster: Cluster) -> None:
     await cluster.start_agent()
-    await cluster.create_pod(pod("never", shell("app", "exit 1"), restartPolicy="Never"))
+    await cluster.create_pod(
+        pod(
+            "never",
+            shell(
+                "app",
+                "echo first; echo 'why it failed'; exit 1",
+                terminationMessagePolicy="FallbackToLogsOnError",
+            ),
+            restartPolicy="Never",
+        )
+    )
     await cluster.create_pod(pod("on-failure", shell("app", "exit 0"), restartPolicy="OnFailure"))
     failed = await cluster.wait_pod("never", lambda p: p["status"].get("phase") == "Failed")
     terminated = state_of(failed, "app")["terminated"]
     assert terminated["exitCode"] == 1 and terminated["reason"] == "Error"
+    assert terminated["message"] == "first\nwhy it failed\n", "FallbackToLogsOnError: the log's tail"
     assert container_status(failed, "app")["restartCount"] == 0
     assert condition(failed, "Ready")["reason"] == "PodFailed"
     succeeded = await cluster.wait_pod("on-failure", lambda p: p["status"].get("phase") == "Succeeded")
@@ -223,3 +237,19 @@ async def test_follow_reads_until_the_container_exits(cluster: Cluster) -> None:
         agent.agent.pods.log_source("default", "counter", "app", previous=True)
     with pytest.raises(LogUnavailableError, match='pod "nope" cannot be found'):
         agent.agent.pods.log_source("default", "nope", "app")
+
+
+async def test_without_root_isolation_the_pod_still_runs_and_is_told_why(cluster: Cluster) -> None:
+    options = NodeAgentOptions(kubelet=FAST, runtime=RuntimeOptions(namespaces=False, cgroups=False))
+    agent = await cluster.start_agent(options=options)
+    assert agent.agent.runtime.namespaces is False and agent.agent.runtime.cgroups is None
+    await cluster.create_pod(
+        pod("plain", shell("app", 'echo "search=$LOCALDOMAIN options=$RES_OPTIONS"; sleep 60'))
+    )
+    await cluster.wait_pod("plain", lambda p: "running" in state_of(p, "app"))
+    text = await wait_log(agent, "plain", "app", "search=")
+    assert "search=default.svc.cluster.local svc.cluster.local cluster.local" in text
+    assert "options=ndots:5" in text
+    event = await cluster.wait_event("plain", "ProcessRuntimeLimits")
+    assert "volumes are not mounted at their mountPath" in event["message"]
+    assert "memory and CPU limits are not enforced" in event["message"]

@@ -220,7 +220,9 @@ async def test_projected_service_account_volume_without_token_request(cluster: C
         }
     ]
     await cluster.create_pod(
-        pod("sa", shell("app", "sleep 60", volumeMounts=mount), volumes=[volume], serviceAccountName="default")
+        pod(
+            "sa", shell("app", "sleep 60", volumeMounts=mount), volumes=[volume], serviceAccountName="default"
+        )
     )
     running = await cluster.wait_pod("sa", lambda p: "running" in state_of(p, "app"))
     base = "/var/run/secrets/kubernetes.io/serviceaccount"

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from control.kubelet.ipam import HostLocalIPAM, IPAMError, release_pod
+from control.kubelet.ipam import HostLocalIPAM, IPAMError
 from control.kubelet.pods import fallback_pod_cidr
 
 
@@ -34,14 +34,13 @@ def test_exhaustion_and_bad_cidrs(tmp_path: Path) -> None:
         HostLocalIPAM(directory=tmp_path, cidr="127.244.9.0/31")
 
 
-def test_release_pod_frees_addresses_from_every_range(tmp_path: Path) -> None:
+def test_existing_ranges_are_found_again(tmp_path: Path) -> None:
     HostLocalIPAM(directory=tmp_path, cidr="127.244.1.0/24").allocate("p")
-    HostLocalIPAM(directory=tmp_path, cidr="127.244.2.0/24").allocate("p")
     HostLocalIPAM(directory=tmp_path, cidr="127.244.2.0/24").allocate("q")
-    release_pod(tmp_path, "p")
-    assert HostLocalIPAM(directory=tmp_path, cidr="127.244.1.0/24").allocations() == {}
-    assert HostLocalIPAM(directory=tmp_path, cidr="127.244.2.0/24").allocations() == {"127.244.2.3": "q"}
-    release_pod(tmp_path / "missing", "p")
+    (tmp_path / "not-a-range").mkdir()
+    found = {str(ipam.network): ipam.allocations() for ipam in HostLocalIPAM.existing(tmp_path)}
+    assert found == {"127.244.1.0/24": {"127.244.1.2": "p"}, "127.244.2.0/24": {"127.244.2.2": "q"}}
+    assert HostLocalIPAM.existing(tmp_path / "missing") == []
 
 
 def test_fallback_cidr_follows_the_node_number() -> None:

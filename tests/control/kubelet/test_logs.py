@@ -21,6 +21,7 @@ from control.kubelet.logs import (
     parse_timestamp,
     read_container_log,
     rotated_files,
+    tail_text,
 )
 
 BASE = 1_700_000_000 * 1_000_000_000  # 2023-11-14T22:13:20Z
@@ -168,7 +169,9 @@ async def test_reader_options(tmp_path: Path) -> None:
     assert await read(path, tail_lines=0) == b""
     assert await read(path, streams=("stderr",)) == b"two\n"
     since = (BASE + 2_000_000_000) / 1e9
-    assert await read(path, since_time=since) == long_line + b"\nfour\n", "entries before sinceTime are dropped"
+    assert await read(path, since_time=since) == long_line + b"\nfour\n", (
+        "entries before sinceTime are dropped"
+    )
     assert await read(path, limit_bytes=6) == b"one\ntw"
     stamped = (await read(path, timestamps=True, tail_lines=2)).splitlines()
     assert stamped == [b"2023-11-14T22:13:23.000000000Z four"]
@@ -203,3 +206,15 @@ async def test_follow_sees_new_entries_and_rotations_until_stopped(tmp_path: Pat
     text = b"".join(received).decode()
     assert text.startswith("before\n")
     assert [line.split()[1] for line in text.splitlines()[1:]] == [str(i) for i in range(6)]
+
+
+def test_tail_text_for_termination_messages(tmp_path: Path) -> None:
+    path = tmp_path / "0.log"
+    writer = CRILogWriter(path, clock=ticking_clock())
+    for index in range(100):
+        writer.write("stdout" if index % 2 else "stderr", f"line {index}\n".encode())
+    writer.close()
+    text = tail_text(path)
+    assert text.splitlines() == [f"line {index}" for index in range(20, 100)]
+    assert tail_text(path, lines=3, limit_bytes=10) == "line 97\nli"
+    assert tail_text(tmp_path / "missing.log") == ""

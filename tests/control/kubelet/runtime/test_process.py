@@ -338,3 +338,27 @@ async def test_log_files_rotate_by_size(tmp_path: Path) -> None:
     assert len(rotated) == 2, rotated
     assert log_path.stat().st_size < 4096 + 100
     assert log_path.read_text().splitlines()[-1].endswith("stdout F line-599")
+
+
+def test_the_runtime_works_under_uvloop(tmp_path: Path) -> None:
+    """The lab runs uvloop: pidfd watching, handshakes and attach must work there too."""
+    uvloop = pytest.importorskip("uvloop")
+
+    async def scenario() -> None:
+        root = tmp_path / "node"
+        runtime = await open_runtime(root)
+        try:
+            sandbox = await add_sandbox(runtime, root)
+            container_id = await runtime.create_and_start(
+                UID, config("app", "sh", "-c", "read line; echo got:$line", sandbox=sandbox, stdin=True)
+            )
+            session = await runtime.attach(container_id, stdin=True, tty=False)
+            session.stdin.write(b"hi\n")  # type: ignore[union-attr]
+            await session.stdin.drain()  # type: ignore[union-attr]
+            assert await anext(session.output) == (1, b"got:hi\n")  # type: ignore[call-overload]
+            assert (await runtime.wait(container_id)).exit_code == 0
+        finally:
+            await runtime.close()
+
+    uvloop.run(scenario())
+    assert not leftover_processes(tmp_path)
