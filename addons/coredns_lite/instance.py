@@ -262,7 +262,9 @@ class Instance:
             await old_forwarder.close()
         if new_backend:
             if old_sync is not None and old_sync is not self._sync:
-                await old_sync.stop()
+                await old_sync.stop()  # closes the shared gate: reopen it for the new backend
+                if self._sync is not None:
+                    self.readiness.set(KUBERNETES_GATE, self._sync.synced.is_set())
             if isinstance(old_backend, InformerBackend):
                 await old_backend.stop()
             if old_client is not None:
@@ -274,7 +276,7 @@ class Instance:
     async def stop(self) -> None:
         """Close readiness, wait out the lameduck period, then close everything."""
         self.readiness.set(DNS_GATE, False)
-        if self.config.lameduck > 0:
+        if self.config.lameduck > 0 and self.server is not None and self.server.bound:
             await asyncio.sleep(self.config.lameduck)
         if self._watch_task is not None:
             self._watch_task.cancel()

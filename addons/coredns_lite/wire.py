@@ -44,22 +44,6 @@ RCODE_NAMES = {
     REFUSED: "REFUSED",
     BADVERS: "BADVERS",
 }
-TYPE_NAMES = {
-    A: "A",
-    NS: "NS",
-    CNAME: "CNAME",
-    SOA: "SOA",
-    PTR: "PTR",
-    MX: "MX",
-    TXT: "TXT",
-    AAAA: "AAAA",
-    SRV: "SRV",
-    OPT: "OPT",
-    IXFR: "IXFR",
-    AXFR: "AXFR",
-    ANY: "ANY",
-}
-
 HEADER = 12
 MIN_UDP_SIZE = 512  # RFC 1035; also what a client without EDNS0 gets
 MAX_UDP_SIZE = 4096  # the largest EDNS0 buffer we honour (RFC 6891's suggested default)

@@ -27,7 +27,7 @@ import signal
 import subprocess
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -54,8 +54,6 @@ class _Worker:
     snapshot: dict[str, Any] | None = None
     reader: asyncio.Task[None] | None = None
     restarts: int = 0
-    read_fd: int | None = None
-    history: list[int] = field(default_factory=list)
 
 
 class Supervisor:
@@ -113,7 +111,6 @@ class Supervisor:
         finally:
             os.close(write_fd)
         worker.ready = False
-        worker.read_fd = read_fd
         worker.reader = asyncio.create_task(
             self._read(worker, read_fd), name=f"worker {worker.index} reports"
         )

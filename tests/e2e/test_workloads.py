@@ -41,6 +41,8 @@ HTTP_SERVER = """\
             http.server.ThreadingHTTPServer((os.environ["POD_IP"], 8080), H).serve_forever()
         ports: [{{containerPort: 8080, name: http}}]
         readinessProbe: {{httpGet: {{path: /, port: http}}, periodSeconds: 1}}
+        # as on any cluster: keep serving while the endpoint removal reaches every proxy
+        lifecycle: {{preStop: {{exec: {{command: [sleep, "2"]}}}}}}
 """
 
 
@@ -56,7 +58,7 @@ spec:
   template:
     metadata: {{labels: {{app: web}}}}
     spec:
-      terminationGracePeriodSeconds: 2
+      terminationGracePeriodSeconds: 10
       containers:
 {HTTP_SERVER.format(version=version)}---
 apiVersion: v1

@@ -26,7 +26,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from addons.coredns_lite.instance import Instance
-from addons.coredns_lite.setup import parse_corefile
+from addons.coredns_lite.setup import SetupError, parse_corefile
 from control.apiserver.server import serve as serve_apiserver
 from control.client import PatchType, Resource, RESTClient, load_kubeconfig
 from control.lab import Layout, Settings, prepare, server_options
@@ -321,3 +321,24 @@ async def test_an_api_server_restart_keeps_answers_and_resyncs(tmp_path: Path) -
             )
     finally:
         await dns_context.__aexit__(None, None, None)
+
+
+async def test_a_reload_that_changes_what_is_watched_swaps_the_backend(apiserver, client: RESTClient) -> None:  # noqa: F811
+    await client.create(SERVICES, service("web"))
+    tagged = service("tagged")
+    tagged["metadata"]["labels"] = {"dns": "yes"}
+    await client.create(SERVICES, tagged)
+    async with running_dns(apiserver.data_dir / "kubeconfig") as dns_server:
+        instance = dns_server.instance
+        assert (await dns_server.ask("web.dnstest.svc.cluster.local.")).answer
+        old_backend = instance.backend
+        await instance.reload(
+            dns_server.config_text.replace("pods verified", "pods verified\n        labels dns=yes").encode()
+        )
+        assert instance.backend is not old_backend and instance.readiness.is_ready()
+        assert (await dns_server.ask("web.dnstest.svc.cluster.local.")).rcode() == dns.rcode.NXDOMAIN
+        assert (await dns_server.ask("tagged.dnstest.svc.cluster.local.")).answer
+        with pytest.raises(SetupError, match="kubernetes: pods"):
+            await instance.reload(b".:53 {\n kubernetes {\n pods often\n }\n}\n")
+        assert instance.metrics.reload_failures == 1
+        assert (await dns_server.ask("tagged.dnstest.svc.cluster.local.")).answer
