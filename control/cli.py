@@ -171,6 +171,7 @@ def _start_nodes(layout: lab.Layout, settings: lab.Settings, *, timeout: float) 
     Returns an exit code: 0 when all are Ready, EXIT_FAILED (after saying why) otherwise.
     """
     names = [lab.node_name(index) for index in range(1, settings.nodes + 1)]
+    since = time.time() - 1.0  # heartbeats have whole-second resolution
     for index, name in enumerate(names, start=1):
         if lab.running_pid(layout.pid_file(name)) is None:
             # node N's address is fixed by the address plan: a second lab cannot have it too
@@ -185,7 +186,7 @@ def _start_nodes(layout: lab.Layout, settings: lab.Settings, *, timeout: float) 
     started = time.monotonic()
     ready: set[str] = set()
     while time.monotonic() - started < timeout:
-        ready = lab.ready_nodes(url=settings.server_url, context=context)
+        ready = lab.ready_nodes(url=settings.server_url, context=context, since=since)
         if ready >= set(names):
             _progress(
                 f"{len(names)} node{'s' if len(names) > 1 else ''} Ready in {time.monotonic() - started:.1f}s"
@@ -266,6 +267,9 @@ def _stop_on_signals() -> asyncio.Event:
 def _down(args: argparse.Namespace) -> int:
     layout = lab.Layout.resolve(args.data_dir)
     stopped = lab.stop_processes(layout, timeout=args.timeout)
+    orphans = lab.sweep_orphan_containers(layout)
+    if orphans:
+        print(f"killed {orphans} container{'s' if orphans > 1 else ''} left running by a node agent that died")
     if not stopped:
         print(f"nothing is running in {layout.data_dir}")
         return EXIT_OK

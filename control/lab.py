@@ -40,6 +40,7 @@ import time
 from base64 import b64encode
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
+from datetime import datetime
 from pathlib import Path
 
 import orjson
@@ -648,6 +649,42 @@ def node_command(layout: Layout, settings: Settings, index: int) -> list[str]:
     ]
 
 
+def _process_start_ticks(pid: int) -> int | None:
+    """The process's start time in clock ticks (/proc/<pid>/stat field 22), or None if gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_bytes()
+    except OSError:
+        return None
+    fields = stat[stat.rindex(b")") + 2 :].split()
+    return int(fields[19])
+
+
+def sweep_orphan_containers(layout: Layout) -> int:
+    """Kill containers whose node agent is gone (it was SIGKILLed, so nobody stopped them).
+
+    Each container's shim records its own and the container's pid and start time in
+    ``state.json``; a pid counts only when its start time still matches, so a recycled
+    pid is never hit. Returns how many containers were killed.
+    """
+    killed = 0
+    for state_file in layout.data_dir.glob("nodes/*/pods/*/containers/*/state.json"):
+        try:
+            state = orjson.loads(state_file.read_bytes())
+        except (OSError, orjson.JSONDecodeError):
+            continue
+        for pid_key, start_key in (("pid", "pid_start"), ("shim_pid", "shim_start")):
+            pid, start = state.get(pid_key), state.get(start_key)
+            if not isinstance(pid, int) or _process_start_ticks(pid) != start:
+                continue
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                if pid_key == "pid":
+                    os.killpg(pid, signal.SIGKILL)  # the container is its own process group
+                    killed += 1
+                else:
+                    os.kill(pid, signal.SIGKILL)
+    return killed
+
+
 def exit_code(spawned: Spawned) -> int | None:
     """The exit code of a process this process spawned, or None while it runs."""
     return _reap_if_child(spawned.pid)
@@ -660,8 +697,10 @@ def admin_ssl_context(layout: Layout) -> ssl.SSLContext:
     return context
 
 
-def ready_nodes(*, url: str, context: ssl.SSLContext, timeout: float = 2.0) -> set[str]:
-    """Names of the Nodes whose Ready condition is True (empty when the API does not answer)."""
+def ready_nodes(*, url: str, context: ssl.SSLContext, since: float = 0.0, timeout: float = 2.0) -> set[str]:
+    """Names of the Nodes whose Ready condition is True with a heartbeat at or after
+    ``since`` (epoch seconds; a resumed lab's Nodes still show the last run's status);
+    empty when the API does not answer."""
     host, _, port = url.removeprefix("https://").rpartition(":")
     connection = http.client.HTTPSConnection(host, int(port), context=context, timeout=timeout)
     try:
@@ -677,9 +716,21 @@ def ready_nodes(*, url: str, context: ssl.SSLContext, timeout: float = 2.0) -> s
     ready = set()
     for node in orjson.loads(body).get("items", []):
         conditions = (node.get("status") or {}).get("conditions") or []
-        if any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions):
-            ready.add(node["metadata"]["name"])
+        for condition in conditions:
+            if condition.get("type") != "Ready" or condition.get("status") != "True":
+                continue
+            heartbeat = _epoch_seconds(str(condition.get("lastHeartbeatTime") or ""))
+            if heartbeat is not None and heartbeat >= since:
+                ready.add(node["metadata"]["name"])
     return ready
+
+
+def _epoch_seconds(timestamp: str) -> float | None:
+    """An RFC 3339 time (``2026-11-25T17:00:00Z``) as epoch seconds; None when unparsable."""
+    try:
+        return datetime.fromisoformat(timestamp.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None
 
 
 def spawn(*, name: str, argv: list[str], log_file: Path) -> Spawned:

@@ -225,3 +225,27 @@ def test_server_labels() -> None:
     assert server_label("0.0.0.0", 53) == "dns://:53"
     assert server_label("127.0.0.1", 53) == "dns://127.0.0.1:53"
     assert server_label("::1", 53) == "dns://[::1]:53"
+
+
+async def test_ipv6_listeners_count_as_family_2() -> None:
+    if not socket.has_ipv6:
+        pytest.skip("no IPv6 on this machine")
+    metrics = DNSMetrics()
+    handler = Handler(rules=Rules(options=KubernetesOptions(), backend=backend()), metrics=metrics)
+    with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.bind(("::1", 0))
+        except OSError:
+            pytest.skip("::1 is not configured")
+        port = probe.getsockname()[1]
+    listener = DNSServer(handler.serve, addresses=["::1"], port=port)
+    await listener.start()
+    try:
+        reply = await dns.asyncquery.udp(
+            dns.message.make_query("svc1.testns.svc.cluster.local.", "A"), "::1", port=port, timeout=2
+        )
+        assert reply.answer
+        assert [key[2] for key in metrics.queries] == ["2"]
+        assert listener.labels == [f"dns://[::1]:{port}"]
+    finally:
+        await listener.stop()
