@@ -1,0 +1,192 @@
+"""Benchmark: pod start-up latency, scale-out to ready endpoints, and lab start-up time.
+
+Runs a real 3-node lab (`kubelab up --nodes 3` in a temporary data dir) and measures:
+
+- pod start-up latency (create -> Running and Ready, as the watch sees the Ready
+  condition) for 100 pods created at once; p50 and p99. Anchor: the Kubernetes SLO
+  (p99 <= 5 s, excluding image pulls). Target: p99 <= 1 s.
+- time from `kubectl scale --replicas=50` to 50 ready endpoints in the Service's
+  EndpointSlices;
+- time for `kubelab up --nodes 3` to return with every node Ready.
+
+    .venv/bin/python -m bench.pods [--pods N] [--scale N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import ssl
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import aiohttp
+import orjson
+
+from bench.apiserver import free_port, percentile
+
+SLO_P99_SECONDS = 5.0
+KUBELAB = Path(sys.executable).parent / "kubelab"
+KUBECTL = "/usr/bin/kubectl"
+
+
+def pod_body(name: str) -> bytes:
+    return orjson.dumps(
+        {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"name": name, "labels": {"bench": "startup"}},
+            "spec": {
+                "terminationGracePeriodSeconds": 0,
+                "containers": [{"name": "main", "image": "busybox", "command": ["sleep", "3600"]}],
+            },
+        }
+    )
+
+
+def is_ready(pod: dict) -> bool:
+    return any(
+        c.get("type") == "Ready" and c.get("status") == "True"
+        for c in (pod.get("status") or {}).get("conditions") or []
+    )
+
+
+async def startup_latencies(session: aiohttp.ClientSession, url: str, *, pods: int) -> list[float]:
+    path = f"{url}/api/v1/namespaces/default/pods"
+    async with session.get(path, params={"limit": "1"}) as response:
+        rv = (await response.json())["metadata"]["resourceVersion"]
+    created: dict[str, float] = {}
+    ready_at: dict[str, float] = {}
+    all_ready = asyncio.Event()
+
+    async def watch() -> None:
+        params = {"watch": "true", "resourceVersion": rv, "labelSelector": "bench=startup"}
+        async with session.get(path, params=params) as response:
+            async for line in response.content:
+                now = time.perf_counter()
+                pod = orjson.loads(line)["object"]
+                name = pod["metadata"]["name"]
+                if name not in ready_at and is_ready(pod):
+                    ready_at[name] = now
+                    if len(ready_at) == pods:
+                        all_ready.set()
+                        return
+
+    watcher = asyncio.create_task(watch())
+    await asyncio.sleep(0.2)
+
+    async def create(index: int) -> None:
+        name = f"startup-{index:03d}"
+        created[name] = time.perf_counter()
+        async with session.post(path, data=pod_body(name), headers={"Content-Type": "application/json"}) as r:
+            if r.status != 201:
+                raise RuntimeError(await r.text())
+
+    await asyncio.gather(*(create(i) for i in range(pods)))
+    await asyncio.wait_for(all_ready.wait(), 300)
+    await watcher
+    async with session.delete(path, params={"labelSelector": "bench=startup", "gracePeriodSeconds": "0"}):
+        pass
+    return [ready_at[name] - created[name] for name in created]
+
+
+def kubectl(kubeconfig: Path, *args: str, input: str | None = None) -> str:
+    return subprocess.run(
+        [KUBECTL, "--kubeconfig", str(kubeconfig), *args],
+        input=input,
+        text=True,
+        capture_output=True,
+        check=True,
+    ).stdout
+
+
+def scale_to_endpoints(kubeconfig: Path, *, replicas: int) -> float:
+    kubectl(
+        kubeconfig, "create", "deployment", "scaled", "--image=busybox", "--replicas=1", "--", "sleep", "3600"
+    )
+    kubectl(kubeconfig, "expose", "deployment", "scaled", "--port=80")
+    kubectl(kubeconfig, "rollout", "status", "deployment/scaled", "--timeout=120s")
+    started = time.perf_counter()
+    kubectl(kubeconfig, "scale", "deployment/scaled", f"--replicas={replicas}")
+    while True:
+        slices = json.loads(
+            kubectl(
+                kubeconfig, "get", "endpointslices", "-l", "kubernetes.io/service-name=scaled", "-o", "json"
+            )
+        )["items"]
+        ready = sum(
+            1 for s in slices for e in s.get("endpoints") or [] if (e.get("conditions") or {}).get("ready")
+        )
+        if ready >= replicas:
+            return time.perf_counter() - started
+        if time.perf_counter() - started > 300:
+            raise RuntimeError(f"only {ready} of {replicas} endpoints ready after 300 s")
+        time.sleep(0.05)
+
+
+async def measure_startup(*, data_dir: Path, port: int, pods: int) -> list[float]:
+    pki = data_dir / "pki"
+    context = ssl.create_default_context(cafile=str(pki / "ca.crt"))
+    context.load_cert_chain(str(pki / "admin.crt"), str(pki / "admin.key"))
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=context, limit=0)) as session:
+        return await startup_latencies(session, f"https://127.0.0.1:{port}", pods=pods)
+
+
+def run(args: argparse.Namespace) -> None:
+    with tempfile.TemporaryDirectory(prefix="kubelab-bench-pods-") as tmp:
+        data_dir = Path(tmp) / "lab"
+        port = free_port()
+        started = time.perf_counter()
+        subprocess.run(
+            [str(KUBELAB), "up", "--data-dir", str(data_dir), "--api-port", str(port), "--nodes", "3"],
+            check=True,
+            capture_output=True,
+        )
+        up_seconds = time.perf_counter() - started
+        try:
+            latencies = asyncio.run(measure_startup(data_dir=data_dir, port=port, pods=args.pods))
+            scale_seconds = scale_to_endpoints(data_dir / "kubeconfig", replicas=args.scale)
+        finally:
+            subprocess.run(
+                [str(KUBELAB), "down", "--data-dir", str(data_dir)], capture_output=True, check=False
+            )
+    p50, p99 = percentile(latencies, 0.50), percentile(latencies, 0.99)
+    rows = [
+        (f"pod start-up, {args.pods} pods at once, p50", f"{p50:.3f} s", ""),
+        (
+            f"pod start-up, {args.pods} pods at once, p99",
+            f"{p99:.3f} s",
+            f"ratio to the SLO (5 s) = {p99 / SLO_P99_SECONDS:.2f}; target p99 <= 1 s",
+        ),
+        (
+            f"kubectl scale --replicas={args.scale} -> {args.scale} ready endpoints",
+            f"{scale_seconds:.2f} s",
+            "",
+        ),
+        ("kubelab up --nodes 3 -> all nodes Ready", f"{up_seconds:.2f} s", ""),
+    ]
+    width = max(len(row[0]) for row in rows)
+    print(f"{'measure':<{width}}  {'value':>9}  note")
+    for name, value, note in rows:
+        print(f"{name:<{width}}  {value:>9}  {note}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--pods", type=int, default=100, help="pods created at once (default 100)")
+    parser.add_argument("--scale", type=int, default=50, help="replicas to scale to (default 50)")
+    args = parser.parse_args()
+    if os.geteuid() != 0:
+        print("note: not root: pods run without private mount namespaces", file=sys.stderr)
+    run(args)
+
+
+if __name__ == "__main__":
+    main()
