@@ -83,6 +83,9 @@ def _server(args: argparse.Namespace) -> int:
     layout = lab.Layout.resolve(args.data_dir)
     settings = _settings_from_flags(layout, args)
     _configure_logging(settings.log_level)
+    components = _components(args.components)
+    if "apiserver" not in components:
+        return _controllers(layout, components=components)
     try:
         with lab.claim_pidfile(layout.pid_file(lab.SERVER)):
             lab.check_port_free(host=settings.bind_address, port=settings.api_port)
@@ -98,9 +101,7 @@ def _server(args: argparse.Namespace) -> int:
                 },
             )
             _run(
-                _serve_until_signalled(
-                    options, url=settings.server_url, layout=layout, components=_components(args.components)
-                )
+                _serve_until_signalled(options, url=settings.server_url, layout=layout, components=components)
             )
     except (lab.LabError, PKIError) as exc:
         log.error(str(exc))
@@ -156,6 +157,15 @@ def _up(args: argparse.Namespace) -> int:
         print("\n".join(lines), file=sys.stderr)
         return EXIT_FAILED
     _progress(f"API server ready in {elapsed:.1f}s")
+    if lab.running_pid(layout.pid_file(lab.CONTROLLERS)) is None:
+        lab.spawn(
+            name=lab.CONTROLLERS,
+            argv=lab.controllers_command(layout, settings),
+            log_file=layout.log_file(lab.CONTROLLERS),
+        )
+        _progress(
+            f"started the controller manager and the scheduler (log {layout.log_file(lab.CONTROLLERS)})"
+        )
     if settings.nodes:
         failed = _start_nodes(layout, settings, timeout=args.timeout)
         if failed:
@@ -269,7 +279,9 @@ def _down(args: argparse.Namespace) -> int:
     stopped = lab.stop_processes(layout, timeout=args.timeout)
     orphans = lab.sweep_orphan_containers(layout)
     if orphans:
-        print(f"killed {orphans} container{'s' if orphans > 1 else ''} left running by a node agent that died")
+        print(
+            f"killed {orphans} container{'s' if orphans > 1 else ''} left running by a node agent that died"
+        )
     if not stopped:
         print(f"nothing is running in {layout.data_dir}")
         return EXIT_OK
@@ -331,11 +343,30 @@ CONTROL_PLANE = ("apiserver", "controller-manager", "scheduler")
 def _components(text: str) -> tuple[str, ...]:
     chosen = tuple(part.strip() for part in text.split(",") if part.strip())
     unknown = [part for part in chosen if part not in CONTROL_PLANE]
-    if unknown or "apiserver" not in chosen:
-        raise lab.SettingsError(
-            f"--components {text!r}: choose from {', '.join(CONTROL_PLANE)} (apiserver is required)"
-        )
+    if unknown or not chosen:
+        raise lab.SettingsError(f"--components {text!r}: choose one or more of {', '.join(CONTROL_PLANE)}")
     return chosen
+
+
+def _controllers(layout: lab.Layout, *, components: tuple[str, ...]) -> int:
+    """The controller manager and/or the scheduler without the API server: a process of
+    their own (what `up` runs, so they use the second CPU), as clients of the lab's API."""
+    try:
+        with lab.claim_pidfile(layout.pid_file(lab.CONTROLLERS), name=lab.CONTROLLERS):
+            log.info(
+                "control-plane components starting", extra={"components": components, "pid": os.getpid()}
+            )
+            _run(_components_until_signalled(layout, components=components))
+    except lab.LabError as exc:
+        log.error(str(exc))
+        return EXIT_FAILED
+    log.info("control-plane components stopped")
+    return EXIT_OK
+
+
+async def _components_until_signalled(layout: lab.Layout, *, components: tuple[str, ...]) -> None:
+    stop = _stop_on_signals()
+    await asyncio.gather(*_start_components(layout, components=components, stop=stop))
 
 
 async def _serve_until_signalled(
@@ -695,8 +726,9 @@ def _build_parser() -> argparse.ArgumentParser:
         "--components",
         default=",".join(CONTROL_PLANE),
         metavar="LIST",
-        help="what this process runs, comma-separated: apiserver (required), controller-manager, "
-        f"scheduler (default: {','.join(CONTROL_PLANE)})",
+        help="what this process runs, comma-separated: apiserver, controller-manager, scheduler "
+        f"(default: {','.join(CONTROL_PLANE)}); without apiserver the process is a client of the "
+        "data dir's running API server (`up` runs apiserver and the other two as two processes)",
     )
     server.set_defaults(command="server", run=_server)
 

@@ -52,6 +52,7 @@ from control.pki import LabPKI, PKIFiles, ensure_client_certificate, ensure_lab_
 DATA_DIR_ENV = "KUBELAB_DATA_DIR"
 DEFAULT_DATA_DIR = ".kubelab"
 SERVER = "server"
+CONTROLLERS = "controllers"
 LOG_LEVELS = ("debug", "info", "warning", "error")
 # kubeconfig names, as `kubectl config get-contexts` shows them.
 KUBECONFIG_CLUSTER = "kubelab"
@@ -612,7 +613,8 @@ class Spawned:
 
 
 def server_command(layout: Layout, settings: Settings) -> list[str]:
-    """`kubelab server` with every setting spelled out, run by this very interpreter."""
+    """`kubelab server` (the API server alone) with every setting spelled out, run by this
+    very interpreter; `controllers_command` runs the rest of the control plane."""
     return [
         sys.executable,
         "-m",
@@ -628,6 +630,25 @@ def server_command(layout: Layout, settings: Settings) -> list[str]:
         settings.store_url,
         "--log-level",
         settings.log_level,
+        "--components",
+        "apiserver",
+    ]
+
+
+def controllers_command(layout: Layout, settings: Settings) -> list[str]:
+    """The controller manager and the scheduler in a process of their own: with the API
+    server they would share one event loop, and one CPU."""
+    return [
+        sys.executable,
+        "-m",
+        "control.cli",
+        "server",
+        "--data-dir",
+        str(layout.data_dir),
+        "--log-level",
+        settings.log_level,
+        "--components",
+        "controller-manager,scheduler",
     ]
 
 

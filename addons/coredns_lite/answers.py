@@ -265,6 +265,11 @@ class Rules:
         self.backend = backend
         self.local_ips = tuple(local_ips)
         self._zones = sorted(options.zones, key=len, reverse=True)
+        # The zones as lowercase wire-name suffixes: a name not ending in one is in no zone.
+        self.zone_suffixes = tuple(
+            b"".join(bytes((len(label),)) + label.encode("latin-1") for label in zone) + b"\x00"
+            for zone in options.zones
+        )
 
     # --- entry point ------------------------------------------------------------------------------
 

@@ -193,11 +193,9 @@ class Handler:
         else:
             if packet[end + 3 : qend] != b"\x00\x01":
                 return None  # not class IN
-            labels = wire.plain_labels(name)
-            if labels is None:
-                return None
-            zone = self.rules.match_zone(labels)
-            if zone is None:
+            if not name.endswith(self.rules.zone_suffixes):
+                # In no cluster zone: a forward-cache hit? Its key, like a table key, is a
+                # well-formed name, so a hit proves this one is too.
                 if self.cache is None:
                     return None
                 entry = self.cache.get(key + bytes(((2 if do else 0) | (1 if packet[3] & 0x10 else 0),)))
@@ -210,15 +208,15 @@ class Handler:
                 plugin = CACHE
                 if len(reply) <= limit:
                     self.metrics.cache_hit(server, entry.kind)
-            elif (
-                packet[end + 1] == 0
-                and packet[end + 2] in (wire.A, wire.AAAA)
-                and self.rules.quick_name_error(labels, zone)
-            ):
+            elif packet[end + 1] or packet[end + 2] not in (wire.A, wire.AAAA):
+                return None
+            else:
+                labels = wire.plain_labels(name)
+                zone = self.rules.match_zone(labels) if labels is not None else None
+                if labels is None or zone is None or not self.rules.quick_name_error(labels, zone):
+                    return None
                 reply = self._negative_reply(packet, qend, opt, wire.NXDOMAIN, _zone_wire_length(zone))
                 rcode = wire.NXDOMAIN
-            else:
-                return None
         if len(reply) > limit:
             return None  # needs truncating: the full path does that
         self.metrics.observe(

@@ -387,6 +387,14 @@ def test_server_command_spells_out_every_setting(layout: lab.Layout) -> None:
         "--bind-address": "0.0.0.0",
         "--store": "etcd://127.0.0.1:2379",
         "--log-level": "info",
+        "--components": "apiserver",
+    }
+    controllers = lab.controllers_command(layout, settings)
+    assert controllers[:4] == [sys.executable, "-m", "control.cli", "server"]
+    assert dict(zip(controllers[4::2], controllers[5::2], strict=True)) == {
+        "--data-dir": str(layout.data_dir),
+        "--log-level": "info",
+        "--components": "controller-manager,scheduler",
     }
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import dns.flags
+import dns.message
 import dns.rcode
 import pytest
 
@@ -467,8 +468,6 @@ def test_ns_records_name_this_server() -> None:
 
 def test_classes_other_than_in_are_refused() -> None:
     handler = make_handler(cluster())
-    import dns.message
-
     query = dns.message.make_query("svc1.testns.svc.cluster.local.", "A", rdclass="CH")
     reply = dns.message.from_wire(handler.serve(query.to_wire(), server="s", tcp=False))  # type: ignore[arg-type]
     assert reply.rcode() == dns.rcode.REFUSED

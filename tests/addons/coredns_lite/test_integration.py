@@ -30,8 +30,7 @@ from addons.coredns_lite.setup import SetupError, parse_corefile
 from control.apiserver.server import serve as serve_apiserver
 from control.client import PatchType, Resource, RESTClient, load_kubeconfig
 from control.lab import Layout, Settings, prepare, server_options
-from tests.addons.coredns_lite.test_server import run
-from tests.addons.coredns_lite.upstreams import free_port, require
+from tests.addons.coredns_lite.upstreams import free_port, require, run
 from tests.control.apiserver.conftest import apiserver  # noqa: F401  (the shared fixture)
 
 HOST = "127.0.53.2"

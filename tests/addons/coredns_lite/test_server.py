@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import socket
 import struct
-import subprocess
 
 import dns.asyncquery
 import dns.flags
@@ -24,7 +23,7 @@ from addons.coredns_lite.handler import Handler
 from addons.coredns_lite.metrics import DNSMetrics
 from addons.coredns_lite.server import DNSServer, ListenError, server_label
 from tests.addons.coredns_lite.fakes import FakeBackend, address, endpoints, service
-from tests.addons.coredns_lite.upstreams import free_port, require
+from tests.addons.coredns_lite.upstreams import free_port, require, run
 
 HOST = "127.0.53.1"
 
@@ -56,13 +55,6 @@ async def query(
     message = dns.message.make_query(name, rtype, **kwargs)
     call = dns.asyncquery.tcp if tcp else dns.asyncquery.udp
     return await call(message, HOST, port=server.bound[0][1], timeout=2)
-
-
-async def run(*argv: str) -> str:
-    process = await asyncio.create_subprocess_exec(*argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    out, err = await process.communicate()
-    assert process.returncode == 0, f"{argv}: {err.decode()}"
-    return out.decode()
 
 
 async def test_udp_and_tcp_with_dnspython(server: DNSServer) -> None:

@@ -4,9 +4,10 @@
   free port, serving a hosts file and answering NXDOMAIN for the rest of its local domain; the
   process is stopped when the context exits.
 - :class:`FakeUpstream` is a FAKE resolver for faults dnsmasq cannot be made to produce on cue:
-  truncating every UDP answer, never answering, answering with the wrong ID, or counting and
-  relaying queries (to close a forwarding loop). It is named a fake on purpose.
-- :func:`require` fails a test with a clear message when a binary (dig, kdig, dnsmasq) is missing.
+  truncating every UDP answer, never answering, or answering with the wrong ID. It is named a
+  fake on purpose.
+- :func:`require` fails a test with a clear message when a binary (dig, kdig, dnsmasq) is missing;
+  :func:`run` runs one (dig, kdig) to completion.
 """
 
 from __future__ import annotations
@@ -44,6 +45,14 @@ def require(binary: str) -> str:
             pytrace=False,
         )
     return path
+
+
+async def run(*argv: str) -> str:
+    """Run a tool (dig, kdig) to completion; its stdout (the test fails on a non-zero exit)."""
+    process = await asyncio.create_subprocess_exec(*argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    out, err = await process.communicate()
+    assert process.returncode == 0, f"{argv}: {err.decode()}"
+    return out.decode()
 
 
 def free_port(host: str) -> int:
