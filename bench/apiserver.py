@@ -1,7 +1,7 @@
 """Benchmark: the API server's write rate, big lists and watch fan-out, each with its anchor.
 
-Starts a real ``kubelab server`` (SQLite store, TLS, the admin client certificate) as its
-own process in a temporary data dir, drives it over HTTPS with aiohttp from this process,
+Starts a real ``kubelab server --components apiserver`` (the API server alone: SQLite
+store, TLS, the admin client certificate) as its own process in a temporary data dir, drives it over HTTPS with aiohttp from this process,
 and prints one table (the load generator runs on uvloop, as the server does):
 
 - creates/s with 1 client and with 32 concurrent clients (ConfigMaps, 1 KiB of data)
@@ -66,6 +66,8 @@ class Server:
             str(self.settings.api_port),
             "--log-level",
             "warning",
+            "--components",
+            "apiserver",
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             start_new_session=True,
