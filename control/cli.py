@@ -37,7 +37,7 @@ import orjson
 
 from control import lab
 from control.apiserver.options import APIServerOptions
-from control.pki import Outcome, PKIError
+from control.pki import LabPKI, Outcome, PKIError
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -170,6 +170,11 @@ def _up(args: argparse.Namespace) -> int:
         failed = _start_nodes(layout, settings, timeout=args.timeout)
         if failed:
             return failed
+        failed = _deploy_addons(layout, settings, pki, names=args.addons, timeout=args.timeout)
+        if failed:
+            return failed
+    elif args.addons:
+        _progress(f"no nodes: add-ons {', '.join(args.addons)} not deployed (they run as pods)")
     print(f"kubelab is up on {settings.server_url} (pid {spawned.pid}, data dir {layout.data_dir}).")
     _print_next_steps(args, layout)
     return EXIT_OK
@@ -213,6 +218,31 @@ def _start_nodes(layout: lab.Layout, settings: lab.Settings, *, timeout: float) 
         file=sys.stderr,
     )
     return EXIT_FAILED
+
+
+def _deploy_addons(
+    layout: lab.Layout, settings: lab.Settings, pki: LabPKI, *, names: list[str], timeout: float
+) -> int:
+    """Apply each add-on's manifest and wait until its Deployments are available.
+
+    Returns an exit code: 0 when every add-on is available, EXIT_FAILED (after saying why) otherwise.
+    """
+    for name in names:
+        objects = lab.addon_objects(layout, settings, pki, name=name)
+        _progress(f"deploying add-on {name} ({len(objects)} objects)…")
+        try:
+            for applied in asyncio.run(lab.apply_objects(layout, objects)):
+                _progress(f"  {applied}")
+            elapsed = asyncio.run(lab.wait_for_deployments(layout, objects, within=timeout))
+        except lab.AddonError as exc:
+            print(
+                f"kubelab up: error: add-on {name}: {exc}. The lab keeps running; "
+                f"`kubelab up --no-addons` skips add-ons, `kubelab down` stops everything.",
+                file=sys.stderr,
+            )
+            return EXIT_FAILED
+        _progress(f"add-on {name} available in {elapsed:.1f}s")
+    return EXIT_OK
 
 
 def _node(args: argparse.Namespace) -> int:
@@ -332,6 +362,32 @@ def _kubeconfig(args: argparse.Namespace) -> int:
     else:
         print(layout.kubeconfig)
     return EXIT_OK
+
+
+def _smoke(args: argparse.Namespace) -> int:
+    """Run a smoke test against a cluster: --kubeconfig, else this lab's kubeconfig when there
+    is one, else the kubeconfig loading rules (KUBECONFIG, ~/.kube/config)."""
+    from control.client import ConfigError, load_config
+    from control.client.errors import RequestError
+    from control.smoke.dns import SmokeError, run_dns_smoke
+
+    kubeconfig = args.kubeconfig
+    if kubeconfig is None and (args.data_dir is not None or not os.environ.get("KUBECONFIG")):
+        lab_kubeconfig = lab.Layout.resolve(args.data_dir).kubeconfig
+        if lab_kubeconfig.is_file():
+            kubeconfig = str(lab_kubeconfig)
+    try:
+        config = load_config(kubeconfig=kubeconfig)
+    except ConfigError as exc:
+        raise lab.LabError(f"{exc}; pass --kubeconfig") from exc
+    _progress(f"dns smoke test against {config.server}…")
+    try:
+        report = asyncio.run(run_dns_smoke(config, kubeconfig=kubeconfig, zone=args.zone, wait=args.timeout))
+    except (SmokeError, RequestError) as exc:
+        print(f"kubelab smoke dns: error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    print(report.table())
+    return EXIT_OK if report.passed else EXIT_FAILED
 
 
 # --- running the server -------------------------------------------------------------------
@@ -567,6 +623,11 @@ def _node_count(text: str) -> int:
     return _checked(lab.validate_node_count, int(text))
 
 
+def _addon_list(text: str) -> list[str]:
+    names = list(dict.fromkeys(part.strip() for part in text.split(",") if part.strip()))
+    return _checked(lab.validate_addons, names)
+
+
 def _seconds(text: str) -> float:
     try:
         value = float(text)
@@ -679,6 +740,18 @@ def _build_parser() -> argparse.ArgumentParser:
         help="node agents to run: node-1 .. node-N on 127.100.0.1 .. 127.100.0.N "
         "(default: the number this data dir used last, else 1; 0 for a control plane only)",
     )
+    addons = up.add_mutually_exclusive_group()
+    addons.add_argument(
+        "--addons",
+        type=_addon_list,
+        default=list(lab.DEFAULT_ADDONS),
+        metavar="LIST",
+        help="add-ons to deploy once the nodes are Ready, comma-separated, from addons/<name>/manifest.yaml "
+        f"(default: {','.join(lab.DEFAULT_ADDONS)})",
+    )
+    addons.add_argument(
+        "--no-addons", dest="addons", action="store_const", const=[], help="deploy no add-ons"
+    )
     up.set_defaults(command="up", run=_up)
 
     node = commands.add_parser(
@@ -766,6 +839,37 @@ def _build_parser() -> argparse.ArgumentParser:
         epilog="examples:\n  kubelab status\n  kubelab status --data-dir /tmp/lab2 || kubelab up --data-dir /tmp/lab2",
     )
     status.set_defaults(command="status", run=_status)
+
+    smoke = commands.add_parser(
+        "smoke",
+        parents=[data_dir],
+        formatter_class=_FORMATTER,
+        help="check a cluster add-on end to end (dns)",
+        description=(
+            "dns: in a fresh namespace, create a ClusterIP Service, a headless Service over a 2-replica\n"
+            "StatefulSet, an ExternalName Service and a client pod; query the kube-system/kube-dns\n"
+            "Service's clusterIP for A, SRV, PTR, CNAME, pod hostnames and NXDOMAIN, resolve short names\n"
+            "from inside the pod, and an external name (skipped when no upstream is reachable). Prints a\n"
+            "table; exit 0 when nothing failed, 1 otherwise. The namespace is deleted at the end.\n"
+            "Works against any cluster with a cluster DNS (run it where the DNS clusterIP is reachable)."
+        ),
+        epilog="examples:\n  kubelab smoke dns\n  kubelab smoke dns --kubeconfig ~/.kube/config --zone cluster.local",
+    )
+    smoke.add_argument("test", choices=["dns"], help="which smoke test")
+    smoke.add_argument(
+        "--kubeconfig",
+        metavar="PATH",
+        help="the cluster (default: this lab's kubeconfig if there is one, else $KUBECONFIG or ~/.kube/config)",
+    )
+    smoke.add_argument("--zone", default="cluster.local", help="the cluster domain (default: cluster.local)")
+    smoke.add_argument(
+        "--timeout",
+        type=_seconds,
+        default=60.0,
+        metavar="SECONDS",
+        help="how long to wait for the pods, and for each answer to become right (default: 60)",
+    )
+    smoke.set_defaults(command="smoke", run=_smoke)
 
     kubeconfig = commands.add_parser(
         "kubeconfig",

@@ -24,6 +24,7 @@ the server last, so node agents added later are stopped without changing this mo
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import errno
 import fcntl
@@ -860,3 +861,229 @@ def log_tail(log_file: Path, *, offset: int = 0, lines: int = LOG_TAIL_LINES) ->
     except FileNotFoundError:
         return []
     return text.splitlines()[-lines:]
+
+
+# --- add-ons ------------------------------------------------------------------------------
+#
+# `up` deploys each add-on's manifest (addons/<name>/manifest.yaml) once the nodes are Ready,
+# as k3s deploys its bundled manifests: every object is created, or replaced when it exists,
+# through the API with the admin certificate, so a resumed lab re-applies without harm.
+#
+# The API server does not issue ServiceAccount tokens yet, so a pod cannot authenticate
+# in-cluster. Until it does, the lab gives each ServiceAccount of a manifest a client
+# certificate (CN system:serviceaccount:<ns>:<name>, the name a token would carry), puts a
+# kubeconfig holding it in the Secret ``<name>-kubeconfig``, and mounts that into the
+# manifest's workloads running as that account, with KUBECONFIG pointing at it.
+
+ADDONS_DIR = Path(__file__).resolve().parent.parent / "addons"
+DEFAULT_ADDONS = ("coredns_lite",)
+ADDON_KUBECONFIG_DIR = "/var/run/secrets/kubelab.dev/serviceaccount"
+_ADDON_KUBECONFIG_VOLUME = "kubelab-serviceaccount-kubeconfig"
+_WORKLOAD_KINDS = frozenset({"Deployment", "DaemonSet", "StatefulSet"})
+
+
+class AddonError(LabError):
+    """An add-on could not be deployed or did not become available."""
+
+
+def available_addons() -> list[str]:
+    return sorted(path.parent.name for path in ADDONS_DIR.glob("*/manifest.yaml"))
+
+
+def validate_addons(names: list[str]) -> list[str]:
+    known = available_addons()
+    unknown = [name for name in names if name not in known]
+    if unknown:
+        raise ValueError(f"unknown add-on {', '.join(unknown)}: choose from {', '.join(known) or 'none'}")
+    return names
+
+
+def addon_objects(layout: Layout, settings: Settings, pki: LabPKI, *, name: str) -> list[dict]:
+    """The objects of add-on ``name``'s manifest, with the lab's ServiceAccount credentials
+    (a Secret per account, mounted into its workloads) added."""
+    manifest = ADDONS_DIR / name / "manifest.yaml"
+    try:
+        documents = [document for document in yaml.safe_load_all(manifest.read_text()) if document]
+    except (OSError, yaml.YAMLError) as exc:
+        raise AddonError(f"cannot read the {name} add-on's manifest {manifest}: {exc}") from exc
+    objects = []
+    for document in documents:
+        if document.get("kind") == "ServiceAccount":
+            objects.append(document)
+            objects.append(_service_account_secret(layout, settings, pki, account=document))
+        elif document.get("kind") in _WORKLOAD_KINDS:
+            objects.append(_with_account_kubeconfig(document))
+        else:
+            objects.append(document)
+    return objects
+
+
+def _service_account_secret(layout: Layout, settings: Settings, pki: LabPKI, *, account: dict) -> dict:
+    namespace = account["metadata"].get("namespace", "default")
+    name = account["metadata"]["name"]
+    path = component_kubeconfig(
+        layout,
+        settings,
+        pki,
+        name=f"serviceaccount-{namespace}-{name}",
+        user=f"system:serviceaccount:{namespace}:{name}",
+        groups=("system:serviceaccounts", f"system:serviceaccounts:{namespace}"),
+    )
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {
+            "name": f"{name}-kubeconfig",
+            "namespace": namespace,
+            "labels": {"kubelab.dev/addon": "true"},
+        },
+        "type": "Opaque",
+        "data": {"kubeconfig": b64encode(path.read_bytes()).decode()},
+    }
+
+
+def _with_account_kubeconfig(workload: dict) -> dict:
+    pod_spec = workload["spec"]["template"]["spec"]
+    account = pod_spec.get("serviceAccountName")
+    if not account:
+        return workload
+    pod_spec.setdefault("volumes", []).append(
+        {"name": _ADDON_KUBECONFIG_VOLUME, "secret": {"secretName": f"{account}-kubeconfig"}}
+    )
+    for container in pod_spec.get("containers") or ():
+        container.setdefault("volumeMounts", []).append(
+            {"name": _ADDON_KUBECONFIG_VOLUME, "mountPath": ADDON_KUBECONFIG_DIR, "readOnly": True}
+        )
+        container.setdefault("env", []).append(
+            {"name": "KUBECONFIG", "value": f"{ADDON_KUBECONFIG_DIR}/kubeconfig"}
+        )
+    return workload
+
+
+@dataclass(frozen=True, kw_only=True)
+class AppliedObject:
+    kind: str
+    namespace: str
+    name: str
+    action: str  # "created" or "configured"
+
+    def __str__(self) -> str:
+        where = f"{self.namespace}/" if self.namespace else ""
+        return f"{self.kind.lower()} {where}{self.name} {self.action}"
+
+
+async def apply_objects(layout: Layout, objects: list[dict]) -> list[AppliedObject]:
+    """Replace each object that exists (with its current resourceVersion), create the others:
+    kubectl apply's order, since creating a Service whose clusterIP is taken fails as invalid
+    rather than as already existing."""
+    from control.client import Discovery, RESTClient, load_kubeconfig
+    from control.client.discovery import UnknownKindError
+    from control.client.errors import NotFoundError, RequestError
+
+    applied = []
+    async with RESTClient(load_kubeconfig(layout.kubeconfig)) as client:
+        discovery = Discovery(client)
+        for body in objects:
+            kind, metadata = body["kind"], body["metadata"]
+            namespace = metadata.get("namespace", "")
+            try:
+                resource = await discovery.resource_for(api_version=body["apiVersion"], kind=kind)
+                if resource.namespaced and not namespace:
+                    namespace = metadata["namespace"] = "default"
+                try:
+                    current = await client.get(resource, metadata["name"], namespace=namespace or None)
+                except NotFoundError:
+                    await client.create(resource, body, namespace=namespace or None)
+                    action = "created"
+                else:
+                    metadata["resourceVersion"] = current["metadata"]["resourceVersion"]
+                    await client.replace(resource, body, namespace=namespace or None)
+                    action = "configured"
+            except (RequestError, UnknownKindError) as exc:
+                raise AddonError(
+                    f"cannot apply {kind} {namespace + '/' if namespace else ''}{metadata['name']}: {exc}"
+                ) from exc
+            applied.append(
+                AppliedObject(kind=kind, namespace=namespace, name=metadata["name"], action=action)
+            )
+    return applied
+
+
+async def wait_for_deployments(layout: Layout, objects: list[dict], *, within: float) -> float:
+    """Wait until every Deployment among ``objects`` has all its replicas updated and
+    available; return the seconds it took. On timeout, AddonError names the pods that are
+    not ready, why, and where their logs are."""
+    from control.client import Resource, RESTClient, load_kubeconfig
+    from control.client.errors import RequestError
+
+    deployments_resource = Resource("apps", "v1", "deployments", "Deployment")
+    pods_resource = Resource("", "v1", "pods", "Pod")
+    wanted = [body for body in objects if body["kind"] == "Deployment"]
+    started = time.monotonic()
+    async with RESTClient(load_kubeconfig(layout.kubeconfig)) as client:
+        pending = list(wanted)
+        while pending:
+            still = []
+            for body in pending:
+                namespace, name = body["metadata"].get("namespace", "default"), body["metadata"]["name"]
+                try:
+                    current = await client.get(deployments_resource, name, namespace=namespace)
+                except RequestError:
+                    still.append(body)
+                    continue
+                if not _deployment_available(current):
+                    still.append(body)
+            pending = still
+            if not pending:
+                break
+            if time.monotonic() - started >= within:
+                body = pending[0]
+                namespace, name = body["metadata"].get("namespace", "default"), body["metadata"]["name"]
+                selector = ",".join(
+                    f"{k}={v}" for k, v in body["spec"]["selector"].get("matchLabels", {}).items()
+                )
+                pods = await client.list(pods_resource, namespace=namespace, label_selector=selector)
+                raise AddonError(
+                    f"deployment {namespace}/{name} was not available within {within:g}s: "
+                    + _describe_pods(pods.get("items") or [], namespace=namespace, layout=layout)
+                )
+            await asyncio.sleep(0.2)
+    return time.monotonic() - started
+
+
+def _deployment_available(deployment: dict) -> bool:
+    spec, status = deployment.get("spec") or {}, deployment.get("status") or {}
+    replicas = spec.get("replicas", 1)
+    return (
+        status.get("observedGeneration", 0) >= deployment["metadata"].get("generation", 0)
+        and status.get("updatedReplicas", 0) >= replicas
+        and status.get("availableReplicas", 0) >= replicas
+        and status.get("replicas", 0) == replicas
+    )
+
+
+def _describe_pods(pods: list[dict], *, namespace: str, layout: Layout) -> str:
+    if not pods:
+        return f"it has no pods; see {layout.log_file(CONTROLLERS)}"
+    parts = []
+    for pod in pods:
+        name = pod["metadata"]["name"]
+        status = pod.get("status") or {}
+        reasons = []
+        for container in status.get("containerStatuses") or ():
+            state = container.get("state") or {}
+            waiting = state.get("waiting") or state.get("terminated")
+            if waiting:
+                reasons.append(waiting.get("reason") or "waiting")
+            elif not container.get("ready"):
+                reasons.append("not ready")
+        node = (pod.get("spec") or {}).get("nodeName")
+        where = (
+            f" on {node}, see `kubectl -n {namespace} logs {name}` and {layout.log_file(node)}"
+            if node
+            else " (not scheduled)"
+        )
+        parts.append(
+            f"pod {name} {status.get('phase', 'Pending')} {'/'.join(reasons) or ''}".rstrip() + where
+        )
+    return "; ".join(parts)

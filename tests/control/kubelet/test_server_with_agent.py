@@ -18,7 +18,8 @@ from control.kubelet.server import kubelet_api
 from control.pki import PKIFiles
 from tests.control.apiserver.conftest import RunningServer, running_apiserver
 
-NODE_IP = "127.100.0.1"
+# Not a lab node address (node N is 127.100.0.N): a running lab must not collide with this test.
+NODE_IP = "127.100.0.251"
 
 
 @dataclass

@@ -1,0 +1,33 @@
+"""ControllerOptions.from_environment: the node monitor timings a lab can shorten."""
+
+from __future__ import annotations
+
+import pytest
+
+from control.controllers.manager import ControllerOptions, OptionsError
+
+
+def test_without_variables_the_upstream_defaults_apply() -> None:
+    assert ControllerOptions.from_environment({}) == ControllerOptions()
+    assert ControllerOptions.from_environment({}).node_monitor_grace_period == 40.0
+
+
+def test_variables_override_the_node_monitor_timings() -> None:
+    options = ControllerOptions.from_environment(
+        {"KUBELAB_NODE_MONITOR_PERIOD": "0.5", "KUBELAB_NODE_MONITOR_GRACE_PERIOD": " 12 "}
+    )
+    assert options.node_monitor_period == 0.5
+    assert options.node_monitor_grace_period == 12.0
+    assert options.default_unreachable_toleration_seconds == 300
+
+
+def test_an_empty_variable_is_ignored() -> None:
+    assert (
+        ControllerOptions.from_environment({"KUBELAB_NODE_MONITOR_GRACE_PERIOD": ""}) == ControllerOptions()
+    )
+
+
+@pytest.mark.parametrize("text", ["soon", "0", "-3", "nan"])
+def test_bad_values_are_refused_naming_the_variable(text: str) -> None:
+    with pytest.raises(OptionsError, match="KUBELAB_NODE_MONITOR_GRACE_PERIOD"):
+        ControllerOptions.from_environment({"KUBELAB_NODE_MONITOR_GRACE_PERIOD": text})
