@@ -5,10 +5,10 @@ probe that never succeeds, a container killed for exceeding its memory limit) sh
 waiting/terminated reasons in `kubectl get` and `kubectl describe`, while a healthy pod on
 the same node keeps running and answering.
 
-The process faults run on the shared session lab too, and leave it as healthy as they found
-it. A lab of their own is not an option while the shared one runs: node N's address
-(127.100.0.N) belongs to one lab at a time, and starting a second 3-node lab would cost as
-much as the tests themselves.
+The process faults that need running pods use the shared session lab too, and leave it as
+healthy as they found it. A lab of their own with nodes is not an option while the shared
+one runs: node N's address (127.100.0.N) belongs to one lab at a time, and a second 3-node
+lab would cost as much as the tests themselves.
 
 - SIGKILL a node agent: node-3's. To see it die within seconds rather than upstream's 40 s,
   the test first restarts the lab's controllers process with ``KUBELAB_NODE_MONITOR_PERIOD``
@@ -17,9 +17,15 @@ much as the tests themselves.
   does not restart a dead node agent (it only reports the lab running), so the test starts
   node-3 again the way `up` spawns it; the new agent holds node-3's pidfile, so it belongs
   to the lab and `kubelab down` stops it with the rest.
-- SIGKILL the API server and the controllers process in the middle of a rollout, then run
-  `kubelab up` on the data directory, which restarts both (and finds the node agents
-  running).
+- SIGKILL the controllers process in the middle of a rollout and start it again as `up`
+  does (`up` on a lab whose server runs does not restart it): the rollout completes with
+  exactly ``replicas`` pods and one container process each.
+- SIGKILL the API server *and* the controllers process mid-rollout, then `kubelab up`. This
+  one runs in a lab of its own without nodes (``own_lab``), where pods stay Pending and the
+  rollout stops half-way: killing the shared lab's server would change the pid other tests
+  check, and `up` on a lab whose node agents kept running times out waiting for a Ready
+  heartbeat newer than its start (a running kubelet refreshes it only when its status
+  changes or every 5 minutes; its Lease is the frequent heartbeat).
 """
 
 from __future__ import annotations
@@ -385,6 +391,18 @@ def test_killed_node_agent_is_replaced_and_restarts_without_duplicates(
     )
 
 
+def replicas_owned_as_specified(lab: Lab, namespace: str) -> bool:
+    """Every ReplicaSet owns exactly ``spec.replicas`` live pods, and no pod is left over."""
+    sets = json.loads(lab.kubectl("get", "rs", "-n", namespace, "-o", "json").stdout)["items"]
+    owners = [
+        next((o["uid"] for o in p["metadata"].get("ownerReferences", []) if o.get("controller")), None)
+        for p in live_pods(lab, namespace)
+    ]
+    return sorted(owners, key=str) == sorted(
+        (rs["metadata"]["uid"] for rs in sets for _ in range(rs["spec"]["replicas"])), key=str
+    )
+
+
 def rollout_deployment(namespace: str, *, version: str) -> str:
     return f"""\
 apiVersion: apps/v1
@@ -403,43 +421,44 @@ spec:
         image: busybox
         command: [sleep, "{ROLLOUT_SLEEP}"]
         env: [{{name: VERSION, value: "{version}"}}]
+        # each new pod takes a few seconds to become ready, so the rollout is still going on
+        # when the control plane is killed
+        readinessProbe: {{exec: {{command: ["true"]}}, initialDelaySeconds: 3, periodSeconds: 1}}
 """
 
 
-def test_control_plane_killed_mid_rollout_converges_without_duplicates(lab: Lab, namespace: str) -> None:
+def test_controllers_killed_mid_rollout_converge_without_duplicates(lab: Lab, namespace: str) -> None:
     lab.kubectl("apply", "-f", "-", input=rollout_deployment(namespace, version="v1"))
     lab.kubectl("rollout", "status", "deployment/rolling", "-n", namespace, "--timeout=60s")
     lab.kubectl("apply", "-f", "-", input=rollout_deployment(namespace, version="v2"))
-    until(
-        lambda: len(json.loads(lab.kubectl("get", "rs", "-n", namespace, "-o", "json").stdout)["items"]) == 2,
-        timeout=20,
-        what="the rollout to start",
+
+    def rollout_started() -> bool:
+        sets = json.loads(lab.kubectl("get", "rs", "-n", namespace, "-o", "json").stdout)["items"]
+        return any(
+            rs["spec"]["replicas"] > 0
+            and rs["spec"]["template"]["spec"]["containers"][0]["env"][0]["value"] == "v2"
+            for rs in sets
+        )
+
+    until(rollout_started, timeout=20, what="the rollout to start")
+    status = json.loads(lab.kubectl("get", "deployment", "rolling", "-n", namespace, "-o", "json").stdout)[
+        "status"
+    ]
+    assert status.get("updatedReplicas", 0) < 4 or status.get("unavailableReplicas", 0) > 0, (
+        "rollout already done"
     )
     stop_process(running_pid(lab, lab_files.CONTROLLERS), sig=signal.SIGKILL)
-    stop_process(running_pid(lab, lab_files.SERVER), sig=signal.SIGKILL)
-
-    result = lab.kubelab("up", "--timeout", "60")
-    assert result.returncode == 0, f"kubelab up exited {result.returncode}: {result.stdout}{result.stderr}"
-    running_pid(lab, lab_files.CONTROLLERS)
+    layout = lab_files.Layout.resolve(lab.data_dir)
+    settings = lab_files.load_settings(layout)
+    assert settings is not None
+    spawn_like_up(lab, lab_files.CONTROLLERS, lab_files.controllers_command(layout, settings), env={})
     lab.kubectl("rollout", "status", "deployment/rolling", "-n", namespace, "--timeout=90s")
 
-    def converged() -> bool:
-        sets = json.loads(lab.kubectl("get", "rs", "-n", namespace, "-o", "json").stdout)["items"]
-        pods = live_pods(lab, namespace)
-        for replica_set in sets:
-            owned = [
-                p
-                for p in pods
-                if any(
-                    o["uid"] == replica_set["metadata"]["uid"]
-                    for o in p["metadata"].get("ownerReferences", [])
-                )
-            ]
-            if len(owned) != replica_set["spec"]["replicas"]:
-                return False
-        return len(pods) == 4 and container_processes(ROLLOUT_SLEEP) == 4
-
-    until(converged, timeout=30, what="exactly the ReplicaSets' replicas, one container each")
+    until(
+        lambda: replicas_owned_as_specified(lab, namespace) and container_processes(ROLLOUT_SLEEP) == 4,
+        timeout=30,
+        what="exactly the ReplicaSets' replicas, one container each",
+    )
     sets = json.loads(lab.kubectl("get", "rs", "-n", namespace, "-o", "json").stdout)["items"]
     assert sorted(rs["spec"]["replicas"] for rs in sets) == [0, 4]
     assert all(
@@ -448,3 +467,38 @@ def test_control_plane_killed_mid_rollout_converges_without_duplicates(lab: Lab,
         for c in p["spec"]["containers"][0]["env"]
         if c["name"] == "VERSION"
     )
+
+
+def test_server_and_controllers_killed_mid_rollout_converge_after_up(own_lab: Callable[..., Lab]) -> None:
+    # a lab of its own without nodes: pods stay Pending, so the rollout stops half-way and
+    # what the controllers did before and after the crash is all in the API
+    lab = own_lab()
+    lab.kubectl("apply", "-f", "-", input=rollout_deployment("default", version="v1"))
+    until(lambda: len(live_pods(lab, "default")) == 4, timeout=30, what="4 pending v1 pods")
+    lab.kubectl("apply", "-f", "-", input=rollout_deployment("default", version="v2"))
+    until(
+        lambda: len(json.loads(lab.kubectl("get", "rs", "-o", "json").stdout)["items"]) == 2,
+        timeout=20,
+        what="the v2 ReplicaSet",
+    )
+    stop_process(running_pid(lab, lab_files.CONTROLLERS), sig=signal.SIGKILL)
+    stop_process(running_pid(lab, lab_files.SERVER), sig=signal.SIGKILL)
+
+    result = lab.kubelab("up", "--timeout", "60")
+    assert result.returncode == 0, f"kubelab up exited {result.returncode}: {result.stdout}{result.stderr}"
+    assert "started the controller manager and the scheduler" in result.stdout + result.stderr
+
+    def settled() -> bool:
+        deployment = json.loads(lab.kubectl("get", "deployment", "rolling", "-o", "json").stdout)
+        sets = json.loads(lab.kubectl("get", "rs", "-o", "json").stdout)["items"]
+        return (
+            deployment["status"].get("observedGeneration") == deployment["metadata"]["generation"]
+            and all(rs["status"].get("replicas", 0) == rs["spec"]["replicas"] for rs in sets)
+            and replicas_owned_as_specified(lab, "default")
+        )
+
+    until(settled, timeout=30, what="the restarted controllers to settle")
+    sets = json.loads(lab.kubectl("get", "rs", "-o", "json").stdout)["items"]
+    # maxSurge 1: never more than replicas + 1 pods, however often the controllers restarted
+    assert 4 < sum(rs["spec"]["replicas"] for rs in sets) <= 5
+    assert len(live_pods(lab, "default")) == sum(rs["spec"]["replicas"] for rs in sets)
