@@ -167,10 +167,24 @@ def _up(args: argparse.Namespace) -> int:
             f"started the controller manager and the scheduler (log {layout.log_file(lab.CONTROLLERS)})"
         )
     if settings.nodes:
+        since = time.time() - 1.0  # Ready conditions have whole-second resolution
+        restarted = frozenset(
+            lab.node_name(index)
+            for index in range(1, settings.nodes + 1)
+            if lab.running_pid(layout.pid_file(lab.node_name(index))) is None
+        )
         failed = _start_nodes(layout, settings, timeout=args.timeout)
         if failed:
             return failed
-        failed = _deploy_addons(layout, settings, pki, names=args.addons, timeout=args.timeout)
+        failed = _deploy_addons(
+            layout,
+            settings,
+            pki,
+            names=args.addons,
+            timeout=args.timeout,
+            restarted_nodes=restarted,
+            since=since,
+        )
         if failed:
             return failed
     elif args.addons:
@@ -221,9 +235,17 @@ def _start_nodes(layout: lab.Layout, settings: lab.Settings, *, timeout: float) 
 
 
 def _deploy_addons(
-    layout: lab.Layout, settings: lab.Settings, pki: LabPKI, *, names: list[str], timeout: float
+    layout: lab.Layout,
+    settings: lab.Settings,
+    pki: LabPKI,
+    *,
+    names: list[str],
+    timeout: float,
+    restarted_nodes: frozenset[str],
+    since: float,
 ) -> int:
-    """Apply each add-on's manifest and wait until its Deployments are available.
+    """Apply each add-on's manifest and wait until its Deployments are available (their pods
+    on the node agents just started Ready as of ``since``, not as the last run left them).
 
     Returns an exit code: 0 when every add-on is available, EXIT_FAILED (after saying why) otherwise.
     """
@@ -233,7 +255,11 @@ def _deploy_addons(
         try:
             for applied in asyncio.run(lab.apply_objects(layout, objects)):
                 _progress(f"  {applied}")
-            elapsed = asyncio.run(lab.wait_for_deployments(layout, objects, within=timeout))
+            elapsed = asyncio.run(
+                lab.wait_for_deployments(
+                    layout, objects, within=timeout, restarted_nodes=restarted_nodes, since=since
+                )
+            )
         except lab.AddonError as exc:
             print(
                 f"kubelab up: error: add-on {name}: {exc}. The lab keeps running; "

@@ -20,6 +20,10 @@ the lock and never a stranger that inherited its pid.
 
 The process table is the set of pidfiles: `down` stops every process that holds one,
 the server last, so node agents added later are stopped without changing this module.
+
+Add-ons (``addons/<name>/manifest.yaml``) are not processes of the lab but pods in it:
+`up` applies their manifests through the API and waits for their Deployments (the last
+section below).
 """
 
 from __future__ import annotations
@@ -1009,46 +1013,70 @@ async def apply_objects(layout: Layout, objects: list[dict]) -> list[AppliedObje
     return applied
 
 
-async def wait_for_deployments(layout: Layout, objects: list[dict], *, within: float) -> float:
+async def wait_for_deployments(
+    layout: Layout,
+    objects: list[dict],
+    *,
+    within: float,
+    restarted_nodes: frozenset[str] = frozenset(),
+    since: float = 0.0,
+) -> float:
     """Wait until every Deployment among ``objects`` has all its replicas updated and
     available; return the seconds it took. On timeout, AddonError names the pods that are
-    not ready, why, and where their logs are."""
+    not ready, why, and where their logs are.
+
+    A resumed lab's objects still carry the last run's status, so the pods on
+    ``restarted_nodes`` (node agents this `up` started) count only once their Ready condition
+    turned True at or after ``since`` (epoch seconds)."""
     from control.client import Resource, RESTClient, load_kubeconfig
     from control.client.errors import RequestError
 
     deployments_resource = Resource("apps", "v1", "deployments", "Deployment")
     pods_resource = Resource("", "v1", "pods", "Pod")
-    wanted = [body for body in objects if body["kind"] == "Deployment"]
     started = time.monotonic()
     async with RESTClient(load_kubeconfig(layout.kubeconfig)) as client:
-        pending = list(wanted)
+        pending = [body for body in objects if body["kind"] == "Deployment"]
         while pending:
-            still = []
-            for body in pending:
-                namespace, name = body["metadata"].get("namespace", "default"), body["metadata"]["name"]
-                try:
-                    current = await client.get(deployments_resource, name, namespace=namespace)
-                except RequestError:
-                    still.append(body)
-                    continue
-                if not _deployment_available(current):
-                    still.append(body)
-            pending = still
-            if not pending:
-                break
+            body = pending[0]
+            namespace, name = body["metadata"].get("namespace", "default"), body["metadata"]["name"]
+            selector = ",".join(
+                f"{key}={value}" for key, value in body["spec"]["selector"]["matchLabels"].items()
+            )
+            try:
+                current = await client.get(deployments_resource, name, namespace=namespace)
+                pods = (await client.list(pods_resource, namespace=namespace, label_selector=selector))[
+                    "items"
+                ]
+            except RequestError:
+                current, pods = {"metadata": {}}, []
+            if _deployment_available(current) and _pods_fresh(
+                pods, restarted_nodes=restarted_nodes, since=since
+            ):
+                pending.pop(0)
+                continue
             if time.monotonic() - started >= within:
-                body = pending[0]
-                namespace, name = body["metadata"].get("namespace", "default"), body["metadata"]["name"]
-                selector = ",".join(
-                    f"{k}={v}" for k, v in body["spec"]["selector"].get("matchLabels", {}).items()
-                )
-                pods = await client.list(pods_resource, namespace=namespace, label_selector=selector)
                 raise AddonError(
                     f"deployment {namespace}/{name} was not available within {within:g}s: "
-                    + _describe_pods(pods.get("items") or [], namespace=namespace, layout=layout)
+                    + _describe_pods(pods, namespace=namespace, layout=layout)
                 )
             await asyncio.sleep(0.2)
     return time.monotonic() - started
+
+
+def _pods_fresh(pods: list[dict], *, restarted_nodes: frozenset[str], since: float) -> bool:
+    """Whether every live pod on a restarted node reports Ready as of this run."""
+    for pod in pods:
+        if (
+            pod["metadata"].get("deletionTimestamp")
+            or (pod.get("spec") or {}).get("nodeName") not in restarted_nodes
+        ):
+            continue
+        conditions = (pod.get("status") or {}).get("conditions") or ()
+        ready = next((condition for condition in conditions if condition.get("type") == "Ready"), {})
+        changed = _epoch_seconds(str(ready.get("lastTransitionTime") or ""))
+        if ready.get("status") != "True" or changed is None or changed < since:
+            return False
+    return True
 
 
 def _deployment_available(deployment: dict) -> bool:
