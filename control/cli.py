@@ -126,6 +126,9 @@ def _up(args: argparse.Namespace) -> int:
                 "The flags given differ from the running lab's settings and were not applied; "
                 f"run `{_suggest(args, layout, 'down')}` first to change them."
             )
+        failed = _restart_missing(layout, running, timeout=args.timeout)
+        if failed:
+            return failed
         _print_next_steps(args, layout)
         return EXIT_OK
 
@@ -157,15 +160,7 @@ def _up(args: argparse.Namespace) -> int:
         print("\n".join(lines), file=sys.stderr)
         return EXIT_FAILED
     _progress(f"API server ready in {elapsed:.1f}s")
-    if lab.running_pid(layout.pid_file(lab.CONTROLLERS)) is None:
-        lab.spawn(
-            name=lab.CONTROLLERS,
-            argv=lab.controllers_command(layout, settings),
-            log_file=layout.log_file(lab.CONTROLLERS),
-        )
-        _progress(
-            f"started the controller manager and the scheduler (log {layout.log_file(lab.CONTROLLERS)})"
-        )
+    _start_controllers(layout, settings)
     if settings.nodes:
         since = time.time() - 1.0  # Ready conditions have whole-second resolution
         restarted = frozenset(
@@ -194,6 +189,26 @@ def _up(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _start_controllers(layout: lab.Layout, settings: lab.Settings) -> None:
+    if lab.running_pid(layout.pid_file(lab.CONTROLLERS)) is None:
+        lab.spawn(
+            name=lab.CONTROLLERS,
+            argv=lab.controllers_command(layout, settings),
+            log_file=layout.log_file(lab.CONTROLLERS),
+        )
+        _progress(
+            f"started the controller manager and the scheduler (log {layout.log_file(lab.CONTROLLERS)})"
+        )
+
+
+def _restart_missing(layout: lab.Layout, settings: lab.Settings, *, timeout: float) -> int:
+    """On a running lab, start again whatever of it died (controllers, node agents)."""
+    _start_controllers(layout, settings)
+    if settings.nodes:
+        return _start_nodes(layout, settings, timeout=timeout)
+    return EXIT_OK
+
+
 def _start_nodes(layout: lab.Layout, settings: lab.Settings, *, timeout: float) -> int:
     """Spawn the node agents that are not running and wait until every Node is Ready.
 
@@ -205,17 +220,23 @@ def _start_nodes(layout: lab.Layout, settings: lab.Settings, *, timeout: float) 
         if lab.running_pid(layout.pid_file(name)) is None:
             # node N's address is fixed by the address plan: a second lab cannot have it too
             lab.check_node_address_free(index)
+    starting = [name for name in names if lab.running_pid(layout.pid_file(name)) is None]
     spawned = [
         lab.spawn(name=name, argv=lab.node_command(layout, settings, index), log_file=layout.log_file(name))
         for index, name in enumerate(names, start=1)
-        if lab.running_pid(layout.pid_file(name)) is None
+        if name in starting
     ]
-    _progress(f"starting node agents {', '.join(names)} (logs in {layout.logs_dir})…")
+    if starting:
+        _progress(f"starting node agents {', '.join(starting)} (logs in {layout.logs_dir})…")
     context = lab.admin_ssl_context(layout)
     started = time.monotonic()
     ready: set[str] = set()
     while time.monotonic() - started < timeout:
-        ready = lab.ready_nodes(url=settings.server_url, context=context, since=since)
+        # A node agent started now must report after it started (the Node still shows the
+        # last run's status); one that kept running only has to be Ready.
+        ready = lab.ready_nodes(url=settings.server_url, context=context, since=since) | (
+            lab.ready_nodes(url=settings.server_url, context=context) - set(starting)
+        )
         if ready >= set(names):
             _progress(
                 f"{len(names)} node{'s' if len(names) > 1 else ''} Ready in {time.monotonic() - started:.1f}s"

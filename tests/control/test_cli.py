@@ -162,14 +162,16 @@ def test_up_that_is_not_ready_in_time_stops_the_server_and_says_how_to_debug(
 def test_up_when_already_running_says_so_and_starts_nothing(
     layout: lab.Layout, start_holder: Callable[..., int], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    lab.prepare(layout, lab.Settings(api_port=free_port()))
+    lab.prepare(layout, lab.Settings(api_port=free_port(), nodes=0))
     pid = start_holder()
+    start_holder(lab.CONTROLLERS)  # every process of the lab runs: `up` restarts nothing
     assert cli.main(["up", "--data-dir", str(layout.data_dir)]) == cli.EXIT_OK
     out = capsys.readouterr().out
     assert f"kubelab is already running on {lab.load_settings(layout).server_url} (pid {pid}" in out
     assert f"export KUBECONFIG={layout.kubeconfig}" in out
     assert "not applied" not in out
     assert not layout.log_file(lab.SERVER).exists()  # no server was spawned
+    assert not layout.log_file(lab.CONTROLLERS).exists()
 
     assert cli.main(["up", "--data-dir", str(layout.data_dir), "--api-port", str(free_port())]) == cli.EXIT_OK
     assert "differ from the running lab's settings and were not applied" in capsys.readouterr().out
