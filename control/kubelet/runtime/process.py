@@ -80,6 +80,19 @@ _TREE_SAMPLE_SECONDS = 0.5
 _EXEC_OUTPUT_LIMIT = 16 * 1024 * 1024
 
 
+def _installation_under_tmp() -> bool:
+    """Whether this kubelab (its Python or its sources) lives under /tmp: a container's
+    private /tmp would then hide the programs the `kubelab` and `python` images run
+    (e.g. a CI checkout in /tmp), so containers keep the host's /tmp instead."""
+    import control
+
+    paths = (Path(sys.prefix), Path(sys.executable).parent, Path(control.__file__).resolve().parent)
+    return any(path.resolve().is_relative_to("/tmp") for path in paths)
+
+
+_INSTALLATION_UNDER_TMP = _installation_under_tmp()
+
+
 @dataclass(frozen=True, kw_only=True)
 class RuntimeOptions:
     log_max_bytes: int = DEFAULT_MAX_BYTES
@@ -448,7 +461,7 @@ class ProcessRuntime:
             "hostname": sandbox.hostname,
             "rootfs": str(directory / "rootfs"),
             "mounts": mounts,
-            "private_tmp": self.options.private_tmp,
+            "private_tmp": self.options.private_tmp and not _INSTALLATION_UNDER_TMP,
             "cgroup": cgroup.to_record() if cgroup else None,
             "cgroup_procs": [str(path) for path in cgroup.procs_files] if cgroup else [],
             "oom_file": str(cgroup.oom_file) if cgroup else None,
