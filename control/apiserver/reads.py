@@ -144,8 +144,11 @@ async def _collect(
             and call.objects.prefix(call.rt, namespace=call.info.namespace) == prefix
             and (call.info.namespace or not call.rt.namespaced)
         ):
-            kv = await store.get(prefix + name, revision=revision)
+            # Pin the revision first: reading the key, then the revision, would let a write
+            # in between (a deletion, say) make the list's resourceVersion newer than the
+            # object it returns, and a watch from it would miss that write.
             at = revision or await store.current_revision()
+            kv = await store.get(prefix + name, revision=at)
             rows = [kv] if kv is not None and predicate.matches(decode(kv)) else []
             return rows, at, "", None
         if predicate.matches_everything:
