@@ -132,13 +132,19 @@ class RootBuilder:
     def host(self, container_path: str) -> str:
         return self.rootfs + container_path
 
-    def prepare(self, *, private_tmp: bool) -> None:
+    def prepare(self, *, private_tmp: bool, keep_in_tmp: Sequence[str] = ()) -> None:
+        """``keep_in_tmp``: host directories under /tmp that stay visible in the private
+        /tmp (kubelab's own installation, when it lives there)."""
         mount("tmpfs", self.rootfs, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755")
         self._kinds["/"] = _WRITABLE
         self._replicate("/")
         if private_tmp and os.path.isdir(self.host("/tmp")) and not os.path.islink(self.host("/tmp")):
             mount("tmpfs", self.host("/tmp"), "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777")
             self._kinds["/tmp"] = _WRITABLE
+            for path in keep_in_tmp:
+                if os.path.isdir(path):
+                    mount(path, self.ensure(path, is_dir=True), None, MS_BIND | MS_REC)
+                    self._kinds[path] = _HOST
 
     def _replicate(self, directory: str) -> None:
         """Fill the (empty, writable) ``directory`` of the new root with binds of the host's entries."""
@@ -224,7 +230,12 @@ class RootBuilder:
 
 
 def enter_container_root(
-    *, rootfs: str, hostname: str, mounts: Sequence[MountSpec], private_tmp: bool = True
+    *,
+    rootfs: str,
+    hostname: str,
+    mounts: Sequence[MountSpec],
+    private_tmp: bool = True,
+    keep_in_tmp: Sequence[str] = (),
 ) -> None:
     """Give the calling process its container filesystem view (see the module doc). Root only."""
     unshare(CLONE_NEWNS | CLONE_NEWUTS)
@@ -232,7 +243,7 @@ def enter_container_root(
         sethostname(hostname)
     mount(None, "/", None, MS_REC | MS_PRIVATE)
     builder = RootBuilder(rootfs)
-    builder.prepare(private_tmp=private_tmp)
+    builder.prepare(private_tmp=private_tmp, keep_in_tmp=keep_in_tmp)
     # Parents before children, so a volume inside another volume lands inside it.
     for spec in sorted(mounts, key=lambda spec: len(_components(spec.target))):
         builder.bind(spec)

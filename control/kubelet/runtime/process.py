@@ -80,17 +80,17 @@ _TREE_SAMPLE_SECONDS = 0.5
 _EXEC_OUTPUT_LIMIT = 16 * 1024 * 1024
 
 
-def _installation_under_tmp() -> bool:
-    """Whether this kubelab (its Python or its sources) lives under /tmp: a container's
-    private /tmp would then hide the programs the `kubelab` and `python` images run
-    (e.g. a CI checkout in /tmp), so containers keep the host's /tmp instead."""
+def _installation_dirs_under_tmp() -> tuple[str, ...]:
+    """kubelab's own directories (its Python, its sources) that live under /tmp, e.g. a CI
+    checkout there: a container's private /tmp must keep showing them, or the programs
+    the `kubelab` and `python` images run would vanish."""
     import control
 
-    paths = (Path(sys.prefix), Path(sys.executable).parent, Path(control.__file__).resolve().parent)
-    return any(path.resolve().is_relative_to("/tmp") for path in paths)
+    dirs = {Path(sys.prefix).resolve(), Path(control.__file__).resolve().parent.parent}
+    return tuple(sorted(str(d) for d in dirs if d.is_relative_to("/tmp") and d != Path("/tmp")))
 
 
-_INSTALLATION_UNDER_TMP = _installation_under_tmp()
+_KEEP_IN_TMP = _installation_dirs_under_tmp()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -461,7 +461,8 @@ class ProcessRuntime:
             "hostname": sandbox.hostname,
             "rootfs": str(directory / "rootfs"),
             "mounts": mounts,
-            "private_tmp": self.options.private_tmp and not _INSTALLATION_UNDER_TMP,
+            "private_tmp": self.options.private_tmp,
+            "keep_in_tmp": _KEEP_IN_TMP,
             "cgroup": cgroup.to_record() if cgroup else None,
             "cgroup_procs": [str(path) for path in cgroup.procs_files] if cgroup else [],
             "oom_file": str(cgroup.oom_file) if cgroup else None,

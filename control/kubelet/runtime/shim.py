@@ -245,6 +245,7 @@ class Shim:
                     hostname=config.get("hostname", ""),
                     mounts=[mountns.MountSpec(**spec) for spec in config.get("mounts") or ()],
                     private_tmp=config.get("private_tmp", True),
+                    keep_in_tmp=config.get("keep_in_tmp") or (),
                 )
             for target, fd in enumerate(child_fds):
                 os.dup2(fd, target, inheritable=True)
