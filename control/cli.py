@@ -113,7 +113,19 @@ def _server(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _default_addons() -> list[str]:
+    if os.geteuid() == 0:
+        return list(lab.DEFAULT_ADDONS)
+    _progress(
+        "running as a normal user: not deploying the DNS add-on, which binds port 53 (that needs root, or "
+        "net.ipv4.ip_unprivileged_port_start=53 and `--addons coredns_lite`)"
+    )
+    return []
+
+
 def _up(args: argparse.Namespace) -> int:
+    if args.addons is None:
+        args.addons = _default_addons()
     layout = lab.Layout.resolve(args.data_dir)
     remembered = lab.load_settings(layout)
     settings = _settings_from_flags(layout, args)
@@ -791,10 +803,11 @@ def _build_parser() -> argparse.ArgumentParser:
     addons.add_argument(
         "--addons",
         type=_addon_list,
-        default=list(lab.DEFAULT_ADDONS),
+        default=None,
         metavar="LIST",
         help="add-ons to deploy once the nodes are Ready, comma-separated, from addons/<name>/manifest.yaml "
-        f"(default: {','.join(lab.DEFAULT_ADDONS)})",
+        f"(default: {','.join(lab.DEFAULT_ADDONS)} as root; none as a normal user, since the DNS add-on "
+        "binds port 53)",
     )
     addons.add_argument(
         "--no-addons", dest="addons", action="store_const", const=[], help="deploy no add-ons"

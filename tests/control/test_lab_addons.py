@@ -33,7 +33,7 @@ def test_the_dns_addon_is_available_and_unknown_addons_are_refused() -> None:
 
 def test_up_flags_choose_the_addons(capsys: pytest.CaptureFixture[str]) -> None:
     parser = _build_parser()
-    assert parser.parse_args(["up"]).addons == ["coredns_lite"]
+    assert parser.parse_args(["up"]).addons is None  # decided by `up`: the defaults as root, none otherwise
     assert parser.parse_args(["up", "--no-addons"]).addons == []
     assert parser.parse_args(["up", "--addons", "coredns_lite,coredns_lite"]).addons == ["coredns_lite"]
     for bad in (["up", "--addons", "nope"], ["up", "--no-addons", "--addons", "coredns_lite"]):
@@ -41,6 +41,16 @@ def test_up_flags_choose_the_addons(capsys: pytest.CaptureFixture[str]) -> None:
             parser.parse_args(bad)
         assert exited.value.code == 2
     assert "unknown add-on nope" in capsys.readouterr().err
+
+
+def test_default_addons_need_root(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    from control import cli
+
+    monkeypatch.setattr(cli.os, "geteuid", lambda: 0)
+    assert cli._default_addons() == ["coredns_lite"]
+    monkeypatch.setattr(cli.os, "geteuid", lambda: 1000)
+    assert cli._default_addons() == []
+    assert "binds port 53" in capsys.readouterr().err
 
 
 def test_addon_objects_give_service_accounts_a_kubeconfig_secret_mounted_into_their_workloads(
