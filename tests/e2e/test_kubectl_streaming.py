@@ -1,9 +1,8 @@
 """`kubectl exec`, `attach`, `logs` and `port-forward` against a real `kubelab up` whose node
 agents run the pods: the streaming acceptance of the nodes-and-workloads issue.
 
-NEEDS NODE AGENTS: the pods here only run once `kubelab up` starts node agents (`kubelab up
---nodes N`, each serving the kubelet API on its node IP). Until the lab does, the module
-skips itself, saying so; it needs nothing else.
+It runs on the session's 3-node lab (node agents serve the kubelet API on their node IPs);
+on a lab started with `--nodes 0` it skips itself, saying so.
 
 Client versions matter: kubectl 1.30+ speaks WebSocket for exec/attach (v5.channel.k8s.io)
 and 1.31+ for port-forward (SPDY tunnelled in WebSocket); 1.27-1.29 (and 1.30 for
@@ -97,7 +96,7 @@ PORT_FORWARD_VERSIONS = ("1.27", "1.30", "1.31", None)  # SPDY, SPDY, tunnel, tu
 @pytest.fixture(scope="module")
 def pods(lab: Lab) -> Iterator[Lab]:
     if not lab.kubectl("get", "nodes", "-o", "name").stdout.split():
-        pytest.skip("needs node agents: this `kubelab up` registered no nodes (wire `kubelab up --nodes N`)")
+        pytest.skip("needs node agents: this lab registered no nodes (it was started with `--nodes 0`)")
     lab.kubectl("apply", "-f", "-", input=MANIFEST)
     try:
         lab.kubectl(
