@@ -293,6 +293,18 @@ def _query(**params: Any) -> dict[str, str]:
     return query
 
 
+def _write_query(
+    *, field_manager: str | None, field_validation: str | None, dry_run: bool, force: bool | None = None
+) -> dict[str, str]:
+    """The options every write verb (create, replace, patch) takes."""
+    return _query(
+        fieldManager=field_manager,
+        force=force,
+        fieldValidation=field_validation,
+        dryRun="All" if dry_run else None,
+    )
+
+
 def _retry_after(headers: Mapping[str, str]) -> int | None:
     value = headers.get("Retry-After")
     if value is None:
@@ -683,10 +695,8 @@ class RESTClient:
         return await self._json(
             "POST",
             path,
-            params=_query(
-                fieldManager=field_manager,
-                fieldValidation=field_validation,
-                dryRun="All" if dry_run else None,
+            params=_write_query(
+                field_manager=field_manager, field_validation=field_validation, dry_run=dry_run
             ),
             body=orjson.dumps(body),
             content_type=JSON,
@@ -717,10 +727,8 @@ class RESTClient:
         return await self._json(
             "PUT",
             resource.path(namespace=namespace, name=name, subresource=subresource),
-            params=_query(
-                fieldManager=field_manager,
-                fieldValidation=field_validation,
-                dryRun="All" if dry_run else None,
+            params=_write_query(
+                field_manager=field_manager, field_validation=field_validation, dry_run=dry_run
             ),
             body=orjson.dumps(body),
             content_type=JSON,
@@ -757,11 +765,8 @@ class RESTClient:
             resource.path(
                 namespace=self._namespace_for(resource, namespace), name=name, subresource=subresource
             ),
-            params=_query(
-                fieldManager=field_manager,
-                force=force,
-                fieldValidation=field_validation,
-                dryRun="All" if dry_run else None,
+            params=_write_query(
+                field_manager=field_manager, field_validation=field_validation, dry_run=dry_run, force=force
             ),
             body=_encode(patch),
             content_type=patch_type.value,
