@@ -71,12 +71,14 @@ def test_deployment_crud_scale_and_status(api: client.ApiClient) -> None:
     assert scale.spec.replicas == 1 and scale.status.selector == "app=d1"
     apps.patch_namespaced_deployment_scale("d1", NS, {"spec": {"replicas": 4}})
     assert apps.read_namespaced_deployment("d1", NS).spec.replicas == 4
-    # the main endpoint ignores status; the status subresource sets it
-    status_patch = {"status": {"replicas": 4, "readyReplicas": 2, "observedGeneration": 2}}
-    apps.patch_namespaced_deployment("d1", NS, status_patch)
-    assert not apps.read_namespaced_deployment("d1", NS).status.ready_replicas
-    apps.patch_namespaced_deployment_status("d1", NS, status_patch)
-    assert apps.read_namespaced_deployment_status("d1", NS).status.ready_replicas == 2
+    # the main endpoint ignores status; the status subresource sets it. The deployment controller keeps
+    # rewriting status, so each write is judged by the object it returned, and with counts no controller
+    # would write for this four-replica Deployment.
+    status_patch = {"status": {"replicas": 40, "readyReplicas": 20, "observedGeneration": 2}}
+    ignored = apps.patch_namespaced_deployment("d1", NS, status_patch)
+    assert ignored.status.ready_replicas != 20
+    applied = apps.patch_namespaced_deployment_status("d1", NS, status_patch)
+    assert applied.status.ready_replicas == 20 and applied.status.replicas == 40
     with pytest.raises(ApiException) as invalid:
         apps.patch_namespaced_deployment("d1", NS, {"spec": {"selector": {"matchLabels": {"app": "other"}}}})
     assert invalid.value.status == 422

@@ -149,10 +149,14 @@ spec:
   containers:
   - name: main
     image: busybox
-    command: ["sh", "-c", "touch /tmp/ready; while true; do sleep 1; done"]
-    readinessProbe: {{exec: {{command: [test, -e, /tmp/ready]}}, periodSeconds: 1}}
-    livenessProbe: {{exec: {{command: [test, -e, /tmp/alive]}}, periodSeconds: 1, failureThreshold: 2,
+    # The marker lives on an emptyDir, which outlives container restarts: once removed, the pod stays unready
+    # while the liveness probe (which never passes) keeps restarting the container.
+    command: ["sh", "-c", "[ -e /probe/started ] || touch /probe/ready; touch /probe/started; while true; do sleep 1; done"]
+    volumeMounts: [{{name: probe, mountPath: /probe}}]
+    readinessProbe: {{exec: {{command: [test, -e, /probe/ready]}}, periodSeconds: 1}}
+    livenessProbe: {{exec: {{command: [test, -e, /probe/alive]}}, periodSeconds: 1, failureThreshold: 2,
                     initialDelaySeconds: 2}}
+  volumes: [{{name: probe, emptyDir: {{}}}}]
 ---
 apiVersion: v1
 kind: Service
@@ -167,9 +171,9 @@ spec:
         return [bool((e.get("conditions") or {}).get("ready")) for s in slices for e in s.get("endpoints") or []]
 
     until(lambda: slice_ready() == [True], what="the pod to be ready in its EndpointSlice")
-    cluster.kubectl("exec", "flaky", "-n", NS, "--", "rm", "/tmp/ready")
+    cluster.kubectl("exec", "flaky", "-n", NS, "--", "rm", "/probe/ready")
     until(lambda: slice_ready() == [False], what="the unready pod to leave the ready endpoints")
-    # no /tmp/alive: the liveness probe fails and the kubelet restarts the container
+    # no /probe/alive: the liveness probe fails and the kubelet restarts the container
     until(
         lambda: get_json(cluster, "pod", "flaky", "-n", NS)["status"]["containerStatuses"][0]["restartCount"] >= 1,
         what="a liveness restart",

@@ -46,7 +46,8 @@ class Cluster:
         what: str,
         timeout: float = WAIT_TIMEOUT,  # noqa: ASYNC109
     ) -> T:
-        """Poll ``check`` until it returns something other than None/False; fail after ``timeout``."""
+        """Poll ``check`` until it returns something other than None, False or an empty list/dict; fail
+        after ``timeout``."""
         deadline = time.monotonic() + timeout
         last: Any = None
         while True:
@@ -55,7 +56,7 @@ class Cluster:
             except errors.NotFoundError as exc:
                 last = exc
             else:
-                if last is not None and last is not False:
+                if last is not None and last is not False and last != [] and last != {}:
                     return last
             if time.monotonic() > deadline:
                 raise AssertionError(f"timed out after {timeout}s waiting for {what}; last saw {last!r}")

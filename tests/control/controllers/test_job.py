@@ -220,8 +220,16 @@ def has_condition(cluster: Cluster, kind: str, name: str = "pi"):
     return check
 
 
-async def reasons(cluster: Cluster, reason: str) -> list[dict[str, Any]]:
-    return [e for e in (await cluster.client.list(EVENTS, namespace=NS))["items"] if e["reason"] == reason]
+async def reasons(cluster: Cluster, reason: str, *, count: int = 1) -> list[dict[str, Any]]:
+    """Wait for at least ``count`` Events with ``reason`` (controllers record them right after acting,
+    so they may trail the state the test saw) and return all of them."""
+
+    async def enough() -> list[dict[str, Any]] | None:
+        items = (await cluster.client.list(EVENTS, namespace=NS))["items"]
+        found = [e for e in items if e["reason"] == reason]
+        return found if len(found) >= count else None
+
+    return await cluster.wait_for(enough, what=f"{count} {reason} event(s)")
 
 
 async def test_a_job_runs_its_completions_with_tracking_finalizers(apiserver):  # noqa: F811
@@ -256,9 +264,9 @@ async def test_a_job_runs_its_completions_with_tracking_finalizers(apiserver):  
         assert not status["uncountedTerminatedPods"].get("succeeded")
         everything = await job_pods(cluster, live_only=False)
         assert len(everything) == 3 and not any(p["metadata"].get("finalizers") for p in everything)
-        completed = await cluster.wait_for(lambda: reasons(cluster, "Completed"), what="the Completed event")
+        completed = await reasons(cluster, "Completed")
         assert [e["message"] for e in completed] == ["Job completed"]
-        created_events = await reasons(cluster, "SuccessfulCreate")
+        created_events = await reasons(cluster, "SuccessfulCreate", count=3)
         assert sorted(e["message"] for e in created_events) == sorted(
             f"Created pod: {p['metadata']['name']}" for p in everything
         )
@@ -286,9 +294,7 @@ async def test_failures_back_off_then_exceed_the_backoff_limit(apiserver):  # no
                 "Job has reached the specified backoff limit",
             )
         assert (status["failed"], status["active"]) == (2, 0) and "completionTime" not in status
-        warnings = await cluster.wait_for(
-            lambda: reasons(cluster, "BackoffLimitExceeded"), what="the warning"
-        )
+        warnings = await reasons(cluster, "BackoffLimitExceeded")
         assert [(e["type"], e["message"]) for e in warnings] == [
             ("Warning", "Job has reached the specified backoff limit")
         ]
@@ -494,6 +500,6 @@ async def test_an_unknown_completion_mode_is_reported_not_synced(apiserver, mode
             await controller.reconcile(f"{NS}/odd")
         finally:
             cache.delete(shared)
-        events = await cluster.wait_for(lambda: reasons(cluster, "UnknownCompletionMode"), what="the warning")
+        events = await reasons(cluster, "UnknownCompletionMode")
         assert events[0]["message"] == "Skipped Job sync because completion mode is unknown"
         assert await job_pods(cluster, "odd", live_only=False) == []
