@@ -15,6 +15,7 @@ import orjson
 from aiohttp import web
 
 from control.apiserver import errors
+from control.apiserver.authn import ANONYMOUS, UserInfo
 from control.apiserver.negotiation import MAX_BODY_BYTES, Wanted, decode_body
 from control.apiserver.requestinfo import RequestInfo
 from control.apiserver.resource_store import ResourceStore
@@ -32,6 +33,7 @@ class Call:
     objects: ResourceStore
     now: datetime
     warnings: list[str]
+    user: UserInfo = ANONYMOUS  # who asked (after impersonation)
 
     @property
     def query(self) -> Any:

@@ -31,3 +31,13 @@ class APIServerOptions:
     compaction_keep_revisions: int = 10_000
     # DefaultTolerationSeconds admission: how long pods tolerate not-ready/unreachable nodes.
     default_toleration_seconds: int = 300
+    # Authentication: ServiceAccount tokens are JWTs signed with this private key (TokenRequest)
+    # and accepted when one of the public keys verifies them, the issuer matches and an audience
+    # is one of ``api_audiences`` (empty: the issuer). No signing key: no token authentication.
+    service_account_signing_key_file: Path | None = None
+    service_account_key_files: tuple[Path, ...] = ()
+    service_account_issuer: str = "https://kubernetes.default.svc.cluster.local"
+    api_audiences: tuple[str, ...] = ()
+    service_account_max_token_expiration_seconds: int = 0  # 0: no maximum beyond upstream's
+    # Authorization (--authorization-mode): AlwaysAllow, AlwaysDeny, Node, RBAC, asked in order.
+    authorization_modes: tuple[str, ...] = ("AlwaysAllow",)

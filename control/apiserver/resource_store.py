@@ -26,7 +26,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from control.apiserver import errors
+from control.apiserver.admission import CREATE, DELETE, UPDATE, AdmissionChain, AdmissionRequest
 from control.apiserver.allocators import AllocationError, ClusterIPAllocator, NodePortAllocator
+from control.apiserver.authn import UserInfo
 from control.apiserver.codec import decode, encode_for_storage
 from control.apiserver.namespace_cache import NamespaceCache
 from control.resources import defaults, validation
@@ -94,8 +96,10 @@ class ResourceStore:
         node_ports: NodePortAllocator,
         clock: Clock = lambda: datetime.now(UTC),
         default_toleration_seconds: int = 300,
+        admission: AdmissionChain | None = None,
     ) -> None:
         self.store = store
+        self.admission = admission or AdmissionChain()
         self.default_toleration_seconds = default_toleration_seconds
         self.registry = registry
         self.cluster_ips = cluster_ips
@@ -142,8 +146,15 @@ class ResourceStore:
 
     # ----------------------------------------------------------------- create
     async def create(
-        self, rt: ResourceType, obj: dict[str, Any], *, namespace: str, dry_run: bool = False
+        self,
+        rt: ResourceType,
+        obj: dict[str, Any],
+        *,
+        namespace: str,
+        dry_run: bool = False,
+        user: UserInfo | None = None,
     ) -> dict[str, Any]:
+        """Store a new object. With ``user``, the write is admitted (see ``control.apiserver.admission``)."""
         metadata = obj.setdefault("metadata", {})
         if not isinstance(metadata, dict):
             raise errors.bad_request("metadata must be an object")
@@ -175,9 +186,25 @@ class ResourceStore:
             _add_default_tolerations(obj, seconds=self.default_toleration_seconds)
         if rt.has_status:
             obj["status"] = _initial_status(rt, obj)
+        admitting = None
+        if user is not None:
+            admitting = AdmissionRequest(
+                operation=CREATE,
+                rt=rt,
+                namespace=namespace,
+                name=name,
+                subresource="",
+                user=user,
+                obj=obj,
+                old=None,
+                dry_run=dry_run,
+            )
+            await self.admission.mutate(admitting)
         problems = validation.validate(rt, obj)
         if problems:
             raise errors.invalid(rt, name, problems)
+        if admitting is not None:
+            await self.admission.validate(admitting)
         allocated = (
             self._allocate_service(rt, obj, old=None, dry_run=dry_run) if rt.kind == "Service" else None
         )
@@ -241,8 +268,9 @@ class ResourceStore:
         transform: Transform,
         subresource: str = "",
         dry_run: bool = False,
+        user: UserInfo | None = None,
     ) -> dict[str, Any]:
-        """Apply ``transform`` to the current object and store the result.
+        """Apply ``transform`` to the current object and store the result (admitted, with ``user``).
 
         ``transform`` gets a private copy of the current object without its
         resourceVersion and returns the desired object; a resourceVersion in that result
@@ -275,6 +303,20 @@ class ResourceStore:
                     f"{old['metadata'].get('uid')}",
                 )
             new = self._prepare_update(rt, desired, old, subresource=subresource)
+            if user is not None:
+                admitting = AdmissionRequest(
+                    operation=UPDATE,
+                    rt=rt,
+                    namespace=namespace,
+                    name=name,
+                    subresource=subresource,
+                    user=user,
+                    obj=new,
+                    old=old,
+                    dry_run=dry_run,
+                )
+                await self.admission.mutate(admitting)
+                await self.admission.validate(admitting)
             if new == old:
                 return old  # a no-op update writes nothing, as upstream
             if _finalized(new):
@@ -387,12 +429,33 @@ class ResourceStore:
 
     # ----------------------------------------------------------------- delete
     async def delete(
-        self, rt: ResourceType, *, namespace: str, name: str, options: DeleteOptions
+        self,
+        rt: ResourceType,
+        *,
+        namespace: str,
+        name: str,
+        options: DeleteOptions,
+        user: UserInfo | None = None,
     ) -> DeleteOutcome:
+        """Delete now or mark for deletion (finalizers, graceful pod termination); admitted with ``user``."""
         for _ in range(_CAS_ATTEMPTS):
             kv = await self.get_kv(rt, namespace=namespace, name=name)
             obj = decode(kv)
             metadata = obj["metadata"]
+            if user is not None:
+                await self.admission.validate(
+                    AdmissionRequest(
+                        operation=DELETE,
+                        rt=rt,
+                        namespace=namespace,
+                        name=name,
+                        subresource="",
+                        user=user,
+                        obj=None,
+                        old=obj,
+                        dry_run=options.dry_run,
+                    )
+                )
             if options.precondition_uid and options.precondition_uid != metadata.get("uid"):
                 raise errors.conflict(
                     rt,

@@ -25,17 +25,34 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from control.apiserver import errors, proxy, reads, watch, writes
+from control.apiserver.admission import AdmissionChain, AdmissionPlugin
 from control.apiserver.allocators import ClusterIPAllocator, NodePortAllocator
 from control.apiserver.authn import UserInfo, allows_anonymous, user_from_peercert
+from control.apiserver.authorization import (
+    AUTHORIZATION_MODES,
+    AlwaysAllow,
+    AlwaysDeny,
+    Attributes,
+    Authorizer,
+    AuthorizerChain,
+)
 from control.apiserver.bootstrap import ensure_system_objects
 from control.apiserver.call import Call, bytes_response, json_response, status_response
 from control.apiserver.custom_resources import CustomResourceServing
 from control.apiserver.discovery import Discovery
+from control.apiserver.impersonation import impersonate
 from control.apiserver.metrics import APIServerMetrics, StorageObjectsCollector
 from control.apiserver.negotiation import wanted_shape
+from control.apiserver.node_authorizer import NodeAuthorizer
+from control.apiserver.node_restriction import NodeRestriction
 from control.apiserver.options import APIServerOptions
+from control.apiserver.rbac import RBACAuthorizer, RBACEscalationCheck
+from control.apiserver.rbac_policy import ensure_bootstrap_policy
 from control.apiserver.requestinfo import RequestInfo, parse_request
 from control.apiserver.resource_store import ResourceStore
+from control.apiserver.reviews import Reviews
+from control.apiserver.serviceaccount_admission import ServiceAccountAdmission
+from control.apiserver.serviceaccount_tokens import ServiceAccountTokens
 from control.apiserver.tracing import configure_tracer
 from control.apiserver.watch_cache import WatchCache
 from control.resources import openapi, openapi_v2
@@ -48,8 +65,11 @@ log = logging.getLogger("kubelab.apiserver")
 KUBERNETES_VERSION = (1, 33, 0)
 # Subresources with a handler here; discovery lists only these.
 SERVED_SUBRESOURCES = frozenset(
-    {"status", "scale", "binding", "finalize", "log", "exec", "attach", "portforward", "proxy"}
+    {"status", "scale", "binding", "finalize", "log", "exec", "attach", "portforward", "proxy", "token"}
 )
+# Paths served by the ServiceAccount issuer discovery (when tokens are configured).
+OPENID_CONFIGURATION_PATH = "/.well-known/openid-configuration"
+OPENID_JWKS_PATH = "/openid/v1/jwks"
 _LONG_RUNNING_SUBRESOURCES = frozenset({"exec", "attach", "portforward", "proxy"})
 
 
@@ -118,22 +138,70 @@ class APIServer:
         self.kubelets = proxy.KubeletProxy.from_options(options)
         self.custom_resources = CustomResourceServing(objects=self.objects, registry=registry)
         self.tracer = configure_tracer("kube-apiserver")
+        self.rbac: RBACAuthorizer | None = None
+        self.node_authorizer: NodeAuthorizer | None = None
+        self.authorizer = AuthorizerChain(authorizers=self._authorizers(options.authorization_modes))
+        self.tokens = ServiceAccountTokens.from_options(options, objects=self.objects)
+        plugins: list[AdmissionPlugin] = [ServiceAccountAdmission(objects=self.objects)]
+        if self.node_authorizer is not None:
+            plugins.append(NodeRestriction())
+        if self.rbac is not None:
+            plugins.append(RBACEscalationCheck(rbac=self.rbac, authorizer=self.authorizer))
+        self.objects.admission = AdmissionChain(plugins)
+        self.reviews = Reviews(authorizer=self.authorizer)
         self.ready = False
         self._users_by_connection: weakref.WeakKeyDictionary[Any, UserInfo] = weakref.WeakKeyDictionary()
         self._openapi = openapi.OpenAPIV3(registry)
         self._openapi_v2 = openapi_v2.OpenAPIV2(registry, documents=self._openapi)
 
+    def _authorizers(self, modes: tuple[str, ...]) -> list[Authorizer]:
+        """``--authorization-mode``, in order; Node and RBAC follow the store (started in ``start``)."""
+        authorizers: list[Authorizer] = []
+        for mode in modes:
+            if mode not in AUTHORIZATION_MODES:
+                raise ValueError(
+                    f"unknown authorization mode {mode!r}: choose from {', '.join(AUTHORIZATION_MODES)}"
+                )
+            if mode == "AlwaysAllow":
+                authorizers.append(AlwaysAllow())
+            elif mode == "AlwaysDeny":
+                authorizers.append(AlwaysDeny())
+            elif mode == "Node":
+                self.node_authorizer = NodeAuthorizer(store=self.store, registry=self.registry)
+                authorizers.append(self.node_authorizer)
+            else:
+                self.rbac = RBACAuthorizer(store=self.store, registry=self.registry)
+                authorizers.append(self.rbac)
+        return authorizers
+
     # ------------------------------------------------------------- lifecycle
     async def start(self) -> None:
         if self.objects.namespace_cache is not None:
             self.objects.namespace_cache.start()
+        for follower in (self.rbac, self.node_authorizer):
+            if follower is not None:
+                follower.start()
+                await asyncio.wait_for(follower.synced.wait(), timeout=60)
         await self.objects.seed_allocators()
         self.custom_resources.start()
         await asyncio.wait_for(self.custom_resources.synced.wait(), timeout=60)
         await ensure_system_objects(
             self.objects, address=self.options.advertise_address, port=self.options.port
         )
+        if self.rbac is not None:
+            await ensure_bootstrap_policy(self.objects)
         self.ready = True
+
+    async def stop(self) -> None:
+        """Stop what ``start`` started (the caches that follow the store)."""
+        self.ready = False
+        if self.objects.namespace_cache is not None:
+            await self.objects.namespace_cache.stop()
+        for follower in (self.rbac, self.node_authorizer):
+            if follower is not None:
+                await follower.stop()
+        await self.custom_resources.stop()
+        await self.watch_cache.stop()
 
     def app(self) -> web.Application:
         app = web.Application(client_max_size=1024**3, handler_args={"max_field_size": 65536})
@@ -212,9 +280,14 @@ class APIServer:
         )
 
     async def _handle(self, request: web.Request, info: RequestInfo) -> web.StreamResponse:
-        user = self._authenticate(request)
-        if not user.authenticated and not allows_anonymous(request.path):
+        user = await self._authenticate(request)
+        if allows_anonymous(request.path):
+            pass  # health and version: open to everyone, as upstream's system:public-info-viewer
+        elif not user.authenticated:
             raise errors.unauthorized()
+        else:
+            user = impersonate(headers=request.headers, user=user, authorizer=self.authorizer)
+            self.authorizer.check(Attributes.from_request(user=user, info=info))
         if not info.is_resource_request:
             return await self._non_resource(request)
         rt = self.registry.lookup(group=info.group, version=info.version, plural=info.resource)
@@ -233,6 +306,7 @@ class APIServer:
             objects=self.objects,
             now=datetime.now(UTC),
             warnings=[],
+            user=user,
         )
         if _is_long_running(request, info):
             gauge = self.metrics.longrunning.labels(
@@ -251,17 +325,27 @@ class APIServer:
                 gauge.dec()
         return await handler(call)
 
-    def _authenticate(self, request: web.Request) -> UserInfo:
-        """The connection's user; a TLS connection's certificate is read once, then cached."""
+    async def _authenticate(self, request: web.Request) -> UserInfo:
+        """The client certificate's user, else the bearer token's, else anonymous. A TLS
+        connection's certificate is read once, then cached; a bearer token that does not
+        authenticate is a 401, never anonymous (as upstream)."""
         transport = request.transport
         ssl_object = transport.get_extra_info("ssl_object") if transport is not None else None
-        if ssl_object is None:
+        if ssl_object is not None:
+            user = self._users_by_connection.get(ssl_object)
+            if user is None:
+                user = user_from_peercert(ssl_object.getpeercert())
+                self._users_by_connection[ssl_object] = user
+            if user.authenticated:
+                return user
+        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+        if scheme.lower() != "bearer":
             return user_from_peercert(None)
-        user = self._users_by_connection.get(ssl_object)
-        if user is None:
-            user = user_from_peercert(ssl_object.getpeercert())
-            self._users_by_connection[ssl_object] = user
-        return user
+        token = token.strip()
+        found = await self.tokens.authenticate(token) if token and self.tokens is not None else None
+        if found is None:
+            raise errors.unauthorized()
+        return found
 
     def _route(self, rt: ResourceType, info: RequestInfo) -> Handler:
         """The handler for (verb, subresource) on ``rt``; 404/405 as upstream when there is none."""
@@ -271,6 +355,8 @@ class APIServer:
         if not rt.namespaced and info.namespace:
             raise errors.path_not_found(info.path)
         sub = info.subresource
+        if rt.virtual and rt.plural != "bindings":
+            return self._review_handler(rt, info)
         if sub:
             if sub not in rt.subresources or sub not in SERVED_SUBRESOURCES:
                 raise errors.path_not_found(info.path)
@@ -290,6 +376,7 @@ class APIServer:
                 ("attach", "create"): self.kubelets.attach,
                 ("portforward", "get"): self.kubelets.portforward,
                 ("portforward", "create"): self.kubelets.portforward,
+                ("token", "create"): self._token_request,
                 **{
                     ("proxy", verb): self.kubelets.node_proxy
                     for verb in ("get", "create", "update", "patch", "delete")
@@ -319,6 +406,37 @@ class APIServer:
             raise errors.method_not_supported(rt, info.verb)
         return handler
 
+    def _review_handler(self, rt: ResourceType, info: RequestInfo) -> Handler:
+        """Reviews are create-only questions: who am I, may I, is this token good."""
+        if info.verb != "create" or info.subresource or info.name:
+            raise errors.method_not_supported(rt, info.verb)
+        handlers: dict[str, Handler] = {
+            "selfsubjectaccessreviews": self.reviews.self_subject_access_review,
+            "subjectaccessreviews": self.reviews.subject_access_review,
+            "localsubjectaccessreviews": self.reviews.local_subject_access_review,
+            "selfsubjectrulesreviews": self.reviews.self_subject_rules_review,
+            "selfsubjectreviews": self.reviews.self_subject_review,
+            "tokenreviews": self._token_review,
+        }
+        handler = handlers.get(rt.plural)
+        if handler is None:
+            raise errors.path_not_found(info.path)
+        return handler
+
+    def _service_account_tokens(self) -> ServiceAccountTokens:
+        if self.tokens is None:
+            raise errors.service_unavailable(
+                "ServiceAccount tokens are not configured on this API server "
+                "(start it with a service account signing key)"
+            )
+        return self.tokens
+
+    async def _token_request(self, call: Call) -> web.StreamResponse:
+        return await self._service_account_tokens().token_request(call)
+
+    async def _token_review(self, call: Call) -> web.StreamResponse:
+        return await self._service_account_tokens().token_review(call)
+
     async def _watch(self, call: Call) -> web.StreamResponse:
         return await watch.watch(call, metrics=self.metrics, cache=self.watch_cache)
 
@@ -332,6 +450,10 @@ class APIServer:
                 return self._health(check, path)
         if path == "/version":
             return json_response(version_info())
+        if path in (OPENID_CONFIGURATION_PATH, OPENID_JWKS_PATH) and self.tokens is not None:
+            if path == OPENID_JWKS_PATH:
+                return web.Response(body=self.tokens.jwks(), content_type="application/jwk-set+json")
+            return bytes_response(self.tokens.openid_configuration())
         if path == "/metrics":
             return web.Response(
                 body=generate_latest(self.metrics_registry), headers={"Content-Type": CONTENT_TYPE_LATEST}
@@ -462,11 +584,7 @@ async def serve(
         maintenance = asyncio.create_task(server.maintain(stop=stop))
         await stop.wait()
     finally:
-        server.ready = False
-        if server.objects.namespace_cache is not None:
-            await server.objects.namespace_cache.stop()
-        await server.custom_resources.stop()
-        await server.watch_cache.stop()
+        await server.stop()
         if maintenance is not None:
             maintenance.cancel()
             with contextlib.suppress(asyncio.CancelledError):

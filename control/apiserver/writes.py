@@ -96,7 +96,9 @@ async def create(call: Call) -> web.Response:
     obj = await _object_body(call)
     _check_type_meta(rt, obj)
     _check_fields(call, obj, mode=mode)
-    created = await call.objects.create(rt, obj, namespace=call.info.namespace, dry_run=call.dry_run)
+    created = await call.objects.create(
+        rt, obj, namespace=call.info.namespace, dry_run=call.dry_run, user=call.user
+    )
     return json_response(created, status=201, warnings=call.warnings)
 
 
@@ -123,6 +125,7 @@ async def update(call: Call) -> web.Response:
         transform=replace,
         subresource=subresource,
         dry_run=call.dry_run,
+        user=call.user,
     )
     return json_response(updated, warnings=call.warnings)
 
@@ -188,6 +191,7 @@ async def patch_(call: Call) -> web.Response:
         transform=apply,
         subresource=subresource,
         dry_run=call.dry_run,
+        user=call.user,
     )
     return json_response(updated, warnings=call.warnings)
 
@@ -251,7 +255,7 @@ async def delete(call: Call) -> web.Response:
         raise errors.method_not_supported(rt, "delete")
     options = _delete_options(call, await _delete_body(call))
     outcome = await call.objects.delete(
-        rt, namespace=call.info.namespace, name=call.info.name, options=options
+        rt, namespace=call.info.namespace, name=call.info.name, options=options, user=call.user
     )
     if outcome.return_object or not outcome.deleted:
         return json_response(outcome.obj)
@@ -280,7 +284,11 @@ async def delete_collection(call: Call) -> web.Response:
         metadata = obj["metadata"]
         try:
             outcome = await call.objects.delete(
-                rt, namespace=metadata.get("namespace", ""), name=metadata["name"], options=options
+                rt,
+                namespace=metadata.get("namespace", ""),
+                name=metadata["name"],
+                options=options,
+                user=call.user,
             )
         except errors.StatusError as exc:
             if exc.code == 404:
@@ -375,7 +383,12 @@ async def _update_scale(call: Call, change: Any) -> web.Response:
         return updated
 
     updated = await call.objects.update(
-        rt, namespace=call.info.namespace, name=call.info.name, transform=apply, dry_run=call.dry_run
+        rt,
+        namespace=call.info.namespace,
+        name=call.info.name,
+        transform=apply,
+        dry_run=call.dry_run,
+        user=call.user,
     )
     return json_response(scale_of(rt, updated))
 
@@ -415,6 +428,7 @@ async def bind(call: Call) -> web.Response:
             transform=assign,
             subresource="binding",
             dry_run=call.dry_run,
+            user=call.user,
         )
     except StoreError as exc:
         raise errors.internal(str(exc)) from exc

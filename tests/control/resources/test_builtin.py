@@ -26,6 +26,60 @@ EXPECTED: dict[
     tuple[str, str], tuple[str, str, bool, tuple[str, ...], tuple[str, ...], tuple[str, ...], tuple[str, ...]]
 ] = {
     ("v1", "bindings"): ("Binding", "binding", True, (), (), ("create",), ()),
+    ("authentication.k8s.io/v1", "tokenreviews"): (
+        "TokenReview",
+        "tokenreview",
+        False,
+        (),
+        (),
+        ("create",),
+        (),
+    ),
+    ("authentication.k8s.io/v1", "selfsubjectreviews"): (
+        "SelfSubjectReview",
+        "selfsubjectreview",
+        False,
+        (),
+        (),
+        ("create",),
+        (),
+    ),
+    ("authorization.k8s.io/v1", "localsubjectaccessreviews"): (
+        "LocalSubjectAccessReview",
+        "localsubjectaccessreview",
+        True,
+        (),
+        (),
+        ("create",),
+        (),
+    ),
+    ("authorization.k8s.io/v1", "selfsubjectaccessreviews"): (
+        "SelfSubjectAccessReview",
+        "selfsubjectaccessreview",
+        False,
+        (),
+        (),
+        ("create",),
+        (),
+    ),
+    ("authorization.k8s.io/v1", "selfsubjectrulesreviews"): (
+        "SelfSubjectRulesReview",
+        "selfsubjectrulesreview",
+        False,
+        (),
+        (),
+        ("create",),
+        (),
+    ),
+    ("authorization.k8s.io/v1", "subjectaccessreviews"): (
+        "SubjectAccessReview",
+        "subjectaccessreview",
+        False,
+        (),
+        (),
+        ("create",),
+        (),
+    ),
     ("v1", "configmaps"): ("ConfigMap", "configmap", True, ("cm",), (), ALL, ()),
     ("v1", "endpoints"): ("Endpoints", "endpoints", True, ("ep",), (), ALL, ()),
     ("v1", "events"): ("Event", "event", True, ("ev",), (), ALL, ()),
@@ -162,6 +216,8 @@ UPSTREAM_GROUP_ORDER = [
     "apiregistration.k8s.io",
     "apps",
     "events.k8s.io",
+    "authentication.k8s.io",
+    "authorization.k8s.io",
     "autoscaling",
     "batch",
     "networking.k8s.io",
@@ -241,8 +297,16 @@ def test_scale_reads_replicas_and_renders_the_spec_selector(plural: str) -> None
     )
 
 
-def test_only_bindings_are_virtual() -> None:
-    assert [rt.plural for rt in BUILTIN_TYPES if rt.virtual] == ["bindings"]
+def test_only_bindings_and_reviews_are_virtual() -> None:
+    assert sorted(rt.plural for rt in BUILTIN_TYPES if rt.virtual) == [
+        "bindings",
+        "localsubjectaccessreviews",
+        "selfsubjectaccessreviews",
+        "selfsubjectreviews",
+        "selfsubjectrulesreviews",
+        "subjectaccessreviews",
+        "tokenreviews",
+    ]
     assert all(rt.schema is None and rt.printer_columns == () for rt in BUILTIN_TYPES)
 
 

@@ -1,0 +1,58 @@
+"""Admission: the checks and changes a write goes through because of *who* makes it or what
+else exists, after authorization and before it is stored (kube-apiserver's admission chain).
+
+Defaulting and validation that depend only on the object itself live with the kinds
+(``control.resources``); admission is for the rest — the ServiceAccount plugin (mount the
+pod's token), NodeRestriction (a kubelet may touch only its own Node and pods), RBAC's
+escalation checks. Each plugin has a ``mutate`` step (may change ``request.obj``) and a
+``validate`` step (may only refuse, by raising a StatusError); the chain runs every
+plugin's ``mutate``, then the object's own validation, then every plugin's ``validate``.
+
+The ResourceStore runs the chain for writes made on behalf of a user. The API server's own
+writes (bootstrap objects, cascading deletes) carry no user and are not admitted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from control.apiserver.authn import UserInfo
+from control.resources.registry import ResourceType
+
+CREATE = "CREATE"
+UPDATE = "UPDATE"
+DELETE = "DELETE"
+
+
+@dataclass(kw_only=True)
+class AdmissionRequest:
+    operation: str  # CREATE, UPDATE or DELETE
+    rt: ResourceType
+    namespace: str
+    name: str
+    subresource: str
+    user: UserInfo
+    obj: dict[str, Any] | None  # the object to store (None for DELETE); mutate may change it
+    old: dict[str, Any] | None  # the stored object (None for CREATE)
+    dry_run: bool = False
+
+
+class AdmissionPlugin(Protocol):
+    async def mutate(self, request: AdmissionRequest) -> None: ...
+
+    async def validate(self, request: AdmissionRequest) -> None: ...
+
+
+class AdmissionChain:
+    def __init__(self, plugins: Sequence[AdmissionPlugin] = ()) -> None:
+        self.plugins = tuple(plugins)
+
+    async def mutate(self, request: AdmissionRequest) -> None:
+        for plugin in self.plugins:
+            await plugin.mutate(request)
+
+    async def validate(self, request: AdmissionRequest) -> None:
+        for plugin in self.plugins:
+            await plugin.validate(request)
