@@ -36,9 +36,20 @@ finished job (foreground propagation) that long after its terminal condition, as
 TTL-after-finished controller. Pods of deleted or finished jobs still carrying the tracking
 finalizer lose it.
 
-Not implemented: ``podFailurePolicy`` rules (every failure counts toward ``backoffLimit``),
-``backoffLimitPerIndex`` / ``maxFailedIndexes``. Jobs whose ``spec.managedBy`` names another
-controller are left alone.
+**Pod failure policy.** With ``podFailurePolicy`` (which implies ``restartPolicy: Never`` and
+replacing only pods that reached ``Failed``), each failed pod is matched against the rules in
+order: ``onExitCodes`` (the first terminated container, init containers first, with a non-zero
+exit code that is ``In``/``NotIn`` the values, optionally of one named container) or
+``onPodConditions`` (a condition of that type and status, e.g. ``DisruptionTarget`` after an
+eviction). The first matching rule's action decides: ``FailJob`` fails the job at once
+(``FailureTarget``/``Failed`` with reason ``PodFailurePolicy`` and upstream's message naming the
+container, exit code and rule index), ``Ignore`` replaces the pod without counting it toward
+``backoffLimit`` or ``status.failed`` (nor the back-off), ``Count`` (and no rule matching) counts
+it as usual.
+
+Not implemented: ``backoffLimitPerIndex`` / ``maxFailedIndexes`` (and so the ``FailIndex``
+action, which requires them). Jobs whose ``spec.managedBy`` names another controller are left
+alone.
 """
 
 from __future__ import annotations
@@ -224,6 +235,101 @@ def is_pod_failed(pod: Obj, job: Obj) -> bool:
     if only_replace_failed_pods(job):
         return False
     return _deleting(pod) and _phase(pod) != "Succeeded"
+
+
+@dataclass(frozen=True, slots=True)
+class FailurePolicyMatch:
+    """What ``podFailurePolicy`` makes of one failed pod (upstream's ``matchPodFailurePolicy``)."""
+
+    counts: bool  # toward status.failed, backoffLimit and the back-off
+    action: str | None = None  # the matching rule's action; None when no rule matched
+    fail_job_message: str | None = None  # set for FailJob
+
+
+_COUNTED = FailurePolicyMatch(counts=True)
+
+
+def match_pod_failure_policy(policy: Obj | None, pod: Obj) -> FailurePolicyMatch:
+    """The first rule of ``policy`` matching ``pod`` and what it means; no rule: counted."""
+    if not policy:
+        return _COUNTED
+    metadata = pod.get("metadata") or {}
+    status = pod.get("status") or {}
+    for index, rule in enumerate(policy.get("rules") or ()):
+        action = rule.get("action")
+        message: str | None = None
+        exit_codes = rule.get("onExitCodes")
+        if exit_codes is not None:
+            container = _matching_container(status, exit_codes)
+            if container is None:
+                continue
+            code = container["state"]["terminated"].get("exitCode", 0)
+            message = (
+                f"Container {container.get('name')} for pod {metadata.get('namespace')}/{metadata.get('name')} "
+                f"failed with exit code {code} matching {action} rule at index {index}"
+            )
+        else:
+            condition = _matching_condition(status, rule.get("onPodConditions") or ())
+            if condition is None:
+                continue
+            message = (
+                f"Pod {metadata.get('namespace')}/{metadata.get('name')} has condition "
+                f"{condition.get('type')} matching {action} rule at index {index}"
+            )
+        if action == "Ignore":
+            return FailurePolicyMatch(counts=False, action=action)
+        if action == "FailJob":
+            return FailurePolicyMatch(counts=True, action=action, fail_job_message=message)
+        return FailurePolicyMatch(counts=True, action=action)
+    return _COUNTED
+
+
+def _matching_container(status: Obj, requirement: Obj) -> Obj | None:
+    """``getMatchingContainerFromList`` over init containers, then containers: a terminated one
+    (of the named container, if any) whose non-zero exit code satisfies the operator."""
+    wanted = requirement.get("containerName")
+    values = set(requirement.get("values") or ())
+    operator = requirement.get("operator")
+    for container in [*(status.get("initContainerStatuses") or ()), *(status.get("containerStatuses") or ())]:
+        terminated = (container.get("state") or {}).get("terminated")
+        if terminated is None or (wanted is not None and container.get("name") != wanted):
+            continue
+        code = terminated.get("exitCode", 0)
+        if code == 0:
+            continue
+        if (operator == "In" and code in values) or (operator == "NotIn" and code not in values):
+            return container
+    return None
+
+
+def _matching_condition(status: Obj, requirements: Iterable[Obj]) -> Obj | None:
+    conditions = status.get("conditions") or ()
+    for requirement in requirements:
+        wanted = (requirement.get("type"), requirement.get("status", "True"))
+        for condition in conditions:
+            if (condition.get("type"), condition.get("status")) == wanted:
+                return condition
+    return None
+
+
+def counts_as_failure(pod: Obj, job: Obj) -> bool:
+    """A failed pod that counts toward ``status.failed`` (``Ignore`` rules exempt it)."""
+    if not is_pod_failed(pod, job):
+        return False
+    return match_pod_failure_policy((job.get("spec") or {}).get("podFailurePolicy"), pod).counts
+
+
+def fail_job_message(job: Obj, pods: Iterable[Obj]) -> str | None:
+    """``getFailJobMessage``: the message of the first failed pod matching a ``FailJob`` rule."""
+    policy = (job.get("spec") or {}).get("podFailurePolicy")
+    if not policy:
+        return None
+    for pod in pods:
+        if is_pod_failed(pod, job):
+            message = match_pod_failure_policy(policy, pod).fail_job_message
+            if message is not None:
+                return message
+    return None
 
 
 def is_pod_terminating(pod: Obj) -> bool:
@@ -680,7 +786,9 @@ class JobController:
         new_succeeded = self._new_finished(
             state, state.uncounted_succeeded, lambda pod: _phase(pod) == "Succeeded"
         )
-        new_failed = self._new_finished(state, state.uncounted_failed, lambda pod: is_pod_failed(pod, job))
+        new_failed = self._new_finished(
+            state, state.uncounted_failed, lambda pod: counts_as_failure(pod, job)
+        )
         state.succeeded = (
             int(status.get("succeeded") or 0) + len(new_succeeded) + len(state.uncounted_succeeded)
         )
@@ -749,6 +857,10 @@ class JobController:
                 state.finished = self._condition(
                     "Failed", target.get("reason", ""), target.get("message", ""), state
                 )
+            else:
+                message = fail_job_message(job, pods)
+                if message is not None:
+                    state.finished = self._condition("FailureTarget", "PodFailurePolicy", message, state)
         if state.finished is None:
             if state.failed > int(spec.get("backoffLimit", 6)) or past_backoff_limit_on_failure(job, pods):
                 state.finished = self._condition(
@@ -1068,6 +1180,7 @@ class JobController:
         to_release: list[Obj] = []
         reached_max = False
         failure_finish = state.finished is not None and state.finished["type"] != "SuccessCriteriaMet"
+        policy = (job.get("spec") or {}).get("podFailurePolicy")
         for pod in pods:
             uid = pod["metadata"]["uid"]
             if not has_tracking_finalizer(pod) or uid in state.expected_removals:
@@ -1086,6 +1199,7 @@ class JobController:
                     succeeded_list.append(uid)
             elif (
                 (failed or failure_finish)
+                and match_pod_failure_policy(policy, pod).counts
                 and uid not in state.uncounted_failed
                 and uid not in failed_list
                 and (not indexed or 0 <= index < completions)

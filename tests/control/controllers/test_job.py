@@ -6,7 +6,7 @@ through ``pods/status`` (a terminated container and Ready turning False, as the 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -23,6 +23,7 @@ from control.controllers.job import (
     finished_time,
     first_pending_indexes,
     format_indexes,
+    match_pod_failure_policy,
     match_success_policy,
     parse_indexes,
     with_indexes,
@@ -65,6 +66,52 @@ def test_success_policy_rules():
     counted = {"rules": [{"succeededIndexes": "0-4", "succeededCount": 2}]}
     assert match_success_policy(counted, completions=6, succeeded=[(2, 3)]) == "Matched rules at index 0"
     assert match_success_policy(None, completions=6, succeeded=[(0, 5)]) is None
+
+
+POLICY = {
+    "rules": [
+        {"action": "FailJob", "onExitCodes": {"containerName": "main", "operator": "In", "values": [42]}},
+        {"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget", "status": "True"}]},
+        {"action": "Count", "onExitCodes": {"operator": "NotIn", "values": [1, 2]}},
+    ]
+}
+
+
+def _failed_pod(
+    *statuses: tuple[str, int], init: Sequence[tuple[str, int]] = (), conditions: Sequence[str] = ()
+):
+    def container(name: str, code: int) -> dict[str, Any]:
+        return {"name": name, "state": {"terminated": {"exitCode": code}}}
+
+    return {
+        "metadata": {"name": "p", "namespace": "ns"},
+        "status": {
+            "phase": "Failed",
+            "containerStatuses": [container(*status) for status in statuses],
+            "initContainerStatuses": [container(*status) for status in init],
+            "conditions": [{"type": kind, "status": "True"} for kind in conditions],
+        },
+    }
+
+
+def test_pod_failure_policy_rules_match_in_order() -> None:
+    fail = match_pod_failure_policy(POLICY, _failed_pod(("main", 42)))
+    assert (fail.action, fail.counts) == ("FailJob", True)
+    assert (
+        fail.fail_job_message
+        == "Container main for pod ns/p failed with exit code 42 matching FailJob rule at index 0"
+    )
+    # FailJob names its container: 42 from another container falls through to the NotIn rule (42 not in [1, 2])
+    assert match_pod_failure_policy(POLICY, _failed_pod(("side", 42))).action == "Count"
+    ignored = match_pod_failure_policy(POLICY, _failed_pod(("main", 1), conditions=["DisruptionTarget"]))
+    assert (ignored.action, ignored.counts, ignored.fail_job_message) == ("Ignore", False, None)
+    # exit code 1 is excluded by NotIn and there is no condition: no rule matches, the failure counts
+    plain = match_pod_failure_policy(POLICY, _failed_pod(("main", 1)))
+    assert (plain.action, plain.counts) == (None, True)
+    # init containers are looked at first; exit code 0 never matches
+    assert match_pod_failure_policy(POLICY, _failed_pod(("main", 0), init=[("main", 42)])).action == "FailJob"
+    assert match_pod_failure_policy(POLICY, _failed_pod(("main", 0))).action is None
+    assert match_pod_failure_policy(None, _failed_pod(("main", 42))).counts
 
 
 def _finished_pod(at: datetime, *, phase: str = "Failed") -> dict[str, Any]:
@@ -162,26 +209,39 @@ async def wait_live(cluster: Cluster, count: int, name: str = "pi") -> list[dict
     return await cluster.wait_for(check, what=f"{count} running pods of job {name}")
 
 
-async def finish(cluster: Cluster, pod: dict[str, Any], *, phase: str, at: datetime) -> None:
-    """Play the kubelet: the container exits (0 or 1) and the pod turns Succeeded or Failed."""
+async def finish(
+    cluster: Cluster,
+    pod: dict[str, Any],
+    *,
+    phase: str,
+    at: datetime,
+    exit_code: int | None = None,
+    conditions: Sequence[dict[str, Any]] = (),
+) -> None:
+    """Play the kubelet: the container exits (0 or 1 unless ``exit_code``) and the pod turns
+    Succeeded or Failed, with ``conditions`` besides Ready=False."""
     stamp = format_time(at)
+    code = exit_code if exit_code is not None else (0 if phase == "Succeeded" else 1)
     await cluster.client.patch(
         PODS,
         pod["metadata"]["name"],
         {
             "status": {
                 "phase": phase,
-                "conditions": [{"type": "Ready", "status": "False", "lastTransitionTime": stamp}],
+                "conditions": [
+                    {"type": "Ready", "status": "False", "lastTransitionTime": stamp},
+                    *conditions,
+                ],
                 "containerStatuses": [
                     {
-                        "name": "c",
+                        "name": pod["spec"]["containers"][0]["name"],
                         "image": "kubelab",
                         "imageID": "",
                         "ready": False,
                         "restartCount": 0,
                         "state": {
                             "terminated": {
-                                "exitCode": 0 if phase == "Succeeded" else 1,
+                                "exitCode": code,
                                 "reason": "Completed" if phase == "Succeeded" else "Error",
                                 "finishedAt": stamp,
                             }
@@ -298,6 +358,38 @@ async def test_failures_back_off_then_exceed_the_backoff_limit(apiserver):  # no
         assert [(e["type"], e["message"]) for e in warnings] == [
             ("Warning", "Job has reached the specified backoff limit")
         ]
+
+
+async def test_pod_failure_policy_ignores_disruptions_and_fails_the_job_on_an_exit_code(apiserver):  # noqa: F811
+    spec = {"backoffLimit": 0, "podFailurePolicy": POLICY}
+    body = job(**spec)
+    body["spec"]["template"]["spec"]["containers"][0]["name"] = "main"
+    body["spec"]["template"]["spec"]["restartPolicy"] = "Never"
+    async with job_cluster(apiserver) as (cluster, time):
+        await cluster.client.create(JOBS, body)
+        (first,) = await wait_live(cluster, 1)
+        # An evicted pod: ignored, so backoffLimit 0 is not exceeded and the replacement comes at once.
+        disrupted = {"type": "DisruptionTarget", "status": "True", "reason": "EvictionByEvictionAPI"}
+        await finish(cluster, first, phase="Failed", at=time.now(), exit_code=137, conditions=[disrupted])
+        (second,) = await wait_live(cluster, 1)
+        assert second["metadata"]["name"] != first["metadata"]["name"]
+        status = await job_status(cluster)
+        assert status.get("failed", 0) == 0 and "FailureTarget" not in conditions(status)
+        released = await cluster.client.get(PODS, first["metadata"]["name"], namespace=NS)
+        assert TRACKING_FINALIZER not in (released["metadata"].get("finalizers") or [])
+        # Exit code 42 of container "main": the job fails at once, naming the rule.
+        await finish(cluster, second, phase="Failed", at=time.now(), exit_code=42)
+        status = await cluster.wait_for(has_condition(cluster, "Failed"), what="the job to fail")
+        message = (
+            f"Container main for pod {NS}/{second['metadata']['name']} failed with exit code 42 "
+            "matching FailJob rule at index 0"
+        )
+        found = conditions(status)
+        for kind in ("FailureTarget", "Failed"):
+            assert (found[kind]["reason"], found[kind]["message"]) == ("PodFailurePolicy", message)
+        assert status["failed"] == 1
+        warnings = await reasons(cluster, "PodFailurePolicy")
+        assert [(e["type"], e["message"]) for e in warnings] == [("Warning", message)]
 
 
 async def test_the_active_deadline_fails_the_job_once_its_pods_are_gone(apiserver):  # noqa: F811
