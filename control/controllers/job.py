@@ -45,11 +45,20 @@ eviction). The first matching rule's action decides: ``FailJob`` fails the job a
 (``FailureTarget``/``Failed`` with reason ``PodFailurePolicy`` and upstream's message naming the
 container, exit code and rule index), ``Ignore`` replaces the pod without counting it toward
 ``backoffLimit`` or ``status.failed`` (nor the back-off), ``Count`` (and no rule matching) counts
-it as usual.
+it as usual; ``FailIndex`` fails the pod's index at once (see below).
 
-Not implemented: ``backoffLimitPerIndex`` / ``maxFailedIndexes`` (and so the ``FailIndex``
-action, which requires them). Jobs whose ``spec.managedBy`` names another controller are left
-alone.
+**Back-off limit per index.** An Indexed job with ``backoffLimitPerIndex`` retries each index on
+its own: every pod carries ``batch.kubernetes.io/job-index-failure-count`` (counted failures of
+its index before it) and ``...-ignored-failure-count``; a counted failure of a pod whose index has
+already failed ``backoffLimitPerIndex`` times (or a ``FailIndex`` rule) fails the index, which goes
+into ``status.failedIndexes`` and is not retried. Replacements of an index wait 10 s doubling per
+failure of that index (up to 6 min) from its last failure; the job-wide back-off does not apply.
+More failed indexes than ``maxFailedIndexes`` fail the job at once (``MaxFailedIndexesExceeded``);
+otherwise it fails with ``FailedIndexes`` once every index has succeeded or failed. Upstream also
+keeps the finalizer of each index's last failed pod until its replacement exists, so counts survive
+the pod's deletion; here they are read from the failed pods still present.
+
+Jobs whose ``spec.managedBy`` names another controller are left alone.
 """
 
 from __future__ import annotations
@@ -100,6 +109,8 @@ TRACKING_FINALIZER = "batch.kubernetes.io/job-tracking"
 COMPLETION_INDEX_ANNOTATION = "batch.kubernetes.io/job-completion-index"
 COMPLETION_INDEX_LABEL = "batch.kubernetes.io/job-completion-index"
 COMPLETION_INDEX_ENV = "JOB_COMPLETION_INDEX"
+INDEX_FAILURE_COUNT_ANNOTATION = "batch.kubernetes.io/job-index-failure-count"
+INDEX_IGNORED_FAILURE_COUNT_ANNOTATION = "batch.kubernetes.io/job-index-ignored-failure-count"
 DEFAULT_BACKOFF = 10.0
 MAX_BACKOFF = 360.0
 MAX_UNCOUNTED_PODS = 500
@@ -332,6 +343,52 @@ def fail_job_message(job: Obj, pods: Iterable[Obj]) -> str | None:
     return None
 
 
+def _annotation_count(pod: Obj, annotation: str) -> int:
+    value = ((pod.get("metadata") or {}).get("annotations") or {}).get(annotation)
+    try:
+        return max(0, int(value))
+    except (TypeError, ValueError):
+        return 0
+
+
+def has_backoff_limit_per_index(job: Obj) -> bool:
+    spec = job.get("spec") or {}
+    return spec.get("completionMode") == "Indexed" and spec.get("backoffLimitPerIndex") is not None
+
+
+def is_index_failed(pod: Obj, job: Obj) -> bool:
+    """``isIndexFailed``: the pod failed by a ``FailIndex`` rule, or its counted failure was one too many."""
+    if not is_pod_failed(pod, job):
+        return False
+    match = match_pod_failure_policy((job.get("spec") or {}).get("podFailurePolicy"), pod)
+    if match.action == "FailIndex":
+        return True
+    limit = int((job.get("spec") or {}).get("backoffLimitPerIndex") or 0)
+    return match.counts and _annotation_count(pod, INDEX_FAILURE_COUNT_ANNOTATION) >= limit
+
+
+def replacement_failure_counts(job: Obj, replaced: Obj | None) -> tuple[int, int]:
+    """``getNewIndexFailureCounts``: (counted, ignored) failures of an index for the pod replacing ``replaced``."""
+    if replaced is None:
+        return 0, 0
+    counted = _annotation_count(replaced, INDEX_FAILURE_COUNT_ANNOTATION)
+    ignored = _annotation_count(replaced, INDEX_IGNORED_FAILURE_COUNT_ANNOTATION)
+    if match_pod_failure_policy((job.get("spec") or {}).get("podFailurePolicy"), replaced).counts:
+        return counted + 1, ignored
+    return counted, ignored + 1
+
+
+def index_backoff_remaining(last_failed: Obj, now: datetime) -> float:
+    """``getRemainingTimePerIndex``: seconds before an index may be retried after ``last_failed``."""
+    failures = (
+        _annotation_count(last_failed, INDEX_FAILURE_COUNT_ANNOTATION)
+        + _annotation_count(last_failed, INDEX_IGNORED_FAILURE_COUNT_ANNOTATION)
+        + 1
+    )
+    delay = min(DEFAULT_BACKOFF * 2 ** (failures - 1), MAX_BACKOFF)
+    return max(0.0, (finished_time(last_failed) + timedelta(seconds=delay) - now).total_seconds())
+
+
 def is_pod_terminating(pod: Obj) -> bool:
     return _deleting(pod) and _phase(pod) not in ("Succeeded", "Failed")
 
@@ -504,6 +561,7 @@ class _SyncState:
     finished: dict[str, Any] | None = None
     backoff: BackoffRecord = field(default_factory=BackoffRecord)
     previous_indexes: Intervals = field(default_factory=list)
+    failed_indexes: Intervals = field(default_factory=list)
     succeeded_indexes: Intervals = field(default_factory=list)
 
 
@@ -894,12 +952,43 @@ class JobController:
                 ),
             )
             state.succeeded = total(state.succeeded_indexes)
+            if has_backoff_limit_per_index(job):
+                self._judge_indexes(state, completions=completions)
             if state.finished is None:
                 message = match_success_policy(
                     spec.get("successPolicy"), completions=completions, succeeded=state.succeeded_indexes
                 )
                 if message is not None:
                     state.finished = self._condition("SuccessCriteriaMet", "SuccessPolicy", message, state)
+
+    def _judge_indexes(self, state: _SyncState, *, completions: int) -> None:
+        """``calculateFailedIndexes`` and the two ways failed indexes fail the job."""
+        job = state.job
+        state.failed_indexes = with_indexes(
+            parse_indexes(job["status"].get("failedIndexes"), completions=completions),
+            (
+                completion_index(pod)
+                for pod in state.pods
+                if has_tracking_finalizer(pod)
+                and 0 <= completion_index(pod) < completions
+                and is_index_failed(pod, job)
+            ),
+        )
+        if state.finished is not None:
+            return
+        failed = total(state.failed_indexes)
+        most = (job.get("spec") or {}).get("maxFailedIndexes")
+        if most is not None and failed > int(most):
+            state.finished = self._condition(
+                "FailureTarget",
+                "MaxFailedIndexesExceeded",
+                "Job has exceeded the specified maximal number of failed indexes",
+                state,
+            )
+        elif failed > 0 and failed + total(state.succeeded_indexes) >= completions:
+            state.finished = self._condition(
+                "FailureTarget", "FailedIndexes", "Job has failed indexes", state
+            )
 
     def _condition(self, kind: str, reason: str, message: str, state: _SyncState) -> dict[str, Any]:
         return new_condition(kind, "True", reason=reason, message=message, now=state.now)
@@ -991,14 +1080,16 @@ class JobController:
         missing = min(wanted - terminating - active, MAX_POD_CREATE_DELETE_PER_SYNC)
         if missing <= 0:
             return active, None
-        delay = state.backoff.remaining(state.now)
+        per_index = has_backoff_limit_per_index(job)
+        delay = 0.0 if per_index else state.backoff.remaining(state.now)
         if delay > 0:
             self._enqueue(key, after=delay)
             return active, None
         indexes: list[int | None] = [None] * missing
+        replaced: dict[int, Obj] = {}
         if _indexed(job):
             non_pending = with_indexes(
-                state.succeeded_indexes,
+                [*state.succeeded_indexes, *state.failed_indexes],
                 (completion_index(pod) for pod in state.active_pods if completion_index(pod) >= 0),
             )
             if only_replace_failed_pods(job):
@@ -1013,14 +1104,43 @@ class JobController:
             indexes = list(
                 first_pending_indexes(non_pending=non_pending, count=missing, completions=completions or 0)
             )
-        created, failure = await self._create_pods(job, key, indexes)
+            if per_index:
+                indexes, replaced = self._indexes_past_backoff(key, state, indexes)
+        created, failure = await self._create_pods(job, key, indexes, replaced=replaced)
         return active + created, failure
 
+    def _indexes_past_backoff(
+        self, key: str, state: _SyncState, indexes: Sequence[int | None]
+    ) -> tuple[list[int | None], dict[int, Obj]]:
+        """``getPodCreationInfoForIndependentIndexes``: the indexes whose own back-off is over, and
+        the last failed pod of each (its replacement inherits the failure counts); requeues for the rest."""
+        last_failed: dict[int, Obj] = {}
+        for pod in state.pods:
+            index = completion_index(pod)
+            if index < 0 or not is_pod_failed(pod, state.job):
+                continue
+            known = last_failed.get(index)
+            if known is None or finished_time(pod) >= finished_time(known):
+                last_failed[index] = pod
+        ready: list[int | None] = []
+        waits: list[float] = []
+        for index in indexes:
+            previous = last_failed.get(index) if index is not None else None
+            remaining = index_backoff_remaining(previous, state.now) if previous is not None else 0.0
+            if remaining > 0:
+                waits.append(remaining)
+            else:
+                ready.append(index)
+        if waits:
+            self._enqueue(key, after=min(waits))
+        return ready, {index: pod for index, pod in last_failed.items() if index in ready}
+
     async def _create_pods(
-        self, job: Obj, key: str, indexes: Sequence[int | None]
+        self, job: Obj, key: str, indexes: Sequence[int | None], *, replaced: Mapping[int, Obj] | None = None
     ) -> tuple[int, Exception | None]:
         """Create one pod per entry of ``indexes`` (an index, or None for a NonIndexed job) in
-        slow-start batches of 1, 2, 4...; (pods created, the first failure)."""
+        slow-start batches of 1, 2, 4...; (pods created, the first failure). ``replaced``: the last
+        failed pod of an index, whose failure counts the new pod carries on (backoffLimitPerIndex)."""
         if not indexes:
             return 0, None
         self.expectations.expect_creations(key, len(indexes))
@@ -1037,7 +1157,13 @@ class JobController:
         while batch > 0:
             results = await asyncio.gather(
                 *(
-                    self._create_pod(job, template, ref, index)
+                    self._create_pod(
+                        job,
+                        template,
+                        ref,
+                        index,
+                        replaced=None if index is None else (replaced or {}).get(index),
+                    )
                     for index in indexes[position : position + batch]
                 ),
                 return_exceptions=True,
@@ -1057,12 +1183,20 @@ class JobController:
             batch = min(2 * batch, len(indexes) - position)
         return created, None
 
-    async def _create_pod(self, job: Obj, template: Obj, ref: Obj, index: int | None) -> None:
+    async def _create_pod(
+        self, job: Obj, template: Obj, ref: Obj, index: int | None, *, replaced: Obj | None = None
+    ) -> None:
         name = job["metadata"]["name"]
         if index is not None:
             template = copy.deepcopy(dict(template))
             metadata = template.setdefault("metadata", {})
-            metadata.setdefault("annotations", {})[COMPLETION_INDEX_ANNOTATION] = str(index)
+            annotations = metadata.setdefault("annotations", {})
+            annotations[COMPLETION_INDEX_ANNOTATION] = str(index)
+            if has_backoff_limit_per_index(job):
+                counted, ignored = replacement_failure_counts(job, replaced)
+                annotations[INDEX_FAILURE_COUNT_ANNOTATION] = str(counted)
+                if ignored:
+                    annotations[INDEX_IGNORED_FAILURE_COUNT_ANNOTATION] = str(ignored)
             metadata.setdefault("labels", {})[COMPLETION_INDEX_LABEL] = str(index)
             template.setdefault("spec", {})["hostname"] = f"{name}-{index}"
         pod = pod_from_template(template, owner_name=name, controller_ref=ref)
@@ -1219,6 +1353,11 @@ class JobController:
                 needs_flush = True
             status["succeeded"] = total(state.succeeded_indexes)
             status["completedIndexes"] = text
+            if has_backoff_limit_per_index(job):
+                failed_text = format_indexes(state.failed_indexes)
+                if failed_text != status.get("failedIndexes"):
+                    needs_flush = True
+                status["failedIndexes"] = failed_text
         if state.finished is not None and state.finished["type"] == "FailureTarget":
             status.setdefault("conditions", []).append(state.finished)
             needs_flush = True

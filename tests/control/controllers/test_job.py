@@ -17,6 +17,7 @@ from control.client import errors
 from control.client.testing import FakeClock
 from control.controllers.job import (
     COMPLETION_INDEX_ANNOTATION,
+    INDEX_FAILURE_COUNT_ANNOTATION,
     TRACKING_FINALIZER,
     BackoffRecord,
     JobController,
@@ -472,6 +473,72 @@ async def test_indexed_jobs_give_each_pod_its_index(apiserver):  # noqa: F811
             await finish(cluster, pod, phase="Succeeded", at=time.now())
         status = await cluster.wait_for(has_condition(cluster, "Complete", "idx"), what="the job to complete")
         assert (status["completedIndexes"], status["succeeded"], status["failed"]) == ("0-2", 3, 1)
+
+
+def by_index(pods: Sequence[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    return {p["metadata"]["annotations"][COMPLETION_INDEX_ANNOTATION]: p for p in pods}
+
+
+async def test_backoff_limit_per_index_retries_each_index_on_its_own(apiserver):  # noqa: F811
+    spec = {"completions": 3, "parallelism": 3, "completionMode": "Indexed", "backoffLimitPerIndex": 1}
+    async with job_cluster(apiserver) as (cluster, time):
+        await cluster.client.create(JOBS, job("per", **spec))
+        first = by_index(await wait_live(cluster, 3, "per"))
+        assert first["1"]["metadata"]["annotations"][INDEX_FAILURE_COUNT_ANNOTATION] == "0"
+        await finish(cluster, first["1"], phase="Failed", at=time.now())
+        await cluster.wait_for(status_with(cluster, "per", failed=1, failedIndexes=""), what="one failure")
+        await asyncio.sleep(0.05)
+        assert sorted(by_index(await job_pods(cluster, "per"))) == [
+            "0",
+            "2",
+        ]  # index 1 waits out its back-off
+        await time.advance(10)
+        second = by_index(await wait_live(cluster, 3, "per"))
+        retry = second["1"]
+        assert retry["metadata"]["name"] != first["1"]["metadata"]["name"]
+        assert retry["metadata"]["annotations"][INDEX_FAILURE_COUNT_ANNOTATION] == "1"
+        # The retry fails too: index 1 has used its one retry and fails for good; the others go on.
+        await finish(cluster, retry, phase="Failed", at=time.now())
+        await cluster.wait_for(
+            status_with(cluster, "per", failed=2, failedIndexes="1"), what="index 1 failed"
+        )
+        await time.advance(60)
+        await asyncio.sleep(0.05)
+        assert sorted(by_index(await job_pods(cluster, "per"))) == ["0", "2"]
+        for index in ("0", "2"):
+            await finish(cluster, second[index], phase="Succeeded", at=time.now())
+        status = await cluster.wait_for(has_condition(cluster, "Failed", "per"), what="the job to fail")
+        assert (conditions(status)["Failed"]["reason"], conditions(status)["Failed"]["message"]) == (
+            "FailedIndexes",
+            "Job has failed indexes",
+        )
+        assert (status["completedIndexes"], status["failedIndexes"], status["succeeded"]) == ("0,2", "1", 2)
+
+
+async def test_a_fail_index_rule_and_max_failed_indexes_end_the_job(apiserver):  # noqa: F811
+    spec = {
+        "completions": 4,
+        "parallelism": 2,
+        "completionMode": "Indexed",
+        "backoffLimitPerIndex": 3,
+        "maxFailedIndexes": 0,
+        "podFailurePolicy": {
+            "rules": [{"action": "FailIndex", "onExitCodes": {"operator": "In", "values": [3]}}]
+        },
+    }
+    async with job_cluster(apiserver) as (cluster, time):
+        await cluster.client.create(JOBS, job("cap", **spec))
+        pods = by_index(await wait_live(cluster, 2, "cap"))
+        await finish(cluster, pods["0"], phase="Failed", at=time.now(), exit_code=3)
+        status = await cluster.wait_for(has_condition(cluster, "Failed", "cap"), what="the job to fail")
+        found = conditions(status)
+        assert (found["FailureTarget"]["reason"], found["Failed"]["reason"]) == (
+            "MaxFailedIndexesExceeded",
+            "MaxFailedIndexesExceeded",
+        )
+        assert found["Failed"]["message"] == "Job has exceeded the specified maximal number of failed indexes"
+        assert status["failedIndexes"] == "0" and status["active"] == 0
+        assert await job_pods(cluster, "cap") == []  # index 1's pod was stopped
 
 
 async def test_a_success_policy_ends_the_job_early(apiserver):  # noqa: F811
