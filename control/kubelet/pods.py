@@ -17,7 +17,12 @@ which does what ``SyncPod`` does:
    (:mod:`control.kubelet.volumes`; a failure is a ``FailedMount`` event and the pod stays
    ``ContainerCreating``);
 3. init containers one at a time, in order; a failed one is restarted (with back-off)
-   unless ``restartPolicy`` is ``Never``, which fails the pod;
+   unless ``restartPolicy`` is ``Never``, which fails the pod. A *sidecar* (an init
+   container with ``restartPolicy: Always``) is started in its turn and the next one follows
+   as soon as it has started (its startup probe passed); it keeps running beside the
+   containers, is restarted whenever it exits (with back-off, whatever the pod's
+   ``restartPolicy``), does not keep a pod whose containers have all finished from
+   completing, and is stopped last — after the containers, in reverse order;
 4. then the containers: started when never started; restarted after exiting as
    ``restartPolicy`` says (``Always``; ``OnFailure`` after a non-zero exit; never with
    ``Never``), the first restart at once and then after ``CrashLoopBackOff`` delays of 10 s
@@ -85,7 +90,15 @@ from control.kubelet.runtime.protocol import (
     SandboxConfig,
     SandboxStatus,
 )
-from control.kubelet.status import PODS, ContainerView, PodView, StatusManager, generate_status, rfc3339
+from control.kubelet.status import (
+    PODS,
+    ContainerView,
+    PodView,
+    StatusManager,
+    generate_status,
+    is_sidecar,
+    rfc3339,
+)
 from control.kubelet.volumes import PodVolumes, VolumeError, VolumeManager
 from control.resources.validation import InvalidQuantityError, Quantity
 
@@ -533,6 +546,7 @@ class PodWorker:
         self.deleted = False
         self.finished = False
         self.terminated = False  # every container stopped for good (terminal phase or deletion)
+        self.initialized = False  # every init container completed (sidecars: started) once
         self.sandbox_ready = False
         self.pod_ips: list[str] = []
         self.start_time = (pod.get("status") or {}).get("startTime")
@@ -708,13 +722,7 @@ class PodWorker:
             # A terminal pod never runs again, whoever made it terminal.
             self.terminated = True
             await self._stop_probes()
-            running = [record for record in self.containers.values() if record.running]
-            await asyncio.gather(
-                *(
-                    self._kill(record, grace=self._grace(), message=f"Stopping container {record.name}")
-                    for record in running
-                )
-            )
+            await self._stop_containers(grace=self._grace())
             await self._push_status()
             return None
         if not self.sandbox_ready:
@@ -751,22 +759,14 @@ class PodWorker:
                     message=f"Container {record.name} definition changed, will be restarted",
                 )
 
-        initialized = True
-        for record in (r for r in self.containers.values() if r.init):
-            if record.exited and record.current is not None and record.current.exit_code == 0:
-                record.waiting_reason = ""
-                continue
-            initialized = False
-            if record.running:
-                break
-            if record.exited and policy == "Never":
-                await self._fail_pod()
-                break
-            delay = await self._start_or_back_off(record)
-            if delay is not None:
-                wake_in.append(delay)
-            break
+        initialized = self.initialized or await self._initialize(policy, wake_in)
         if initialized:
+            self.initialized = True
+            for record in (r for r in self.containers.values() if r.init and is_sidecar(r.spec)):
+                if not record.running:
+                    delay = await self._start_or_back_off(record)
+                    if delay is not None:
+                        wake_in.append(delay)
             for record in (r for r in self.containers.values() if not r.init):
                 if record.running:
                     continue
@@ -780,10 +780,55 @@ class PodWorker:
             if regular and all(r.exited and not _will_restart(r, policy) for r in regular):
                 self.terminated = True  # nothing will restart: the pod is done (Succeeded/Failed)
                 await self._stop_probes()
+                await self._stop_containers(grace=self._grace())  # the sidecars
             elif any(r.exited and _will_restart(r, policy) and not r.waiting_reason for r in regular):
                 self.wake()  # killed during this sync (a hook or probe): restart it next time round
         await self._push_status()
         return min(wake_in) if wake_in else None
+
+    async def _initialize(self, policy: str, wake_in: list[float]) -> bool:
+        """One step of the init containers, in order; whether they are all done (sidecars: started)."""
+        for record in (r for r in self.containers.values() if r.init):
+            if is_sidecar(record.spec):
+                if not record.running:
+                    delay = await self._start_or_back_off(record)
+                    if delay is not None:
+                        wake_in.append(delay)
+                if record.running and record.view().started:
+                    continue
+                return False
+            if record.exited and record.current is not None and record.current.exit_code == 0:
+                record.waiting_reason = ""
+                continue
+            if record.running:
+                return False
+            if record.exited and policy == "Never":
+                await self._fail_pod()
+                return False
+            delay = await self._start_or_back_off(record)
+            if delay is not None:
+                wake_in.append(delay)
+            return False
+        return True
+
+    async def _stop_containers(self, *, grace: float) -> None:
+        """Upstream's termination order: the containers (and a running init container) together,
+        then the sidecars one at a time, last started first, within the same grace period."""
+        deadline = time.monotonic() + grace
+        first = [r for r in self.containers.values() if r.running and not (r.init and is_sidecar(r.spec))]
+        await asyncio.gather(
+            *(
+                self._kill(record, grace=grace, message=f"Stopping container {record.name}")
+                for record in first
+            )
+        )
+        sidecars = [r for r in self.containers.values() if r.init and is_sidecar(r.spec)]
+        for record in reversed(sidecars):
+            await self._kill(
+                record,
+                grace=max(deadline - time.monotonic(), 0.0),
+                message=f"Stopping container {record.name}",
+            )
 
     async def _refresh(self) -> None:
         for record in self.containers.values():
@@ -843,16 +888,6 @@ class PodWorker:
         if manager.limitations and not self._warned_limits:
             self._warned_limits = True
             self.event("Warning", "ProcessRuntimeLimits", "; ".join(manager.limitations))
-        sidecars = [
-            c["name"] for c in pod["spec"].get("initContainers") or () if c.get("restartPolicy") == "Always"
-        ]
-        if sidecars:
-            self.event(
-                "Warning",
-                "SidecarContainersNotSupported",
-                f"init containers with restartPolicy Always (sidecars) are run as ordinary init containers by "
-                f"kubelab's kubelet: {', '.join(sidecars)} must exit before the pod's containers start",
-            )
 
     def _resolver_config(self, *, report: bool = False) -> dns.ResolverConfig:
         if self._resolver is None or report:
@@ -1015,7 +1050,7 @@ class PodWorker:
                 self.event("Warning", "FailedPostStartHook", message)
                 await self._kill(record, grace=self._grace(), message=message, run_pre_stop=False)
                 return None
-        if record.running and not record.init:
+        if record.running and (not record.init or is_sidecar(spec)):
             self._start_probes(record)
         return None
 
@@ -1192,13 +1227,7 @@ class PodWorker:
                 grace = ORPHAN_GRACE_SECONDS
             else:
                 grace = float(pod["metadata"].get("deletionGracePeriodSeconds", self._grace()) or 0)
-            running = [record for record in self.containers.values() if record.running]
-            await asyncio.gather(
-                *(
-                    self._kill(record, grace=grace, message=f"Stopping container {record.name}")
-                    for record in running
-                )
-            )
+            await self._stop_containers(grace=grace)
             await self._refresh()
             self.terminated = True
         if not self.deleted:
@@ -1255,6 +1284,7 @@ class PodWorker:
             sandbox_ready=self.sandbox_ready,
             terminal=self.terminated
             and (self.deleted or bool(self.pod["metadata"].get("deletionTimestamp"))),
+            initialized=self.initialized,
         )
 
     async def _push_status(self) -> None:

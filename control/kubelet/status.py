@@ -11,7 +11,9 @@
   container with restartPolicy Never -> Failed; running containers -> Running; all
   stopped -> Running while they will restart, else Succeeded or Failed; a pod being
   deleted whose containers have stopped ends Succeeded only if all exited 0), never
-  leaving a terminal phase once reached;
+  leaving a terminal phase once reached. Sidecars (init containers with ``restartPolicy:
+  Always``) keep the pod Pending until started, then count as running containers; their
+  ``ready``/``started`` follow their probes and they take part in ``ContainersReady``;
 - conditions ``PodReadyToStartContainers``, ``Initialized``, ``ContainersReady``, ``Ready``
   (readiness gates honoured) and ``PodScheduled``, with upstream's reasons and messages
   (``containers with unready status: [web]``) and ``lastTransitionTime`` kept while a
@@ -77,6 +79,12 @@ class PodView:
     start_time: str | None
     sandbox_ready: bool
     terminal: bool  # deleted (or otherwise done) and every container has stopped
+    initialized: bool = False  # the init containers have all completed (or started, sidecars) once
+
+
+def is_sidecar(container: Obj) -> bool:
+    """A restartable init container (``restartPolicy: Always``): runs beside the pod's containers."""
+    return container.get("restartPolicy") == "Always"
 
 
 def _terminated(status: ContainerStatus) -> Obj:
@@ -92,7 +100,7 @@ def _terminated(status: ContainerStatus) -> Obj:
     return terminated
 
 
-def container_status(view: ContainerView, *, default_waiting: str, init: bool) -> Obj:
+def container_status(view: ContainerView, *, default_waiting: str, init: bool, sidecar: bool = False) -> Obj:
     current = view.current
     running = current is not None and current.state is ContainerState.RUNNING
     exited = current is not None and current.state is ContainerState.EXITED
@@ -125,7 +133,7 @@ def container_status(view: ContainerView, *, default_waiting: str, init: bool) -
             status["lastState"] = {"terminated": _terminated(view.previous)}
     else:
         status["state"] = {"waiting": {"reason": default_waiting}}
-    if init:
+    if init and not sidecar:
         status["ready"] = exited and current is not None and current.exit_code == 0
         status["started"] = running
     else:
@@ -134,14 +142,30 @@ def container_status(view: ContainerView, *, default_waiting: str, init: bool) -
     return status
 
 
-def pod_phase(pod: Obj, *, init_statuses: list[Obj], statuses: list[Obj], terminal: bool) -> str:
-    """Upstream's getPhase (for regular init containers)."""
+def pod_phase(
+    pod: Obj, *, init_statuses: list[Obj], statuses: list[Obj], terminal: bool, initialized: bool = False
+) -> str:
+    """Upstream's getPhase: regular init containers, then sidecars (running ones keep the pod
+    Running; stopped ones do not count), then the containers."""
     spec = pod.get("spec") or {}
     restart_policy = spec.get("restartPolicy") or "Always"
-    pending_init = failed_init = 0
+    pending_init = failed_init = pending_sidecars = 0
+    unknown = running = waiting = stopped = succeeded = 0
     by_name = {status["name"]: status for status in init_statuses}
     for container in spec.get("initContainers") or ():
         status = by_name.get(container["name"])
+        if is_sidecar(container):
+            state = (status or {}).get("state") or {}
+            if status is None:
+                unknown += 1
+            elif "running" in state:
+                running += 1
+                if not status.get("started"):
+                    pending_sidecars += 1
+            elif "waiting" in state and (status.get("lastState") or {}).get("terminated") is None:
+                pending_sidecars += 1
+                waiting += 1
+            continue
         state = (status or {}).get("state") or {}
         if status is None or "running" in state:
             pending_init += 1
@@ -157,7 +181,6 @@ def pod_phase(pod: Obj, *, init_statuses: list[Obj], statuses: list[Obj], termin
                 pending_init += 1
         else:
             pending_init += 1
-    unknown = running = waiting = stopped = succeeded = 0
     by_name = {status["name"]: status for status in statuses}
     for container in spec.get("containers") or ():
         status = by_name.get(container["name"])
@@ -180,7 +203,7 @@ def pod_phase(pod: Obj, *, init_statuses: list[Obj], statuses: list[Obj], termin
             unknown += 1
     if failed_init > 0 and restart_policy == "Never":
         return "Failed"
-    if pending_init > 0 or waiting > 0:
+    if pending_init > 0 or (pending_sidecars > 0 and not initialized) or waiting > 0:
         return "Pending"
     if running > 0 and unknown == 0:
         return "Running"
@@ -229,7 +252,7 @@ def _kubelet_conditions(
     incomplete = [
         c["name"]
         for c in spec.get("initContainers") or ()
-        if c["name"] in by_init and not by_init[c["name"]].get("ready")
+        if c["name"] in by_init and not by_init[c["name"]].get("started" if is_sidecar(c) else "ready")
     ]
     if phase == "Succeeded" and not unknown:
         initialized: Obj = {"type": "Initialized", "status": "True", "reason": "PodCompleted"}
@@ -249,14 +272,14 @@ def _kubelet_conditions(
         }
     conditions.append(initialized)
 
-    # ContainersReady and Ready
-    by_name = {status["name"]: status for status in statuses}
-    unknown = [c["name"] for c in spec.get("containers") or () if c["name"] not in by_name]
-    unready = [
-        c["name"]
-        for c in spec.get("containers") or ()
-        if c["name"] in by_name and not by_name[c["name"]].get("ready")
+    # ContainersReady and Ready: the sidecars, then the containers
+    by_name = {status["name"]: status for status in [*init_statuses, *statuses]}
+    counted = [
+        *(c for c in spec.get("initContainers") or () if is_sidecar(c)),
+        *(spec.get("containers") or ()),
     ]
+    unknown = [c["name"] for c in counted if c["name"] not in by_name]
+    unready = [c["name"] for c in counted if c["name"] in by_name and not by_name[c["name"]].get("ready")]
     if phase in ("Succeeded", "Failed") and (phase == "Failed" or not unknown):
         containers_ready: Obj = {
             "type": "ContainersReady",
@@ -338,11 +361,19 @@ def generate_status(view: PodView, *, last_sent: Obj | None = None, now: float |
     default_waiting = (
         POD_INITIALIZING if (pod.get("spec") or {}).get("initContainers") else CONTAINER_CREATING
     )
+    sidecars = {c["name"] for c in (pod.get("spec") or {}).get("initContainers") or () if is_sidecar(c)}
     init_statuses = [
-        container_status(c, default_waiting=POD_INITIALIZING, init=True) for c in view.init_containers
+        container_status(c, default_waiting=POD_INITIALIZING, init=True, sidecar=c.name in sidecars)
+        for c in view.init_containers
     ]
     statuses = [container_status(c, default_waiting=default_waiting, init=False) for c in view.containers]
-    phase = pod_phase(pod, init_statuses=init_statuses, statuses=statuses, terminal=view.terminal)
+    phase = pod_phase(
+        pod,
+        init_statuses=init_statuses,
+        statuses=statuses,
+        terminal=view.terminal,
+        initialized=view.initialized,
+    )
     for earlier in (old, api_status):
         if earlier.get("phase") in ("Succeeded", "Failed") and phase != earlier.get("phase"):
             phase = earlier["phase"]  # pods never leave a terminal phase

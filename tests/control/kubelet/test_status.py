@@ -139,6 +139,34 @@ def test_phase(policy: str, statuses: list[dict], terminal: bool, phase: str) ->
     )
 
 
+def sidecar_pod(policy: str = "Never") -> dict:
+    spec = pod("app", init=("proxy",), policy=policy)
+    spec["spec"]["initContainers"][0]["restartPolicy"] = "Always"
+    return spec
+
+
+def test_phase_with_a_sidecar() -> None:
+    spec = sidecar_pod()
+    not_started = {**state("running", name="proxy"), "started": False}
+    started = {**state("running", name="proxy"), "started": True}
+
+    def phase(sidecar: dict, main: dict, *, initialized: bool = False) -> str:
+        return pod_phase(
+            spec, init_statuses=[sidecar], statuses=[main], terminal=False, initialized=initialized
+        )
+
+    assert phase(not_started, state("waiting")) == "Pending"  # its startup has not finished
+    assert phase(started, state("running")) == "Running"
+    # the main container is done but the sidecar still runs: Running until the kubelet stops it
+    assert phase(started, state("terminated")) == "Running"
+    # a stopped sidecar does not count: the pod's outcome is its containers'
+    assert phase(state("terminated", code=143, name="proxy"), state("terminated")) == "Succeeded"
+    assert phase(state("terminated", code=0, name="proxy"), state("terminated", code=1)) == "Failed"
+    # restarting after initialization does not make the pod Pending again
+    restarting = {**state("waiting", name="proxy", last_code=1)}
+    assert phase(restarting, state("running"), initialized=True) == "Running"
+
+
 def test_phase_with_init_containers() -> None:
     spec = pod("app", init=("setup",), policy="Never")
     running_init = [state("running", name="setup")]
