@@ -12,7 +12,10 @@ Both run the same actions, as upstream's prober and lifecycle handlers do:
   (``Get "http://127.244.1.2:8080/": dial tcp 127.244.1.2:8080: connect: connection refused``);
   HTTPS is not verified, as upstream;
 - ``tcpSocket``: a TCP connection opens within the timeout;
-- ``grpc``: not supported here — the probe passes and a warning event says so;
+- ``grpc``: the standard health protocol (``grpc.health.v1.Health/Check`` with the probe's
+  ``service``) on the pod IP and ``port``, in plaintext, as upstream's prober; ``SERVING``
+  passes, any other status, an unreachable server, an error or a deadline fails, with
+  upstream's messages (``service unhealthy (responded with "NOT_SERVING")``);
 - ``sleep`` (hooks only): waits the given seconds.
 
 A :class:`ContainerProbes` runs one worker per probe the container defines, with
@@ -97,6 +100,114 @@ async def run_tcp(*, host: str, port: int, timeout: float) -> Outcome:  # noqa: 
     with contextlib.suppress(OSError):
         await writer.wait_closed()
     return Outcome(Result.SUCCESS)
+
+
+HEALTH_CHECK_METHOD = "/grpc.health.v1.Health/Check"
+_SERVING_STATUS = {0: "UNKNOWN", 1: "SERVING", 2: "NOT_SERVING", 3: "SERVICE_UNKNOWN"}
+
+
+def health_check_request(service: str) -> bytes:
+    """``grpc.health.v1.HealthCheckRequest{service}`` in protobuf wire format (field 1, a string)."""
+    encoded = service.encode()
+    return b"\x0a" + _varint(len(encoded)) + encoded if encoded else b""
+
+
+def serving_status(response: bytes) -> int:
+    """``HealthCheckResponse.status`` (field 1, an enum); absent means UNKNOWN (0)."""
+    position, status = 0, 0
+    while position < len(response):
+        key, position = _read_varint(response, position)
+        field, wire_type = key >> 3, key & 7
+        if wire_type == 0:
+            value, position = _read_varint(response, position)
+            if field == 1:
+                status = value
+        elif wire_type == 2:
+            length, position = _read_varint(response, position)
+            position += length
+        elif wire_type in (1, 5):
+            position += 8 if wire_type == 1 else 4
+        else:
+            raise ValueError(f"unexpected protobuf wire type {wire_type}")
+    return status
+
+
+def _varint(value: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte = value & 0x7F
+        value >>= 7
+        if value:
+            out.append(byte | 0x80)
+        else:
+            out.append(byte)
+            return bytes(out)
+
+
+def _read_varint(data: bytes, position: int) -> tuple[int, int]:
+    result = shift = 0
+    while True:
+        if position >= len(data):
+            raise ValueError("truncated protobuf varint")
+        byte = data[position]
+        position += 1
+        result |= (byte & 0x7F) << shift
+        if not byte & 0x80:
+            return result, position
+        shift += 7
+
+
+async def run_grpc(*, host: str, port: int, service: str, timeout: float) -> Outcome:  # noqa: ASYNC109
+    """Upstream's gRPC prober: connect within the timeout, then one health Check."""
+    import grpc  # only a node that runs gRPC probes pays for loading gRPC
+
+    address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    duration = _go_seconds(timeout)
+    deadline = time.monotonic() + timeout
+    async with grpc.aio.insecure_channel(
+        address, options=[("grpc.primary_user_agent", USER_AGENT), ("grpc.enable_retries", 0)]
+    ) as channel:
+        try:
+            await asyncio.wait_for(channel.channel_ready(), timeout=timeout)
+        except TimeoutError:
+            return Outcome(
+                Result.FAILURE,
+                f'timeout: failed to connect service "{address}" within {duration}: context deadline exceeded',
+            )
+        check = channel.unary_unary(HEALTH_CHECK_METHOD)
+        try:
+            response = await check(
+                health_check_request(service), timeout=max(deadline - time.monotonic(), 0.001)
+            )
+        except grpc.aio.AioRpcError as exc:
+            code = exc.code()
+            if code == grpc.StatusCode.UNIMPLEMENTED:
+                return Outcome(
+                    Result.FAILURE,
+                    "this server does not implement the grpc health protocol (grpc.health.v1.Health): "
+                    f"{exc.details()}",
+                )
+            if code == grpc.StatusCode.DEADLINE_EXCEEDED:
+                return Outcome(Result.FAILURE, f"timeout: health rpc did not complete within {duration}")
+            go_code = code.name.title().replace("_", "")
+            return Outcome(
+                Result.FAILURE,
+                f"error: health rpc probe failed: rpc error: code = {go_code} desc = {exc.details()}",
+            )
+    try:
+        status = serving_status(response)
+    except ValueError as exc:
+        return Outcome(Result.FAILURE, f"error: health rpc probe failed: {exc}")
+    if status != 1:
+        return Outcome(
+            Result.FAILURE, f'service unhealthy (responded with "{_SERVING_STATUS.get(status, str(status))}")'
+        )
+    return Outcome(Result.SUCCESS, "service healthy")
+
+
+def _go_seconds(seconds: float) -> str:
+    """A timeout as Go prints a time.Duration of whole or fractional seconds: ``1s``, ``1.5s``."""
+    return f"{int(seconds)}s" if float(seconds).is_integer() else f"{seconds:g}s"
 
 
 _INSECURE = ssl.create_default_context()
@@ -249,16 +360,19 @@ async def run_action(
                 port=resolve_port(spec.get("port"), container),
                 timeout=timeout,
             )
+        if action.get("grpc") is not None:
+            spec = action["grpc"]
+            return await run_grpc(
+                host=pod_ip,
+                port=int(spec.get("port") or 0),
+                service=spec.get("service") or "",
+                timeout=timeout,
+            )
     except ValueError as exc:
         return Outcome(Result.FAILURE, str(exc))
     if action.get("sleep") is not None:
         await asyncio.sleep(float(action["sleep"].get("seconds") or 0))
         return Outcome(Result.SUCCESS)
-    if action.get("grpc") is not None:
-        return Outcome(
-            Result.WARNING,
-            "gRPC probes are not supported by kubelab's kubelet; the probe is treated as passing",
-        )
     return Outcome(
         Result.FAILURE, "the probe or handler names no action (exec, httpGet, tcpSocket, grpc or sleep)"
     )

@@ -6,19 +6,24 @@ import asyncio
 import time
 from collections.abc import AsyncIterator, Callable
 
+import grpc
 import pytest
 from aiohttp import web
 
 from control.kubelet.probes import (
+    HEALTH_CHECK_METHOD,
     USER_AGENT,
     ContainerProbes,
     Outcome,
     Result,
+    health_check_request,
     http_url,
     resolve_port,
     run_action,
+    run_grpc,
     run_http_get,
     run_tcp,
+    serving_status,
 )
 from tests.control.apiserver.conftest import free_port
 
@@ -127,10 +132,6 @@ def test_ports_and_urls() -> None:
 
 
 async def test_actions_without_a_known_handler() -> None:
-    grpc = await run_action(
-        {"grpc": {"port": 1}}, runtime=None, container_id="", container={}, pod_ip="", timeout=1
-    )  # type: ignore[arg-type]
-    assert grpc.result is Result.WARNING and "not supported" in grpc.output
     nothing = await run_action({}, runtime=None, container_id="", container={}, pod_ip="", timeout=1)  # type: ignore[arg-type]
     assert nothing.result is Result.FAILURE
     named = await run_action(
@@ -238,3 +239,102 @@ async def test_nothing_is_probed_before_the_initial_delay() -> None:
         await probes.stop()
     assert 0.25 <= script.calls[0][1] - began < 1.0, "the delay counts from the container's start, 0.2 s ago"
     assert probes.restart_reason == "Container app failed startup probe, will be restarted"
+
+
+# --- gRPC -----------------------------------------------------------------------------------
+
+
+class HealthServer:
+    """A real gRPC server speaking grpc.health.v1 (generic handler, raw protobuf bytes)."""
+
+    def __init__(self, statuses: dict[str, int]) -> None:
+        self.statuses = statuses
+        self.seen: list[tuple[str, str]] = []  # (service, user agent)
+
+    def service(self, details: grpc.HandlerCallDetails) -> grpc.RpcMethodHandler | None:
+        if details.method != HEALTH_CHECK_METHOD:
+            return None
+        return grpc.unary_unary_rpc_method_handler(self.check)
+
+    async def check(self, request: bytes, context: grpc.aio.ServicerContext) -> bytes:
+        service = request[2:].decode() if request else ""
+        agent = dict(context.invocation_metadata()).get("user-agent", "")
+        self.seen.append((service, agent))
+        if service not in self.statuses:
+            await context.abort(grpc.StatusCode.NOT_FOUND, "unknown service")
+        status = self.statuses[service]
+        return b"\x08" + bytes([status]) if status else b""
+
+
+@pytest.fixture
+async def health_server() -> AsyncIterator[tuple[HealthServer, int]]:
+    handler = HealthServer({"": 1, "db": 2, "cache": 0})
+    server = grpc.aio.server()
+    server.add_generic_rpc_handlers((handler,))
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    try:
+        yield handler, port
+    finally:
+        await server.stop(0)
+
+
+def test_health_messages_in_protobuf_wire_format() -> None:
+    assert health_check_request("") == b""
+    assert health_check_request("db") == b"\x0a\x02db"
+    assert serving_status(b"") == 0 and serving_status(b"\x08\x01") == 1
+    assert serving_status(b"\x12\x01x\x08\x02") == 2  # unknown fields are skipped
+    with pytest.raises(ValueError, match="truncated"):
+        serving_status(b"\x08")
+
+
+async def test_grpc_probe_passes_only_for_serving(health_server: tuple[HealthServer, int]) -> None:
+    handler, port = health_server
+    ok = await run_grpc(host="127.0.0.1", port=port, service="", timeout=2)
+    assert (ok.result, ok.output) == (Result.SUCCESS, "service healthy")
+    down = await run_grpc(host="127.0.0.1", port=port, service="db", timeout=2)
+    assert (down.result, down.output) == (Result.FAILURE, 'service unhealthy (responded with "NOT_SERVING")')
+    unknown = await run_grpc(host="127.0.0.1", port=port, service="cache", timeout=2)
+    assert unknown.output == 'service unhealthy (responded with "UNKNOWN")'
+    missing = await run_grpc(host="127.0.0.1", port=port, service="nope", timeout=2)
+    assert (
+        missing.output == "error: health rpc probe failed: rpc error: code = NotFound desc = unknown service"
+    )
+    assert [service for service, _ in handler.seen] == ["", "db", "cache", "nope"]
+    assert all(agent.startswith("kube-probe/1.33") for _, agent in handler.seen)
+
+
+async def test_grpc_probe_fails_against_a_server_without_the_health_service() -> None:
+    server = grpc.aio.server()
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    try:
+        outcome = await run_grpc(host="127.0.0.1", port=port, service="", timeout=2)
+    finally:
+        await server.stop(0)
+    assert outcome.result is Result.FAILURE
+    assert outcome.output.startswith(
+        "this server does not implement the grpc health protocol (grpc.health.v1.Health):"
+    )
+
+
+async def test_grpc_action_probes_the_pod_ip(health_server: tuple[HealthServer, int]) -> None:
+    _, port = health_server
+    outcome = await run_action(
+        {"grpc": {"port": port, "service": "db"}},
+        runtime=None,  # type: ignore[arg-type]
+        container_id="",
+        container={},
+        pod_ip="127.0.0.1",
+        timeout=2,
+    )
+    assert outcome == Outcome(Result.FAILURE, 'service unhealthy (responded with "NOT_SERVING")')
+
+
+async def test_grpc_probe_times_out_when_nothing_listens() -> None:
+    port = free_port()
+    outcome = await run_grpc(host="127.0.0.1", port=port, service="", timeout=0.5)
+    assert outcome.result is Result.FAILURE
+    assert outcome.output == (
+        f'timeout: failed to connect service "127.0.0.1:{port}" within 0.5s: context deadline exceeded'
+    )
