@@ -91,7 +91,7 @@ def conflict(rt: ResourceType, name: str, why: str = CONFLICT_HINT) -> StatusErr
 def invalid(rt: ResourceType, name: str, errors: Sequence[FieldError]) -> StatusError:
     causes = []
     for err in errors:
-        cause: dict[str, Any] = {"reason": err.type, "message": err.message(), "field": err.field}
+        cause: dict[str, Any] = {"reason": err.type, "message": err.body(), "field": err.field}
         causes.append(cause)
     if len(errors) == 1:
         summary = errors[0].message()

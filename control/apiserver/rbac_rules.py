@@ -42,7 +42,7 @@ def resource_name_matches(rule: Mapping[str, Any], name: str) -> bool:
 
 def non_resource_url_matches(rule: Mapping[str, Any], path: str) -> bool:
     for url in rule.get("nonResourceURLs") or ():
-        if url in (ALL, path) or (url.endswith(ALL) and path.startswith(url[:-1])):
+        if url in (ALL, path) or (url.endswith(ALL) and path.startswith(url.rstrip(ALL))):
             return True
     return False
 

@@ -89,13 +89,20 @@ async def _object_body(call: Call) -> dict[str, Any]:
     return obj
 
 
+async def decoded_object(call: Call) -> dict[str, Any]:
+    """The request's object as a create decodes it: ``fieldValidation``, apiVersion/kind against
+    the URL's kind, schema types, unknown fields (pruned, warned about or refused)."""
+    mode = _field_validation(call)
+    obj = await _object_body(call)
+    _check_type_meta(call.rt, obj)
+    _check_fields(call, obj, mode=mode)
+    return obj
+
+
 # ---------------------------------------------------------------- create
 async def create(call: Call) -> web.Response:
     rt = call.rt
-    mode = _field_validation(call)
-    obj = await _object_body(call)
-    _check_type_meta(rt, obj)
-    _check_fields(call, obj, mode=mode)
+    obj = await decoded_object(call)
     created = await call.objects.create(
         rt, obj, namespace=call.info.namespace, dry_run=call.dry_run, user=call.user
     )

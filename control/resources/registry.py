@@ -125,6 +125,10 @@ class FieldError:
 
     def message(self) -> str:
         """Upstream's field.Error.Error(): ``spec.replicas: Invalid value: -1: must be ...``."""
+        return f"{self.field}: {self.body()}"
+
+    def body(self) -> str:
+        """Upstream's field.Error.ErrorBody() (the message without the field), as Status causes carry it."""
         label = {
             "FieldValueRequired": "Required value",
             "FieldValueInvalid": "Invalid value",
@@ -136,7 +140,7 @@ class FieldError:
             "FieldValueTypeInvalid": "Invalid value",
             "FieldValueNotFound": "Not found",
         }.get(self.type, "Invalid value")
-        text = f"{self.field}: {label}"
+        text = label
         if self.has_value:
             text += f": {_render_value(self.value)}"
         if self.detail:

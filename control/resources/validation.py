@@ -42,6 +42,7 @@ from typing import Any
 
 import orjson
 
+from control.resources.crd_validation import validate_custom_resource
 from control.resources.registry import FieldError, NameRule, ResourceType, field_error
 
 Obj = dict[str, Any]
@@ -5759,6 +5760,119 @@ def _validate_api_service_status(obj: Obj, old: Obj) -> Errors:
     return errors
 
 
+# --- authorization.k8s.io/v1 and authentication.k8s.io/v1: reviews -------------------------------------
+# pkg/apis/authorization/validation. Reviews are questions, never stored: their metadata must be
+# empty (managedFields aside; a LocalSubjectAccessReview may carry its namespace), and an access
+# review asks about exactly one of a resource or a non-resource request. TokenReview,
+# SelfSubjectReview and SelfSubjectRulesReview have no field rules upstream (their handlers check
+# what they need), so they get none here either, not even ObjectMeta's name rule.
+
+AUTHORIZATION_GROUP = "authorization.k8s.io"
+AUTHENTICATION_GROUP = "authentication.k8s.io"
+
+
+def _go_non_resource_attributes(attributes: Obj) -> _GoValue:
+    """``authorization.NonResourceAttributes{Path:"/api", Verb:"get"}``, as Go's ``%#v`` prints it."""
+    return _GoValue(
+        f"authorization.NonResourceAttributes{{Path:{_go_quote(_str(attributes.get('path')))}, "
+        f"Verb:{_go_quote(_str(attributes.get('verb')))}}}"
+    )
+
+
+def _metadata_is_empty(metadata: Any, *, allowed: tuple[str, ...] = ()) -> bool:
+    """Go's ``DeepEqual(metav1.ObjectMeta{}, meta)`` with managedFields (and ``allowed``) cleared."""
+    ignored = ("managedFields", *allowed)
+    return all(_is_zero(_prune(value)) for key, value in _map(metadata).items() if key not in ignored)
+
+
+def _validate_selector_attributes(selector: Any, path: str) -> Errors:
+    """A fieldSelector or labelSelector in resourceAttributes: ``rawSelector`` or
+    ``requirements``, exactly one of them."""
+    if selector is None:
+        return []
+    selector = _map(selector)
+    raw = _str(selector.get("rawSelector"))
+    requirements = _list(selector.get("requirements"))
+    if raw and requirements:
+        return [_invalid(f"{path}.rawSelector", raw, "may not specified at the same time as requirements")]
+    if not raw and not requirements:
+        return [
+            _required(
+                f"{path}.requirements", f"when {path} is specified, requirements or rawSelector is required"
+            )
+        ]
+    return []
+
+
+def _validate_access_review_spec(spec: Obj, *, subject: bool) -> Errors:
+    """ValidateSubjectAccessReviewSpec (``subject``) or ValidateSelfSubjectAccessReviewSpec."""
+    errors: Errors = []
+    resource = spec.get("resourceAttributes")
+    non_resource = spec.get("nonResourceAttributes")
+    if resource is not None and non_resource is not None:
+        errors.append(
+            _invalid(
+                "spec.nonResourceAttributes",
+                _go_non_resource_attributes(_map(non_resource)),
+                "cannot be specified in combination with resourceAttributes",
+            )
+        )
+    if resource is None and non_resource is None:
+        errors.append(
+            _invalid(
+                "spec.resourceAttributes",
+                "null",  # Go prints the nil nonResourceAttributes pointer as the string "null"
+                "exactly one of nonResourceAttributes or resourceAttributes must be specified",
+            )
+        )
+    if subject and not _str(spec.get("user")) and not _list(spec.get("groups")):
+        errors.append(
+            _invalid("spec.user", _str(spec.get("user")), "at least one of user or group must be specified")
+        )
+    if resource is not None:
+        attributes = _map(resource)
+        for key in ("fieldSelector", "labelSelector"):
+            errors.extend(
+                _validate_selector_attributes(attributes.get(key), f"spec.resourceAttributes.{key}")
+            )
+    return errors
+
+
+def _validate_subject_access_review(obj: Obj, old: Obj | None, rt: ResourceType) -> Errors:
+    errors = _validate_access_review_spec(_map(obj.get("spec")), subject=rt.kind != "SelfSubjectAccessReview")
+    if rt.kind != "LocalSubjectAccessReview":
+        if not _metadata_is_empty(obj.get("metadata")):
+            errors.append(_invalid("metadata", _go_json(obj.get("metadata")), "must be empty"))
+        return errors
+    metadata = _map(obj.get("metadata"))
+    if not _metadata_is_empty(metadata, allowed=("namespace",)):
+        errors.append(_invalid("metadata", _go_json(metadata), "must be empty except for namespace"))
+    spec = _map(obj.get("spec"))
+    resource = spec.get("resourceAttributes")
+    if resource is not None:
+        namespace = _str(_map(resource).get("namespace"))
+        if namespace != _str(metadata.get("namespace")):
+            errors.append(
+                _invalid("spec.resourceAttributes.namespace", namespace, "must match metadata.namespace")
+            )
+    non_resource = spec.get("nonResourceAttributes")
+    if non_resource is not None:
+        errors.append(
+            _invalid(
+                "spec.nonResourceAttributes",
+                _go_non_resource_attributes(_map(non_resource)),
+                "disallowed on this kind of request",
+            )
+        )
+    return errors
+
+
+def _validate_without_rules(obj: Obj, old: Obj | None, rt: ResourceType) -> Errors:
+    """Reviews upstream does not validate field by field (TokenReview, SelfSubjectReview,
+    SelfSubjectRulesReview): nothing to report."""
+    return []
+
+
 # --- dispatch and public entry points ------------------------------------------------------------------
 
 Validator = Callable[[Obj, "Obj | None", ResourceType], Errors]
@@ -5798,6 +5912,12 @@ _VALIDATORS: dict[tuple[str, str], Validator] = {
     ("scheduling.k8s.io", "PriorityClass"): _validate_priority_class,
     ("coordination.k8s.io", "Lease"): _validate_lease,
     ("discovery.k8s.io", "EndpointSlice"): _validate_endpoint_slice,
+    (AUTHORIZATION_GROUP, "SubjectAccessReview"): _validate_subject_access_review,
+    (AUTHORIZATION_GROUP, "SelfSubjectAccessReview"): _validate_subject_access_review,
+    (AUTHORIZATION_GROUP, "LocalSubjectAccessReview"): _validate_subject_access_review,
+    (AUTHORIZATION_GROUP, "SelfSubjectRulesReview"): _validate_without_rules,
+    (AUTHENTICATION_GROUP, "SelfSubjectReview"): _validate_without_rules,
+    (AUTHENTICATION_GROUP, "TokenReview"): _validate_without_rules,
 }
 
 
@@ -5806,12 +5926,17 @@ def _name_function(rt: ResourceType) -> NameFn:
 
 
 def _validate_generic(obj: Obj, old: Obj | None, rt: ResourceType) -> Errors:
-    """Kinds without rules of their own (custom resources): ObjectMeta only."""
+    """Kinds without rules of their own (custom resources): ObjectMeta, then the values the
+    CRD's schema constrains."""
     if old is not None:
-        return validate_object_meta_update(obj.get("metadata"), old.get("metadata"), kube_finalizers=False)
-    return validate_object_meta(
-        obj.get("metadata"), namespaced=rt.namespaced, name_fn=_name_function(rt), kube_finalizers=False
-    )
+        errors = validate_object_meta_update(obj.get("metadata"), old.get("metadata"), kube_finalizers=False)
+    else:
+        errors = validate_object_meta(
+            obj.get("metadata"), namespaced=rt.namespaced, name_fn=_name_function(rt), kube_finalizers=False
+        )
+    if rt.schema is not None:
+        errors.extend(validate_custom_resource(rt.schema, obj))
+    return errors
 
 
 def validate(rt: ResourceType, obj: Obj, *, old: Obj | None = None) -> list[FieldError]:

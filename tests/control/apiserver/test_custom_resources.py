@@ -103,3 +103,71 @@ async def test_a_crd_is_established_and_its_kind_served(apiserver: RunningServer
     await until(gone)
     status, _ = await apiserver.request("GET", CRONTABS)
     assert status == 404
+
+
+async def test_custom_resources_are_checked_against_the_schema_values(apiserver: RunningServer):
+    crd = {
+        **CRD,
+        "metadata": {"name": "gadgets.stable.example.com"},
+        "spec": {
+            **CRD["spec"],
+            "names": {"plural": "gadgets", "singular": "gadget", "kind": "Gadget"},
+            "versions": [
+                {
+                    "name": "v1",
+                    "served": True,
+                    "storage": True,
+                    "schema": {
+                        "openAPIV3Schema": {
+                            "type": "object",
+                            "required": ["spec"],
+                            "properties": {
+                                "spec": {
+                                    "type": "object",
+                                    "required": ["size"],
+                                    "properties": {
+                                        "size": {"type": "string", "enum": ["small", "large"]},
+                                        "replicas": {"type": "integer", "minimum": 1, "maximum": 5},
+                                    },
+                                }
+                            },
+                        }
+                    },
+                }
+            ],
+        },
+    }
+    status, _ = await apiserver.request("POST", CRDS, body=crd)
+    assert status == 201
+    gadgets = "/apis/stable.example.com/v1/namespaces/default/gadgets"
+
+    async def served():
+        status, _ = await apiserver.request("GET", gadgets)
+        return status == 200
+
+    await until(served)
+    body = {"apiVersion": "stable.example.com/v1", "kind": "Gadget", "metadata": {"name": "g"}}
+    status, answer = await apiserver.request("POST", gadgets, body={**body, "spec": {"size": "huge", "replicas": 9}})
+    assert status == 422
+    assert answer["message"] == (
+        'Gadget.stable.example.com "g" is invalid: [spec.size: Unsupported value: "huge": supported values: '
+        '"small", "large", spec.replicas: Invalid value: 9: spec.replicas in body should be less than or equal to 5]'
+    )
+    assert [cause["field"] for cause in answer["details"]["causes"]] == ["spec.size", "spec.replicas"]
+    status, answer = await apiserver.request("POST", gadgets, body=body)
+    assert status == 422 and answer["details"]["causes"][0] == {
+        "reason": "FieldValueRequired",
+        "message": "Required value",
+        "field": "spec",
+    }
+    status, created = await apiserver.request("POST", gadgets, body={**body, "spec": {"size": "small", "replicas": 2}})
+    assert status == 201
+    # updates are checked too
+    status, answer = await apiserver.request(
+        "PATCH",
+        f"{gadgets}/g",
+        body={"spec": {"replicas": 0}},
+        content_type="application/merge-patch+json",
+    )
+    assert status == 422 and "should be greater than or equal to 1" in answer["message"]
+    await apiserver.request("DELETE", f"{CRDS}/gadgets.stable.example.com")

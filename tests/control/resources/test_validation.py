@@ -287,7 +287,44 @@ VALID: dict[tuple[str, str], dict[str, Any]] = {
         "parameters": {"type": "fast"},
     },
     ("scheduling.k8s.io/v1", "priorityclasses"): {"metadata": meta("high", None), "value": 1000},
+    # Reviews: never stored, metadata empty (as kubectl sends them).
+    ("authentication.k8s.io/v1", "tokenreviews"): {
+        "metadata": {"creationTimestamp": None},
+        "spec": {"token": "eyJhbGciOiJSUzI1NiJ9.e30.c2ln", "audiences": ["https://kubernetes.default.svc"]},
+    },
+    ("authentication.k8s.io/v1", "selfsubjectreviews"): {"metadata": {"creationTimestamp": None}},
+    ("authorization.k8s.io/v1", "selfsubjectaccessreviews"): {
+        "metadata": {"creationTimestamp": None},
+        "spec": {"resourceAttributes": {"namespace": "default", "verb": "get", "resource": "pods"}},
+    },
+    ("authorization.k8s.io/v1", "subjectaccessreviews"): {
+        "metadata": {},
+        "spec": {
+            "user": "alice",
+            "groups": ["dev"],
+            "extra": {"scopes": ["view"]},
+            "nonResourceAttributes": {"path": "/healthz", "verb": "get"},
+        },
+    },
+    ("authorization.k8s.io/v1", "localsubjectaccessreviews"): {
+        "metadata": {"namespace": "team-a"},
+        "spec": {
+            "groups": ["dev"],
+            "resourceAttributes": {
+                "namespace": "team-a",
+                "verb": "list",
+                "group": "apps",
+                "resource": "deployments",
+                "labelSelector": {"rawSelector": "app=web"},
+            },
+        },
+    },
+    ("authorization.k8s.io/v1", "selfsubjectrulesreviews"): {
+        "metadata": {},
+        "spec": {"namespace": "default"},
+    },
 }
+VIRTUAL = {(kind.api_version, kind.plural) for kind in REGISTRY if kind.virtual}
 
 
 def test_every_builtin_kind_has_a_valid_example() -> None:
@@ -300,6 +337,8 @@ def test_every_builtin_kind_has_a_valid_example() -> None:
 def test_valid_objects_pass_on_create_and_on_unchanged_update(key: tuple[str, str]) -> None:
     obj = VALID[key]
     assert messages(*key, obj) == []
+    if key in VIRTUAL:
+        return  # reviews are only ever created: there is no stored object to update
     before = stored(*key, obj)
     after = copy.deepcopy(before)
     after["metadata"].setdefault("labels", {})["touched"] = "yes"
@@ -1902,6 +1941,138 @@ def test_binding_rules() -> None:
     assert messages(RBAC, "rolebindings", rebound, old=old) == [
         'roleRef: Invalid value: rbac.RoleRef{APIGroup:"rbac.authorization.k8s.io", Kind:"ClusterRole", Name:"admin"}: cannot change roleRef'
     ]
+
+
+# --- reviews (authorization.k8s.io/v1, authentication.k8s.io/v1) -------------------------------------
+
+SAR = ("authorization.k8s.io/v1", "subjectaccessreviews")
+SSAR = ("authorization.k8s.io/v1", "selfsubjectaccessreviews")
+LSAR = ("authorization.k8s.io/v1", "localsubjectaccessreviews")
+EXACTLY_ONE = (
+    'spec.resourceAttributes: Invalid value: "null": '
+    "exactly one of nonResourceAttributes or resourceAttributes must be specified"
+)
+BOTH = (
+    'spec.nonResourceAttributes: Invalid value: authorization.NonResourceAttributes{Path:"/api", Verb:"get"}: '
+    "cannot be specified in combination with resourceAttributes"
+)
+
+
+def set_spec(**values: Any) -> Callable[[dict[str, Any]], None]:
+    return lambda obj: obj["spec"].update(values)
+
+
+def drop_spec(*keys: str) -> Callable[[dict[str, Any]], None]:
+    return lambda obj: [obj["spec"].pop(key, None) for key in keys]
+
+
+REVIEW_CASES = [
+    ("a self review needs one of the attributes", SSAR, drop_spec("resourceAttributes"), [EXACTLY_ONE]),
+    (
+        "a self review may not ask both",
+        SSAR,
+        set_spec(nonResourceAttributes={"path": "/api", "verb": "get"}),
+        [BOTH],
+    ),
+    (
+        "a subject review needs an attribute and a subject",
+        SAR,
+        drop_spec("nonResourceAttributes", "user", "groups"),
+        [EXACTLY_ONE, 'spec.user: Invalid value: "": at least one of user or group must be specified'],
+    ),
+    ("groups alone are a subject", SAR, drop_spec("user"), []),
+    (
+        "an empty group list is no subject",
+        SAR,
+        lambda obj: obj["spec"].update(user="", groups=[]),
+        ['spec.user: Invalid value: "": at least one of user or group must be specified'],
+    ),
+    (
+        "a subject review may not ask both",
+        SAR,
+        set_spec(
+            resourceAttributes={"verb": "get", "resource": "pods"},
+            nonResourceAttributes={"path": "/api", "verb": "get"},
+        ),
+        [BOTH],
+    ),
+    (
+        "review metadata must be empty",
+        SAR,
+        lambda obj: obj.update(metadata={"name": "x"}),
+        ['metadata: Invalid value: {"name":"x"}: must be empty'],
+    ),
+    (
+        "managedFields and zero values count as empty",
+        SSAR,
+        lambda obj: obj.update(
+            metadata={"creationTimestamp": None, "labels": {}, "managedFields": [{"manager": "kubectl"}]}
+        ),
+        [],
+    ),
+    (
+        "a local review names its namespace only",
+        LSAR,
+        set_meta(name="x"),
+        ['metadata: Invalid value: {"name":"x","namespace":"team-a"}: must be empty except for namespace'],
+    ),
+    (
+        "a local review asks about its own namespace",
+        LSAR,
+        lambda obj: obj["spec"]["resourceAttributes"].update(namespace="team-b"),
+        ['spec.resourceAttributes.namespace: Invalid value: "team-b": must match metadata.namespace'],
+    ),
+    (
+        "a local review asks about resources only",
+        LSAR,
+        lambda obj: (
+            obj["spec"].pop("resourceAttributes"),
+            obj["spec"].update(nonResourceAttributes={"path": "/api", "verb": "get"}),
+        ),
+        [
+            'spec.nonResourceAttributes: Invalid value: authorization.NonResourceAttributes{Path:"/api", '
+            'Verb:"get"}: disallowed on this kind of request'
+        ],
+    ),
+    (
+        "a selector gives a raw selector or requirements, not both",
+        LSAR,
+        lambda obj: obj["spec"]["resourceAttributes"].update(
+            labelSelector={"rawSelector": "a=b", "requirements": [{"key": "a", "operator": "Exists"}]}
+        ),
+        [
+            'spec.resourceAttributes.labelSelector.rawSelector: Invalid value: "a=b": '
+            "may not specified at the same time as requirements"
+        ],
+    ),
+    (
+        "a selector is not empty",
+        SSAR,
+        lambda obj: obj["spec"]["resourceAttributes"].update(fieldSelector={}),
+        [
+            "spec.resourceAttributes.fieldSelector.requirements: Required value: "
+            "when spec.resourceAttributes.fieldSelector is specified, requirements or rawSelector is required"
+        ],
+    ),
+]
+
+
+@pytest.mark.parametrize(("case", "key", "edit", "expected"), REVIEW_CASES, ids=[c[0] for c in REVIEW_CASES])
+def test_review_rules(case: str, key: tuple[str, str], edit: Callable, expected: list[str]) -> None:
+    assert messages(*key, changed(VALID[key], edit)) == expected
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        ("authentication.k8s.io/v1", "tokenreviews"),
+        ("authentication.k8s.io/v1", "selfsubjectreviews"),
+        ("authorization.k8s.io/v1", "selfsubjectrulesreviews"),
+    ],
+)
+def test_reviews_without_field_rules_need_not_even_a_name(key: tuple[str, str]) -> None:
+    assert messages(*key, {"metadata": {"name": "Not_A_Name"}}) == []
+    assert messages(*key, {}) == []
 
 
 # --- cluster configuration kinds ------------------------------------------------------------------------
