@@ -15,13 +15,14 @@ which keeps authorization out of the request's latency budget.
 from __future__ import annotations
 
 import enum
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from control.apiserver import errors
 from control.apiserver.authn import UserInfo
 from control.apiserver.requestinfo import RequestInfo
+from control.resources.selectors import SelectorError, parse_field_selector
 
 SUPERUSER_GROUP = "system:masters"
 AUTHORIZATION_MODES = ("AlwaysAllow", "AlwaysDeny", "Node", "RBAC")
@@ -49,9 +50,19 @@ class Attributes:
     path: str = ""  # the path, for non-resource requests
 
     @classmethod
-    def from_request(cls, *, user: UserInfo, info: RequestInfo) -> Attributes:
+    def from_request(
+        cls, *, user: UserInfo, info: RequestInfo, query: Mapping[str, str] | None = None
+    ) -> Attributes:
+        """The attributes of a parsed request. A list or watch whose ``fieldSelector`` pins
+        ``metadata.name`` (``query``: the request's query) is about that one object, so its name
+        is the attributes' name, as upstream's RequestInfoFactory sets it: that is what lets a
+        kubelet watch the single Secret its pod uses. A selector that does not parse names nothing
+        (the list handler answers it with a 400)."""
         if not info.is_resource_request:
             return cls(user=user, verb=info.verb, resource_request=False, path=info.path)
+        name = info.name
+        if not name and info.verb in ("list", "watch") and query:
+            name = _selected_name(query.get("fieldSelector", ""))
         return cls(
             user=user,
             verb=info.verb,
@@ -60,7 +71,7 @@ class Attributes:
             resource=info.resource,
             subresource=info.subresource,
             namespace=info.namespace,
-            name=info.name,
+            name=name,
             path=info.path,
         )
 
@@ -180,7 +191,9 @@ def forbidden(attributes: Attributes, reason: str = "") -> errors.StatusError:
         message = f"{message}: {reason}"
     if not attributes.resource_request:
         return errors.StatusError(code=403, reason="Forbidden", message=f"forbidden: {message}")
-    qualified = f"{attributes.resource}.{attributes.api_group}" if attributes.api_group else attributes.resource
+    qualified = (
+        f"{attributes.resource}.{attributes.api_group}" if attributes.api_group else attributes.resource
+    )
     subject = f"{qualified} {_quote(attributes.name)}" if attributes.name else qualified
     return errors.StatusError(
         code=403,
@@ -188,10 +201,32 @@ def forbidden(attributes: Attributes, reason: str = "") -> errors.StatusError:
         message=f"{subject} is forbidden: {message}",
         details={
             key: value
-            for key, value in (("name", attributes.name), ("group", attributes.api_group), ("kind", attributes.resource))
+            for key, value in (
+                ("name", attributes.name),
+                ("group", attributes.api_group),
+                ("kind", attributes.resource),
+            )
             if value
         },
     )
+
+
+def _selected_name(field_selector: str) -> str:
+    """The name a field selector requires exactly (``metadata.name=x`` or ``==``, alone or ANDed
+    with other terms), if it is a valid path segment; "" otherwise."""
+    if not field_selector:
+        return ""
+    try:
+        selector = parse_field_selector(field_selector)
+    except SelectorError:
+        return ""
+    for requirement in selector.requirements:
+        if requirement.field == "metadata.name" and requirement.operator == "=":
+            name = requirement.value
+            if name in (".", "..") or "/" in name or "%" in name:
+                return ""
+            return name
+    return ""
 
 
 def _quote(text: str) -> str:

@@ -384,6 +384,11 @@ class ResourceStore:
             new = copy.deepcopy(old)
             new.setdefault("spec", {})["nodeName"] = (desired.get("spec") or {}).get("nodeName")
             _set_pod_scheduled(new, now=rfc3339(self.clock()))
+        elif subresource == "ephemeralcontainers":  # pods/ephemeralcontainers: only those
+            new = copy.deepcopy(old)
+            new.setdefault("spec", {})["ephemeralContainers"] = copy.deepcopy(
+                (desired.get("spec") or {}).get("ephemeralContainers") or []
+            )
         elif subresource == "finalize":  # namespaces/<name>/finalize: only spec.finalizers
             new = copy.deepcopy(old)
             new.setdefault("spec", {})["finalizers"] = list(
@@ -420,6 +425,9 @@ class ResourceStore:
             problems = validation.validate_status_update(rt, new, old=old)
         elif subresource == "binding":
             problems = []
+        elif subresource == "ephemeralcontainers":
+            defaults.apply_defaults(rt, new, old=old)
+            problems = validation.validate_ephemeral_containers_update(new, old)
         else:
             defaults.apply_defaults(rt, new, old=old)
             problems = validation.validate(rt, new, old=old)

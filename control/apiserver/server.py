@@ -65,7 +65,19 @@ log = logging.getLogger("kubelab.apiserver")
 KUBERNETES_VERSION = (1, 33, 0)
 # Subresources with a handler here; discovery lists only these.
 SERVED_SUBRESOURCES = frozenset(
-    {"status", "scale", "binding", "finalize", "log", "exec", "attach", "portforward", "proxy", "token"}
+    {
+        "status",
+        "scale",
+        "binding",
+        "finalize",
+        "log",
+        "exec",
+        "attach",
+        "portforward",
+        "proxy",
+        "token",
+        "ephemeralcontainers",
+    }
 )
 # Paths served by the ServiceAccount issuer discovery (when tokens are configured).
 OPENID_CONFIGURATION_PATH = "/.well-known/openid-configuration"
@@ -144,7 +156,7 @@ class APIServer:
         self.tokens = ServiceAccountTokens.from_options(options, objects=self.objects)
         plugins: list[AdmissionPlugin] = [ServiceAccountAdmission(objects=self.objects)]
         if self.node_authorizer is not None:
-            plugins.append(NodeRestriction())
+            plugins.append(NodeRestriction(objects=self.objects))
         if self.rbac is not None:
             plugins.append(RBACEscalationCheck(rbac=self.rbac, authorizer=self.authorizer))
         self.objects.admission = AdmissionChain(plugins)
@@ -287,7 +299,7 @@ class APIServer:
             raise errors.unauthorized()
         else:
             user = impersonate(headers=request.headers, user=user, authorizer=self.authorizer)
-            self.authorizer.check(Attributes.from_request(user=user, info=info))
+            self.authorizer.check(Attributes.from_request(user=user, info=info, query=request.query))
         if not info.is_resource_request:
             return await self._non_resource(request)
         rt = self.registry.lookup(group=info.group, version=info.version, plural=info.resource)
@@ -369,6 +381,9 @@ class APIServer:
                 ("scale", "patch"): writes.patch_,
                 ("binding", "create"): writes.bind,
                 ("finalize", "update"): writes.update,
+                ("ephemeralcontainers", "get"): reads.get,
+                ("ephemeralcontainers", "update"): writes.update,
+                ("ephemeralcontainers", "patch"): writes.patch_,
                 ("log", "get"): self.kubelets.log,
                 ("exec", "get"): self.kubelets.exec,
                 ("exec", "create"): self.kubelets.exec,

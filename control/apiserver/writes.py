@@ -117,7 +117,7 @@ async def update(call: Call) -> web.Response:
     subresource = call.info.subresource
     if subresource == "scale":
         return await _update_scale(call, lambda scale: body)
-    if subresource not in ("", "status", "finalize"):
+    if subresource not in ("", "status", "finalize", "ephemeralcontainers"):
         raise errors.method_not_supported(rt, "update")
     _check_type_meta(rt, body)
     _check_fields(call, body, mode=mode)
@@ -189,7 +189,7 @@ async def patch_(call: Call) -> web.Response:
 
     if subresource == "scale":
         return await _update_scale(call, apply)
-    if subresource not in ("", "status"):
+    if subresource not in ("", "status", "ephemeralcontainers"):
         raise errors.method_not_supported(rt, "patch")
     updated = await call.objects.update(
         rt,

@@ -22,7 +22,9 @@ which does what ``SyncPod`` does:
    as soon as it has started (its startup probe passed); it keeps running beside the
    containers, is restarted whenever it exits (with back-off, whatever the pod's
    ``restartPolicy``), does not keep a pod whose containers have all finished from
-   completing, and is stopped last — after the containers, in reverse order;
+   completing, and is stopped last — after the containers, in reverse order. Ephemeral
+   containers (added through ``pods/ephemeralcontainers``, as ``kubectl debug`` does) are
+   started once the pod is initialized and never restarted;
 4. then the containers: started when never started; restarted after exiting as
    ``restartPolicy`` says (``Always``; ``OnFailure`` after a non-zero exit; never with
    ``Never``), the first restart at once and then after ``CrashLoopBackOff`` delays of 10 s
@@ -208,6 +210,7 @@ def _format_duration(seconds: float) -> str:
 class _Container:
     spec: Obj
     init: bool
+    ephemeral: bool = False
     current: ContainerStatus | None = None
     previous: ContainerStatus | None = None
     waiting_reason: str = ""
@@ -570,7 +573,14 @@ class PodWorker:
             self.containers[container["name"]] = _Container(spec=container, init=True)
         for container in pod["spec"].get("containers") or ():
             self.containers[container["name"]] = _Container(spec=container, init=False)
+        self._add_ephemeral_containers()
         self._adopt(adopted)
+
+    def _add_ephemeral_containers(self) -> None:
+        """Ephemeral containers (``kubectl debug``) are only ever added to a pod, never changed."""
+        for container in self.pod["spec"].get("ephemeralContainers") or ():
+            if container["name"] not in self.containers:
+                self.containers[container["name"]] = _Container(spec=container, init=False, ephemeral=True)
 
     # ------------------------------------------------------------------ identity
 
@@ -599,7 +609,7 @@ class PodWorker:
         for status in adopted:
             by_name.setdefault(status.labels.get(LABEL_CONTAINER_NAME, status.name), []).append(status)
         reported = {}
-        for key in ("initContainerStatuses", "containerStatuses"):
+        for key in ("initContainerStatuses", "containerStatuses", "ephemeralContainerStatuses"):
             for entry in (self.pod.get("status") or {}).get(key) or ():
                 reported[entry.get("containerID", "")] = entry
         for name, statuses in by_name.items():
@@ -654,6 +664,7 @@ class PodWorker:
                 record = self.containers.get(container["name"])
                 if record is not None:
                     record.spec = container
+            self._add_ephemeral_containers()
             self.wake()
 
     def removed_from_api(self) -> None:
@@ -767,7 +778,11 @@ class PodWorker:
                     delay = await self._start_or_back_off(record)
                     if delay is not None:
                         wake_in.append(delay)
-            for record in (r for r in self.containers.values() if not r.init):
+            for record in (r for r in self.containers.values() if r.ephemeral and r.current is None):
+                delay = await self._start_or_back_off(record)  # started once, never restarted
+                if delay is not None:
+                    wake_in.append(delay)
+            for record in (r for r in self.containers.values() if not r.init and not r.ephemeral):
                 if record.running:
                     continue
                 if record.exited and not _will_restart(record, policy):
@@ -776,7 +791,7 @@ class PodWorker:
                 delay = await self._start_or_back_off(record)
                 if delay is not None:
                     wake_in.append(delay)
-            regular = [r for r in self.containers.values() if not r.init]
+            regular = [r for r in self.containers.values() if not r.init and not r.ephemeral]
             if regular and all(r.exited and not _will_restart(r, policy) for r in regular):
                 self.terminated = True  # nothing will restart: the pod is done (Succeeded/Failed)
                 await self._stop_probes()
@@ -1277,7 +1292,8 @@ class PodWorker:
         return PodView(
             pod=self.pod,
             init_containers=[r.view() for r in self.containers.values() if r.init],
-            containers=[r.view() for r in self.containers.values() if not r.init],
+            containers=[r.view() for r in self.containers.values() if not r.init and not r.ephemeral],
+            ephemeral_containers=[r.view() for r in self.containers.values() if r.ephemeral],
             pod_ips=self.pod_ips,
             host_ip=self.manager.node.node_ip,
             start_time=self.start_time,

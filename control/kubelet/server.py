@@ -2,8 +2,14 @@
 
 Served on the node's IP, port 10250, with a serving certificate signed by the lab CA, and
 *only* to clients presenting a certificate the lab CA signed (the TLS handshake enforces
-it: no certificate, no connection) — the API server comes with its
-``apiserver-kubelet-client`` certificate. Paths and behaviour are the kubelet's:
+it: no certificate, no connection). Of those, only the API server — its
+``apiserver-kubelet-client`` certificate, as kubeadm names it — and members of
+``system:masters`` may call it: everyone else, other nodes' kubelets included, gets upstream's
+403 (``Forbidden (user=system:node:node-2, verb=get, resource=nodes, subresource(s)=[pods
+proxy])``, the attributes a webhook-authorizing kubelet would have asked about). A real kubelet
+asks the API server (SubjectAccessReview) whom to let in; the lab's kubelet has exactly one
+legitimate caller, so it decides locally, without a round trip per request. Paths and
+behaviour are the kubelet's:
 
 ==========================================  ==============================================
 ``/healthz``                                "ok"
@@ -46,16 +52,40 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
+from control.apiserver.authn import UserInfo, user_from_peercert
+from control.apiserver.authorization import SUPERUSER_GROUP
 from control.kubelet import logs, portforward, spdy, streaming, summary
 from control.kubelet.agent import NodeAgent
 from control.kubelet.pods import LogSource, LogUnavailableError, PodManager
 from control.kubelet.runtime.protocol import ExecSession, Runtime
-from control.pki import PKIFiles, ensure_kubelet_serving_certificate, load_or_create_ca
+from control.pki import (
+    APISERVER_KUBELET_CLIENT_USER,
+    PKIFiles,
+    ensure_kubelet_serving_certificate,
+    load_or_create_ca,
+)
 
 log = logging.getLogger("kubelab.kubelet.server")
 
 DEFAULT_PORT = 10250
 _LONG_RUNNING = frozenset({"exec", "attach", "portForward", "portforward"})
+_METHOD_VERBS = {"POST": "create", "GET": "get", "PUT": "update", "PATCH": "patch", "DELETE": "delete"}
+# Upstream's path -> nodes/<subresource> mapping (KubeletFineGrainedAuthz, on since 1.33): these
+# paths are asked about as their own subresource and then as nodes/proxy...
+_FINE_GRAINED_SUBRESOURCES = (
+    ("/pods", "pods"),
+    ("/healthz", "healthz"),
+    ("/configz", "configz"),
+    ("/runningpods", "pods"),
+)
+# ... these only as their own; every other path is nodes/proxy.
+_SUBRESOURCES = (
+    ("/stats", "stats"),
+    ("/metrics", "metrics"),
+    ("/logs", "log"),
+    ("/spec", "spec"),
+    ("/checkpoint", "checkpoint"),
+)
 
 
 class KubeletServerError(Exception):
@@ -184,6 +214,38 @@ def has_container(pod: Mapping[str, Any], container: str) -> bool:
     )
 
 
+def may_call_kubelet_api(user: UserInfo) -> bool:
+    """Only the API server's kubelet client certificate and the cluster's superusers."""
+    return user.name == APISERVER_KUBELET_CLIENT_USER or SUPERUSER_GROUP in user.groups
+
+
+def request_subresources(path: str) -> list[str]:
+    """The ``nodes/<subresource>`` a request for ``path`` is authorized as, in the order upstream's
+    kubelet asks (``/pods`` -> pods, then proxy; ``/stats/summary`` -> stats)."""
+    subresources: list[str] = []
+    for prefix, subresource in _FINE_GRAINED_SUBRESOURCES:
+        if _is_subpath(path, prefix):
+            subresources.append(subresource)
+            break
+    for prefix, subresource in _SUBRESOURCES:
+        if _is_subpath(path, prefix):
+            subresources.append(subresource)
+            return subresources
+    subresources.append("proxy")
+    return subresources
+
+
+def forbidden_message(user: UserInfo, *, method: str, path: str) -> str:
+    """The kubelet's 403 text (pkg/kubelet/server: ``InstallAuthFilter``)."""
+    subresources = " ".join(request_subresources(path))
+    verb = _METHOD_VERBS.get(method.upper(), "")
+    return f"Forbidden (user={user.name}, verb={verb}, resource=nodes, subresource(s)=[{subresources}])\n"
+
+
+def _is_subpath(path: str, prefix: str) -> bool:
+    return path == prefix or path.startswith(prefix + "/")
+
+
 def server_ssl_context(config: KubeletServerConfig) -> ssl.SSLContext:
     """TLS 1.2+, the node's certificate, and client certificates *required* (lab CA only)."""
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
@@ -241,7 +303,7 @@ class KubeletServer:
         return f"https://{self.config.address}:{self.config.port}"
 
     def app(self) -> web.Application:
-        app = web.Application(middlewares=[self._observe])
+        app = web.Application(middlewares=[self._observe, self._authorize])
         router = app.router
         router.add_get("/healthz", self._healthz)
         router.add_get("/pods", self._pod_list)
@@ -299,6 +361,21 @@ class KubeletServer:
             return await handler(request)
         finally:
             gauge.dec()
+
+    @web.middleware
+    async def _authorize(
+        self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
+        """Who may call: the TLS layer verified the certificate; its subject is the user."""
+        transport = request.transport
+        ssl_object = transport.get_extra_info("ssl_object") if transport is not None else None
+        user = user_from_peercert(ssl_object.getpeercert() if ssl_object is not None else None)
+        if not user.authenticated:
+            return _text(401, "Unauthorized")
+        if not may_call_kubelet_api(user):
+            log.info("refused a kubelet API call", extra={"user": user.name, "path": request.path})
+            return _text(403, forbidden_message(user, method=request.method, path=request.path))
+        return await handler(request)
 
     def _find_pod(self, request: web.Request) -> Mapping[str, Any] | None:
         info = request.match_info

@@ -80,6 +80,7 @@ class PodView:
     sandbox_ready: bool
     terminal: bool  # deleted (or otherwise done) and every container has stopped
     initialized: bool = False  # the init containers have all completed (or started, sidecars) once
+    ephemeral_containers: Sequence[ContainerView] = ()
 
 
 def is_sidecar(container: Obj) -> bool:
@@ -406,6 +407,14 @@ def generate_status(view: PodView, *, last_sent: Obj | None = None, now: float |
     }
     if init_statuses:
         status["initContainerStatuses"] = init_statuses
+    if view.ephemeral_containers:
+        ephemeral = [
+            container_status(c, default_waiting=CONTAINER_CREATING, init=False)
+            for c in view.ephemeral_containers
+        ]
+        for entry in ephemeral:
+            entry["ready"] = False  # ephemeral containers never take part in readiness
+        status["ephemeralContainerStatuses"] = ephemeral
     if view.pod_ips:
         status["podIP"] = view.pod_ips[0]
         status["podIPs"] = [{"ip": ip} for ip in view.pod_ips]

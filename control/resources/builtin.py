@@ -120,7 +120,15 @@ BUILTIN_TYPES: tuple[ResourceType, ...] = (
         short_names=("po",),
         categories=("all",),
         has_status=True,
-        extra_subresources=("attach", "binding", "eviction", "exec", "log", "portforward"),
+        extra_subresources=(
+            "attach",
+            "binding",
+            "ephemeralcontainers",
+            "eviction",
+            "exec",
+            "log",
+            "portforward",
+        ),
         definition=_CORE + "Pod",
     ),
     ResourceType(

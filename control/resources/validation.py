@@ -2684,6 +2684,27 @@ def _validate_pod(obj: Obj, old: Obj | None, rt: ResourceType) -> Errors:
     return errors
 
 
+def validate_ephemeral_containers_update(new: Obj, old: Obj) -> list[FieldError]:
+    """ValidatePodEphemeralContainersUpdate (pods/ephemeralcontainers): the pod as a whole, and
+    existing ephemeral containers neither removed nor changed (new ones may be added)."""
+    errors = validate_object_meta_update(new.get("metadata"), old.get("metadata"))
+    errors.extend(_validate_pod_metadata_and_spec(new))
+    errors.extend(_validate_pod_annotation_updates(new, old))
+    if MIRROR_POD_ANNOTATION in _map(_map(old.get("metadata")).get("annotations")):
+        return [_forbidden("", "static pods do not support ephemeral containers")]
+    path = "spec.ephemeralContainers"
+    by_name = {_str(c.get("name")): c for c in _maps(_map(new.get("spec")).get("ephemeralContainers"))}
+    for existing in _maps(_map(old.get("spec")).get("ephemeralContainers")):
+        name = _str(existing.get("name"))
+        if name not in by_name:
+            errors.append(_forbidden(path, f'existing ephemeral containers "{name}" may not be removed\n'))
+        elif not _equal(existing, by_name[name]):
+            errors.append(
+                _forbidden(f"{path}[{name}]", f'existing ephemeral containers "{name}" may not be changed\n')
+            )
+    return errors
+
+
 def _validate_pod_annotation_updates(new: Obj, old: Obj) -> Errors:
     new_annotations = _map(_map(new.get("metadata")).get("annotations"))
     old_annotations = _map(_map(old.get("metadata")).get("annotations"))

@@ -1,4 +1,5 @@
-"""The kubelet API's plain HTTP endpoints over real TLS: client certificates, /healthz, /pods,
+"""The kubelet API's plain HTTP endpoints over real TLS: client certificates (only the lab CA's,
+and of those only the API server's and system:masters' are let in), /healthz, /pods,
 /containerLogs (CRI log files read by control.kubelet.logs), /stats/summary,
 /metrics/resource and /metrics."""
 
@@ -7,11 +8,15 @@ from __future__ import annotations
 import asyncio
 import ssl
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import aiohttp
 import pytest
 from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 from prometheus_client.parser import text_string_to_metric_families
 
 from control.kubelet.logs import CRILogWriter
@@ -20,9 +25,15 @@ from control.kubelet.server import (
     KubeletServerConfig,
     KubeletServerError,
     log_options,
+    request_subresources,
 )
 from control.kubelet.summary import FsUsage, Usage
-from control.pki import PKIFiles, ensure_apiserver_kubelet_client_certificate, load_or_create_ca
+from control.pki import (
+    PKIFiles,
+    ensure_apiserver_kubelet_client_certificate,
+    ensure_client_certificate,
+    load_or_create_ca,
+)
 from tests.control.kubelet.fakes import (
     FakePods,
     FakeRuntime,
@@ -55,7 +66,7 @@ async def get(kubelet: RunningKubelet, path: str) -> tuple[int, str]:
         return response.status, await response.text()
 
 
-# --- TLS -----------------------------------------------------------------------------------------
+# --- TLS and who may call --------------------------------------------------------------------------
 
 
 async def test_clients_without_a_lab_certificate_are_refused(kubelet: RunningKubelet, tmp_path: Path) -> None:
@@ -73,6 +84,97 @@ async def test_clients_without_a_lab_certificate_are_refused(kubelet: RunningKub
                 async with session.get(kubelet.url + "/healthz") as response:
                     await response.read()
     assert await get(kubelet, "/healthz") == (200, "ok")
+
+
+def client_with(
+    kubelet: RunningKubelet, directory: Path, *, user: str, groups: tuple[str, ...]
+) -> ssl.SSLContext:
+    """A client context with a certificate for ``user`` in ``groups``, signed by the lab CA."""
+    ca, _ = load_or_create_ca(cert_file=kubelet.pki.ca_cert, key_file=kubelet.pki.ca_key)
+    cert, key = directory / f"{user.replace(':', '_')}.crt", directory / f"{user.replace(':', '_')}.key"
+    ensure_client_certificate(ca=ca, cert_file=cert, key_file=key, user=user, groups=groups)
+    context = ssl.create_default_context(cafile=str(kubelet.pki.ca_cert))
+    context.load_cert_chain(str(cert), str(key))
+    return context
+
+
+async def call(context: ssl.SSLContext, method: str, url: str) -> tuple[int, str]:
+    async with (
+        aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=context)) as session,
+        session.request(method, url) as response,
+    ):
+        return response.status, await response.text()
+
+
+async def test_other_lab_certificates_are_forbidden(kubelet: RunningKubelet, tmp_path: Path) -> None:
+    kubelet.pods.add(make_pod("web"))
+    kubelet.runtime.add_container("web-id")
+    other_node = client_with(kubelet, tmp_path, user="system:node:node-2", groups=("system:nodes",))
+    for method, path, verb, subresources in (
+        ("GET", "/pods", "get", "[pods proxy]"),
+        ("GET", "/healthz", "get", "[healthz proxy]"),
+        ("GET", "/stats/summary", "get", "[stats]"),
+        ("GET", "/metrics/resource", "get", "[metrics]"),
+        ("GET", "/metrics", "get", "[metrics]"),
+        ("GET", "/logs/messages", "get", "[log]"),
+        ("GET", "/containerLogs/default/web/main", "get", "[proxy]"),
+        ("POST", "/exec/default/web/main?command=id", "create", "[proxy]"),
+        ("PUT", "/nowhere", "update", "[proxy]"),
+    ):
+        assert await call(other_node, method, kubelet.url + path) == (
+            403,
+            f"Forbidden (user=system:node:node-2, verb={verb}, resource=nodes, subresource(s)={subresources})\n",
+        ), path
+    assert kubelet.runtime.exec_calls == []
+    # The admin's name is not enough: the superuser group or the API server's identity is.
+    impostor = client_with(kubelet, tmp_path, user="kubernetes-admin", groups=("kubeadm:cluster-admins",))
+    assert (await call(impostor, "GET", kubelet.url + "/pods"))[0] == 403
+
+
+async def test_the_api_server_and_masters_are_allowed(kubelet: RunningKubelet, tmp_path: Path) -> None:
+    assert await get(kubelet, "/healthz") == (200, "ok")  # the apiserver-kubelet-client certificate
+    masters = client_with(kubelet, tmp_path, user="someone", groups=("system:masters",))
+    assert await call(masters, "GET", kubelet.url + "/healthz") == (200, "ok")
+    code, body = await call(masters, "GET", kubelet.url + "/pods")
+    assert code == 200
+    assert '"kind":"PodList"' in body
+
+
+async def test_a_certificate_without_a_user_is_unauthorized(kubelet: RunningKubelet, tmp_path: Path) -> None:
+    ca, _ = load_or_create_ca(cert_file=kubelet.pki.ca_cert, key_file=kubelet.pki.ca_key)
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = datetime.now(UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, "system:masters")]))
+        .issuer_name(ca.certificate.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=5))
+        .not_valid_after(now + timedelta(hours=1))
+        .sign(ca.private_key, hashes.SHA256())
+    )
+    cert_file, key_file = tmp_path / "nameless.crt", tmp_path / "nameless.key"
+    cert_file.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    context = ssl.create_default_context(cafile=str(kubelet.pki.ca_cert))
+    context.load_cert_chain(str(cert_file), str(key_file))
+    assert await call(context, "GET", kubelet.url + "/pods") == (401, "Unauthorized")
+
+
+def test_request_subresources_as_upstream() -> None:
+    assert request_subresources("/pods") == ["pods", "proxy"]
+    assert request_subresources("/runningpods/") == ["pods", "proxy"]
+    assert request_subresources("/configz") == ["configz", "proxy"]
+    assert request_subresources("/stats") == ["stats"]
+    assert request_subresources("/spec/") == ["spec"]
+    assert request_subresources("/checkpoint/ns/pod/c") == ["checkpoint"]
+    assert request_subresources("/podsx") == ["proxy"]
+    assert request_subresources("/portForward/ns/pod") == ["proxy"]
 
 
 def test_serving_certificate_names_the_node(kubelet: RunningKubelet) -> None:

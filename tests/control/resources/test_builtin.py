@@ -100,7 +100,7 @@ EXPECTED: dict[
         ("po",),
         ("all",),
         ALL,
-        ("status", "attach", "binding", "eviction", "exec", "log", "portforward"),
+        ("status", "attach", "binding", "ephemeralcontainers", "eviction", "exec", "log", "portforward"),
     ),
     ("v1", "secrets"): ("Secret", "secret", True, (), (), ALL, ()),
     ("v1", "serviceaccounts"): ("ServiceAccount", "serviceaccount", True, ("sa",), (), ALL, ("token",)),
