@@ -587,6 +587,17 @@ _CONTROLLER_RULES: dict[str, list[Rule]] = {
         rule(("get", "list", "watch", "update"), groups=(LEGACY,), resources=("pods",)),
         _events_rule(),
     ],
+    "disruption-controller": [
+        rule(("get", "list", "watch"), groups=(EXTENSIONS, APPS), resources=("deployments",)),
+        rule(("get", "list", "watch"), groups=(APPS, EXTENSIONS), resources=("replicasets",)),
+        rule(("get", "list", "watch"), groups=(LEGACY,), resources=("replicationcontrollers",)),
+        rule(("get", "list", "watch"), groups=(POLICY,), resources=("poddisruptionbudgets",)),
+        rule(("get", "list", "watch"), groups=(APPS,), resources=("statefulsets",)),
+        rule(("update",), groups=(POLICY,), resources=("poddisruptionbudgets/status",)),
+        rule(("get",), groups=("*",), resources=("*/scale",)),
+        rule(("patch", "update"), groups=(LEGACY,), resources=("pods/status",)),
+        _events_rule(),
+    ],
     "endpoint-controller": [
         rule(("get", "list", "watch"), groups=(LEGACY,), resources=("services", "pods")),
         rule(("get", "list", "create", "update", "delete"), groups=(LEGACY,), resources=("endpoints",)),

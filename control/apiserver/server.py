@@ -24,7 +24,7 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-from control.apiserver import errors, proxy, reads, watch, writes
+from control.apiserver import errors, eviction, proxy, reads, watch, writes
 from control.apiserver.admission import AdmissionChain, AdmissionPlugin
 from control.apiserver.allocators import ClusterIPAllocator, NodePortAllocator
 from control.apiserver.authn import UserInfo, allows_anonymous, user_from_peercert
@@ -77,6 +77,7 @@ SERVED_SUBRESOURCES = frozenset(
         "proxy",
         "token",
         "ephemeralcontainers",
+        "eviction",
     }
 )
 # Paths served by the ServiceAccount issuer discovery (when tokens are configured).
@@ -194,6 +195,8 @@ class APIServer:
             if follower is not None:
                 follower.start()
                 await asyncio.wait_for(follower.synced.wait(), timeout=60)
+        if self.tokens is not None:
+            self.tokens.start()  # what tokens are bound to, followed in memory (reads fall back to the store)
         await self.objects.seed_allocators()
         self.custom_resources.start()
         await asyncio.wait_for(self.custom_resources.synced.wait(), timeout=60)
@@ -212,6 +215,8 @@ class APIServer:
         for follower in (self.rbac, self.node_authorizer):
             if follower is not None:
                 await follower.stop()
+        if self.tokens is not None:
+            await self.tokens.stop()
         await self.custom_resources.stop()
         await self.watch_cache.stop()
 
@@ -381,6 +386,7 @@ class APIServer:
                 ("scale", "patch"): writes.patch_,
                 ("binding", "create"): writes.bind,
                 ("finalize", "update"): writes.update,
+                ("eviction", "create"): eviction.evict,
                 ("ephemeralcontainers", "get"): reads.get,
                 ("ephemeralcontainers", "update"): writes.update,
                 ("ephemeralcontainers", "patch"): writes.patch_,
@@ -533,6 +539,8 @@ class APIServer:
             "/openapi/v2",
             "/openapi/v3",
         }
+        if self.tokens is not None:
+            paths.update((OPENID_CONFIGURATION_PATH, OPENID_JWKS_PATH))
         for group, version in self.registry.group_versions():
             if group:
                 paths.add(f"/apis/{group}")

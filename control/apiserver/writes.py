@@ -204,7 +204,8 @@ async def patch_(call: Call) -> web.Response:
 
 
 # ---------------------------------------------------------------- delete
-def _delete_options(call: Call, body: dict[str, Any] | None) -> DeleteOptions:
+def delete_options(call: Call, body: dict[str, Any] | None) -> DeleteOptions:
+    """DeleteOptions from a body (or an Eviction's ``deleteOptions``) and the query, checked as upstream."""
     options = dict(body or {})
     query = call.query
     if "gracePeriodSeconds" in query:
@@ -260,7 +261,7 @@ async def delete(call: Call) -> web.Response:
     rt = call.rt
     if call.info.subresource:
         raise errors.method_not_supported(rt, "delete")
-    options = _delete_options(call, await _delete_body(call))
+    options = delete_options(call, await _delete_body(call))
     outcome = await call.objects.delete(
         rt, namespace=call.info.namespace, name=call.info.name, options=options, user=call.user
     )
@@ -277,7 +278,7 @@ async def delete(call: Call) -> web.Response:
 
 async def delete_collection(call: Call) -> web.Response:
     rt = call.rt
-    options = _delete_options(call, await _delete_body(call))
+    options = delete_options(call, await _delete_body(call))
     predicate = compile_predicate(
         rt, label_selector=call.param("labelSelector"), field_selector=call.param("fieldSelector")
     )

@@ -8,7 +8,8 @@ import-linter contract enforces it).
 One concept per module, as in client-go:
 
 - ``config`` — kubeconfig and in-cluster configuration (``load_config``); ``auth`` — per-request
-  credentials (token files, exec plugins);
+  credentials (token files, exec plugins); ``tokensource`` — tokens asked for before each request
+  and renewed; ``tokenrequest`` — ServiceAccount tokens from the TokenRequest API, as a source;
 - ``rest`` — the async REST client, ``Resource`` addressing, watch streams; ``discovery`` —
   API discovery and kind → resource resolution; ``pager`` — chunked lists; ``errors`` — the
   ``Status`` error hierarchy;
@@ -42,11 +43,14 @@ from control.client.informer import (
     deletion_handling_key,
 )
 from control.client.rest import EventType, PatchType, Resource, RESTClient, WatchEvent
+from control.client.tokenrequest import TokenRequestError, service_account_token_source
+from control.client.tokensource import CachedTokenSource, Token, TokenSource
 from control.client.workqueue import QueueShutDown, RateLimitingQueue
 
 __all__ = [
     "APIError",
     "AlreadyExistsError",
+    "CachedTokenSource",
     "ClientConfig",
     "ConfigError",
     "ConflictError",
@@ -69,6 +73,9 @@ __all__ = [
     "Resource",
     "SharedInformer",
     "TemporaryError",
+    "Token",
+    "TokenRequestError",
+    "TokenSource",
     "TransportError",
     "WatchEvent",
     "deletion_handling_key",
@@ -76,5 +83,6 @@ __all__ = [
     "load_config",
     "load_kubeconfig",
     "object_key",
+    "service_account_token_source",
     "split_key",
 ]

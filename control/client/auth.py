@@ -9,7 +9,10 @@ context to use. It is asked every time because credentials move while a componen
 - an exec plugin (``client.authentication.k8s.io/v1`` or ``v1beta1`` ``ExecCredential``) is run
   when there is no cached credential or it passed its ``expirationTimestamp``, and again after a
   401 answer to a request that used it. It may hand out a token or a client certificate; a new
-  certificate means a new TLS context (connections are pooled per context, so the old ones idle out).
+  certificate means a new TLS context (connections are pooled per context, so the old ones idle out);
+- a ``token_source`` (:mod:`control.client.tokensource`) is asked for its token before every
+  request; after a 401 to one of its tokens the source is told to drop it and the REST client
+  retries the request once with a fresh one (a 401 means the server did nothing with it).
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ import os
 import ssl
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
@@ -47,11 +50,18 @@ class CredentialError(ConfigError, RequestError):
 
 @dataclass(frozen=True, slots=True)
 class RequestCredentials:
-    """What to add to one request. ``exec_credential`` identifies the plugin credential used, if any."""
+    """What to add to one request. ``exec_credential`` identifies the plugin credential used, if any;
+    ``source_token`` the token source's token."""
 
     headers: CIMultiDict[str]
     ssl: ssl.SSLContext | None
     exec_credential: ExecCredential | None = None
+    source_token: str | None = field(default=None, repr=False)
+
+    @property
+    def renewable(self) -> bool:
+        """Whether a 401 to these credentials is worth one retry: a token source hands out a new token."""
+        return self.source_token is not None
 
 
 class TokenFile:
@@ -228,7 +238,10 @@ class Authenticator:
         self._token_file = TokenFile(config.token_file, clock=clock) if config.token_file else None
         self._exec: ExecPlugin | None = None
         self._exec_ssl: dict[tuple[bytes, bytes], ssl.SSLContext | None] = {}
-        if config.token or config.token_file:
+        self._token_source = config.token_source
+        if self._token_source is not None:
+            self._scheme = "source"
+        elif config.token or config.token_file:
             self._scheme = "bearer"
         elif config.username or config.password:
             self._scheme = "basic"
@@ -257,6 +270,10 @@ class Authenticator:
 
     async def credentials(self) -> RequestCredentials:
         headers = self._static_headers.copy()
+        if self._token_source is not None:
+            token = await self._token_source.token()
+            headers["Authorization"] = f"Bearer {token}"
+            return RequestCredentials(headers, self._ssl, source_token=token)
         if self._scheme == "bearer":
             token = self._token_file.token() if self._token_file is not None else self._config.token
             headers["Authorization"] = f"Bearer {token}"
@@ -275,6 +292,9 @@ class Authenticator:
         return RequestCredentials(headers, self._ssl)
 
     def unauthorized(self, used: RequestCredentials) -> None:
-        """A request with ``used`` got 401: make the exec plugin run again for the next one."""
+        """A request with ``used`` got 401: make the exec plugin run again, or the token source
+        hand out a new token, for the next one."""
         if self._exec is not None and used.exec_credential is not None:
             self._exec.invalidate(used.exec_credential)
+        if self._token_source is not None and used.source_token is not None:
+            self._token_source.invalidate(used.source_token)

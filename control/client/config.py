@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 import logging
 import os
 import ssl
@@ -37,6 +38,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import yaml
+
+from control.client.tokensource import TokenSource
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +85,9 @@ class ClientConfig:
 
     Authentication precedence is client-go's: a bearer token (``token_file`` re-read, else
     ``token``), else basic auth, else the exec plugin; a client certificate can accompany any of
-    them. Secrets are left out of ``repr``.
+    them. A ``token_source`` (see :mod:`control.client.tokensource`) is a bearer token asked for
+    before every request and replaced after a 401; it excludes the other three. Secrets are left
+    out of ``repr``.
     """
 
     server: str
@@ -99,6 +104,7 @@ class ClientConfig:
     exec_config: ExecConfig | None = None
     impersonate: Impersonation | None = None
     proxy_url: str | None = None
+    token_source: TokenSource | None = field(default=None, repr=False, compare=False)
     # Where this configuration came from, for messages ("kubeconfig /x/config, context lab").
     source: str = ""
 
@@ -112,6 +118,44 @@ class ClientConfig:
             )
         if (self.client_cert_data is None) != (self.client_key_data is None):
             raise ConfigError(f"{self._where()}a client certificate needs both the certificate and its key")
+        if self.token_source is not None:
+            others = [
+                name
+                for name, value in (
+                    ("token", self.token),
+                    ("token_file", self.token_file),
+                    ("username/password", self.username or self.password),
+                    ("exec_config", self.exec_config),
+                )
+                if value
+            ]
+            if others:
+                raise ConfigError(
+                    f"{self._where()}a token_source cannot be combined with {', '.join(others)}; give only one"
+                )
+
+    def with_token_source(self, token_source: TokenSource, *, source: str = "") -> ClientConfig:
+        """The same server and TLS trust, authenticated by ``token_source`` alone; ``source``
+        (where the configuration came from, for messages) defaults to this one's.
+
+        Every credential of this configuration — client certificate, token, basic auth, exec
+        plugin, impersonation — is dropped first (client-go's ``AnonymousClientConfig``), so the
+        server sees only the token; an API server tries client certificates before tokens, and a
+        certificate left in would decide who the client is.
+        """
+        return dataclasses.replace(
+            self,
+            client_cert_data=None,
+            client_key_data=None,
+            token=None,
+            token_file=None,
+            username=None,
+            password=None,
+            exec_config=None,
+            impersonate=None,
+            token_source=token_source,
+            source=source or self.source,
+        )
 
     def _where(self) -> str:
         return f"{self.source}: " if self.source else ""

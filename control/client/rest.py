@@ -12,7 +12,8 @@ and builds ``/api/v1/namespaces/<ns>/pods/<name>/status``-style paths — and it
   chained to aiohttp's exception;
 - like client-go, a request answered 429 or 5xx *with* ``Retry-After`` is retried after that many
   seconds (up to ``max_retries`` times), and a GET whose connection was reset is retried after
-  one second; everything else is the caller's to retry;
+  one second; a request authenticated by a token source (:mod:`control.client.tokensource`)
+  and answered 401 is retried once with a new token; everything else is the caller's to retry;
 - a watch is an async iterator of :class:`WatchEvent` read from the chunked JSON-lines stream;
   an ``ERROR`` event is raised as its :class:`APIError` (410 → :class:`GoneError`), and a stream
   cut by the network simply ends, as client-go's StreamWatcher treats a probable EOF.
@@ -393,9 +394,11 @@ class RESTClient:
         accept: str,
         client_timeout: aiohttp.ClientTimeout,
     ) -> tuple[aiohttp.ClientResponse, str]:
-        """Send one request, with client-go's Retry-After and connection-reset retries."""
+        """Send one request, with client-go's Retry-After and connection-reset retries, and one
+        retry after a 401 to a token source's token (with the new token it then hands out)."""
         url = yarl.URL(self._base + path, encoded=True)
         attempt = 0
+        renewed = False
         while True:
             credentials: RequestCredentials = await self._auth.credentials()
             headers = credentials.headers
@@ -429,6 +432,11 @@ class RESTClient:
                     log.warning("%s %s: server warning: %s", method, path, warning)
             if response.status == 401:
                 self._auth.unauthorized(credentials)
+                if credentials.renewable and not renewed:
+                    renewed = True
+                    response.release()
+                    log.debug("%s %s: 401; retrying once with a new token", method, path)
+                    continue
             wait = _retry_after(response.headers)
             if (
                 wait is not None

@@ -11,6 +11,19 @@ The manager talks to the API server only through ``control.client``, as its own 
 so it runs in the ``kubelab server`` process or alone (``kubelab controller-manager``)
 just the same.
 
+With ``use_service_account_credentials`` (kube-controller-manager's
+``--use-service-account-credentials``) each controller writes as its own ServiceAccount,
+``system:serviceaccount:kube-system:<sa>`` (``CONTROLLER_SERVICE_ACCOUNTS``), so RBAC can hold each
+to what it does (ClusterRole ``system:controller:<sa>``) and the manager's own user
+``system:kube-controller-manager`` needs little more than to read everything and to ask for those
+tokens. As upstream's ``DynamicControllerClientBuilder``: the manager makes sure each ServiceAccount
+exists, requests its token with TokenRequest (3600 s, renewed with 20 % of its life left, and
+after a 401) and builds that controller's client on it — certificate-free, so the token is what
+the API server sees. The shared informers stay on the manager's own client: one watch per kind,
+whoever reads. Without a token (an API server with no service-account signing key, or a manager
+not allowed to ask) start-up fails naming the option. It is off by default (a bare ``kubelab
+server`` has no signing key); ``KUBELAB_USE_SERVICE_ACCOUNT_CREDENTIALS=true`` turns it on.
+
 The node lifecycle timings can be shortened from the environment of the process that runs
 the manager (``kubelab up`` passes its own environment on), since `kubelab up` has no flags
 for them: ``KUBELAB_NODE_MONITOR_PERIOD`` and ``KUBELAB_NODE_MONITOR_GRACE_PERIOD``, in
@@ -24,6 +37,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import importlib
 import logging
 import os
@@ -34,9 +48,16 @@ from typing import Protocol
 from control.client.config import ClientConfig
 from control.client.informer import InformerFactory
 from control.client.rest import RESTClient
+from control.client.tokenrequest import (
+    TokenRequestError,
+    service_account_token_source,
+    service_account_username,
+)
 from control.controllers.events import EventRecorder
 
 log = logging.getLogger("kubelab.controller-manager")
+
+USER_AGENT = "kube-controller-manager/kubelab"
 
 # name -> module under control.controllers, in start order.
 CONTROLLER_MODULES: dict[str, str] = {
@@ -48,10 +69,37 @@ CONTROLLER_MODULES: dict[str, str] = {
     "daemonset": "daemonset",
     "statefulset": "statefulset",
     "job": "job",
+    "disruption": "disruption",
     "endpoints": "endpoints",
     "endpointslice": "endpointslice",
     "nodeipam": "nodeipam",
     "nodelifecycle": "nodelifecycle",
+    "clusterrole-aggregation": "clusterroleaggregation",
+    "root-ca-cert-publisher": "rootcacertpublisher",
+}
+
+# Where the controllers' ServiceAccounts live (upstream: kube-system, which users cannot read).
+SERVICE_ACCOUNT_NAMESPACE = "kube-system"
+TOKEN_EXPIRATION_SECONDS = 3600  # upstream clientbuilder's defaultExpirationSeconds
+
+# controller name -> the ServiceAccount it runs as with use_service_account_credentials (upstream's
+# names; RBAC's ClusterRole and ClusterRoleBinding system:controller:<sa> grant what it needs).
+CONTROLLER_SERVICE_ACCOUNTS: dict[str, str] = {
+    "serviceaccount": "service-account-controller",
+    "namespace": "namespace-controller",
+    "garbagecollector": "generic-garbage-collector",
+    "replicaset": "replicaset-controller",
+    "deployment": "deployment-controller",
+    "daemonset": "daemon-set-controller",
+    "statefulset": "statefulset-controller",
+    "job": "job-controller",
+    "disruption": "disruption-controller",
+    "endpoints": "endpoint-controller",
+    "endpointslice": "endpointslice-controller",
+    "nodeipam": "node-controller",
+    "nodelifecycle": "node-controller",
+    "clusterrole-aggregation": "clusterrole-aggregation-controller",
+    "root-ca-cert-publisher": "root-ca-cert-publisher",
 }
 
 
@@ -69,11 +117,19 @@ class ControllerOptions:
     node_cidr_mask_size: int = 24
     # workers per controller
     concurrent_syncs: int = 5
+    # each controller as its own ServiceAccount (--use-service-account-credentials)
+    use_service_account_credentials: bool = False
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] = os.environ) -> ControllerOptions:
-        """The defaults, with the node monitor timings of ``ENVIRONMENT_OPTIONS`` when set."""
-        overrides: dict[str, float] = {}
+        """The defaults, with the node monitor timings of ``ENVIRONMENT_OPTIONS`` and
+        ``KUBELAB_USE_SERVICE_ACCOUNT_CREDENTIALS`` when set."""
+        overrides: dict[str, float | bool] = {}
+        flag = environ.get(SERVICE_ACCOUNT_CREDENTIALS_VARIABLE, "").strip()
+        if flag:
+            if flag.lower() not in _BOOLEANS:
+                raise OptionsError(f"{SERVICE_ACCOUNT_CREDENTIALS_VARIABLE}={flag!r}: expected true or false")
+            overrides["use_service_account_credentials"] = _BOOLEANS[flag.lower()]
         for variable, option in ENVIRONMENT_OPTIONS.items():
             text = environ.get(variable, "").strip()
             if not text:
@@ -97,10 +153,20 @@ ENVIRONMENT_OPTIONS: dict[str, str] = {
     "KUBELAB_NODE_MONITOR_PERIOD": "node_monitor_period",
     "KUBELAB_NODE_MONITOR_GRACE_PERIOD": "node_monitor_grace_period",
 }
+SERVICE_ACCOUNT_CREDENTIALS_VARIABLE = "KUBELAB_USE_SERVICE_ACCOUNT_CREDENTIALS"
+_BOOLEANS = {"true": True, "1": True, "false": False, "0": False}
+
+
+class ControllerCredentialsError(RuntimeError):
+    """With use_service_account_credentials, a controller's ServiceAccount token cannot be had."""
 
 
 @dataclass(kw_only=True)
 class ControllerContext:
+    """What a controller is built from. ``client`` is the controller's own (its ServiceAccount's
+    with use_service_account_credentials; either way ``client.config.ca_data`` is the CA the
+    manager trusts); ``informers`` are shared and run on the manager's client."""
+
     client: RESTClient
     informers: InformerFactory
     options: ControllerOptions = field(default_factory=ControllerOptions)
@@ -116,20 +182,96 @@ class RunnableController(Protocol):
         """Work until cancelled (waiting for its informers' caches first)."""
 
 
-def build_controllers(
-    ctx: ControllerContext, *, enabled: Iterable[str] | None = None
-) -> list[RunnableController]:
+def controller_names(enabled: Iterable[str] | None = None) -> list[str]:
+    """``enabled`` checked against ``CONTROLLER_MODULES`` (all of them, in start order, for None)."""
     names = list(CONTROLLER_MODULES) if enabled is None else list(enabled)
     unknown = [name for name in names if name not in CONTROLLER_MODULES]
     if unknown:
         raise ValueError(
             f"unknown controllers: {', '.join(unknown)} (known: {', '.join(CONTROLLER_MODULES)})"
         )
+    return names
+
+
+def build_controllers(
+    ctx: ControllerContext,
+    *,
+    enabled: Iterable[str] | None = None,
+    clients: Mapping[str, RESTClient] | None = None,
+) -> list[RunnableController]:
+    """Build the ``enabled`` controllers; one named in ``clients`` gets that client in its context."""
     controllers = []
-    for name in names:
+    for name in controller_names(enabled):
         module = importlib.import_module(f"control.controllers.{CONTROLLER_MODULES[name]}")
-        controllers.append(module.new_controller(ctx))
+        own_client = (clients or {}).get(name)
+        own = ctx if own_client is None else dataclasses.replace(ctx, client=own_client)
+        controllers.append(module.new_controller(own))
     return controllers
+
+
+class ServiceAccountClients:
+    """One client per controller ServiceAccount, each on a renewing token of that account
+    (upstream's ``DynamicControllerClientBuilder``).
+
+    ``config`` locates the API server (its credentials are dropped); ``requester`` — the manager's
+    own client — creates the ServiceAccounts and requests their tokens. Controllers sharing an
+    account share its client. :meth:`close` closes them all.
+    """
+
+    def __init__(
+        self,
+        *,
+        config: ClientConfig,
+        requester: RESTClient,
+        namespace: str = SERVICE_ACCOUNT_NAMESPACE,
+    ) -> None:
+        self._config = config
+        self._requester = requester
+        self._namespace = namespace
+        self._clients: dict[str, RESTClient] = {}
+        self._lock = asyncio.Lock()
+
+    async def client(self, account: str) -> RESTClient:
+        """The client of ServiceAccount ``account``, made (with its first token) on first use.
+
+        Raises :class:`ControllerCredentialsError` when no token can be had, so start-up fails
+        with the cause rather than every later request.
+        """
+        async with self._lock:
+            existing = self._clients.get(account)
+            if existing is not None:
+                return existing
+            source = service_account_token_source(
+                self._requester,
+                namespace=self._namespace,
+                name=account,
+                expiration_seconds=TOKEN_EXPIRATION_SECONDS,
+                ensure_account=True,
+            )
+            try:
+                await source.token()
+            except TokenRequestError as exc:
+                raise ControllerCredentialsError(
+                    f"use_service_account_credentials is on, but {exc}; turn "
+                    "use_service_account_credentials off to run the controllers as the manager's own user"
+                ) from exc
+            username = service_account_username(namespace=self._namespace, name=account)
+            config = self._config.with_token_source(source, source=f"{self._config.source} as {username}")
+            client = RESTClient(config, user_agent=f"{USER_AGENT}/{username}")
+            self._clients[account] = client
+            return client
+
+    async def close(self) -> None:
+        clients, self._clients = list(self._clients.values()), {}
+        for client in clients:
+            await client.close()
+
+
+async def controller_clients(
+    names: Iterable[str], *, accounts: ServiceAccountClients
+) -> dict[str, RESTClient]:
+    """Each named controller's own client, by controller name (``CONTROLLER_SERVICE_ACCOUNTS``)."""
+    return {name: await accounts.client(CONTROLLER_SERVICE_ACCOUNTS[name]) for name in names}
 
 
 async def run_controller_manager(
@@ -142,10 +284,22 @@ async def run_controller_manager(
     """Run the controllers until ``stop`` is set (``options`` default to
     ``ControllerOptions.from_environment()``)."""
     options = options or ControllerOptions.from_environment()
-    async with RESTClient(config, user_agent="kube-controller-manager/kubelab") as client:
+    names = controller_names(enabled)
+    async with contextlib.AsyncExitStack() as resources:
+        client = await resources.enter_async_context(RESTClient(config, user_agent=USER_AGENT))
+        clients: dict[str, RESTClient] = {}
+        if options.use_service_account_credentials:
+            # Token requests get no Retry-After retries of their own: the token source has its
+            # backoff, and a server that cannot issue tokens must fail start-up promptly.
+            requester = await resources.enter_async_context(
+                RESTClient(config, user_agent=USER_AGENT, max_retries=0)
+            )
+            accounts = ServiceAccountClients(config=config, requester=requester)
+            resources.push_async_callback(accounts.close)
+            clients = await controller_clients(names, accounts=accounts)
         informers = InformerFactory(client)
         ctx = ControllerContext(client=client, informers=informers, options=options)
-        controllers = build_controllers(ctx, enabled=enabled)
+        controllers = build_controllers(ctx, enabled=names, clients=clients)
         informers.start()
         tasks = [
             asyncio.create_task(_supervise(controller), name=controller.name) for controller in controllers

@@ -556,7 +556,6 @@ class PodWorker:
         self.volumes: PodVolumes | None = None
         self.volumes_dirty = True
         self._warned_limits = False
-        self._warned_tokens = False
         self._mount_failure = ""
         self._resolver: dns.ResolverConfig | None = None
         self.sandbox_dir = logs.pod_directory(
@@ -935,9 +934,6 @@ class PodWorker:
             return False
         self._mount_failure = ""
         self.volumes_dirty = False
-        if self.volumes.warnings and not self._warned_tokens:
-            self._warned_tokens = True
-            self.event("Warning", "FailedMount", "; ".join(dict.fromkeys(self.volumes.warnings)))
         return True
 
     # ------------------------------------------------------------------ starting containers

@@ -20,10 +20,9 @@ volumes are the host path itself), and the runtime binds it at each container's
 
 ``serviceAccountToken``: the token comes from the TokenRequest API
 (``serviceaccounts/<name>/token``, bound to the pod, refreshed at 80% of its lifetime or
-after 24 h, as upstream). While the API server does not serve that subresource, no token
-file is written and the caller is told once (a Warning event); the other sources of the
-volume (the CA bundle and namespace files) are still written. The ``kube-root-ca.crt``
-ConfigMap falls back to the kubelet's own CA bundle while nothing publishes it.
+after 24 h, as upstream). A refused request (say, the pod's ServiceAccount does not exist
+yet) fails the mount and is retried, as upstream. The ``kube-root-ca.crt`` ConfigMap falls
+back to the kubelet's own CA bundle while the root CA publisher has not written it yet.
 
 Any failure is a :class:`VolumeError` worded as upstream's FailedMount
 (``MountVolume.SetUp failed for volume "config" : configmap "app" not found``); the pod
@@ -137,7 +136,6 @@ class PodVolumes:
     """What setting up a pod's volumes produced."""
 
     paths: dict[str, Path] = field(default_factory=dict)
-    warnings: list[str] = field(default_factory=list)
     next_refresh: float | None = None  # epoch seconds when a token needs renewing
 
 
@@ -155,7 +153,6 @@ class VolumeManager:
         self._ca_bundle = ca_bundle
         self._use_tmpfs = use_tmpfs
         self._tokens: dict[tuple[str, str, str, int], _Token] = {}
-        self._token_api_missing = False
 
     @staticmethod
     def directory(sandbox: Path, plugin: str, name: str) -> Path:
@@ -390,14 +387,13 @@ class VolumeManager:
                 )
             elif projection.get("serviceAccountToken") is not None:
                 token = await self._token(pod, projection["serviceAccountToken"], result)
-                if token is not None:
-                    payload[projection["serviceAccountToken"].get("path", "token")] = (token, 0o600)
+                payload[projection["serviceAccountToken"].get("path", "token")] = (token, 0o600)
             else:
                 kinds = ", ".join(sorted(projection)) or "(none)"
                 raise VolumeError(f"projected volume source {kinds} is not supported by kubelab's kubelet")
         return payload
 
-    async def _token(self, pod: Obj, source: Obj, result: PodVolumes) -> bytes | None:
+    async def _token(self, pod: Obj, source: Obj, result: PodVolumes) -> bytes:
         metadata = pod["metadata"]
         account = (pod.get("spec") or {}).get("serviceAccountName") or "default"
         audience = source.get("audience") or ""
@@ -411,9 +407,6 @@ class VolumeManager:
             if now < refresh_at:
                 result.next_refresh = min(result.next_refresh or refresh_at, refresh_at)
                 return cached.token
-        if self._token_api_missing:
-            result.warnings.append(_NO_TOKEN_API)
-            return None
         body = {
             "apiVersion": "authentication.k8s.io/v1",
             "kind": "TokenRequest",
@@ -432,12 +425,8 @@ class VolumeManager:
             answer = await self._client.create(
                 SERVICE_ACCOUNTS, body, namespace=metadata["namespace"], name=account, subresource="token"
             )
-        except (errors.NotFoundError, errors.MethodNotAllowedError) as exc:
-            if isinstance(exc, errors.NotFoundError) and exc.details.get("name"):
-                raise VolumeError(f'failed to fetch token: serviceaccounts "{account}" not found') from exc
-            self._token_api_missing = True
-            result.warnings.append(_NO_TOKEN_API)
-            return None
+        except errors.APIError as exc:
+            raise VolumeError(f"failed to fetch token: {exc.message or exc}") from exc
         except errors.RequestError as exc:
             raise VolumeError(f"failed to fetch token: {exc}") from exc
         status = answer.get("status") or {}
@@ -458,12 +447,6 @@ class VolumeManager:
         for key in [key for key in self._tokens if key[0] == pod_uid]:
             del self._tokens[key]
         await self._objects.release(pod_uid)
-
-
-_NO_TOKEN_API = (
-    "the API server does not serve serviceaccounts/token (TokenRequest) yet, so projected service account "
-    "tokens are not written; the CA bundle and namespace files are"
-)
 
 
 def _parse_time(value: Any) -> float | None:

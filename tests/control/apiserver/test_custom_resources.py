@@ -160,7 +160,7 @@ async def test_custom_resources_are_checked_against_the_schema_values(apiserver:
         "message": "Required value",
         "field": "spec",
     }
-    status, created = await apiserver.request("POST", gadgets, body={**body, "spec": {"size": "small", "replicas": 2}})
+    status, _ = await apiserver.request("POST", gadgets, body={**body, "spec": {"size": "small", "replicas": 2}})
     assert status == 201
     # updates are checked too
     status, answer = await apiserver.request(

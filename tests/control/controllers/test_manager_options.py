@@ -1,4 +1,4 @@
-"""ControllerOptions.from_environment: the node monitor timings a lab can shorten."""
+"""ControllerOptions.from_environment: the node monitor timings a lab can shorten, and the switch to per-controller ServiceAccount credentials."""
 
 from __future__ import annotations
 
@@ -31,3 +31,22 @@ def test_an_empty_variable_is_ignored() -> None:
 def test_bad_values_are_refused_naming_the_variable(text: str) -> None:
     with pytest.raises(OptionsError, match="KUBELAB_NODE_MONITOR_GRACE_PERIOD"):
         ControllerOptions.from_environment({"KUBELAB_NODE_MONITOR_GRACE_PERIOD": text})
+
+
+def test_service_account_credentials_are_off_unless_asked_for() -> None:
+    assert ControllerOptions().use_service_account_credentials is False
+    assert ControllerOptions.from_environment({}).use_service_account_credentials is False
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"), [("true", True), (" TRUE ", True), ("1", True), ("false", False), ("0", False)]
+)
+def test_the_environment_turns_service_account_credentials_on_or_off(text: str, expected: bool) -> None:
+    options = ControllerOptions.from_environment({"KUBELAB_USE_SERVICE_ACCOUNT_CREDENTIALS": text})
+    assert options.use_service_account_credentials is expected
+
+
+@pytest.mark.parametrize("text", ["yes", "on", "2"])
+def test_a_bad_service_account_credentials_value_is_refused_naming_the_variable(text: str) -> None:
+    with pytest.raises(OptionsError, match=f"KUBELAB_USE_SERVICE_ACCOUNT_CREDENTIALS='{text}'"):
+        ControllerOptions.from_environment({"KUBELAB_USE_SERVICE_ACCOUNT_CREDENTIALS": text})

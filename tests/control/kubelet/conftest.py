@@ -25,7 +25,7 @@ from typing import Any
 import pytest
 
 from control.client import ClientConfig, RESTClient, errors
-from control.controllers.kinds import EVENTS
+from control.controllers.kinds import EVENTS, SERVICE_ACCOUNTS
 from control.kubelet.agent import NodeAgent, NodeAgentOptions, run_node_agent
 from control.kubelet.pods import KubeletOptions
 from control.kubelet.runtime import procfs
@@ -221,6 +221,9 @@ async def cluster(tmp_path: Path) -> AsyncIterator[Cluster]:
             client_key_data=server.key_file.read_bytes(),
         )
         async with RESTClient(config) as client:
+            # Pods mount the ServiceAccount admission plugin's token volume (the lab's server options
+            # issue tokens); the ServiceAccount controller that makes "default" does not run here.
+            await client.create(SERVICE_ACCOUNTS, {"metadata": {"name": "default"}}, namespace="default")
             lab = Cluster(server=server, config=config, client=client, root=tmp_path / "nodes")
             try:
                 yield lab

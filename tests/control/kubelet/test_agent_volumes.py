@@ -9,9 +9,15 @@ from pathlib import Path
 
 import pytest
 
+from control.client.rest import Resource
+from control.controllers.kinds import NAMESPACES, SERVICE_ACCOUNTS
 from control.kubelet.objectcache import CONFIG_MAPS, SECRETS
 from control.kubelet.status import PODS
 from tests.control.kubelet.conftest import Cluster, RunningAgent, container_status, pod, shell, state_of
+
+TOKEN_REVIEWS = Resource(
+    group="authentication.k8s.io", version="v1", plural="tokenreviews", kind="TokenReview", namespaced=False
+)
 
 
 async def run_in(agent: RunningAgent, pod_obj: dict, container: str, *command: str) -> str:
@@ -196,40 +202,34 @@ async def test_pod_has_its_own_resolv_conf_hosts_and_hostname(cluster: Cluster) 
     assert (await run_in(agent, running, "app", "sh", "-c", "echo $HOSTNAME")).strip() == "web-0"
 
 
-async def test_projected_service_account_volume_without_token_request(cluster: Cluster) -> None:
+async def test_the_admitted_service_account_volume_holds_a_bound_token(cluster: Cluster) -> None:
     agent = await cluster.start_agent()
-    volume = {
-        "name": "kube-api-access",
-        "projected": {
-            "sources": [
-                {"serviceAccountToken": {"path": "token", "expirationSeconds": 3607}},
-                {"configMap": {"name": "kube-root-ca.crt", "items": [{"key": "ca.crt", "path": "ca.crt"}]}},
-                {
-                    "downwardAPI": {
-                        "items": [{"path": "namespace", "fieldRef": {"fieldPath": "metadata.namespace"}}]
-                    }
-                },
-            ]
-        },
-    }
-    mount = [
-        {
-            "name": "kube-api-access",
-            "mountPath": "/var/run/secrets/kubernetes.io/serviceaccount",
-            "readOnly": True,
-        }
-    ]
-    await cluster.create_pod(
-        pod(
-            "sa", shell("app", "sleep 60", volumeMounts=mount), volumes=[volume], serviceAccountName="default"
-        )
-    )
+    created = await cluster.create_pod(pod("sa", shell("app", "sleep 60")))
+    assert any(v["name"].startswith("kube-api-access-") for v in created["spec"]["volumes"])
     running = await cluster.wait_pod("sa", lambda p: "running" in state_of(p, "app"))
     base = "/var/run/secrets/kubernetes.io/serviceaccount"
     assert await run_in(agent, running, "app", "cat", f"{base}/namespace") == "default"
     ca = await run_in(agent, running, "app", "cat", f"{base}/ca.crt")
     assert ca == cluster.config.ca_data.decode()
-    event = await cluster.wait_event("sa", "FailedMount", contains="does not serve serviceaccounts/token")
-    assert "tokens are not written" in event["message"]
-    listing = await run_in(agent, running, "app", "ls", base)
-    assert "token" not in listing.split()
+    token = await run_in(agent, running, "app", "cat", f"{base}/token")
+    review = await cluster.client.create(TOKEN_REVIEWS, {"spec": {"token": token}})
+    status = review["status"]
+    assert status["authenticated"] is True, status
+    assert status["user"]["username"] == "system:serviceaccount:default:default"
+    assert status["user"]["extra"]["authentication.kubernetes.io/pod-uid"] == [running["metadata"]["uid"]]
+
+
+async def test_a_pod_waits_for_its_missing_default_account(cluster: Cluster) -> None:
+    await cluster.start_agent()
+    await cluster.client.create(NAMESPACES, {"metadata": {"name": "fresh"}})
+    await cluster.create_pod(pod("early", shell("app", "sleep 60"), namespace="fresh"))
+    expected = 'failed to fetch token: serviceaccounts "default" not found'
+    for _ in range(400):
+        messages = [event["message"] for event in await cluster.events("early", namespace="fresh")]
+        if any(expected in message for message in messages):
+            break
+        await asyncio.sleep(0.05)
+    else:
+        raise AssertionError(f"no FailedMount event for the missing account; events: {messages}")
+    await cluster.client.create(SERVICE_ACCOUNTS, {"metadata": {"name": "default"}}, namespace="fresh")
+    await cluster.wait_pod("early", lambda p: "running" in state_of(p, "app"), namespace="fresh")

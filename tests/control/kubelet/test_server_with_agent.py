@@ -43,6 +43,11 @@ class Node:
 @pytest.fixture
 async def node(tmp_path: Path) -> AsyncIterator[Node]:
     async with running_apiserver(tmp_path) as api:
+        # The ServiceAccount controller's "default" account, whose token the admitted pods mount.
+        code, answer = await api.request(
+            "POST", "/api/v1/namespaces/default/serviceaccounts", body={"metadata": {"name": "default"}}
+        )
+        assert code == 201, answer
         stop = asyncio.Event()
         ready: asyncio.Future[NodeAgent] = asyncio.get_running_loop().create_future()
         task = asyncio.create_task(
