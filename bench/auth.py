@@ -27,7 +27,6 @@ import asyncio
 import dataclasses
 import multiprocessing
 import signal
-import socket
 import ssl
 import tempfile
 import time
@@ -36,17 +35,12 @@ from pathlib import Path
 import aiohttp
 import orjson
 
+from bench.apiserver import free_port
 from control.apiserver.options import APIServerOptions
 from control.lab import Layout, Settings, prepare, server_options
 
 NAMESPACE = "default"
 TARGET = f"/api/v1/namespaces/{NAMESPACE}/configmaps/target"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def _serve(options: APIServerOptions) -> None:

@@ -132,8 +132,7 @@ def _check_object(value: dict[str, Any], schema: Schema, path: str, errors: list
     count = len(value)
     most = schema.get("maxProperties")
     if most is not None and count > most:
-        noun = "item" if most == 1 else "items"
-        errors.append(field_error("FieldValueTooMany", path, f"must have at most {most} {noun}", value=count))
+        errors.append(_too_many(path, count, most))
     least = schema.get("minProperties")
     if least is not None and count < least:
         errors.append(_invalid(path, value, f"should have at least {least} properties"))
@@ -154,8 +153,7 @@ def _check_array(value: list[Any], schema: Schema, path: str, errors: list[Field
     count = len(value)
     most = schema.get("maxItems")
     if most is not None and count > most:
-        noun = "item" if most == 1 else "items"
-        errors.append(field_error("FieldValueTooMany", path, f"must have at most {most} {noun}", value=count))
+        errors.append(_too_many(path, count, most))
     least = schema.get("minItems")
     if least is not None and count < least:
         errors.append(_invalid(path, value, f"should have at least {least} items"))
@@ -225,6 +223,11 @@ def _errors_of(value: Any, schema: Schema, path: str) -> list[FieldError]:
     found: list[FieldError] = []
     _check(value, schema, path, found)
     return found
+
+
+def _too_many(path: str, count: int, most: int) -> FieldError:
+    noun = "item" if most == 1 else "items"
+    return field_error("FieldValueTooMany", path, f"must have at most {most} {noun}", value=count)
 
 
 def _invalid(path: str, value: Any, detail: str, *, bare: bool = False) -> FieldError:
