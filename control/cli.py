@@ -20,6 +20,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
+import functools
 import logging
 import os
 import shlex
@@ -28,7 +30,7 @@ import signal
 import sys
 import time
 from collections.abc import Callable, Coroutine, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from importlib import metadata
 from pathlib import Path
 from typing import Any, TypeVar
@@ -37,7 +39,7 @@ import orjson
 
 from control import lab
 from control.apiserver.options import APIServerOptions
-from control.pki import LabPKI, Outcome, PKIError
+from control.pki import LEAF_VALIDITY, Outcome, PKIError, write_file_atomically
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -185,8 +187,6 @@ def _up(args: argparse.Namespace) -> int:
             return failed
         failed = _deploy_addons(
             layout,
-            settings,
-            pki,
             names=args.addons,
             timeout=args.timeout,
             restarted_nodes=restarted,
@@ -269,8 +269,6 @@ def _start_nodes(layout: lab.Layout, settings: lab.Settings, *, timeout: float) 
 
 def _deploy_addons(
     layout: lab.Layout,
-    settings: lab.Settings,
-    pki: LabPKI,
     *,
     names: list[str],
     timeout: float,
@@ -283,7 +281,7 @@ def _deploy_addons(
     Returns an exit code: 0 when every add-on is available, EXIT_FAILED (after saying why) otherwise.
     """
     for name in names:
-        objects = lab.addon_objects(layout, settings, pki, name=name)
+        objects = lab.addon_objects(name)
         _progress(f"deploying add-on {name} ({len(objects)} objects)…")
         try:
             for applied in asyncio.run(lab.apply_objects(layout, objects)):
@@ -307,8 +305,7 @@ def _deploy_addons(
 def _node(args: argparse.Namespace) -> int:
     layout = lab.Layout.resolve(args.data_dir)
     _configure_logging(args.log_level or "info")
-    kubeconfig = layout.component_kubeconfig(args.name)
-    if not kubeconfig.is_file():
+    if not all(layout.component_kubeconfig(component).is_file() for component in (args.name, lab.PROXY)):
         raise lab.LabError(
             f"there are no credentials for node {args.name} in {layout.data_dir}; "
             f"`kubelab up --nodes N` creates them for node-1 .. node-N"
@@ -321,7 +318,8 @@ def _node(args: argparse.Namespace) -> int:
 
 
 async def _node_until_signalled(layout: lab.Layout, *, name: str, ip: str) -> None:
-    """The kubelet (with its HTTP API) and the service proxy of one node, until a signal."""
+    """The kubelet (with its HTTP API, as ``system:node:<name>``) and the service proxy (as
+    ``system:kube-proxy``) of one node, until a signal."""
     from control.client.config import load_kubeconfig
     from control.kubelet.agent import run_node_agent
     from control.kubelet.server import kubelet_api
@@ -329,6 +327,7 @@ async def _node_until_signalled(layout: lab.Layout, *, name: str, ip: str) -> No
 
     stop = _stop_on_signals()
     config = load_kubeconfig(layout.component_kubeconfig(name))
+    proxy_config = load_kubeconfig(layout.component_kubeconfig(lab.PROXY))
     await asyncio.gather(
         _keep_running(
             "kubelet",
@@ -342,7 +341,9 @@ async def _node_until_signalled(layout: lab.Layout, *, name: str, ip: str) -> No
             ),
             stop,
         ),
-        _keep_running("proxy", lambda: run_proxy(config=config, node_ip=ip, node_name=name, stop=stop), stop),
+        _keep_running(
+            "proxy", lambda: run_proxy(config=proxy_config, node_ip=ip, node_name=name, stop=stop), stop
+        ),
     )
 
 
@@ -416,8 +417,28 @@ def _kubeconfig(args: argparse.Namespace) -> int:
         raise lab.LabError(
             f"there is no kubeconfig in {layout.data_dir}; run `{_suggest(args, layout, 'up')}` first"
         )
-    if args.print:
-        sys.stdout.write(layout.kubeconfig.read_text())
+    if (args.groups or args.validity_period is not None) and args.user is None:
+        print(
+            "kubelab kubeconfig: error: --group and --validity-period need --user (the admin kubeconfig is fixed)",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    if args.user is None:
+        content = layout.kubeconfig.read_bytes()
+    else:
+        content = lab.user_kubeconfig(
+            layout,
+            user=args.user,
+            groups=tuple(dict.fromkeys(args.groups)),
+            validity=args.validity_period or LEAF_VALIDITY,
+        )
+    if args.output is not None:
+        # 0600 from the start: the file holds a private key.
+        write_file_atomically(Path(args.output), content, mode=0o600)
+        whose = "the admin" if args.user is None else f"user {args.user!r}"
+        _progress(f"wrote a kubeconfig for {whose} to {args.output}")
+    elif args.print or args.user is not None:
+        sys.stdout.buffer.write(content)
     else:
         print(layout.kubeconfig)
     return EXIT_OK
@@ -515,15 +536,27 @@ def _start_components(
 ) -> list[asyncio.Task[None]]:
     from control.client.config import load_kubeconfig
 
+    # Each component's start is bound to its own configuration now (functools.partial), not
+    # looked up when it (re)starts: a closure over one `config` variable would hand every
+    # component the last one loaded.
     started = []
     if "controller-manager" in components:
-        from control.controllers.manager import run_controller_manager
+        from control.controllers.manager import ControllerOptions, OptionsError, run_controller_manager
 
         config = load_kubeconfig(layout.component_kubeconfig("controller-manager"))
+        try:
+            environment = ControllerOptions.from_environment()
+        except OptionsError as exc:
+            raise lab.LabError(f"controller manager: {exc}") from exc
+        # Each controller as its own ServiceAccount, so RBAC holds it to what it does (kubeadm
+        # runs kube-controller-manager with --use-service-account-credentials too).
+        options = dataclasses.replace(environment, use_service_account_credentials=True)
         started.append(
             asyncio.create_task(
                 _keep_running(
-                    "controller-manager", lambda: run_controller_manager(config=config, stop=stop), stop
+                    "controller-manager",
+                    functools.partial(run_controller_manager, config=config, stop=stop, options=options),
+                    stop,
                 ),
                 name="controller-manager",
             )
@@ -531,10 +564,12 @@ def _start_components(
     if "scheduler" in components:
         from control.scheduler.run import run_scheduler
 
-        config = load_kubeconfig(layout.component_kubeconfig("scheduler"))
+        scheduler_config = load_kubeconfig(layout.component_kubeconfig("scheduler"))
         started.append(
             asyncio.create_task(
-                _keep_running("scheduler", lambda: run_scheduler(config=config, stop=stop), stop),
+                _keep_running(
+                    "scheduler", functools.partial(run_scheduler, config=scheduler_config, stop=stop), stop
+                ),
                 name="scheduler",
             )
         )
@@ -680,6 +715,14 @@ def _node_count(text: str) -> int:
     if not text.isdigit():
         raise argparse.ArgumentTypeError(f"{text!r} is not a number of nodes")
     return _checked(lab.validate_node_count, int(text))
+
+
+def _validity(text: str) -> timedelta:
+    return _checked(lab.parse_validity, text)
+
+
+def _identity_name(text: str) -> str:
+    return _checked(lab.validate_identity_name, text)
 
 
 def _addon_list(text: str) -> list[str]:
@@ -935,19 +978,54 @@ def _build_parser() -> argparse.ArgumentParser:
         "kubeconfig",
         parents=[data_dir],
         formatter_class=_FORMATTER,
-        help="print the admin kubeconfig's path (or its content)",
+        help="print the admin kubeconfig's path, or make a kubeconfig for a user",
         description=(
             "Print the path of the lab's admin kubeconfig (user kubernetes-admin in system:masters;\n"
-            "certificates embedded, so the file can be copied anywhere)."
+            "certificates embedded, so the file can be copied anywhere).\n\n"
+            "With --user, make a kubeconfig for that user instead, as `kubeadm kubeconfig user` does: a new\n"
+            "client certificate from the lab CA (CN = the user, one O per --group), valid for a year (or\n"
+            "--validity-period), printed or written to -o FILE (mode 0600). The lab keeps no copy. The user\n"
+            "may do only what RBAC grants the user or one of the groups: bind a role first, e.g.\n"
+            "  kubectl create rolebinding jane-view --clusterrole=view --user=jane -n default"
         ),
         epilog=(
             "examples:\n"
             "  export KUBECONFIG=$(kubelab kubeconfig)\n"
-            "  kubelab kubeconfig --print > ~/.kube/kubelab.yaml"
+            "  kubelab kubeconfig --print > ~/.kube/kubelab.yaml\n"
+            "  kubelab kubeconfig --user jane -o jane.kubeconfig\n"
+            "  kubelab kubeconfig --user ci-bot --group developers --group testers > ci.kubeconfig"
         ),
     )
     kubeconfig.add_argument(
         "--print", action="store_true", help="print the kubeconfig itself instead of its path"
+    )
+    kubeconfig.add_argument(
+        "--user",
+        type=_identity_name,
+        metavar="NAME",
+        help="make a kubeconfig with a new client certificate for user NAME (printed unless -o is given)",
+    )
+    kubeconfig.add_argument(
+        "--group",
+        dest="groups",
+        action="append",
+        default=[],
+        type=_identity_name,
+        metavar="GROUP",
+        help="a group of the --user (repeat for several); system:masters makes a superuser",
+    )
+    kubeconfig.add_argument(
+        "--validity-period",
+        type=_validity,
+        metavar="DURATION",
+        help="how long the --user's certificate is valid, in hours/minutes/seconds such as 24h or 90m "
+        "(default: 8760h, a year; never beyond the lab CA)",
+    )
+    kubeconfig.add_argument(
+        "-o",
+        "--output",
+        metavar="FILE",
+        help="write the kubeconfig to FILE (mode 0600) instead of printing it",
     )
     kubeconfig.set_defaults(command="kubeconfig", run=_kubeconfig)
     return parser

@@ -7,6 +7,7 @@ directories (and ports) run side by side and a lab resumes from its directory al
     <data-dir>/lab.json          settings chosen at `up` (port, bind address, store, log level)
     <data-dir>/kubeconfig        admin kubeconfig, self-contained (certificates embedded)
     <data-dir>/pki/              CA, serving and client certificates, SA signing key
+    <data-dir>/kubeconfigs/      one kubeconfig per component, each its own user
     <data-dir>/<name>.pid        pid of a running lab process ("server", later node agents)
     <data-dir>/logs/<name>.log   that process's stdout and stderr
     <data-dir>/state.db          the SQLite store (written by the API server)
@@ -36,6 +37,7 @@ import functools
 import http.client
 import ipaddress
 import os
+import re
 import select
 import signal
 import socket
@@ -45,14 +47,23 @@ import time
 from base64 import b64encode
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import orjson
 import yaml
 
 from control.apiserver.options import APIServerOptions
-from control.pki import LabPKI, PKIFiles, ensure_client_certificate, ensure_lab_pki, write_file_atomically
+from control.pki import (
+    LEAF_VALIDITY,
+    LabPKI,
+    PKIFiles,
+    ensure_client_certificate,
+    ensure_lab_pki,
+    issue_client_certificate,
+    load_ca,
+    write_file_atomically,
+)
 
 DATA_DIR_ENV = "KUBELAB_DATA_DIR"
 DEFAULT_DATA_DIR = ".kubelab"
@@ -270,7 +281,14 @@ def save_settings(layout: Layout, settings: Settings) -> None:
 # --- preparing a data directory -----------------------------------------------------------
 
 
+# kubeadm's --authorization-mode: the Node authorizer for kubelets, RBAC for everyone else.
+AUTHORIZATION_MODES = ("Node", "RBAC")
+
+
 def server_options(layout: Layout, settings: Settings) -> APIServerOptions:
+    """The API server as kubeadm configures one: x509 clients of the lab CA, ServiceAccount
+    tokens signed with the lab's key (sa.key signs, sa.pub verifies), Node and RBAC
+    authorization."""
     pki = layout.pki
     return APIServerOptions(
         data_dir=layout.data_dir,
@@ -281,6 +299,9 @@ def server_options(layout: Layout, settings: Settings) -> APIServerOptions:
         tls_key_file=pki.apiserver_key,
         client_ca_file=pki.ca_cert,
         advertise_address=settings.client_address,
+        service_account_signing_key_file=pki.service_account_key,
+        service_account_key_files=(pki.service_account_public_key,),
+        authorization_modes=AUTHORIZATION_MODES,
     )
 
 
@@ -310,7 +331,7 @@ def prepare(layout: Layout, settings: Settings) -> LabPKI:
         cert_file=pki.files.admin_cert,
         key_file=pki.files.admin_key,
     )
-    for component, user in CONTROL_PLANE_COMPONENTS.items():
+    for component, user in COMPONENT_USERS.items():
         component_kubeconfig(layout, settings, pki, name=component, user=user)
     for index in range(1, settings.nodes + 1):
         name = node_name(index)
@@ -321,11 +342,17 @@ def prepare(layout: Layout, settings: Settings) -> LabPKI:
     return pki
 
 
-# The control plane's own users, as kubeadm names them; each gets a client certificate
-# and a kubeconfig under <data-dir>/kubeconfigs/ (the security issue gives them RBAC).
-CONTROL_PLANE_COMPONENTS = {
+# The lab components' own users, as upstream names them; each gets a client certificate and
+# a kubeconfig under <data-dir>/kubeconfigs/<name>.kubeconfig, and the API server's bootstrap
+# RBAC policy grants each its least privilege (system:kube-controller-manager,
+# system:kube-scheduler, system:node-proxier). Every node agent's service proxy runs as the
+# one `system:kube-proxy`, as kube-proxy shares one identity on every upstream node; the
+# kubelets are `system:node:<name>` each (made per node in `prepare`).
+PROXY = "kube-proxy"
+COMPONENT_USERS = {
     "controller-manager": "system:kube-controller-manager",
     "scheduler": "system:kube-scheduler",
+    PROXY: "system:kube-proxy",
 }
 
 
@@ -349,7 +376,13 @@ def component_kubeconfig(
 
 
 def render_kubeconfig(
-    *, server_url: str, ca_pem: bytes, cert_pem: bytes, key_pem: bytes, user: str = KUBECONFIG_USER
+    *,
+    server_url: str,
+    ca_pem: bytes,
+    cert_pem: bytes,
+    key_pem: bytes,
+    user: str = KUBECONFIG_USER,
+    context: str = KUBECONFIG_CONTEXT,
 ) -> bytes:
     """A self-contained kubeconfig (every credential embedded as base64 data)."""
     config = {
@@ -370,8 +403,8 @@ def render_kubeconfig(
                 },
             }
         ],
-        "contexts": [{"name": KUBECONFIG_CONTEXT, "context": {"cluster": KUBECONFIG_CLUSTER, "user": user}}],
-        "current-context": KUBECONFIG_CONTEXT,
+        "contexts": [{"name": context, "context": {"cluster": KUBECONFIG_CLUSTER, "user": user}}],
+        "current-context": context,
         "preferences": {},
     }
     return yaml.safe_dump(config, sort_keys=False).encode()
@@ -395,6 +428,61 @@ def write_kubeconfig(
         user=user,
     )
     write_file_atomically(path, content, mode=0o600)
+
+
+def validate_identity_name(value: str) -> str:
+    """A user or group name for a client certificate: not empty, no surrounding spaces or
+    control characters (the x509 authenticator would hand them on verbatim)."""
+    if not value or value != value.strip() or not value.isprintable():
+        raise ValueError(
+            f"{value!r} is not a usable user or group name: give a non-empty name without spaces around it"
+        )
+    return value
+
+
+_DURATION = re.compile(r"(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?")
+
+
+def parse_validity(text: str) -> timedelta:
+    """A certificate's validity as kubeadm's ``--validity-period`` spells it (Go's duration
+    in hours, minutes and seconds: ``8760h``, ``24h``, ``90m``, ``1h30m``); positive."""
+    match = _DURATION.fullmatch(text)
+    if not text or match is None:
+        raise ValueError(
+            f"{text!r} is not a duration: use hours, minutes and seconds such as 8760h, 24h or 90m"
+        )
+    hours, minutes, seconds = (int(part or 0) for part in match.groups())
+    validity = timedelta(hours=hours, minutes=minutes, seconds=seconds)
+    if validity <= timedelta(0):
+        raise ValueError(f"{text!r}: a certificate must be valid for some time")
+    return validity
+
+
+def user_kubeconfig(
+    layout: Layout, *, user: str, groups: tuple[str, ...] = (), validity: timedelta = LEAF_VALIDITY
+) -> bytes:
+    """A kubeconfig for ``user`` in ``groups`` with a fresh client certificate from the lab CA,
+    as ``kubeadm kubeconfig user`` makes one: the lab keeps no copy of its key, and what the
+    user may do is up to RBAC (bind a role to the user or a group). Its context is
+    ``<user>@kubelab``, so it merges beside the admin's."""
+    settings = load_settings(layout)
+    if settings is None or not layout.pki.ca_cert.is_file():
+        raise LabError(
+            f"there is no lab in {layout.data_dir} to issue a kubeconfig from; run `kubelab up` first"
+        )
+    for name in (user, *groups):
+        validate_identity_name(name)
+    files = layout.pki
+    ca = load_ca(cert_file=files.ca_cert, key_file=files.ca_key)
+    cert_pem, key_pem = issue_client_certificate(ca=ca, user=user, groups=groups, validity=validity)
+    return render_kubeconfig(
+        server_url=settings.server_url,
+        ca_pem=files.ca_cert.read_bytes(),
+        cert_pem=cert_pem,
+        key_pem=key_pem,
+        user=user,
+        context=f"{user}@{KUBECONFIG_CLUSTER}",
+    )
 
 
 def check_port_free(*, host: str, port: int) -> None:
@@ -873,17 +961,14 @@ def log_tail(log_file: Path, *, offset: int = 0, lines: int = LOG_TAIL_LINES) ->
 # as k3s deploys its bundled manifests: every object is created, or replaced when it exists,
 # through the API with the admin certificate, so a resumed lab re-applies without harm.
 #
-# The API server does not issue ServiceAccount tokens yet, so a pod cannot authenticate
-# in-cluster. Until it does, the lab gives each ServiceAccount of a manifest a client
-# certificate (CN system:serviceaccount:<ns>:<name>, the name a token would carry), puts a
-# kubeconfig holding it in the Secret ``<name>-kubeconfig``, and mounts that into the
-# manifest's workloads running as that account, with KUBECONFIG pointing at it.
+# An add-on's pods authenticate the upstream way: ServiceAccount admission gives each pod the
+# kube-api-access projected volume, the kubelet writes a TokenRequest token for the pod's
+# ServiceAccount into it, and the add-on's client reads it (in-cluster configuration, with
+# KUBERNETES_SERVICE_HOST/PORT from the `kubernetes` Service). What the account may do is the
+# RBAC its manifest carries, and nothing more.
 
 ADDONS_DIR = Path(__file__).resolve().parent.parent / "addons"
 DEFAULT_ADDONS = ("coredns_lite",)
-ADDON_KUBECONFIG_DIR = "/var/run/secrets/kubelab.dev/serviceaccount"
-_ADDON_KUBECONFIG_VOLUME = "kubelab-serviceaccount-kubeconfig"
-_WORKLOAD_KINDS = frozenset({"Deployment", "DaemonSet", "StatefulSet"})
 
 
 class AddonError(LabError):
@@ -902,66 +987,13 @@ def validate_addons(names: list[str]) -> list[str]:
     return names
 
 
-def addon_objects(layout: Layout, settings: Settings, pki: LabPKI, *, name: str) -> list[dict]:
-    """The objects of add-on ``name``'s manifest, with the lab's ServiceAccount credentials
-    (a Secret per account, mounted into its workloads) added."""
+def addon_objects(name: str) -> list[dict]:
+    """The objects of add-on ``name``'s manifest, as written."""
     manifest = ADDONS_DIR / name / "manifest.yaml"
     try:
-        documents = [document for document in yaml.safe_load_all(manifest.read_text()) if document]
+        return [document for document in yaml.safe_load_all(manifest.read_text()) if document]
     except (OSError, yaml.YAMLError) as exc:
         raise AddonError(f"cannot read the {name} add-on's manifest {manifest}: {exc}") from exc
-    objects = []
-    for document in documents:
-        if document.get("kind") == "ServiceAccount":
-            objects.append(document)
-            objects.append(_service_account_secret(layout, settings, pki, account=document))
-        elif document.get("kind") in _WORKLOAD_KINDS:
-            objects.append(_with_account_kubeconfig(document))
-        else:
-            objects.append(document)
-    return objects
-
-
-def _service_account_secret(layout: Layout, settings: Settings, pki: LabPKI, *, account: dict) -> dict:
-    namespace = account["metadata"].get("namespace", "default")
-    name = account["metadata"]["name"]
-    path = component_kubeconfig(
-        layout,
-        settings,
-        pki,
-        name=f"serviceaccount-{namespace}-{name}",
-        user=f"system:serviceaccount:{namespace}:{name}",
-        groups=("system:serviceaccounts", f"system:serviceaccounts:{namespace}"),
-    )
-    return {
-        "apiVersion": "v1",
-        "kind": "Secret",
-        "metadata": {
-            "name": f"{name}-kubeconfig",
-            "namespace": namespace,
-            "labels": {"kubelab.dev/addon": "true"},
-        },
-        "type": "Opaque",
-        "data": {"kubeconfig": b64encode(path.read_bytes()).decode()},
-    }
-
-
-def _with_account_kubeconfig(workload: dict) -> dict:
-    pod_spec = workload["spec"]["template"]["spec"]
-    account = pod_spec.get("serviceAccountName")
-    if not account:
-        return workload
-    pod_spec.setdefault("volumes", []).append(
-        {"name": _ADDON_KUBECONFIG_VOLUME, "secret": {"secretName": f"{account}-kubeconfig"}}
-    )
-    for container in pod_spec.get("containers") or ():
-        container.setdefault("volumeMounts", []).append(
-            {"name": _ADDON_KUBECONFIG_VOLUME, "mountPath": ADDON_KUBECONFIG_DIR, "readOnly": True}
-        )
-        container.setdefault("env", []).append(
-            {"name": "KUBECONFIG", "value": f"{ADDON_KUBECONFIG_DIR}/kubeconfig"}
-        )
-    return workload
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -219,6 +219,16 @@ def load_or_create_ca(
     now = now or datetime.now(UTC)
     if not cert_file.exists() and not key_file.exists():
         return _create_ca(cert_file=cert_file, key_file=key_file, now=now), Outcome.CREATED
+    ca = load_ca(cert_file=cert_file, key_file=key_file)
+    if not ca.certificate.not_valid_before_utc <= now < ca.certificate.not_valid_after_utc:
+        return _create_ca(cert_file=cert_file, key_file=key_file, now=now), Outcome.RENEWED
+    _restrict_permissions(key_file)
+    return ca, Outcome.REUSED
+
+
+def load_ca(*, cert_file: Path, key_file: Path) -> CertificateAuthority:
+    """The CA on disk as it is (for signing more certificates); PKIError when it is missing,
+    unreadable, or its key does not match."""
     try:
         certificate = x509.load_pem_x509_certificate(cert_file.read_bytes())
         private_key = _load_ec_key(key_file)
@@ -232,10 +242,7 @@ def load_or_create_ca(
             f"{key_file} is not the key of {cert_file}. Restore the matching pair, or remove "
             f"{cert_file.parent} to create a new CA (every kubeconfig issued so far stops working)"
         )
-    if not certificate.not_valid_before_utc <= now < certificate.not_valid_after_utc:
-        return _create_ca(cert_file=cert_file, key_file=key_file, now=now), Outcome.RENEWED
-    _restrict_permissions(key_file)
-    return CertificateAuthority(certificate=certificate, private_key=private_key), Outcome.REUSED
+    return CertificateAuthority(certificate=certificate, private_key=private_key)
 
 
 def ensure_serving_certificate(
@@ -272,19 +279,49 @@ def ensure_client_certificate(
     now: datetime | None = None,
 ) -> Outcome:
     """A TLS client certificate that authenticates as ``user`` in ``groups`` (CN and O)."""
-    if not user:
-        raise ValueError("a client certificate needs a user name (its CN)")
-    attributes = [x509.NameAttribute(NameOID.ORGANIZATION_NAME, group) for group in dict.fromkeys(groups)]
-    attributes.append(x509.NameAttribute(NameOID.COMMON_NAME, user))
     return _ensure_leaf(
         ca=ca,
         cert_file=cert_file,
         key_file=key_file,
-        subject=x509.Name(attributes),
+        subject=_client_subject(user=user, groups=groups),
         sans=None,
         usage=ExtendedKeyUsageOID.CLIENT_AUTH,
         now=now or datetime.now(UTC),
     )
+
+
+def issue_client_certificate(
+    *,
+    ca: CertificateAuthority,
+    user: str,
+    groups: Sequence[str] = (),
+    validity: timedelta = LEAF_VALIDITY,
+    now: datetime | None = None,
+) -> tuple[bytes, bytes]:
+    """A fresh client certificate for ``user`` in ``groups`` and its key, as PEM, kept nowhere:
+    what ``kubeadm kubeconfig user`` hands out (the lab keeps no copy of a user's key)."""
+    if validity <= timedelta(0):
+        raise ValueError(f"a certificate must be valid for some time, not {validity}")
+    private_key = ec.generate_private_key(_CURVE)
+    certificate = _sign_leaf(
+        ca=ca,
+        public_key=private_key.public_key(),
+        subject=_client_subject(user=user, groups=groups),
+        sans=None,
+        usage=ExtendedKeyUsageOID.CLIENT_AUTH,
+        now=now or datetime.now(UTC),
+        validity=validity,
+    )
+    return certificate.public_bytes(serialization.Encoding.PEM), _private_pem(private_key)
+
+
+def _client_subject(*, user: str, groups: Sequence[str]) -> x509.Name:
+    """CN = user, one O per group: the x509 authenticator's reading of a subject."""
+    if not user:
+        raise ValueError("a client certificate needs a user name (its CN)")
+    attributes = [x509.NameAttribute(NameOID.ORGANIZATION_NAME, group) for group in dict.fromkeys(groups)]
+    attributes.append(x509.NameAttribute(NameOID.COMMON_NAME, user))
+    return x509.Name(attributes)
 
 
 def ensure_apiserver_kubelet_client_certificate(
@@ -399,7 +436,30 @@ def _ensure_leaf(
     else:
         outcome = Outcome.RENEWED
     private_key = ec.generate_private_key(_CURVE)
-    public_key = private_key.public_key()
+    certificate = _sign_leaf(
+        ca=ca,
+        public_key=private_key.public_key(),
+        subject=subject,
+        sans=sans,
+        usage=usage,
+        now=now,
+        validity=LEAF_VALIDITY,
+    )
+    write_file_atomically(key_file, _private_pem(private_key), mode=0o600)
+    write_file_atomically(cert_file, certificate.public_bytes(serialization.Encoding.PEM), mode=0o644)
+    return outcome
+
+
+def _sign_leaf(
+    *,
+    ca: CertificateAuthority,
+    public_key: ec.EllipticCurvePublicKey,
+    subject: x509.Name,
+    sans: list[x509.GeneralName] | None,
+    usage: x509.ObjectIdentifier,
+    now: datetime,
+    validity: timedelta,
+) -> x509.Certificate:
     builder = (
         x509.CertificateBuilder()
         .subject_name(subject)
@@ -407,7 +467,7 @@ def _ensure_leaf(
         .public_key(public_key)
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - BACKDATE)
-        .not_valid_after(min(now + LEAF_VALIDITY, ca.certificate.not_valid_after_utc))
+        .not_valid_after(min(now + validity, ca.certificate.not_valid_after_utc))
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(
             x509.KeyUsage(
@@ -431,10 +491,7 @@ def _ensure_leaf(
     )
     if sans:
         builder = builder.add_extension(x509.SubjectAlternativeName(sans), critical=False)
-    certificate = builder.sign(ca.private_key, hashes.SHA256())
-    write_file_atomically(key_file, _private_pem(private_key), mode=0o600)
-    write_file_atomically(cert_file, certificate.public_bytes(serialization.Encoding.PEM), mode=0o644)
-    return outcome
+    return builder.sign(ca.private_key, hashes.SHA256())
 
 
 def _leaf_is_current(

@@ -7,16 +7,22 @@ the pidfile. The successful `up` against the real server is tested in tests/e2e.
 
 from __future__ import annotations
 
+import asyncio
+import base64
 import logging
 import re
 import socket
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Coroutine, Iterator
+from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
+import yaml
+from cryptography import x509
 
 from control import cli, lab
 from tests.control.lab_processes import gone, holders
@@ -52,7 +58,7 @@ FLAGS = {
     "server": ["--data-dir", "--api-port", "--bind-address", "--store", "--log-level"],
     "down": ["--data-dir", "--timeout"],
     "status": ["--data-dir"],
-    "kubeconfig": ["--data-dir", "--print"],
+    "kubeconfig": ["--data-dir", "--print", "--user", "--group", "--validity-period", "-o"],
 }
 
 
@@ -253,6 +259,86 @@ def test_kubeconfig_prints_the_path_or_the_content(
     assert capsys.readouterr().out == f"{layout.kubeconfig}\n"
     assert cli.main(["kubeconfig", "--data-dir", str(layout.data_dir), "--print"]) == cli.EXIT_OK
     assert capsys.readouterr().out == layout.kubeconfig.read_text()
+
+
+def test_kubeconfig_for_a_user_is_printed_or_written_owner_only(
+    layout: lab.Layout, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    lab.prepare(layout, lab.Settings())
+    data_dir = ["--data-dir", str(layout.data_dir)]
+    assert cli.main(["kubeconfig", *data_dir, "--user", "jane", "--group", "dev", "--group", "dev"]) == 0
+    printed = yaml.safe_load(capsys.readouterr().out)
+    assert printed["users"][0]["name"] == "jane"
+    cert = x509.load_pem_x509_certificate(
+        base64.b64decode(printed["users"][0]["user"]["client-certificate-data"])
+    )
+    assert cert.subject.rfc4514_string() == "CN=jane,O=dev"
+    target = tmp_path / "jane.kubeconfig"
+    assert cli.main(["kubeconfig", *data_dir, "--user", "jane", "-o", str(target)]) == cli.EXIT_OK
+    out, err = capsys.readouterr()
+    assert out == "" and f"wrote a kubeconfig for user 'jane' to {target}" in err
+    assert target.stat().st_mode & 0o777 == 0o600
+    written = yaml.safe_load(target.read_text())
+    assert written["current-context"] == "jane@kubelab"
+    lifetime = x509.load_pem_x509_certificate(
+        base64.b64decode(written["users"][0]["user"]["client-certificate-data"])
+    )
+    assert lifetime.not_valid_after_utc - lifetime.not_valid_before_utc > timedelta(days=364)
+    assert cli.main(["kubeconfig", *data_dir, "--user", "jane", "--validity-period", "2h"]) == cli.EXIT_OK
+    short = yaml.safe_load(capsys.readouterr().out)["users"][0]["user"]["client-certificate-data"]
+    short_cert = x509.load_pem_x509_certificate(base64.b64decode(short))
+    assert short_cert.not_valid_after_utc - short_cert.not_valid_before_utc == timedelta(hours=2, minutes=5)
+    admin_copy = tmp_path / "admin.kubeconfig"
+    assert cli.main(["kubeconfig", *data_dir, "-o", str(admin_copy)]) == cli.EXIT_OK
+    assert admin_copy.read_bytes() == layout.kubeconfig.read_bytes()
+
+
+def test_kubeconfig_for_a_user_refuses_bad_names_and_groups_without_a_user(
+    layout: lab.Layout, capsys: pytest.CaptureFixture[str]
+) -> None:
+    lab.prepare(layout, lab.Settings())
+    data_dir = ["--data-dir", str(layout.data_dir)]
+    for without_user in (["--group", "dev"], ["--validity-period", "24h"]):
+        assert cli.main(["kubeconfig", *data_dir, *without_user]) == cli.EXIT_USAGE
+        assert "--group and --validity-period need --user" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exited:
+        cli.main(["kubeconfig", *data_dir, "--user", "jane", "--validity-period", "1d"])
+    assert exited.value.code == cli.EXIT_USAGE
+    assert "'1d' is not a duration" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exited:
+        cli.main(["kubeconfig", *data_dir, "--user", ""])
+    assert exited.value.code == cli.EXIT_USAGE
+    assert "is not a usable user or group name" in capsys.readouterr().err
+
+
+async def test_each_control_plane_component_runs_as_its_own_user(
+    layout: lab.Layout, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from control.controllers import manager
+    from control.scheduler import run
+
+    lab.prepare(layout, lab.Settings())
+    users: dict[str, tuple[str, bool]] = {}
+    stop = asyncio.Event()
+
+    def recorder(component: str) -> Callable[..., Coroutine[Any, Any, None]]:
+        async def fake_run(*, config: Any, stop: asyncio.Event, options: Any = None) -> None:
+            subject = x509.load_pem_x509_certificate(config.client_cert_data).subject.rfc4514_string()
+            users[component] = (subject, getattr(options, "use_service_account_credentials", False))
+            if len(users) == 2:
+                stop.set()
+            await stop.wait()
+
+        return fake_run
+
+    monkeypatch.setattr(manager, "run_controller_manager", recorder("controller-manager"))
+    monkeypatch.setattr(run, "run_scheduler", recorder("scheduler"))
+    tasks = cli._start_components(layout, components=("controller-manager", "scheduler"), stop=stop)
+    await asyncio.wait_for(asyncio.gather(*tasks), timeout=10)
+    assert users == {
+        "controller-manager": ("CN=system:kube-controller-manager", True),
+        "scheduler": ("CN=system:kube-scheduler", False),
+    }
 
 
 def test_data_dir_comes_from_the_environment(

@@ -5,6 +5,7 @@ Python programs holding a pidfile); the API server itself is exercised in tests/
 from __future__ import annotations
 
 import asyncio
+import base64
 import errno
 import os
 import re
@@ -12,12 +13,15 @@ import socket
 import ssl
 import sys
 from collections.abc import AsyncIterator, Callable, Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import orjson
 import pytest
 import yaml
 from aiohttp import web
+from cryptography import x509
+from cryptography.x509.oid import NameOID
 from kubernetes import client as k8s_client
 from kubernetes import config as k8s_config
 
@@ -144,6 +148,10 @@ def test_server_options_point_at_the_lab_files(layout: lab.Layout) -> None:
     assert options.tls_cert_file == layout.pki.apiserver_cert
     assert options.tls_key_file == layout.pki.apiserver_key
     assert options.client_ca_file == layout.pki.ca_cert
+    # As kubeadm: tokens signed with the lab's SA key, Node then RBAC authorization.
+    assert options.service_account_signing_key_file == layout.pki.service_account_key
+    assert options.service_account_key_files == (layout.pki.service_account_public_key,)
+    assert options.authorization_modes == ("Node", "RBAC")
 
 
 def test_prepare_writes_pki_kubeconfig_and_settings_and_resumes(layout: lab.Layout) -> None:
@@ -156,6 +164,81 @@ def test_prepare_writes_pki_kubeconfig_and_settings_and_resumes(layout: lab.Layo
     assert set(again.outcomes.values()) == {Outcome.REUSED}
     assert "https://127.0.0.1:7005" in layout.kubeconfig.read_text()
     assert lab.load_settings(layout) == lab.Settings(api_port=7005)
+
+
+def subject_of(kubeconfig: bytes) -> tuple[str, list[str]]:
+    """(CN, [O...]) of the client certificate a kubeconfig embeds."""
+    document = yaml.safe_load(kubeconfig)
+    cert = x509.load_pem_x509_certificate(
+        base64.b64decode(document["users"][0]["user"]["client-certificate-data"])
+    )
+    return (
+        cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value,
+        [attribute.value for attribute in cert.subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)],
+    )
+
+
+def test_prepare_gives_every_component_its_own_user(layout: lab.Layout) -> None:
+    lab.prepare(layout, lab.Settings(nodes=2))
+    expected = {
+        "controller-manager": ("system:kube-controller-manager", []),
+        "scheduler": ("system:kube-scheduler", []),
+        "kube-proxy": ("system:kube-proxy", []),
+        "node-1": ("system:node:node-1", ["system:nodes"]),
+        "node-2": ("system:node:node-2", ["system:nodes"]),
+    }
+    for name, identity in expected.items():
+        path = layout.component_kubeconfig(name)
+        assert path.stat().st_mode & 0o777 == 0o600
+        assert subject_of(path.read_bytes()) == identity, name
+
+
+def test_a_user_kubeconfig_names_the_user_and_groups_and_trusts_the_lab(layout: lab.Layout) -> None:
+    pki = lab.prepare(layout, lab.Settings(api_port=7010))
+    files_before = sorted(path.name for path in layout.pki.directory.iterdir())
+    content = lab.user_kubeconfig(layout, user="jane", groups=("dev", "ops"), validity=timedelta(hours=2))
+    assert subject_of(content) == ("jane", ["dev", "ops"])
+    cert_data = yaml.safe_load(content)["users"][0]["user"]["client-certificate-data"]
+    cert = x509.load_pem_x509_certificate(base64.b64decode(cert_data))
+    assert cert.not_valid_after_utc - cert.not_valid_before_utc == timedelta(hours=2, minutes=5)
+    document = yaml.safe_load(content)
+    assert document["current-context"] == "jane@kubelab"
+    assert document["contexts"] == [
+        {"name": "jane@kubelab", "context": {"cluster": "kubelab", "user": "jane"}}
+    ]
+    cluster = document["clusters"][0]["cluster"]
+    assert cluster["server"] == "https://127.0.0.1:7010"
+    assert base64.b64decode(cluster["certificate-authority-data"]) == pki.files.ca_cert.read_bytes()
+    # The lab keeps no copy of the user's key.
+    assert sorted(path.name for path in layout.pki.directory.iterdir()) == files_before
+
+
+def test_a_user_kubeconfig_needs_a_lab_and_usable_names(layout: lab.Layout) -> None:
+    with pytest.raises(lab.LabError, match=r"there is no lab in .* run `kubelab up` first"):
+        lab.user_kubeconfig(layout, user="jane")
+    lab.prepare(layout, lab.Settings())
+    for user, groups in (("", ()), (" jane", ()), ("jane", ("",)), ("jane", ("a\nb",))):
+        with pytest.raises(ValueError, match="is not a usable user or group name"):
+            lab.user_kubeconfig(layout, user=user, groups=groups)
+
+
+@pytest.mark.parametrize(
+    ("text", "validity"),
+    [
+        ("8760h", timedelta(days=365)),
+        ("24h", timedelta(hours=24)),
+        ("90m", timedelta(minutes=90)),
+        ("1h30m15s", timedelta(hours=1, minutes=30, seconds=15)),
+    ],
+)
+def test_validity_periods_are_spelled_as_kubeadm_does(text: str, validity: timedelta) -> None:
+    assert lab.parse_validity(text) == validity
+
+
+@pytest.mark.parametrize("text", ["", "0h", "1d", "-1h", "24", "h", "1.5h", "1m1h"])
+def test_validity_periods_that_are_not_positive_durations_are_refused(text: str) -> None:
+    with pytest.raises(ValueError, match=r"not a duration|must be valid for some time"):
+        lab.parse_validity(text)
 
 
 def test_kubeconfig_loads_with_the_official_client(layout: lab.Layout) -> None:

@@ -1,27 +1,16 @@
-"""The add-on deployment `kubelab up` does (control.lab's add-on section): the manifest
-with the lab's ServiceAccount credentials, create-or-replace through a real API server
+"""The add-on deployment `kubelab up` does (control.lab's add-on section): the manifest as
+written with its least-privilege RBAC, create-or-replace through a real API server
 (twice, as a resumed lab does), and the wait for Deployments with its failure message."""
 
 from __future__ import annotations
 
-import base64
 from pathlib import Path
 
 import pytest
-import yaml
-from cryptography import x509
-from cryptography.x509.oid import NameOID
 
 from control import lab
 from control.cli import _build_parser
 from tests.control.apiserver.conftest import running_apiserver
-
-
-@pytest.fixture
-def prepared(tmp_path: Path) -> tuple[lab.Layout, lab.Settings, lab.LabPKI]:
-    layout = lab.Layout.resolve(tmp_path / "lab")
-    settings = lab.Settings(nodes=1)
-    return layout, settings, lab.prepare(layout, settings)
 
 
 def test_the_dns_addon_is_available_and_unknown_addons_are_refused() -> None:
@@ -43,7 +32,9 @@ def test_up_flags_choose_the_addons(capsys: pytest.CaptureFixture[str]) -> None:
     assert "unknown add-on nope" in capsys.readouterr().err
 
 
-def test_default_addons_need_root(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+def test_default_addons_need_root(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     from control import cli
 
     monkeypatch.setattr(cli.os, "geteuid", lambda: 0)
@@ -53,64 +44,46 @@ def test_default_addons_need_root(monkeypatch: pytest.MonkeyPatch, capsys: pytes
     assert "binds port 53" in capsys.readouterr().err
 
 
-def test_addon_objects_give_service_accounts_a_kubeconfig_secret_mounted_into_their_workloads(
-    prepared: tuple[lab.Layout, lab.Settings, lab.LabPKI],
-) -> None:
-    layout, settings, pki = prepared
-    objects = lab.addon_objects(layout, settings, pki, name="coredns_lite")
+def test_addon_objects_are_the_manifest_as_written_with_no_extra_credentials() -> None:
+    objects = lab.addon_objects("coredns_lite")
     kinds = [body["kind"] for body in objects]
     assert kinds == [
         "ServiceAccount",
-        "Secret",
         "ClusterRole",
         "ClusterRoleBinding",
         "ConfigMap",
         "Deployment",
         "Service",
     ]
-    secret = objects[1]
-    assert (secret["metadata"]["namespace"], secret["metadata"]["name"]) == (
-        "kube-system",
-        "coredns-kubeconfig",
-    )
-    kubeconfig = yaml.safe_load(base64.b64decode(secret["data"]["kubeconfig"]))
-    assert kubeconfig["clusters"][0]["cluster"]["server"] == settings.server_url
-    cert = x509.load_pem_x509_certificate(
-        base64.b64decode(kubeconfig["users"][0]["user"]["client-certificate-data"])
-    )
-    assert (
-        cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value
-        == "system:serviceaccount:kube-system:coredns"
-    )
-    groups = {attribute.value for attribute in cert.subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)}
-    assert groups == {"system:serviceaccounts", "system:serviceaccounts:kube-system"}
-
-    pod_spec = objects[5]["spec"]["template"]["spec"]
-    assert {
-        "name": "kubelab-serviceaccount-kubeconfig",
-        "secret": {"secretName": "coredns-kubeconfig"},
-    } in pod_spec["volumes"]
+    pod_spec = objects[4]["spec"]["template"]["spec"]
+    # The pods get their token the upstream way (the kube-api-access volume ServiceAccount
+    # admission adds): nothing in the manifest mounts or names a credential.
+    assert pod_spec["serviceAccountName"] == "coredns"
+    assert [volume["name"] for volume in pod_spec["volumes"]] == ["config-volume"]
     container = pod_spec["containers"][0]
-    assert {"name": "KUBECONFIG", "value": f"{lab.ADDON_KUBECONFIG_DIR}/kubeconfig"} in container["env"]
-    assert any(mount["mountPath"] == lab.ADDON_KUBECONFIG_DIR for mount in container["volumeMounts"])
-    # the manifest's own settings are kept
+    assert "KUBECONFIG" not in {variable["name"] for variable in container["env"]}
     assert container["command"][:3] == ["python", "-m", "addons.coredns_lite"]
-    assert objects[6]["spec"]["clusterIP"] == "127.96.0.10"
+    assert objects[5]["spec"]["clusterIP"] == "127.96.0.10"
+
+
+def test_an_unreadable_manifest_is_an_addon_error(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    (tmp_path / "broken").mkdir()
+    (tmp_path / "broken" / "manifest.yaml").write_text("kind: [unclosed\n")
+    monkeypatch.setattr(lab, "ADDONS_DIR", tmp_path)
+    with pytest.raises(lab.AddonError, match=r"cannot read the broken add-on's manifest"):
+        lab.addon_objects("broken")
+    with pytest.raises(lab.AddonError, match=r"cannot read the missing add-on's manifest"):
+        lab.addon_objects("missing")
 
 
 async def test_apply_creates_then_replaces_so_a_resumed_lab_reapplies(tmp_path: Path) -> None:
     async with running_apiserver(tmp_path) as server:
         layout = lab.Layout.resolve(server.data_dir)
-        settings = lab.load_settings(layout)
-        assert settings is not None
-        pki = lab.prepare(layout, settings)
-        first = await lab.apply_objects(layout, lab.addon_objects(layout, settings, pki, name="coredns_lite"))
-        assert [applied.action for applied in first] == ["created"] * 7
+        first = await lab.apply_objects(layout, lab.addon_objects("coredns_lite"))
+        assert [applied.action for applied in first] == ["created"] * 6
         assert str(first[-1]) == "service kube-system/kube-dns created"
-        second = await lab.apply_objects(
-            layout, lab.addon_objects(layout, settings, pki, name="coredns_lite")
-        )
-        assert [applied.action for applied in second] == ["configured"] * 7
+        second = await lab.apply_objects(layout, lab.addon_objects("coredns_lite"))
+        assert [applied.action for applied in second] == ["configured"] * 6
         status, service = await server.request("GET", "/api/v1/namespaces/kube-system/services/kube-dns")
         assert status == 200 and service["spec"]["clusterIP"] == "127.96.0.10"
 
@@ -123,9 +96,7 @@ async def test_wait_for_deployments_names_what_is_missing_on_timeout(tmp_path: P
     # No controllers run here, so the Deployment never gets pods.
     async with running_apiserver(tmp_path) as server:
         layout = lab.Layout.resolve(server.data_dir)
-        settings = lab.load_settings(layout)
-        assert settings is not None
-        objects = lab.addon_objects(layout, settings, lab.prepare(layout, settings), name="coredns_lite")
+        objects = lab.addon_objects("coredns_lite")
         await lab.apply_objects(layout, objects)
         with pytest.raises(
             lab.AddonError,

@@ -27,6 +27,8 @@ from control.pki import (
     ensure_client_certificate,
     ensure_lab_pki,
     ensure_service_account_keys,
+    issue_client_certificate,
+    load_ca,
     load_or_create_ca,
     write_file_atomically,
 )
@@ -134,6 +136,46 @@ def test_client_certificate_for_any_identity_carries_every_group(pki: LabPKI, tm
         ensure_client_certificate(**same, groups=["system:nodes", "system:authenticated"]) is Outcome.REUSED
     )
     assert ensure_client_certificate(**same, groups=["system:nodes"]) is Outcome.RENEWED
+
+
+def test_an_issued_client_certificate_is_fresh_each_time_and_kept_nowhere(pki: LabPKI) -> None:
+    before = sorted(path.name for path in pki.files.directory.iterdir())
+    cert_pem, key_pem = issue_client_certificate(ca=pki.ca, user="jane", groups=["dev", "ops", "dev"])
+    cert = x509.load_pem_x509_certificate(cert_pem)
+    cert.verify_directly_issued_by(pki.ca.certificate)
+    assert cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value == "jane"
+    assert [a.value for a in cert.subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)] == ["dev", "ops"]
+    assert list(cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value) == [
+        ExtendedKeyUsageOID.CLIENT_AUTH
+    ]
+    key = serialization.load_pem_private_key(key_pem, password=None)
+    assert key.public_key() == cert.public_key()
+    assert cert.not_valid_after_utc - cert.not_valid_before_utc <= LEAF_VALIDITY + timedelta(hours=1)
+    again, _ = issue_client_certificate(ca=pki.ca, user="jane")
+    assert x509.load_pem_x509_certificate(again).serial_number != cert.serial_number
+    assert sorted(path.name for path in pki.files.directory.iterdir()) == before
+
+
+def test_an_issued_client_certificate_honours_its_validity_and_refuses_none(pki: LabPKI) -> None:
+    now = datetime.now(UTC)
+    cert_pem, _ = issue_client_certificate(ca=pki.ca, user="ci", validity=timedelta(hours=2), now=now)
+    cert = x509.load_pem_x509_certificate(cert_pem)
+    assert cert.not_valid_after_utc == (now + timedelta(hours=2)).replace(microsecond=0)
+    with pytest.raises(ValueError, match="valid for some time"):
+        issue_client_certificate(ca=pki.ca, user="ci", validity=timedelta(0))
+    with pytest.raises(ValueError, match="user name"):
+        issue_client_certificate(ca=pki.ca, user="")
+
+
+def test_load_ca_reads_the_ca_and_refuses_a_missing_or_mismatched_pair(pki: LabPKI, tmp_path: Path) -> None:
+    ca = load_ca(cert_file=pki.files.ca_cert, key_file=pki.files.ca_key)
+    assert ca.certificate == pki.ca.certificate
+    with pytest.raises(PKIError, match="cannot load the lab CA"):
+        load_ca(cert_file=tmp_path / "none.crt", key_file=tmp_path / "none.key")
+    other = load_or_create_ca(cert_file=tmp_path / "other.crt", key_file=tmp_path / "other.key")[0]
+    assert other.certificate != ca.certificate
+    with pytest.raises(PKIError, match="is not the key of"):
+        load_ca(cert_file=pki.files.ca_cert, key_file=tmp_path / "other.key")
 
 
 def test_client_certificate_needs_a_user(pki: LabPKI, tmp_path: Path) -> None:

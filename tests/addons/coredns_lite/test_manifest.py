@@ -27,12 +27,13 @@ def test_rbac_is_list_and_watch_of_what_dns_reads() -> None:
         for group in rule["apiGroups"]
         for resource in rule["resources"]
     }
+    # Pods only with `pods verified`; the Corefile says `pods insecure` (checked below).
     assert rules == {
         ("", "services"): ["list", "watch"],
         ("", "namespaces"): ["list", "watch"],
-        ("", "pods"): ["list", "watch"],
         ("discovery.k8s.io", "endpointslices"): ["list", "watch"],
     }
+    assert docs["ClusterRole"]["metadata"]["name"] == "system:coredns"  # upstream's name
     binding = docs["ClusterRoleBinding"]
     assert binding["roleRef"]["name"] == docs["ClusterRole"]["metadata"]["name"]
     assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "coredns", "namespace": "kube-system"}]
