@@ -57,6 +57,11 @@ log = logging.getLogger(__name__)
 JSON = "application/json"
 CONNECT_TIMEOUT = 30.0  # seconds, Go's net.Dialer default in client-go's transport
 DEFAULT_MAX_RETRIES = 10  # client-go's rest.Request maxRetries
+# Ordinary requests share at most this many keep-alive connections; a burst beyond it waits for
+# one to come free instead of paying a TLS handshake (client-go multiplexes everything over one
+# HTTP/2 connection; over HTTP/1.1 this bound plays that part). Watches and other streams hold
+# their connection for as long as they last, so they have a pool of their own, unbounded.
+MAX_REQUEST_CONNECTIONS = 16
 
 
 def _version() -> str:
@@ -340,7 +345,8 @@ class RESTClient:
     """The REST client. Every verb returns the decoded JSON answer (a dict) or raises a :class:`RequestError`.
 
     ``request_timeout`` bounds each non-streaming request (seconds; ``None``: no bound, as client-go's
-    default); connecting is bounded by 30 s regardless. ``clock`` paces retries.
+    default); connecting is bounded by 30 s regardless. ``clock`` paces retries. Requests reuse up to
+    ``MAX_REQUEST_CONNECTIONS`` connections; watches and streams get connections of their own.
     """
 
     def __init__(
@@ -365,6 +371,11 @@ class RESTClient:
         self._stream_timeout = aiohttp.ClientTimeout(total=None, sock_connect=CONNECT_TIMEOUT)
         self._warnings_seen: set[str] = set()
         self._session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=MAX_REQUEST_CONNECTIONS),
+            headers={"User-Agent": user_agent},
+            trust_env=False,
+        )
+        self._stream_session = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(limit=0), headers={"User-Agent": user_agent}, trust_env=False
         )
 
@@ -376,6 +387,7 @@ class RESTClient:
 
     async def close(self) -> None:
         await self._session.close()
+        await self._stream_session.close()
 
     @property
     def closed(self) -> bool:
@@ -409,7 +421,8 @@ class RESTClient:
             if self.config.tls_server_name:
                 extra["server_hostname"] = self.config.tls_server_name
             try:
-                response = await self._session.request(
+                session = self._stream_session if client_timeout is self._stream_timeout else self._session
+                response = await session.request(
                     method,
                     url,
                     params=params,

@@ -31,6 +31,7 @@ stays ``ContainerCreating`` and is retried.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import contextlib
 import os
@@ -96,7 +97,8 @@ def write_atomically(target: Path, payload: Payload) -> bool:
     fresh.mkdir(mode=0o755)
     for relative, (content, mode) in payload.items():
         path = fresh / relative
-        path.parent.mkdir(parents=True, exist_ok=True)
+        if "/" in relative:
+            path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, mode)
         with os.fdopen(fd, "wb") as out:
             out.write(content)
@@ -206,11 +208,11 @@ class VolumeManager:
             payload = await self._object_payload(
                 pod, CONFIG_MAPS, source, default_mode=source.get("defaultMode")
             )
-            return self._write(self.directory(sandbox, "configmap", name), payload)
+            return await self._write(self.directory(sandbox, "configmap", name), payload)
         if "secret" in volume:
             source = {**volume["secret"], "name": volume["secret"].get("secretName", "")}
             payload = await self._object_payload(pod, SECRETS, source, default_mode=source.get("defaultMode"))
-            return self._write(self.directory(sandbox, "secret", name), payload)
+            return await self._write(self.directory(sandbox, "secret", name), payload)
         if "downwardAPI" in volume:
             source = volume["downwardAPI"]
             payload = self._downward_payload(
@@ -221,7 +223,7 @@ class VolumeManager:
                 host_ips=host_ips,
                 node_allocatable=node_allocatable,
             )
-            return self._write(self.directory(sandbox, "downward-api", name), payload)
+            return await self._write(self.directory(sandbox, "downward-api", name), payload)
         if "projected" in volume:
             payload = await self._projected_payload(
                 pod,
@@ -231,12 +233,14 @@ class VolumeManager:
                 host_ips=host_ips,
                 node_allocatable=node_allocatable,
             )
-            return self._write(self.directory(sandbox, "projected", name), payload)
+            return await self._write(self.directory(sandbox, "projected", name), payload)
         kinds = sorted(key for key in volume if key != "name")
         raise VolumeError(f"volume type {', '.join(kinds) or '(none)'} is not supported by kubelab's kubelet")
 
-    def _write(self, directory: Path, payload: Payload) -> Path:
-        write_atomically(directory, payload)
+    async def _write(self, directory: Path, payload: Payload) -> Path:
+        """Write in a worker thread: a dozen file system calls per volume must not stall the
+        node's event loop (every other pod's status and probes) on a slow disk."""
+        await asyncio.to_thread(write_atomically, directory, payload)
         return directory
 
     def _empty_dir(self, directory: Path, source: Obj) -> Path:

@@ -183,6 +183,19 @@ def _read_json(path: Path) -> dict[str, Any] | None:
         return None
 
 
+def _write_sandbox_files(config: SandboxConfig, record: dict[str, Any]) -> None:
+    """The pod's directory and the files its containers bind in (resolv.conf, hosts, hostname)."""
+    directory = config.directory
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "containers").mkdir(exist_ok=True)
+    if config.resolv_conf:
+        (directory / "resolv.conf").write_text(config.resolv_conf)
+    if config.hosts:
+        (directory / "hosts").write_text(config.hosts)
+    (directory / "hostname").write_text(config.hostname + "\n")
+    write_json_atomically(directory / "sandbox.json", record)
+
+
 class ProcessRuntime:
     """Runs containers as host processes. Create it in the event loop, then ``await start()``."""
 
@@ -345,27 +358,19 @@ class ProcessRuntime:
 
     async def run_sandbox(self, config: SandboxConfig) -> None:
         directory = config.directory
-        directory.mkdir(parents=True, exist_ok=True)
-        (directory / "containers").mkdir(exist_ok=True)
         existing = self._sandboxes.get(config.pod_uid)
         created_at = existing.created_at if existing else time.time()
-        if config.resolv_conf:
-            (directory / "resolv.conf").write_text(config.resolv_conf)
-        if config.hosts:
-            (directory / "hosts").write_text(config.hosts)
-        (directory / "hostname").write_text(config.hostname + "\n")
-        write_json_atomically(
-            directory / "sandbox.json",
-            {
-                "node": self.node_name,
-                "pod_uid": config.pod_uid,
-                "namespace": config.namespace,
-                "name": config.name,
-                "pod_ip": config.pod_ip,
-                "hostname": config.hostname,
-                "created_at": created_at,
-            },
-        )
+        record = {
+            "node": self.node_name,
+            "pod_uid": config.pod_uid,
+            "namespace": config.namespace,
+            "name": config.name,
+            "pod_ip": config.pod_ip,
+            "hostname": config.hostname,
+            "created_at": created_at,
+        }
+        # File system work in a worker thread: on a slow disk it must not stall the event loop.
+        await asyncio.to_thread(_write_sandbox_files, config, record)
         self._sandboxes[config.pod_uid] = _Sandbox(
             pod_uid=config.pod_uid,
             namespace=config.namespace,
@@ -409,20 +414,7 @@ class ProcessRuntime:
             raise RuntimeError_("no command specified")
         container_id = secrets.token_hex(32)
         directory = sandbox.directory / "containers" / container_id
-        directory.mkdir(parents=True)
-        cgroup: ContainerCgroup | None = None
-        if self.cgroups is not None:
-            try:
-                cgroup = self.cgroups.create(
-                    pod_uid=pod_uid,
-                    container_id=container_id,
-                    memory_limit_bytes=config.memory_limit_bytes,
-                    cpu_limit_millis=config.cpu_limit_millis,
-                    cpu_request_millis=config.cpu_request_millis,
-                )
-            except (CgroupError, OSError) as exc:
-                shutil.rmtree(directory, ignore_errors=True)
-                raise RuntimeError_(f"cannot create the container's cgroup: {exc}") from exc
+        cgroup = await asyncio.to_thread(self._prepare_container, directory, pod_uid, container_id, config)
         mounts = []
         if self.namespaces:
             for name, target in (
@@ -437,7 +429,6 @@ class ProcessRuntime:
                 {"source": str(mount.host_path), "target": mount.container_path, "read_only": mount.read_only}
                 for mount in config.mounts
             )
-            (directory / "rootfs").mkdir()
         record = {
             "id": container_id,
             "pod_uid": pod_uid,
@@ -468,7 +459,7 @@ class ProcessRuntime:
             "oom_file": str(cgroup.oom_file) if cgroup else None,
             "attach": f"kubelab-shim/{container_id}",
         }
-        write_json_atomically(directory / "config.json", record)
+        await asyncio.to_thread(write_json_atomically, directory / "config.json", record)
         container = _Container(directory=directory, config=record)
         self._containers[container_id] = container
         handshake_r, handshake_w = os.pipe2(os.O_CLOEXEC | os.O_NONBLOCK)
@@ -486,6 +477,27 @@ class ProcessRuntime:
             raise
         self._finish_start(container, reply)
         return container_id
+
+    def _prepare_container(
+        self, directory: Path, pod_uid: str, container_id: str, config: ContainerConfig
+    ) -> ContainerCgroup | None:
+        """The container's directory (with its root's mount point) and cgroup; runs in a worker thread."""
+        directory.mkdir(parents=True)
+        if self.namespaces:
+            (directory / "rootfs").mkdir()
+        if self.cgroups is None:
+            return None
+        try:
+            return self.cgroups.create(
+                pod_uid=pod_uid,
+                container_id=container_id,
+                memory_limit_bytes=config.memory_limit_bytes,
+                cpu_limit_millis=config.cpu_limit_millis,
+                cpu_request_millis=config.cpu_request_millis,
+            )
+        except (CgroupError, OSError) as exc:
+            shutil.rmtree(directory, ignore_errors=True)
+            raise RuntimeError_(f"cannot create the container's cgroup: {exc}") from exc
 
     def _finish_start(self, container: _Container, reply: dict[str, Any] | None) -> None:
         directory = container.directory
