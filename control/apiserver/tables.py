@@ -8,6 +8,7 @@ module wraps them the way upstream's TableConvertor does: one row per object, th
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
@@ -27,7 +28,7 @@ def partial_metadata(obj: dict[str, Any], *, version: str = "v1") -> dict[str, A
 
 
 def partial_metadata_list(
-    items: list[dict[str, Any]], *, list_meta: dict[str, Any], version: str = "v1"
+    items: Iterable[dict[str, Any]], *, list_meta: dict[str, Any], version: str = "v1"
 ) -> dict[str, Any]:
     return {
         "kind": "PartialObjectMetadataList",
@@ -47,7 +48,7 @@ def check_include_object(value: str) -> str:
 
 def table(
     rt: ResourceType,
-    items: list[dict[str, Any]],
+    items: Iterable[dict[str, Any]],
     *,
     list_meta: dict[str, Any],
     include_object: str,
