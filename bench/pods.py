@@ -10,6 +10,11 @@ Runs a real 3-node lab (`kubelab up --nodes 3` in a temporary data dir) and meas
 - time for `kubelab up --nodes 3` to return with every node Ready.
 
     .venv/bin/python -m bench.pods [--pods N] [--scale N]
+
+The lab's data directory is a temporary directory (``$TMPDIR``, else /tmp). Pod start-up
+creates a few dozen files, directories and symlinks per pod (sandbox, volumes, log links,
+cgroups), so a file system slow at metadata operations shows in the numbers: run with
+``TMPDIR`` on the disk a lab would really use (its default data directory is ``./.kubelab``).
 """
 
 from __future__ import annotations
