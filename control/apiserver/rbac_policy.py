@@ -558,6 +558,18 @@ _CONTROLLER_RULES: dict[str, list[Rule]] = {
             resources=("clusterroles",),
         )
     ],
+    "cronjob-controller": [
+        rule(("get", "list", "watch", "update"), groups=(BATCH,), resources=("cronjobs",)),
+        rule(
+            ("get", "list", "watch", "create", "update", "delete", "patch"),
+            groups=(BATCH,),
+            resources=("jobs",),
+        ),
+        rule(("update",), groups=(BATCH,), resources=("cronjobs/status",)),
+        rule(("update",), groups=(BATCH,), resources=("cronjobs/finalizers",)),
+        rule(("list", "delete"), groups=(LEGACY,), resources=("pods",)),
+        _events_rule(),
+    ],
     "daemon-set-controller": [
         rule(("get", "list", "watch"), groups=(EXTENSIONS, APPS), resources=("daemonsets",)),
         rule(("update",), groups=(EXTENSIONS, APPS), resources=("daemonsets/status",)),

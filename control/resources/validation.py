@@ -42,6 +42,7 @@ from typing import Any
 
 import orjson
 
+from control.resources import cron
 from control.resources.crd_validation import validate_custom_resource
 from control.resources.registry import FieldError, NameRule, ResourceType, field_error
 
@@ -4293,99 +4294,12 @@ def _validate_workload_status(rt: ResourceType, obj: Obj, old: Obj) -> Errors:
 
 # --- batch/v1 ---------------------------------------------------------------------------------
 
-_CRON_FIELDS = (("minute", 0, 59), ("hour", 0, 23), ("dom", 1, 31), ("month", 1, 12), ("dow", 0, 6))
-_CRON_NAMES = {
-    "month": {
-        m: i + 1
-        for i, m in enumerate(
-            ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
-        )
-    },
-    "dow": {d: i for i, d in enumerate(("sun", "mon", "tue", "wed", "thu", "fri", "sat"))},
-}
-_CRON_DESCRIPTORS = frozenset(
-    {"@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly"}
-)
-_GO_DURATION_RE = re.compile(r"^[-+]?((\d+(\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h))+$")
-
-
-def _cron_int(expr: str) -> int:
-    if not re.fullmatch(r"[+-]?[0-9]+", expr):
-        raise ValueError(f'failed to parse int from {expr}: strconv.Atoi: parsing "{expr}": invalid syntax')
-    number = int(expr)
-    if number < 0:
-        raise ValueError(f"negative number ({number}) not allowed: {expr}")
-    return number
-
-
-def _cron_range(expr: str, field: str, low: int, high: int) -> None:
-    range_and_step = expr.split("/")
-    low_and_high = range_and_step[0].split("-")
-    names = _CRON_NAMES.get(field, {})
-    if low_and_high[0] in ("*", "?"):
-        start, end = low, high
-    else:
-        start = (
-            names.get(low_and_high[0].lower())
-            if low_and_high[0].lower() in names
-            else _cron_int(low_and_high[0])
-        )
-        if len(low_and_high) == 1:
-            end = start
-        elif len(low_and_high) == 2:
-            end = (
-                names.get(low_and_high[1].lower())
-                if low_and_high[1].lower() in names
-                else _cron_int(low_and_high[1])
-            )
-        else:
-            raise ValueError(f"too many hyphens: {expr}")
-    if len(range_and_step) == 2:
-        step = _cron_int(range_and_step[1])
-        if len(low_and_high) == 1:
-            end = high
-    elif len(range_and_step) == 1:
-        step = 1
-    else:
-        raise ValueError(f"too many slashes: {expr}")
-    if start < low:
-        raise ValueError(f"beginning of range ({start}) below minimum ({low}): {expr}")
-    if end > high:
-        raise ValueError(f"end of range ({end}) above maximum ({high}): {expr}")
-    if start > end:
-        raise ValueError(f"beginning of range ({start}) beyond end of range ({end}): {expr}")
-    if step == 0:
-        raise ValueError(f"step of range should be a positive number: {expr}")
-
 
 def cron_schedule_error(schedule: str) -> str:
     """Why robfig/cron's ParseStandard rejects ``schedule`` ("" when it parses)."""
-    spec = schedule
-    if not spec:
-        return "empty spec string"
-    if spec.startswith(("TZ=", "CRON_TZ=")):
-        zone, _, rest = spec.partition(" ")
-        name = zone.split("=", 1)[1]
-        try:
-            zoneinfo.ZoneInfo(name)
-        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-            return f"provided bad location {name}: unknown time zone {name}"
-        spec = rest.strip()
-    if spec.startswith("@"):
-        if spec.startswith("@every "):
-            duration = spec[len("@every ") :]
-            if not _GO_DURATION_RE.match(duration) and duration != "0":
-                return f'failed to parse duration {spec}: time: invalid duration "{duration}"'
-            return ""
-        return "" if spec in _CRON_DESCRIPTORS else f"unrecognized descriptor: {spec}"
-    fields = spec.split()
-    if len(fields) != len(_CRON_FIELDS):
-        return f"expected exactly {len(_CRON_FIELDS)} fields, found {len(fields)}: [{' '.join(fields)}]"
     try:
-        for text, (field, low, high) in zip(fields, _CRON_FIELDS, strict=True):
-            for expr in text.split(","):
-                _cron_range(expr, field, low, high)
-    except ValueError as exc:
+        cron.parse(schedule)
+    except cron.CronError as exc:
         return str(exc)
     return ""
 
