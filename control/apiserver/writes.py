@@ -17,6 +17,7 @@ from typing import Any
 
 from aiohttp import web
 
+from control.apiserver import apply as server_side_apply
 from control.apiserver import errors, patch
 from control.apiserver.call import Call, json_response
 from control.apiserver.codec import decode
@@ -129,7 +130,7 @@ async def update(call: Call) -> web.Response:
         rt,
         namespace=call.info.namespace,
         name=call.info.name,
-        transform=replace,
+        transform=_tracking_managers(call, replace) if subresource == "" else replace,
         subresource=subresource,
         dry_run=call.dry_run,
         user=call.user,
@@ -142,13 +143,7 @@ async def patch_(call: Call) -> web.Response:
     rt = call.rt
     content_type = media_type(call.request.headers.get("Content-Type", ""))
     if content_type == _APPLY_PATCH:
-        raise errors.StatusError(
-            code=415,
-            reason="UnsupportedMediaType",
-            message="the body of the request was in an unknown format - server-side apply "
-            "(application/apply-patch+yaml) is not supported by kubelab; use client-side apply "
-            "(kubectl apply without --server-side)",
-        )
+        return await _server_side_apply(call)
     kind = PATCH_TYPES.get(content_type)
     if kind is None:
         raise errors.StatusError(
@@ -195,8 +190,103 @@ async def patch_(call: Call) -> web.Response:
         rt,
         namespace=call.info.namespace,
         name=call.info.name,
-        transform=apply,
+        transform=_tracking_managers(call, apply) if subresource == "" else apply,
         subresource=subresource,
+        dry_run=call.dry_run,
+        user=call.user,
+    )
+    return json_response(updated, warnings=call.warnings)
+
+
+# ---------------------------------------------------------------- server-side apply
+def _field_manager(call: Call) -> str:
+    """``fieldManager``, else the User-Agent's product (upstream's prefixFromUserAgent)."""
+    manager = call.param("fieldManager")
+    if manager:
+        return manager
+    return call.request.headers.get("User-Agent", "").split("/", 1)[0] or "unknown"
+
+
+def _tracking_managers(call: Call, transform: Any) -> Any:
+    """``transform``, then the managedFields of an applied object follow the change."""
+
+    def tracked(current: dict[str, Any]) -> dict[str, Any]:
+        desired = transform(current)
+        if isinstance(desired, dict) and (current.get("metadata") or {}).get("managedFields"):
+            server_side_apply.track_update(
+                current,
+                desired,
+                schema=schema.schema_for(call.rt),
+                has_status=call.rt.has_status,
+                manager=_field_manager(call),
+                api_version=call.rt.api_version,
+                now=call.now,
+            )
+        return desired
+
+    return tracked
+
+
+async def _server_side_apply(call: Call) -> web.Response:
+    """PATCH with application/apply-patch+yaml (see ``control.apiserver.apply``)."""
+    rt = call.rt
+    if call.info.subresource:
+        raise errors.method_not_supported(rt, "apply")
+    manager = call.param("fieldManager")
+    if not manager:
+        raise errors.StatusError(
+            code=422,
+            reason="Invalid",
+            message='PatchOptions.meta.k8s.io "" is invalid: fieldManager: Required value: '
+            "is required for apply patch",
+        )
+    force_text = call.param("force")
+    if force_text not in ("", "true", "false"):
+        raise errors.bad_request(f'force: Invalid value: "{force_text}": must be true or false')
+    mode = _field_validation(call)
+    applied = require_object(await call.body())
+    if not applied.get("apiVersion") or not applied.get("kind"):
+        missing = "apiVersion" if not applied.get("apiVersion") else "kind"
+        raise errors.bad_request(f"{missing} must be set in an applied configuration")
+    _check_type_meta(rt, applied)
+    metadata = applied.get("metadata")
+    if not isinstance(metadata, dict):
+        raise errors.bad_request("metadata must be set in an applied configuration")
+    if metadata.get("name") not in (None, "", call.info.name):
+        raise errors.bad_request(
+            f"the name of the object ({metadata.get('name')}) does not match the name on the URL ({call.info.name})"
+        )
+    _check_fields(call, applied, mode=mode)
+    node = schema.schema_for(rt)
+    options: dict[str, Any] = {
+        "schema": node,
+        "has_status": rt.has_status,
+        "manager": manager,
+        "force": force_text == "true",
+        "api_version": rt.api_version,
+        "now": call.now,
+    }
+    try:
+        await call.objects.get_kv(rt, namespace=call.info.namespace, name=call.info.name)
+    except errors.StatusError as exc:
+        if exc.code != 404:
+            raise
+        created = server_side_apply.apply(
+            None, {**applied, "metadata": {**metadata, "name": call.info.name}}, **options
+        )
+        result = await call.objects.create(
+            rt, created, namespace=call.info.namespace, dry_run=call.dry_run, user=call.user
+        )
+        return json_response(result, status=201, warnings=call.warnings)
+
+    def applying(current: dict[str, Any]) -> dict[str, Any]:
+        return server_side_apply.apply(current, applied, **options)
+
+    updated = await call.objects.update(
+        rt,
+        namespace=call.info.namespace,
+        name=call.info.name,
+        transform=applying,
         dry_run=call.dry_run,
         user=call.user,
     )

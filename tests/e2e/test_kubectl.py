@@ -214,12 +214,13 @@ def test_apply_again_after_an_edit_patches_in_place(kc: Client) -> None:
     kc("apply", "-f", "-", input=kc.manifest())
 
 
-def test_server_side_apply_gets_a_clear_answer(kc: Client) -> None:
-    result = kc("apply", "--server-side", "-f", "-", input=kc.manifest(), check=False)
-    if result.returncode == 0:
-        assert kc.json("get", "configmap", "settings", "-n", kc.ns)["data"] == {"mode": "blue"}
-    else:
-        assert "server-side apply" in result.stderr.lower() or "Server-side apply" in result.stderr
+def test_server_side_apply_takes_over_client_side_applied_objects(kc: Client) -> None:
+    result = kc("apply", "--server-side", "-f", "-", input=kc.manifest())
+    assert "serverside-applied" in result.stdout
+    assert kc.json("get", "configmap", "settings", "-n", kc.ns)["data"] == {"mode": "blue"}
+    managed = kc.json("get", "configmap", "settings", "-n", kc.ns, "--show-managed-fields")["metadata"]
+    # kubectl also records what the last client-side apply set, as its own "kubectl-last-applied" manager
+    assert ("kubectl", "Apply") in {(e["manager"], e["operation"]) for e in managed["managedFields"]}
 
 
 def test_get_prints_upstream_tables(kc: Client) -> None:
