@@ -64,6 +64,7 @@ from control.controllers.events import EventRecorder
 from control.controllers.kinds import LEASES, NODES, PODS
 from control.controllers.manager import ControllerContext
 from control.controllers.ownership import format_time, parse_time
+from control.resources.tolerations import Taint, Toleration, tolerates
 
 log = logging.getLogger("kubelab.controllers.nodelifecycle")
 
@@ -99,27 +100,9 @@ _KUBELET_CONDITIONS = ("Ready", "MemoryPressure", "DiskPressure", "PIDPressure")
 POD_NODE_INDEX = "kubelab.io/pod-node-name"
 
 Obj = Mapping[str, Any]
-Taint = Mapping[str, Any]
-Toleration = Mapping[str, Any]
 
 
 # --- taints and tolerations -------------------------------------------------------------------
-
-
-def tolerates(toleration: Toleration, taint: Taint) -> bool:
-    """``Toleration.ToleratesTaint``: effect (empty: any), key (empty: any), then Equal/Exists."""
-    effect = toleration.get("effect") or ""
-    if effect and effect != taint.get("effect"):
-        return False
-    key = toleration.get("key") or ""
-    if key and key != taint.get("key"):
-        return False
-    operator = toleration.get("operator") or "Equal"
-    if operator == "Exists":
-        return True
-    if operator == "Equal":
-        return (toleration.get("value") or "") == (taint.get("value") or "")
-    return False
 
 
 def untolerated_taint(

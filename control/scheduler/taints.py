@@ -1,8 +1,7 @@
 """Taints, tolerations, and the taints a node implies by not being Ready.
 
-Matching follows ``v1.Toleration.ToleratesTaint``: a toleration with an effect only matches
-taints of that effect; one with a key only matches that key (an empty key with ``Exists``
-matches every taint); ``Equal`` (the default operator) also needs the same value.
+Matching is ``control.resources.tolerations`` (upstream's ``v1.Toleration.ToleratesTaint``),
+which the node lifecycle controller shares.
 
 A node that is not Ready must not get new pods. Upstream that is the node lifecycle
 controller's job (TaintNodesByCondition): it taints the node ``node.kubernetes.io/not-ready``
@@ -18,6 +17,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from control.resources.tolerations import Taint, Toleration, tolerated
+
 NOT_READY = "node.kubernetes.io/not-ready"
 UNREACHABLE = "node.kubernetes.io/unreachable"
 UNSCHEDULABLE = "node.kubernetes.io/unschedulable"
@@ -25,28 +26,6 @@ UNSCHEDULABLE = "node.kubernetes.io/unschedulable"
 NO_SCHEDULE = "NoSchedule"
 NO_EXECUTE = "NoExecute"
 PREFER_NO_SCHEDULE = "PreferNoSchedule"
-
-Taint = Mapping[str, Any]
-Toleration = Mapping[str, Any]
-
-
-def tolerates(toleration: Toleration, taint: Taint) -> bool:
-    effect = toleration.get("effect") or ""
-    if effect and effect != taint.get("effect"):
-        return False
-    key = toleration.get("key") or ""
-    if key and key != taint.get("key"):
-        return False
-    operator = toleration.get("operator") or "Equal"
-    if operator == "Exists":
-        return True
-    if operator == "Equal":
-        return (toleration.get("value") or "") == (taint.get("value") or "")
-    return False
-
-
-def tolerated(tolerations: Iterable[Toleration], taint: Taint) -> bool:
-    return any(tolerates(toleration, taint) for toleration in tolerations)
 
 
 def first_untolerated(

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from control.scheduler.taints import NO_EXECUTE, NO_SCHEDULE, effective_taints, first_untolerated, tolerates
+from control.resources.tolerations import tolerates
+from control.scheduler.taints import NO_EXECUTE, NO_SCHEDULE, effective_taints, first_untolerated
 from tests.control.scheduler.support import node
 
 TAINT = {"key": "dedicated", "value": "gpu", "effect": NO_SCHEDULE}
