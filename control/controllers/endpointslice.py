@@ -61,6 +61,7 @@ API_SERVER_KEY = "default/kubernetes"
 SLICE_SERVICE_INDEX = "kubelab.io/endpointslice-service"
 # Our own writes are expected in the cache within this time; past it they are forgotten.
 EXPECTATION_TTL = 60.0
+STALE_CACHE_RETRY_SECONDS = 0.1
 # upstream's endpointSliceChangeMinSyncDelay: a slice changed by someone else is resynced after it.
 SLICE_CHANGE_DELAY = 1.0
 
@@ -272,7 +273,12 @@ class EndpointSliceController:
             if not (slice_.get("metadata") or {}).get("deletionTimestamp")
         ]
         if self._tracker.stale(key, slices):
-            raise TemporaryError("EndpointSlice informer cache is out of date")
+            # The cache shows our own write within milliseconds: look again shortly, at a fixed
+            # pace. A rate-limited retry would back off further with every stale look while pods
+            # churn, and could leave a Service's endpoints untouched for a minute.
+            raise TemporaryError(
+                "EndpointSlice informer cache is out of date", delay=STALE_CACHE_RETRY_SECONDS
+            )
         plan = plan_slices(
             service,
             pods=pods,
