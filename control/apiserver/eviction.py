@@ -27,6 +27,7 @@ from control.apiserver.call import Call, json_response
 from control.apiserver.codec import decode
 from control.apiserver.negotiation import require_object
 from control.apiserver.writes import delete_options
+from control.resources.registry import ResourceType
 from control.resources.selectors import SelectorError, label_selector_from_spec
 
 MAX_DISRUPTED_PODS = 2000
@@ -65,9 +66,11 @@ async def evict(call: Call) -> web.Response:
     )
     pod = await call.objects.get(pods, namespace=namespace, name=name)
     if not _ignores_budgets(pod):
-        budget = await _budget_of(call, pod)
+        budgets = call.objects.registry.lookup(group="policy", version="v1", plural="poddisruptionbudgets")
+        assert budgets is not None
+        budget = await _budget_of(call, budgets, pod)
         if budget is not None and not _deletable_without_disruption(pod, budget):
-            await _spend_disruption(call, budget, pod_name=name, dry_run=options.dry_run)
+            await _spend_disruption(call, budgets, budget, pod_name=name, dry_run=options.dry_run)
     await call.objects.delete(pods, namespace=namespace, name=name, options=options)
     return json_response(
         {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}, status=201
@@ -80,9 +83,7 @@ def _ignores_budgets(pod: dict[str, Any]) -> bool:
     return phase in ("Succeeded", "Failed", "Pending") or bool(pod["metadata"].get("deletionTimestamp"))
 
 
-async def _budget_of(call: Call, pod: dict[str, Any]) -> dict[str, Any] | None:
-    budgets_rt = call.objects.registry.lookup(group="policy", version="v1", plural="poddisruptionbudgets")
-    assert budgets_rt is not None
+async def _budget_of(call: Call, budgets_rt: ResourceType, pod: dict[str, Any]) -> dict[str, Any] | None:
     namespace = pod["metadata"]["namespace"]
     labels = pod["metadata"].get("labels") or {}
     listing = await call.objects.store.list(call.objects.prefix(budgets_rt, namespace=namespace))
@@ -122,10 +123,10 @@ def _pod_ready(pod: dict[str, Any]) -> bool:
     return False
 
 
-async def _spend_disruption(call: Call, budget: dict[str, Any], *, pod_name: str, dry_run: bool) -> None:
+async def _spend_disruption(
+    call: Call, budgets_rt: ResourceType, budget: dict[str, Any], *, pod_name: str, dry_run: bool
+) -> None:
     """``checkAndDecrement``, as one compare-and-swap on the budget's status."""
-    budgets_rt = call.objects.registry.lookup(group="policy", version="v1", plural="poddisruptionbudgets")
-    assert budgets_rt is not None
     name = budget["metadata"]["name"]
     stamp = call.now.strftime("%Y-%m-%dT%H:%M:%SZ")
 

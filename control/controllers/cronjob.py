@@ -29,7 +29,6 @@ changes.
 from __future__ import annotations
 
 import copy
-import logging
 import zoneinfo
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta, tzinfo
@@ -45,10 +44,16 @@ from control.client.workqueue import RateLimitingQueue
 from control.controllers.events import EventRecorder
 from control.controllers.kinds import CRON_JOBS, JOBS
 from control.controllers.manager import ControllerContext
-from control.controllers.ownership import controller_of, controller_ref, format_time, parse_time
+from control.controllers.ownership import (
+    controller_of,
+    controller_ref,
+    error_text,
+    format_time,
+    namespace_terminating,
+    parse_time,
+    write_status,
+)
 from control.resources import cron
-
-log = logging.getLogger("kubelab.controllers.cronjob")
 
 SCHEDULED_TIMESTAMP_ANNOTATION = "batch.kubernetes.io/cronjob-scheduled-timestamp"
 MAX_MISSED = 100
@@ -181,7 +186,7 @@ class CronJobController:
         await self._track_jobs(cron_job, jobs)
         next_sync = await self._maybe_run(cron_job, jobs)
         if status != before:
-            await self._write_status(cron_job)
+            await write_status(self._client, CRON_JOBS, cron_job)
         await self._clean_up_history(cron_job, jobs)
         if next_sync is not None:
             self._queue.add_after(key, max((next_sync - self._now()).total_seconds(), 0.0))
@@ -346,9 +351,13 @@ class CronJobController:
         except errors.AlreadyExistsError:
             return None  # made by an earlier sync whose status write was lost; tracked next time
         except errors.RequestError as exc:
-            await self._recorder.event(
-                cron_job, type="Warning", reason="FailedCreate", message=f"Error creating job: {exc}"
-            )
+            if not namespace_terminating(exc):
+                await self._recorder.event(
+                    cron_job,
+                    type="Warning",
+                    reason="FailedCreate",
+                    message=f"Error creating job: {error_text(exc)}",
+                )
             raise
         await self._recorder.event(
             cron_job, type="Normal", reason="SuccessfulCreate", message=f"Created job {name}"
@@ -390,14 +399,6 @@ class CronJobController:
             )
             for job in done[: max(len(done) - int(limit), 0)]:
                 await self._delete_job(cron_job, job["metadata"]["name"])
-
-    async def _write_status(self, cron_job: dict[str, Any]) -> None:
-        try:
-            await self._client.replace(CRON_JOBS, cron_job, subresource="status")
-        except errors.NotFoundError:
-            return
-        except errors.ConflictError:
-            log.debug("CronJob %s changed while syncing; the newer version is queued", object_key(cron_job))
 
 
 def _job_ref(job: Obj) -> dict[str, Any]:

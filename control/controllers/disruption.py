@@ -24,15 +24,13 @@ any pod it selects changes, and again when an eviction it recorded times out.
 from __future__ import annotations
 
 import copy
-import logging
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from control.client import errors
 from control.client.clock import REAL_CLOCK, Clock
 from control.client.controller import Controller
-from control.client.indexer import NAMESPACE_INDEX, object_key, split_key
+from control.client.indexer import NAMESPACE_INDEX, object_key
 from control.client.informer import DeletedFinalStateUnknown
 from control.client.rest import Resource
 from control.client.workqueue import RateLimitingQueue
@@ -40,10 +38,8 @@ from control.controllers.deployment import IntOrPercentError, scaled_value
 from control.controllers.events import EventRecorder
 from control.controllers.kinds import DEPLOYMENTS, PODS, REPLICA_SETS, STATEFUL_SETS
 from control.controllers.manager import ControllerContext
-from control.controllers.ownership import controller_of, format_time, is_pod_ready, parse_time
+from control.controllers.ownership import controller_of, format_time, is_pod_ready, parse_time, write_status
 from control.resources.selectors import SelectorError, label_selector_from_spec
-
-log = logging.getLogger("kubelab.controllers.disruption")
 
 PDBS = Resource(group="policy", version="v1", plural="poddisruptionbudgets", kind="PodDisruptionBudget")
 DELETION_TIMEOUT = timedelta(minutes=2)  # how long an eviction keeps its pod out of the count
@@ -353,16 +349,8 @@ class DisruptionController:
         await self._update_status(pdb, status)
 
     async def _update_status(self, pdb: dict[str, Any], status: dict[str, Any]) -> None:
-        if pdb.get("status") == status:
-            return
-        namespace, name = split_key(object_key(pdb))
-        body = {**pdb, "status": status}
-        try:
-            await self._client.replace(PDBS, body, subresource="status")
-        except errors.NotFoundError:
-            return  # deleted meanwhile
-        except errors.ConflictError:
-            log.debug("PDB %s/%s changed while syncing; the newer version is queued", namespace, name)
+        if pdb.get("status") != status:
+            await write_status(self._client, PDBS, {**pdb, "status": status})
 
 
 def _with_uid(obj: Obj | None, ref: Obj) -> Obj | None:

@@ -430,6 +430,15 @@ def namespace_terminating(exc: BaseException) -> bool:
     )
 
 
+async def write_status(client: RESTClient, resource: Resource, obj: Mapping[str, Any]) -> None:
+    """PUT ``obj``'s status. A 404 (deleted meanwhile) or 409 (changed since it was read: the
+    informer has queued the newer version, whose sync writes again) ends the attempt quietly."""
+    try:
+        await client.replace(resource, obj, subresource="status")
+    except (errors.NotFoundError, errors.ConflictError):
+        return
+
+
 def error_text(exc: BaseException) -> str:
     """How an error reads in Events and conditions: the server's message, as Go's ``err.Error()``."""
     if isinstance(exc, errors.APIError) and exc.message:

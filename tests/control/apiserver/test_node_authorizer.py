@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-import re
 import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -17,8 +16,6 @@ import aiohttp
 import orjson
 import pytest
 
-from control.apiserver import server as apiserver_module
-from control.apiserver import serviceaccount_tokens
 from control.apiserver.authn import UserInfo
 from control.apiserver.authorization import Attributes, Decision
 from control.apiserver.node_authorizer import NODE_RULES, NodeAuthorizer, node_identity, pod_references
@@ -479,11 +476,6 @@ def test_the_field_selector_never_renames_other_requests() -> None:
 
 # --- over HTTPS: an API server with Node,RBAC -------------------------------------------------------
 
-# The server must hand the request's query to Attributes.from_request for the field-selector name.
-_SERVER_PASSES_QUERY = (
-    re.search(r"from_request\([^)]*query=", inspect.getsource(apiserver_module.APIServer)) is not None
-)
-
 
 class Kubelet:
     """An HTTPS session with a node's client certificate."""
@@ -631,10 +623,6 @@ async def test_a_node_may_not_list_secrets(cluster: tuple[RunningServer, Kubelet
     assert "can only read namespaced object of this type" in status["message"]
 
 
-@pytest.mark.skipif(
-    not _SERVER_PASSES_QUERY,
-    reason="server.py does not yet pass query=request.query to Attributes.from_request",
-)
 async def test_a_node_watches_a_single_secret_by_field_selector(
     cluster: tuple[RunningServer, Kubelet, Kubelet],
 ) -> None:
@@ -749,16 +737,6 @@ async def test_a_node_renews_its_own_lease_only(cluster: tuple[RunningServer, Ku
     assert "can only access node lease with the same name as the requesting node" in status["message"]
 
 
-# TokenRequest is served by control/apiserver/serviceaccount_tokens.py; the node checks need the
-# server to give NodeRestriction the object store to look the bound pod up.
-_TOKENS_SERVED = "SKELETON" not in inspect.getsource(serviceaccount_tokens)
-_RESTRICTION_LOOKS_UP_PODS = "NodeRestriction(objects=" in inspect.getsource(apiserver_module.APIServer)
-
-
-@pytest.mark.skipif(
-    not (_TOKENS_SERVED and _RESTRICTION_LOOKS_UP_PODS),
-    reason="needs the TokenRequest handler and server.py building NodeRestriction(objects=...)",
-)
 async def test_a_node_requests_tokens_bound_to_its_own_pods_only(
     cluster: tuple[RunningServer, Kubelet, Kubelet],
 ) -> None:
