@@ -13,6 +13,10 @@ revision. Three kinds of work run in three places:
 - **Reads** run on a small thread pool, each thread with its own read-only connection; WAL
   lets them proceed while the writer commits. Reads at "latest" read at the revision the
   loop last saw committed, so a list and its revision always agree.
+- **Latest values** of recently written or read keys are also kept in memory (a bounded map
+  the loop updates from each committed batch, in revision order, and from reads no commit
+  overtook), so a read of a key's latest value, the first step of every update, mostly needs
+  no thread hop and no query. A key the map does not hold is read from the table.
 - **Watch** is in-process: the loop fans each committed batch out to subscribers
   (:mod:`control.store.fanout`). A watch from revision R subscribes first, then replays the
   table's rows up to the revision it subscribed at, then follows the subscription, which
@@ -28,6 +32,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import enum
+import itertools
 import queue
 import sqlite3
 import threading
@@ -57,6 +62,9 @@ READER_THREAD_PREFIX = "kubelab-sqlite-reader"
 
 _MAX_BATCH = 1024
 """Most write requests in one transaction; bounds how long one commit holds the others."""
+
+LATEST_CACHE_KEYS = 8192
+"""Most keys whose latest value the loop keeps in memory (the oldest written goes first)."""
 
 _T = TypeVar("_T")
 
@@ -331,11 +339,14 @@ class SqliteStore:
         watch_buffer_limit: int = 10_000,
         replay_page_size: int = 1000,
         reader_threads: int = 4,
+        latest_cache_keys: int = LATEST_CACHE_KEYS,
     ) -> None:
         if replay_page_size < 1:
             raise ValueError(f"replay page size must be at least 1, not {replay_page_size}")
         if reader_threads < 1:
             raise ValueError(f"reader threads must be at least 1, not {reader_threads}")
+        if latest_cache_keys < 0:
+            raise ValueError(f"the latest-value map's size must not be negative, not {latest_cache_keys}")
         self.path = path
         self._replay_page_size = replay_page_size
         self._reader_threads = reader_threads
@@ -348,6 +359,10 @@ class SqliteStore:
         # The newest revision whose commit the loop has processed: what "latest" means.
         self._revision = 0
         self._closed = False
+        # key -> its latest KeyValue (None: deleted), as of self._revision; updated only by
+        # _on_commit, so it never holds a value the loop has not seen committed.
+        self._latest: dict[str, KeyValue | None] = {}
+        self._latest_limit = latest_cache_keys
 
     @property
     def commits(self) -> int:
@@ -401,8 +416,14 @@ class SqliteStore:
     async def get(self, key: str, *, revision: int = 0) -> KeyValue | None:
         _check_key(key)
         at = self._read_revision(revision)
+        if revision == 0 and key in self._latest:
+            return self._latest[key]
         kv = await self._read(_read_row, key, at)
         self._check_compacted(at)
+        if revision == 0 and self._revision == at and self._latest_limit:
+            # No commit reached the loop while we read: this is the latest value, worth keeping.
+            self._latest[key] = kv
+            self._trim_latest()
         return kv
 
     async def list(
@@ -506,6 +527,7 @@ class SqliteStore:
         """On the loop, after a batch committed (or failed): publish, then resolve."""
         self._revision = max(self._revision, revision)
         if events:
+            self._remember_latest(events)
             self._hub.publish(events)
         for future, result, error in outcomes:
             if future.done():  # the caller was cancelled; the write happened anyway
@@ -514,6 +536,21 @@ class SqliteStore:
                 future.set_result(result)
             else:
                 future.set_exception(error)
+
+    def _remember_latest(self, events: list[Event]) -> None:
+        latest = self._latest
+        for event in events:
+            key = event.kv.key
+            latest.pop(key, None)  # re-inserted last: the map's order is the order of writes
+            latest[key] = None if event.type is EventType.DELETE else event.kv
+        self._trim_latest()
+
+    def _trim_latest(self) -> None:
+        latest = self._latest
+        excess = len(latest) - self._latest_limit
+        if excess > 0:
+            for key in list(itertools.islice(latest, excess)):
+                del latest[key]
 
     def _read_revision(self, revision: int) -> int:
         """The revision a read at ``revision`` (0 = latest) reads at, or why it cannot."""

@@ -306,3 +306,48 @@ def test_bad_options_are_refused(tmp_path: Path) -> None:
         SqliteStore(tmp_path / "state.db", replay_page_size=0)
     with pytest.raises(ValueError, match="reader threads"):
         SqliteStore(tmp_path / "state.db", reader_threads=0)
+    with pytest.raises(ValueError, match="latest-value map"):
+        SqliteStore(tmp_path / "state.db", latest_cache_keys=-1)
+
+
+async def test_latest_reads_of_written_keys_need_no_query(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "state.db", latest_cache_keys=2)
+    await store.start()
+    try:
+        first = await store.create("/a", b"1")
+        swapped = await store.update("/a", b"2", expected_revision=first.mod_revision)
+        await store.create("/b", b"1")
+        await store.delete("/b")
+        queries: list[str] = []
+        real_read = store._read
+
+        async def counting_read(query, *args, **kwargs):  # type: ignore[no-untyped-def]
+            queries.append(query.__name__)
+            return await real_read(query, *args, **kwargs)
+
+        store._read = counting_read  # type: ignore[method-assign]
+        assert await store.get("/a") == swapped.kv
+        assert await store.get("/b") is None  # the deletion is remembered too
+        assert queries == []
+        # An older revision is history: the table answers.
+        old = await store.get("/a", revision=first.mod_revision)
+        assert old is not None and old.value == b"1"
+        assert queries == ["_read_row"]
+        # A third key pushes the oldest written out of the map; reading it queries again, correctly.
+        await store.create("/c", b"1")
+        again = await store.get("/a")
+        assert again == swapped.kv
+        assert queries == ["_read_row", "_read_row"]
+        # ... and that read, which no commit overtook, is remembered.
+        assert await store.get("/a") == swapped.kv
+        assert queries == ["_read_row", "_read_row"]
+    finally:
+        await store.close()
+
+
+async def test_the_latest_map_survives_a_failed_swap(sqlite_store: SqliteStore) -> None:
+    created = await sqlite_store.create("/k", b"1")
+    stale = await sqlite_store.update("/k", b"2", expected_revision=created.mod_revision + 100)
+    assert not stale.succeeded
+    current = await sqlite_store.get("/k")
+    assert current is not None and current.value == b"1" and current.mod_revision == created.mod_revision
