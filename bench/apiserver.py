@@ -7,6 +7,11 @@ and prints one table (the load generator runs on uvloop, as the server does):
 - creates/s with 1 client and with 32 concurrent clients (ConfigMaps, 1 KiB of data)
   against the anchor: raw durable SQLite commits (WAL, synchronous=FULL, one INSERT +
   COMMIT each; ``bench/store.py``'s anchor) measured in the same run. Target >= 0.4.
+- where a 1-client create's time goes, so its ratio can be read: the round trip of
+  ``GET /version`` over the same connections (the floor every request pays on this machine:
+  TLS, HTTP and the load generator), the server's own handling of a create (its
+  ``apiserver_request_duration_seconds``, commit included), one anchor commit, and the
+  ratio a server that spent nothing beyond the floor and the commit would reach.
 - LIST of 10,000 pods as JSON and as a Table (what ``kubectl get pods`` asks for): the
   median of several requests. Target <= 0.5 s.
 - watch fan-out: 500 watchers on one namespace; one write; the delay from sending the
@@ -121,6 +126,30 @@ async def create_rate(
     started = time.perf_counter()
     await asyncio.gather(*(client(first) for first in range(clients)))
     return count / (time.perf_counter() - started)
+
+
+async def round_trip_seconds(session: aiohttp.ClientSession, url: str, *, count: int) -> float:
+    """Mean round trip of ``GET /version``: no store, no object, the least a request costs."""
+    started = time.perf_counter()
+    for _ in range(count):
+        async with session.get(f"{url}/version") as response:
+            await response.read()
+    return (time.perf_counter() - started) / count
+
+
+async def create_handling_seconds(session: aiohttp.ClientSession, url: str) -> tuple[float, float]:
+    """Sum and count of the server's ``apiserver_request_duration_seconds`` for ConfigMap creates."""
+    async with session.get(f"{url}/metrics") as response:
+        text = await response.text()
+    total = count = 0.0
+    for line in text.splitlines():
+        if 'verb="POST"' not in line or 'resource="configmaps"' not in line:
+            continue
+        if line.startswith("apiserver_request_duration_seconds_sum"):
+            total += float(line.rsplit(" ", 1)[1])
+        elif line.startswith("apiserver_request_duration_seconds_count"):
+            count += float(line.rsplit(" ", 1)[1])
+    return total, count
 
 
 def pod(name: str) -> bytes:
@@ -249,14 +278,25 @@ async def run(args: argparse.Namespace) -> None:
         anchor_rate = anchor(directory / "anchor.db", writes=args.creates, value=b"x" * 1024)
         server = Server(directory / "lab")
         async with server as session:
+            floor = await round_trip_seconds(session, server.url, count=args.creates)
+            handled_before = await create_handling_seconds(session, server.url)
             one = await create_rate(session, server.url, count=args.creates, clients=1, tag="one")
+            handled_after = await create_handling_seconds(session, server.url)
             many = await create_rate(session, server.url, count=args.creates, clients=32, tag="many")
             json_s, table_s = await list_seconds(session, server.url, pods=args.pods, rounds=5)
             delays = await watch_fanout(session, server.url, watchers=args.watchers, writes=args.writes)
     p50, p99 = percentile(delays, 0.50) * 1000, percentile(delays, 0.99) * 1000
+    handling = (handled_after[0] - handled_before[0]) / max(1.0, handled_after[1] - handled_before[1])
+    commit = 1 / anchor_rate
+    ceiling = 1 / (floor + commit) / anchor_rate
     rows = [
         ("anchor: raw durable SQLite commits/s", f"{anchor_rate:,.0f}", "", ""),
         ("creates/s, 1 client", f"{one:,.0f}", f"ratio = {one / anchor_rate:.2f}", ">= 0.4"),
+        ("  1 client: one create, round trip", f"{1e6 / one:,.0f} us", "", ""),
+        ("  of which the server's handling (commit included)", f"{handling * 1e6:,.0f} us", "", ""),
+        ("  floor: GET /version round trip", f"{floor * 1e6:,.0f} us", "", ""),
+        ("  anchor: one durable commit", f"{commit * 1e6:,.0f} us", "", ""),
+        ("  ceiling: floor + commit only", f"{1 / (floor + commit):,.0f}", f"ratio = {ceiling:.2f}", ""),
         ("creates/s, 32 clients", f"{many:,.0f}", f"ratio = {many / anchor_rate:.2f}", ">= 0.4"),
         (f"LIST {args.pods:,} pods, JSON (median)", f"{json_s:.3f} s", "", "<= 0.5 s"),
         (f"LIST {args.pods:,} pods, Table (median)", f"{table_s:.3f} s", "", "<= 0.5 s"),
