@@ -34,13 +34,19 @@ from collections.abc import Callable, Coroutine, Sequence
 from datetime import UTC, datetime, timedelta
 from importlib import metadata
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import orjson
 
 from control import lab
 from control.apiserver.options import APIServerOptions
 from control.pki import LEAF_VALIDITY, Outcome, PKIError, write_file_atomically
+
+if TYPE_CHECKING:
+    from prometheus_client import CollectorRegistry
+
+    from control.client.config import ClientConfig
+    from control.controllers.metrics_serving import HealthChecks, ServingConfig
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -49,6 +55,9 @@ EXIT_NOT_RUNNING = 3
 EXIT_INTERRUPTED = 130
 
 DEFAULT_UP_TIMEOUT = 60.0
+# kube-controller-manager's --secure-port (control.controllers.metrics_serving.DEFAULT_SECURE_PORT, not
+# imported here: its HTTP machinery would slow every command down)
+DEFAULT_CONTROLLERS_SECURE_PORT = 10257
 DEFAULT_DOWN_TIMEOUT = 30.0
 
 log = logging.getLogger("kubelab")
@@ -87,8 +96,9 @@ def _server(args: argparse.Namespace) -> int:
     settings = _settings_from_flags(layout, args)
     _configure_logging(settings.log_level)
     components = _components(args.components)
+    secure_port = args.controllers_secure_port or None
     if "apiserver" not in components:
-        return _controllers(layout, components=components)
+        return _controllers(layout, components=components, secure_port=secure_port)
     try:
         with lab.claim_pidfile(layout.pid_file(lab.SERVER)):
             lab.check_port_free(host=settings.bind_address, port=settings.api_port)
@@ -104,7 +114,13 @@ def _server(args: argparse.Namespace) -> int:
                 },
             )
             _run(
-                _serve_until_signalled(options, url=settings.server_url, layout=layout, components=components)
+                _serve_until_signalled(
+                    options,
+                    url=settings.server_url,
+                    layout=layout,
+                    components=components,
+                    secure_port=secure_port,
+                )
             )
     except (lab.LabError, PKIError) as exc:
         log.error(str(exc))
@@ -210,7 +226,8 @@ def _start_controllers(layout: lab.Layout, settings: lab.Settings) -> None:
             log_file=layout.log_file(lab.CONTROLLERS),
         )
         _progress(
-            f"started the controller manager and the scheduler (log {layout.log_file(lab.CONTROLLERS)})"
+            f"started the controller manager and the scheduler (log {layout.log_file(lab.CONTROLLERS)}; "
+            f"health and metrics on https://127.0.0.1:{DEFAULT_CONTROLLERS_SECURE_PORT})"
         )
 
 
@@ -485,7 +502,7 @@ def _components(text: str) -> tuple[str, ...]:
     return chosen
 
 
-def _controllers(layout: lab.Layout, *, components: tuple[str, ...]) -> int:
+def _controllers(layout: lab.Layout, *, components: tuple[str, ...], secure_port: int | None) -> int:
     """The controller manager and/or the scheduler without the API server: a process of
     their own (what `up` runs, so they use the second CPU), as clients of the lab's API."""
     try:
@@ -493,7 +510,7 @@ def _controllers(layout: lab.Layout, *, components: tuple[str, ...]) -> int:
             log.info(
                 "control-plane components starting", extra={"components": components, "pid": os.getpid()}
             )
-            _run(_components_until_signalled(layout, components=components))
+            _run(_components_until_signalled(layout, components=components, secure_port=secure_port))
     except lab.LabError as exc:
         log.error(str(exc))
         return EXIT_FAILED
@@ -501,13 +518,22 @@ def _controllers(layout: lab.Layout, *, components: tuple[str, ...]) -> int:
     return EXIT_OK
 
 
-async def _components_until_signalled(layout: lab.Layout, *, components: tuple[str, ...]) -> None:
+async def _components_until_signalled(
+    layout: lab.Layout, *, components: tuple[str, ...], secure_port: int | None
+) -> None:
     stop = _stop_on_signals()
-    await asyncio.gather(*_start_components(layout, components=components, stop=stop))
+    await asyncio.gather(
+        *_start_components(layout, components=components, stop=stop, secure_port=secure_port)
+    )
 
 
 async def _serve_until_signalled(
-    options: APIServerOptions, *, url: str, layout: lab.Layout, components: tuple[str, ...] = CONTROL_PLANE
+    options: APIServerOptions,
+    *,
+    url: str,
+    layout: lab.Layout,
+    components: tuple[str, ...] = CONTROL_PLANE,
+    secure_port: int | None = None,
 ) -> None:
     """The API server, then (once it is ready) the controller manager and the scheduler in
     the same event loop, each as its own API client, until SIGTERM/SIGINT."""
@@ -525,7 +551,7 @@ async def _serve_until_signalled(
     await asyncio.wait({tasks[0], waiting}, return_when=asyncio.FIRST_COMPLETED)
     waiting.cancel()
     if ready.is_set():
-        tasks.extend(_start_components(layout, components=components, stop=stop))
+        tasks.extend(_start_components(layout, components=components, stop=stop, secure_port=secure_port))
     try:
         await asyncio.gather(*tasks)
     finally:
@@ -533,16 +559,38 @@ async def _serve_until_signalled(
 
 
 def _start_components(
-    layout: lab.Layout, *, components: tuple[str, ...], stop: asyncio.Event
+    layout: lab.Layout,
+    *,
+    components: tuple[str, ...],
+    stop: asyncio.Event,
+    secure_port: int | None = None,
 ) -> list[asyncio.Task[None]]:
+    """Tasks running ``components`` (controller-manager, scheduler) until ``stop``; with
+    ``secure_port``, also their health and metrics over HTTPS on 127.0.0.1:<port>."""
     from control.client.config import load_kubeconfig
 
     # Each component's start is bound to its own configuration now (functools.partial), not
     # looked up when it (re)starts: a closure over one `config` variable would hand every
     # component the last one loaded.
     started = []
+    manager_extra: dict[str, Any] = {}
+    scheduler_extra: dict[str, Any] = {}
+    served = [name for name in components if name in ("controller-manager", "scheduler")]
+    if secure_port is not None and served:
+        registry, checks, serving = _secure_port(layout, user=served[0], port=secure_port, stop=stop)
+        started.append(serving)
+        manager_extra["health"] = checks
+        scheduler_extra["registry"] = registry
     if "controller-manager" in components:
-        from control.controllers.manager import ControllerOptions, OptionsError, run_controller_manager
+        from control.controllers.manager import (
+            ControllerOptions,
+            OptionsError,
+            expect_informer_sync,
+            run_controller_manager,
+        )
+
+        if "health" in manager_extra:
+            expect_informer_sync(manager_extra["health"])
 
         config = load_kubeconfig(layout.component_kubeconfig("controller-manager"))
         try:
@@ -556,7 +604,9 @@ def _start_components(
             asyncio.create_task(
                 _keep_running(
                     "controller-manager",
-                    functools.partial(run_controller_manager, config=config, stop=stop, options=options),
+                    functools.partial(
+                        run_controller_manager, config=config, stop=stop, options=options, **manager_extra
+                    ),
                     stop,
                 ),
                 name="controller-manager",
@@ -569,12 +619,76 @@ def _start_components(
         started.append(
             asyncio.create_task(
                 _keep_running(
-                    "scheduler", functools.partial(run_scheduler, config=scheduler_config, stop=stop), stop
+                    "scheduler",
+                    functools.partial(run_scheduler, config=scheduler_config, stop=stop, **scheduler_extra),
+                    stop,
                 ),
                 name="scheduler",
             )
         )
     return started
+
+
+def _secure_port(
+    layout: lab.Layout, *, user: str, port: int, stop: asyncio.Event
+) -> tuple[CollectorRegistry, HealthChecks, asyncio.Task[None]]:
+    """The components' metrics registry (the client library's hooks pointed at it), their health
+    checks, and the task serving both on 127.0.0.1:<port> as kube-controller-manager's 10257,
+    with a serving certificate from the lab CA. Authentication and authorization are asked of
+    the API server as component ``user``'s kubeconfig (upstream lets both controller-manager and
+    scheduler create token and access reviews)."""
+    from control.client.config import load_kubeconfig
+    from control.controllers.metrics import component_registry, install_client_metrics
+    from control.controllers.metrics_serving import HealthChecks, ServingConfig
+    from control.pki import ensure_controllers_serving_certificate, load_ca
+
+    files = layout.pki
+    try:
+        ca = load_ca(cert_file=files.ca_cert, key_file=files.ca_key)
+        ensure_controllers_serving_certificate(files=files, ca=ca)
+    except (PKIError, OSError) as exc:
+        raise lab.LabError(f"the controllers' serving certificate: {exc}") from exc
+    registry = component_registry()
+    install_client_metrics(registry)
+    checks = HealthChecks()
+    checks.add("shutdown", lambda: "shutting down" if stop.is_set() else None, endpoints=("readyz",))
+    config = ServingConfig(
+        port=port,
+        cert_file=files.controllers_serving_cert,
+        key_file=files.controllers_serving_key,
+        client_ca_file=files.ca_cert,
+    )
+    client_config = load_kubeconfig(layout.component_kubeconfig(user))
+    task = asyncio.create_task(
+        _serve_secure_port(
+            config=config, client_config=client_config, checks=checks, registry=registry, stop=stop
+        ),
+        name="secure port",
+    )
+    return registry, checks, task
+
+
+async def _serve_secure_port(
+    *,
+    config: ServingConfig,
+    client_config: ClientConfig,
+    checks: HealthChecks,
+    registry: CollectorRegistry,
+    stop: asyncio.Event,
+) -> None:
+    """Serve until ``stop``; an address already taken is logged and the components run on without."""
+    from control.controllers.metrics_serving import ServingError, serve_until_stopped
+
+    try:
+        await serve_until_stopped(
+            config=config, client_config=client_config, checks=checks, registry=registry, stop=stop
+        )
+    except ServingError as exc:
+        log.error(
+            "%s; the components run on without health and metrics serving "
+            "(choose another port with --controllers-secure-port, or 0 for none)",
+            exc,
+        )
 
 
 async def _keep_running(
@@ -712,6 +826,10 @@ def _port(text: str) -> int:
     if not text.isdigit():
         raise argparse.ArgumentTypeError(f"{text!r} is not a port number (e.g. 6443)")
     return _checked(lab.validate_port, int(text))
+
+
+def _secure_port_number(text: str) -> int:
+    return 0 if text == "0" else _port(text)
 
 
 def _bind_address(text: str) -> str:
@@ -916,6 +1034,15 @@ def _build_parser() -> argparse.ArgumentParser:
         help="what this process runs, comma-separated: apiserver, controller-manager, scheduler "
         f"(default: {','.join(CONTROL_PLANE)}); without apiserver the process is a client of the "
         "data dir's running API server (`up` runs apiserver and the other two as two processes)",
+    )
+    server.add_argument(
+        "--controllers-secure-port",
+        type=_secure_port_number,
+        default=DEFAULT_CONTROLLERS_SECURE_PORT,
+        metavar="PORT",
+        help="serve the controller manager's and the scheduler's /healthz, /livez, /readyz and /metrics over "
+        f"HTTPS on 127.0.0.1:PORT, as kube-controller-manager (default: {DEFAULT_CONTROLLERS_SECURE_PORT}; "
+        "0 for none)",
     )
     server.set_defaults(command="server", run=_server)
 

@@ -124,6 +124,14 @@ class PKIFiles:
     def apiserver_kubelet_client_key(self) -> Path:
         return self.directory / "apiserver-kubelet-client.key"
 
+    @property
+    def controllers_serving_cert(self) -> Path:
+        return self.directory / "controllers-serving.crt"
+
+    @property
+    def controllers_serving_key(self) -> Path:
+        return self.directory / "controllers-serving.key"
+
     def kubelet_serving_cert(self, node_name: str) -> Path:
         return self.directory / f"kubelet-{node_name}.crt"
 
@@ -356,6 +364,22 @@ def ensure_kubelet_serving_certificate(
         common_name=f"system:node:{node_name}",
         dns_names=[node_name],
         ip_addresses=addresses,
+        now=now,
+    )
+
+
+def ensure_controllers_serving_certificate(
+    *, files: PKIFiles, ca: CertificateAuthority, now: datetime | None = None
+) -> Outcome:
+    """The serving certificate of the controllers process's secure port (kube-controller-manager's
+    10257): ``localhost`` and 127.0.0.1, signed by the lab CA so clients of the lab trust it."""
+    return ensure_serving_certificate(
+        ca=ca,
+        cert_file=files.controllers_serving_cert,
+        key_file=files.controllers_serving_key,
+        common_name="kube-controller-manager",
+        dns_names=["localhost"],
+        ip_addresses=["127.0.0.1"],
         now=now,
     )
 

@@ -20,6 +20,13 @@ and builds ``/api/v1/namespaces/<ns>/pods/<name>/status``-style paths — and it
 
 The client must be created and used inside a running event loop (aiohttp's rule); close it
 with ``await client.close()`` or use it as an async context manager.
+
+Request metrics go through a hook, as client-go's ``tools/metrics``: the library defines
+:class:`RequestMetrics` and a component installs real ones with :func:`register_request_metrics`
+(``control.controllers.metrics`` makes component-base's ``rest_client_requests_total`` and
+``rest_client_request_duration_seconds``). Every attempt counts one result — its status code, or
+``<error>`` when no answer came — and every non-streaming request one latency, retries and the
+reading of the answer included. Without a hook nothing is measured.
 """
 
 from __future__ import annotations
@@ -30,10 +37,11 @@ import enum
 import errno
 import importlib.metadata
 import logging
+import time
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
-from typing import Any, NoReturn
-from urllib.parse import quote
+from typing import Any, NoReturn, Protocol
+from urllib.parse import quote, urlsplit
 
 import aiohttp
 import orjson
@@ -72,6 +80,32 @@ def _version() -> str:
 
 
 USER_AGENT = f"kubelab/{_version()}"
+
+
+class LatencyMetric(Protocol):
+    def observe(self, *, verb: str, host: str, seconds: float) -> None: ...
+
+
+class ResultMetric(Protocol):
+    def increment(self, *, code: str, method: str, host: str) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class RequestMetrics:
+    """What a component measures its API requests with (client-go's ``metrics.RegisterOpts``)."""
+
+    latency: LatencyMetric
+    result: ResultMetric
+
+
+ERROR_CODE = "<error>"  # the code label of an attempt that got no answer, as client-go's
+_request_metrics: RequestMetrics | None = None
+
+
+def register_request_metrics(metrics: RequestMetrics | None) -> None:
+    """Measure every client's requests from now on with ``metrics`` (``None``: stop measuring)."""
+    global _request_metrics
+    _request_metrics = metrics
 
 
 @dataclass(frozen=True, slots=True)
@@ -364,6 +398,7 @@ class RESTClient:
             raise RuntimeError("RESTClient must be created inside a running event loop") from None
         self.config = config
         self._base = config.server.rstrip("/")
+        self._host = urlsplit(self._base).netloc
         self._auth = Authenticator(config, clock=clock)
         self._max_retries = max_retries
         self._clock = clock
@@ -420,6 +455,7 @@ class RESTClient:
             extra: dict[str, Any] = {}
             if self.config.tls_server_name:
                 extra["server_hostname"] = self.config.tls_server_name
+            metrics = _request_metrics
             try:
                 session = self._stream_session if client_timeout is self._stream_timeout else self._session
                 response = await session.request(
@@ -433,12 +469,16 @@ class RESTClient:
                     **extra,
                 )
             except _TRANSPORT_ERRORS as exc:
+                if metrics is not None:
+                    metrics.result.increment(code=ERROR_CODE, method=method, host=self._host)
                 if method == "GET" and _is_connection_reset(exc) and attempt < self._max_retries:
                     attempt += 1
                     log.debug("%s %s: %r; retrying in 1s (attempt %d)", method, url, exc, attempt)
                     await self._clock.sleep(1.0)
                     continue
                 raise TransportError(f"{method} {url.with_query(params or {})}: {exc!r}") from exc
+            if metrics is not None:
+                metrics.result.increment(code=str(response.status), method=method, host=self._host)
             for warning in response.headers.getall("Warning", ()):
                 if warning not in self._warnings_seen:  # deprecation warnings repeat on every call
                     self._warnings_seen.add(warning)
@@ -511,23 +551,29 @@ class RESTClient:
             if request_timeout is None
             else aiohttp.ClientTimeout(total=request_timeout, sock_connect=CONNECT_TIMEOUT)
         )
-        response, url = await self._open(
-            method,
-            path,
-            params=params,
-            body=body,
-            content_type=content_type,
-            accept=accept,
-            client_timeout=client_timeout,
-        )
-        async with response:
-            try:
-                data = await response.read()
-            except _TRANSPORT_ERRORS as exc:
-                raise TransportError(f"{method} {url}: reading the answer: {exc!r}") from exc
-            if not 200 <= response.status <= 206:
-                self._fail(response, data, method=method, qualified_resource=qualified_resource, name=name)
-            return Response(response.status, response.headers, data)
+        started = time.perf_counter()
+        try:
+            response, url = await self._open(
+                method,
+                path,
+                params=params,
+                body=body,
+                content_type=content_type,
+                accept=accept,
+                client_timeout=client_timeout,
+            )
+            async with response:
+                try:
+                    data = await response.read()
+                except _TRANSPORT_ERRORS as exc:
+                    raise TransportError(f"{method} {url}: reading the answer: {exc!r}") from exc
+        finally:
+            metrics = _request_metrics
+            if metrics is not None:
+                metrics.latency.observe(verb=method, host=self._host, seconds=time.perf_counter() - started)
+        if not 200 <= response.status <= 206:
+            self._fail(response, data, method=method, qualified_resource=qualified_resource, name=name)
+        return Response(response.status, response.headers, data)
 
     async def _json(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
         response = await self._call(method, path, **kwargs)

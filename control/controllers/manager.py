@@ -31,6 +31,11 @@ seconds (kube-controller-manager's ``--node-monitor-period`` and
 ``--node-monitor-grace-period``). Tests use them to see a dead node within seconds instead of
 the upstream 40 s; the grace period must stay above the kubelet's 10 s lease renewal, or
 healthy nodes flap.
+
+Given ``health`` (the controllers process's secure port, ``control.controllers.metrics_serving``),
+the manager adds an ``informer-sync`` check to ``/readyz``: ready once every shared informer has
+synced. The workqueue and REST client metrics come from the process-wide hooks the process
+installs (``control.controllers.metrics``), not from the manager.
 """
 
 from __future__ import annotations
@@ -38,6 +43,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import importlib
 import logging
 import os
@@ -54,6 +60,7 @@ from control.client.tokenrequest import (
     service_account_username,
 )
 from control.controllers.events import EventRecorder
+from control.controllers.metrics_serving import HealthChecks
 
 log = logging.getLogger("kubelab.controller-manager")
 
@@ -282,9 +289,12 @@ async def run_controller_manager(
     stop: asyncio.Event,
     options: ControllerOptions | None = None,
     enabled: Iterable[str] | None = None,
+    health: HealthChecks | None = None,
 ) -> None:
     """Run the controllers until ``stop`` is set (``options`` default to
-    ``ControllerOptions.from_environment()``)."""
+    ``ControllerOptions.from_environment()``). With ``health``, its ``/readyz`` gets an
+    ``informer-sync`` check that passes once every shared informer has synced, and fails again
+    once the manager has stopped."""
     options = options or ControllerOptions.from_environment()
     names = controller_names(enabled)
     async with contextlib.AsyncExitStack() as resources:
@@ -303,6 +313,8 @@ async def run_controller_manager(
         ctx = ControllerContext(client=client, informers=informers, options=options)
         controllers = build_controllers(ctx, enabled=names, clients=clients)
         informers.start()
+        if health is not None:
+            health.add(INFORMER_SYNC_CHECK, functools.partial(_unsynced, informers), endpoints=("readyz",))
         tasks = [
             asyncio.create_task(_supervise(controller), name=controller.name) for controller in controllers
         ]
@@ -315,7 +327,27 @@ async def run_controller_manager(
             for task in tasks:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+            if health is not None:
+                expect_informer_sync(health)
             await informers.shutdown()
+
+
+INFORMER_SYNC_CHECK = "informer-sync"
+
+
+def expect_informer_sync(health: HealthChecks) -> None:
+    """Make ``health``'s ``/readyz`` fail until a :func:`run_controller_manager` given it has synced
+    its informers (register before serving, so no scrape sees a manager not yet started as ready)."""
+    health.add(INFORMER_SYNC_CHECK, _not_running, endpoints=("readyz",))
+
+
+def _unsynced(informers: InformerFactory) -> str | None:
+    waiting = [informer.name for informer in informers.informers() if not informer.has_synced()]
+    return f"not synced yet: {', '.join(sorted(waiting))}" if waiting else None
+
+
+def _not_running() -> str:
+    return "the controller manager is not running"
 
 
 async def _supervise(controller: RunnableController) -> None:

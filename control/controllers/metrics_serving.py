@@ -1,0 +1,422 @@
+"""The controllers process's secure port: health and metrics over HTTPS, as kube-controller-manager
+serves them on 127.0.0.1:10257.
+
+Paths:
+
+- ``/healthz``, ``/livez``, ``/readyz``: the named :class:`HealthChecks` of that endpoint, answered
+  as k8s.io/apiserver's healthz handler does — ``ok``, or with ``?verbose`` one ``[+]name ok`` line
+  per check and ``<endpoint> check passed``; any failing check makes a 500 listing every check
+  (``[-]name failed: reason withheld``; the reason goes to the log only, the endpoint being public);
+  ``?exclude=name`` skips a check (``[+]name excluded: ok``); ``/<endpoint>/<name>`` runs one check
+  (``ok`` or ``internal server error: <reason>``);
+- ``/metrics``: the process's Prometheus registry (workqueue, REST client, scheduler, process and
+  Python collectors: see ``control.controllers.metrics``).
+
+Who may call is delegated to the API server, as upstream's ``--authentication-kubeconfig`` and
+``--authorization-kubeconfig`` do, through the component's own client:
+
+- **authentication**: a client certificate the lab CA signed (the TLS layer verifies it; CN is the
+  user, O the groups), else a bearer token the API server vouches for (``TokenReview``; answers are
+  remembered for ``cache_ttl`` seconds, keyed by the token's hash). A request with neither is
+  anonymous, which only the always-allowed paths accept: everything else answers 401. (Upstream's
+  delegated authentication would let anonymous through to be refused by authorization; this is
+  the narrower configuration of ``AnonymousAuthConfigurableEndpoints``, anonymous on the health
+  paths only.) A bad token, or one the API server cannot be asked about, is a 401 too.
+- **authorization**: ``/healthz``, ``/livez`` and ``/readyz`` with their sub-paths are always
+  allowed (upstream's ``--authorization-always-allow-paths`` default); any other path is put to
+  the API server as a ``SubjectAccessReview`` of the non-resource path and the request's verb
+  (RBAC's ``system:monitoring`` ClusterRole grants ``get`` on ``/metrics``; so does
+  ``cluster-admin``). A denial is upstream's 403 Status (``forbidden: User "jane" cannot get path
+  "/metrics"``); a review that cannot be had is a 500. Answers are remembered for ``cache_ttl``.
+
+The component's user must be allowed to create ``tokenreviews`` and ``subjectaccessreviews``:
+upstream's ``system:kube-controller-manager`` and ``system:kube-scheduler`` ClusterRoles are.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import ssl
+import time
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+from aiohttp import web
+from multidict import MultiMapping
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+from control.apiserver.authn import ANONYMOUS, UserInfo, user_from_peercert
+from control.client.config import ClientConfig
+from control.client.errors import RequestError
+from control.client.rest import Resource, RESTClient
+
+log = logging.getLogger("kubelab.controllers.serving")
+
+DEFAULT_SECURE_PORT = 10257  # kube-controller-manager's --secure-port
+DEFAULT_BIND_ADDRESS = "127.0.0.1"
+USER_AGENT = "kube-controller-manager/kubelab (secure serving)"
+HEALTH_ENDPOINTS = ("healthz", "livez", "readyz")
+ALWAYS_ALLOW_PATHS = tuple(f"/{endpoint}" for endpoint in HEALTH_ENDPOINTS)
+CACHE_TTL = 10.0  # seconds; upstream's delegated token and authorization cache TTLs
+_CACHE_LIMIT = 1024
+
+TOKEN_REVIEWS = Resource("authentication.k8s.io", "v1", "tokenreviews", "TokenReview", namespaced=False)
+SUBJECT_ACCESS_REVIEWS = Resource(
+    "authorization.k8s.io", "v1", "subjectaccessreviews", "SubjectAccessReview", namespaced=False
+)
+
+HealthCheck = Callable[[], str | None]
+"""A check: ``None`` when healthy, else why not (for the log)."""
+
+
+class ServingError(Exception):
+    """The secure port cannot be served (TLS files unreadable, address taken)."""
+
+
+class HealthChecks:
+    """Named checks, each on some of ``/healthz``, ``/livez`` and ``/readyz``, in the order added.
+
+    ``ping`` (always healthy) is on all three from the start. Adding a name again replaces that
+    check, so a restarted component re-registers its own.
+    """
+
+    def __init__(self) -> None:
+        self._checks: dict[str, tuple[HealthCheck, frozenset[str]]] = {}
+        self.add("ping", lambda: None)
+
+    def add(self, name: str, check: HealthCheck, *, endpoints: Iterable[str] = HEALTH_ENDPOINTS) -> None:
+        chosen = frozenset(endpoints)
+        unknown = chosen - set(HEALTH_ENDPOINTS)
+        if not name or "/" in name or unknown or not chosen:
+            raise ValueError(
+                f"a health check needs a name without '/' and endpoints among {HEALTH_ENDPOINTS}, "
+                f"got {name!r} on {sorted(chosen)}"
+            )
+        self._checks[name] = (check, chosen)
+
+    def remove(self, name: str) -> None:
+        self._checks.pop(name, None)
+
+    def of(self, endpoint: str) -> list[tuple[str, HealthCheck]]:
+        """The checks of ``endpoint``, in the order added."""
+        return [(name, check) for name, (check, endpoints) in self._checks.items() if endpoint in endpoints]
+
+
+def _run_check(name: str, check: HealthCheck) -> str | None:
+    try:
+        return check()
+    except Exception as exc:  # a check that breaks is a failing check, not a broken endpoint
+        log.exception("health check %s raised", name)
+        return f"{type(exc).__name__}: {exc}"
+
+
+def health_response(checks: HealthChecks, *, endpoint: str, query: MultiMapping[str]) -> web.Response:
+    """The answer of ``/<endpoint>`` with ``query`` (``verbose``, ``exclude``), as upstream words it."""
+    excluded = set(query.getall("exclude", ()))
+    lines: list[str] = []
+    failures: list[str] = []
+    for name, check in checks.of(endpoint):
+        if name in excluded:
+            excluded.discard(name)
+            lines.append(f"[+]{name} excluded: ok")
+            continue
+        reason = _run_check(name, check)
+        if reason is None:
+            lines.append(f"[+]{name} ok")
+        else:
+            lines.append(f"[-]{name} failed: reason withheld")
+            failures.append(f"[-]{name} failed: {reason}")
+    if excluded:
+        quoted = ", ".join(f'"{name}"' for name in sorted(excluded))
+        lines.append(f"warn: some health checks cannot be excluded: no matches for {quoted}")
+    body = "".join(line + "\n" for line in lines)
+    if failures:
+        log.warning("/%s check failed:\n%s", endpoint, "\n".join(failures))
+        return _text(500, f"{body}{endpoint} check failed\n")
+    if "verbose" not in query:
+        return _text(200, "ok")
+    return _text(200, f"{body}{endpoint} check passed\n")
+
+
+def _text(status: int, text: str) -> web.Response:
+    return web.Response(
+        status=status,
+        text=text,
+        content_type="text/plain",
+        charset="utf-8",
+        headers={"X-Content-Type-Options": "nosniff"},
+    )
+
+
+def _status(code: int, reason: str, message: str) -> web.Response:
+    body = {
+        "kind": "Status",
+        "apiVersion": "v1",
+        "metadata": {},
+        "status": "Failure",
+        "message": message,
+        "reason": reason,
+        "code": code,
+    }
+    if code == 403:
+        body["details"] = {}
+    return web.Response(status=code, body=orjson.dumps(body), content_type="application/json")
+
+
+class _TTLCache:
+    """Answers remembered for ``ttl`` seconds, at most ``_CACHE_LIMIT`` of them."""
+
+    def __init__(self, *, ttl: float, clock: Callable[[], float]) -> None:
+        self._ttl = ttl
+        self._clock = clock
+        self._entries: dict[Any, tuple[float, Any]] = {}
+
+    def get(self, key: Any) -> Any | None:
+        entry = self._entries.get(key)
+        if entry is None:
+            return None
+        if entry[0] <= self._clock():
+            del self._entries[key]
+            return None
+        return entry[1]
+
+    def put(self, key: Any, value: Any) -> None:
+        if self._ttl <= 0:
+            return
+        now = self._clock()
+        if len(self._entries) >= _CACHE_LIMIT:
+            self._entries = {k: entry for k, entry in self._entries.items() if entry[0] > now}
+            if len(self._entries) >= _CACHE_LIMIT:
+                self._entries.clear()
+        self._entries[key] = (now + self._ttl, value)
+
+
+class DelegatedAuth:
+    """Authentication and authorization asked of the API server through ``client``."""
+
+    def __init__(
+        self,
+        client: RESTClient,
+        *,
+        always_allow_paths: Iterable[str] = ALWAYS_ALLOW_PATHS,
+        cache_ttl: float = CACHE_TTL,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._client = client
+        self._always_allow = tuple(always_allow_paths)
+        self._tokens = _TTLCache(ttl=cache_ttl, clock=clock)
+        self._decisions = _TTLCache(ttl=cache_ttl, clock=clock)
+
+    def always_allowed(self, path: str) -> bool:
+        return any(path == prefix or path.startswith(prefix + "/") for prefix in self._always_allow)
+
+    async def authenticate(self, request: web.Request) -> UserInfo | None:
+        """The caller, :data:`ANONYMOUS` without credentials, or None when its credentials fail."""
+        transport = request.transport
+        ssl_object = transport.get_extra_info("ssl_object") if transport is not None else None
+        if ssl_object is not None:
+            user = user_from_peercert(ssl_object.getpeercert())
+            if user.authenticated:
+                return user
+        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            return ANONYMOUS
+        return await self._review_token(token.strip())
+
+    async def _review_token(self, token: str) -> UserInfo | None:
+        key = hashlib.sha256(token.encode()).digest()
+        cached = self._tokens.get(key)
+        if cached is not None:
+            return cached or None
+        body = {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenReview", "spec": {"token": token}}
+        try:
+            review = await self._client.create(TOKEN_REVIEWS, body)
+        except RequestError as exc:
+            log.warning("cannot review a bearer token with the API server: %s", exc)
+            return None
+        status = review.get("status") or {}
+        user: UserInfo | bool = False
+        if status.get("authenticated"):
+            info = status.get("user") or {}
+            user = UserInfo(
+                name=info.get("username", ""),
+                groups=tuple(info.get("groups") or ()),
+                uid=info.get("uid", ""),
+                extra={key: tuple(values) for key, values in (info.get("extra") or {}).items()},
+            )
+        self._tokens.put(key, user)
+        return user or None
+
+    async def authorize(self, user: UserInfo, *, verb: str, path: str) -> tuple[bool, str]:
+        """(allowed, reason) for ``verb`` on the non-resource ``path``; raises
+        :class:`RequestError` when the API server cannot be asked."""
+        key = (user.name, user.uid, user.groups, tuple(sorted(user.extra.items())), verb, path)
+        cached = self._decisions.get(key)
+        if cached is not None:
+            return cached
+        spec: dict[str, Any] = {
+            "user": user.name,
+            "groups": list(user.groups),
+            "nonResourceAttributes": {"path": path, "verb": verb},
+        }
+        if user.uid:
+            spec["uid"] = user.uid
+        if user.extra:
+            spec["extra"] = {name: list(values) for name, values in user.extra.items()}
+        body = {"apiVersion": "authorization.k8s.io/v1", "kind": "SubjectAccessReview", "spec": spec}
+        review = await self._client.create(SUBJECT_ACCESS_REVIEWS, body)
+        status = review.get("status") or {}
+        decision = (bool(status.get("allowed")), str(status.get("reason") or ""))
+        self._decisions.put(key, decision)
+        return decision
+
+
+@dataclass(frozen=True, kw_only=True)
+class ServingConfig:
+    """Where and with what certificate to serve; ``client_ca_file`` verifies client certificates."""
+
+    bind_address: str = DEFAULT_BIND_ADDRESS
+    port: int = DEFAULT_SECURE_PORT
+    cert_file: Path
+    key_file: Path
+    client_ca_file: Path
+
+
+def server_ssl_context(config: ServingConfig) -> ssl.SSLContext:
+    """TLS 1.2+, the serving certificate, client certificates optional (lab CA only)."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    try:
+        context.load_cert_chain(str(config.cert_file), str(config.key_file))
+        context.load_verify_locations(cafile=str(config.client_ca_file))
+    except (OSError, ssl.SSLError) as exc:
+        raise ServingError(f"cannot load the secure port's TLS files: {exc}") from exc
+    context.verify_mode = ssl.CERT_OPTIONAL
+    context.set_alpn_protocols(["http/1.1"])
+    return context
+
+
+class SecureServer:
+    """``/healthz``, ``/livez``, ``/readyz`` and ``/metrics`` behind delegated authn/authz."""
+
+    def __init__(
+        self,
+        *,
+        config: ServingConfig,
+        auth: DelegatedAuth,
+        checks: HealthChecks,
+        registry: CollectorRegistry,
+    ) -> None:
+        self._config = config
+        self._auth = auth
+        self.checks = checks
+        self._registry = registry
+        self._runner: web.AppRunner | None = None
+        self.port = config.port
+
+    @property
+    def url(self) -> str:
+        return f"https://{self._config.bind_address}:{self.port}"
+
+    def app(self) -> web.Application:
+        app = web.Application(middlewares=[self._guard])
+        for endpoint in HEALTH_ENDPOINTS:
+            app.router.add_get(f"/{endpoint}", self._health(endpoint))
+            app.router.add_get(f"/{endpoint}/{{check}}", self._single_check(endpoint))
+        app.router.add_get("/metrics", self._metrics)
+        return app
+
+    async def start(self) -> None:
+        """Listen; raises :class:`ServingError` when the address cannot be had."""
+        context = server_ssl_context(self._config)
+        runner = web.AppRunner(self.app(), access_log=None, handle_signals=False)
+        await runner.setup()
+        site = web.TCPSite(runner, self._config.bind_address, self._config.port, ssl_context=context)
+        try:
+            await site.start()
+        except OSError as exc:
+            await runner.cleanup()
+            raise ServingError(
+                f"cannot serve on {self._config.bind_address}:{self._config.port}: {exc.strerror or exc}"
+            ) from exc
+        self._runner = runner
+        self.port = runner.addresses[0][1]  # what port 0 became
+        log.info("serving health and metrics", extra={"url": self.url})
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    @web.middleware
+    async def _guard(
+        self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
+        path = request.path
+        user = await self._auth.authenticate(request)
+        always_allowed = self._auth.always_allowed(path)
+        if user is None or (not user.authenticated and not always_allowed):
+            return _status(401, "Unauthorized", "Unauthorized")
+        if always_allowed:
+            return await handler(request)
+        verb = request.method.lower()
+        try:
+            allowed, reason = await self._auth.authorize(user, verb=verb, path=path)
+        except RequestError as exc:
+            log.warning("cannot ask the API server whether %s may %s %s: %s", user.name, verb, path, exc)
+            return _status(500, "InternalError", f"Internal error occurred: {exc}")
+        if not allowed:
+            message = f'forbidden: User "{user.name}" cannot {verb} path "{path}"'
+            return _status(403, "Forbidden", f"{message}: {reason}" if reason else message)
+        return await handler(request)
+
+    def _health(self, endpoint: str) -> Callable[[web.Request], Awaitable[web.Response]]:
+        async def handle(request: web.Request) -> web.Response:
+            return health_response(self.checks, endpoint=endpoint, query=request.query)
+
+        return handle
+
+    def _single_check(self, endpoint: str) -> Callable[[web.Request], Awaitable[web.Response]]:
+        async def handle(request: web.Request) -> web.Response:
+            name = request.match_info["check"]
+            check = dict(self.checks.of(endpoint)).get(name)
+            if check is None:
+                return _text(404, "404 page not found\n")
+            reason = _run_check(name, check)
+            if reason is not None:
+                return _text(500, f"internal server error: {reason}\n")
+            return _text(200, "ok")
+
+        return handle
+
+    async def _metrics(self, request: web.Request) -> web.Response:
+        return web.Response(
+            body=generate_latest(self._registry), headers={"Content-Type": CONTENT_TYPE_LATEST}
+        )
+
+
+async def serve_until_stopped(
+    *,
+    config: ServingConfig,
+    client_config: ClientConfig,
+    checks: HealthChecks,
+    registry: CollectorRegistry,
+    stop: asyncio.Event,
+) -> None:
+    """Serve until ``stop`` is set, reviewing callers through a client on ``client_config``.
+
+    Raises :class:`ServingError` at once when the port cannot be served.
+    """
+    async with RESTClient(client_config, user_agent=USER_AGENT) as client:
+        server = SecureServer(config=config, auth=DelegatedAuth(client), checks=checks, registry=registry)
+        await server.start()
+        try:
+            await stop.wait()
+        finally:
+            await server.stop()
