@@ -35,8 +35,10 @@ which does what ``SyncPod`` does:
 Starting a container: its image (:meth:`Runtime.image_info`: ``InvalidImageName``, or
 ``ErrImagePull`` then ``ImagePullBackOff`` with the same back-off, for images the runtime
 cannot run), its environment (:mod:`control.kubelet.env`; ``CreateContainerConfigError``),
-its command (``$(VAR)`` expanded), its mounts (``subPath``/``subPathExpr`` included), limits,
-and the CRI log file ``<sandbox>/<container>/<restart>.log`` with its ``containers/`` link.
+its command (``$(VAR)`` expanded), its mounts (``subPath``/``subPathExpr`` included), its
+securityContext (:mod:`control.kubelet.runtime.security`: runAsNonRoot refusals are
+``CreateContainerConfigError``; fsGroup is applied to the volumes), limits, and the CRI log
+file ``<sandbox>/<container>/<restart>.log`` with its ``containers/`` link.
 A command that cannot be executed ends the attempt with ``StartError`` (exit code 128)
 and the container waits with ``RunContainerError``, then ``CrashLoopBackOff``. ``postStart``
 runs before the container counts as started; if it fails the container is killed
@@ -46,7 +48,7 @@ runs before the container counts as started; if it fails the container is killed
 Events are upstream's: ``Pulled``, ``Created``, ``Started``, ``Killing``, ``BackOff``,
 ``Unhealthy``, ``Failed``, ``FailedMount``, ``FailedPostStartHook``, ``FailedPreStopHook``,
 ``DNSConfigForming``, and one ``ProcessRuntimeLimits`` warning per pod when the runtime
-cannot isolate it (not root, no cgroups).
+cannot isolate it (not root, no cgroups) or does not apply part of its securityContext.
 
 On start, the manager lets workers re-adopt containers the runtime already runs (after a
 node agent restart nothing is started twice), and terminates containers of pods the API
@@ -91,6 +93,14 @@ from control.kubelet.runtime.protocol import (
     RuntimeError_,
     SandboxConfig,
     SandboxStatus,
+)
+from control.kubelet.runtime.security import (
+    SecurityContextError,
+    VolumeOwnership,
+    VolumeOwnershipError,
+    container_security,
+    unapplied,
+    verify_run_as_non_root,
 )
 from control.kubelet.status import (
     PODS,
@@ -557,6 +567,7 @@ class PodWorker:
         self.volumes_dirty = True
         self._warned_limits = False
         self._mount_failure = ""
+        self._ownership = VolumeOwnership(pod)  # fsGroup, applied to volumes as they are (re)written
         self._resolver: dns.ResolverConfig | None = None
         self.sandbox_dir = logs.pod_directory(
             manager.pods_root,
@@ -899,9 +910,13 @@ class PodWorker:
         if not self.start_time:
             self.start_time = rfc3339(time.time())
         self.sandbox_ready = True
-        if manager.limitations and not self._warned_limits:
+        limitations = [
+            *manager.limitations,
+            *unapplied(pod, root=os.geteuid() == 0, mount_namespaces=manager.namespaces),
+        ]
+        if limitations and not self._warned_limits:
             self._warned_limits = True
-            self.event("Warning", "ProcessRuntimeLimits", "; ".join(manager.limitations))
+            self.event("Warning", "ProcessRuntimeLimits", "; ".join(limitations))
 
     def _resolver_config(self, *, report: bool = False) -> dns.ResolverConfig:
         if self._resolver is None or report:
@@ -926,7 +941,9 @@ class PodWorker:
                 host_ips=[self.manager.node.node_ip],
                 node_allocatable=self.manager.node.allocatable(),
             )
-        except VolumeError as exc:
+            if self._ownership.needed:
+                await asyncio.to_thread(self._ownership.apply, self.volumes.paths)
+        except (VolumeError, VolumeOwnershipError) as exc:
             message = str(exc)
             if message != self._mount_failure:
                 self._mount_failure = message
@@ -991,7 +1008,9 @@ class PodWorker:
                 effective_command(info, command=spec.get("command") or [], args=spec.get("args") or []), env
             )
             mounts = self._mounts(spec, env)
-        except (EnvError, VolumeError, ObjectUnavailableError) as exc:
+            security = container_security(self.pod, spec)
+            verify_run_as_non_root(self.pod, spec, image=info)
+        except (EnvError, VolumeError, ObjectUnavailableError, SecurityContextError) as exc:
             if record.waiting_reason != "CreateContainerConfigError" or record.waiting_message != str(exc):
                 self.event("Warning", "Failed", f"Error: {exc}")
             record.waiting_reason, record.waiting_message = "CreateContainerConfigError", str(exc)
@@ -1022,6 +1041,7 @@ class PodWorker:
                 LABEL_CONTAINER_NAME: record.name,
                 LABEL_INIT: "true" if record.init else "false",
             },
+            security=security,
         )
         try:
             container_id = await self.runtime.create_and_start(self.uid, config)

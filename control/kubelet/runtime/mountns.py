@@ -15,7 +15,14 @@ ctypes (Python 3.11 has no ``os.unshare``):
    directory above it is *shadowed* — replaced, in this namespace only, by a tmpfs holding
    bind mounts of all its entries — and the missing directories are made in that tmpfs.
    Inside a volume (or a tmpfs) missing directories are simply created, as runc does;
-4. ``pivot_root`` into the new root and detach the old one.
+4. with ``readOnlyRootFilesystem``, everything but the volumes made read-only: each bind of
+   a host directory with ``mount_setattr(AT_RECURSIVE, MOUNT_ATTR_RDONLY)`` (so the host's
+   submounts below it too; Linux 5.12 or later, else the container does not start), and
+   the tmpfs mounts of our own (the root, ``/tmp``, shadows) once everything is bound in them.
+   ``/dev``, ``/proc`` and ``/sys`` stay as they are: under runc they are not part of the
+   root file system either. A container then fails to write ``/``, ``/tmp`` or ``/etc``,
+   as under runc, while its volumes stay writable (unless mounted ``readOnly``);
+5. ``pivot_root`` into the new root and detach the old one.
 
 ``nsenter --target <pid> --mount --uts`` then enters the same view for exec and probes.
 """
@@ -43,6 +50,11 @@ MS_REC = 0x4000
 MS_PRIVATE = 0x40000
 MNT_DETACH = 0x2
 _SYS_PIVOT_ROOT = 155  # x86_64; aarch64 uses 41
+_SYS_MOUNT_SETATTR = 442  # the same number on x86_64 and aarch64
+_AT_FDCWD = -100
+_AT_RECURSIVE = 0x8000
+_MOUNT_ATTR_RDONLY = 0x1
+_KEEP_WRITABLE = ("/dev", "/proc", "/sys")  # not part of a container's root file system under runc
 _MAX_SYMLINK_HOPS = 40
 
 _HOST = "host"  # a bind of a host path: shadow it before creating anything inside
@@ -114,6 +126,32 @@ def pivot_root(new_root: str, put_old: str) -> None:
     _check(_c().syscall(number, new_root.encode(), put_old.encode()), "pivot_root")
 
 
+class _MountAttr(ctypes.Structure):
+    _fields_ = (
+        ("attr_set", ctypes.c_uint64),
+        ("attr_clr", ctypes.c_uint64),
+        ("propagation", ctypes.c_uint64),
+        ("userns_fd", ctypes.c_uint64),
+    )
+
+
+def make_read_only_recursively(target: str) -> None:
+    """``target``'s mount and every mount below it read-only (mount_setattr, Linux 5.12+)."""
+    attr = _MountAttr(_MOUNT_ATTR_RDONLY, 0, 0, 0)
+    result = _c().syscall(
+        _SYS_MOUNT_SETATTR,
+        ctypes.c_int(_AT_FDCWD),
+        target.encode(),
+        ctypes.c_uint(_AT_RECURSIVE),
+        ctypes.byref(attr),
+        ctypes.c_size_t(ctypes.sizeof(attr)),
+    )
+    if result != 0:
+        code = ctypes.get_errno()
+        hint = " (readOnlyRootFilesystem needs Linux 5.12 or later)" if code == errno.ENOSYS else ""
+        raise MountError(code, f'error making "{target}" read-only: {os.strerror(code)}{hint}')
+
+
 def umount2(target: str, flags: int) -> None:
     _check(_c().umount2(target.encode(), flags), f"umount {target}")
 
@@ -125,9 +163,11 @@ def _components(path: str) -> list[str]:
 class RootBuilder:
     """Builds the new root under ``rootfs`` (a host directory) and pivots into it."""
 
-    def __init__(self, rootfs: str) -> None:
+    def __init__(self, rootfs: str, *, read_only: bool = False) -> None:
         self.rootfs = rootfs.rstrip("/")
+        self.read_only = read_only
         self._kinds: dict[str, str] = {}  # container path -> _HOST or _WRITABLE
+        self._tmpfs: list[str] = []  # our own tmpfs mounts (container paths), made read-only last
 
     def host(self, container_path: str) -> str:
         return self.rootfs + container_path
@@ -136,14 +176,19 @@ class RootBuilder:
         """``keep_in_tmp``: host directories under /tmp that stay visible in the private
         /tmp (kubelab's own installation, when it lives there)."""
         mount("tmpfs", self.rootfs, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755")
+        self._tmpfs.append("/")
         self._kinds["/"] = _WRITABLE
         self._replicate("/")
         if private_tmp and os.path.isdir(self.host("/tmp")) and not os.path.islink(self.host("/tmp")):
             mount("tmpfs", self.host("/tmp"), "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777")
+            self._tmpfs.append("/tmp")
             self._kinds["/tmp"] = _WRITABLE
             for path in keep_in_tmp:
                 if os.path.isdir(path):
-                    mount(path, self.ensure(path, is_dir=True), None, MS_BIND | MS_REC)
+                    target = self.ensure(path, is_dir=True)
+                    mount(path, target, None, MS_BIND | MS_REC)
+                    if self.read_only:
+                        make_read_only_recursively(target)
                     self._kinds[path] = _HOST
 
     def _replicate(self, directory: str) -> None:
@@ -160,7 +205,15 @@ class RootBuilder:
             else:
                 os.close(os.open(target, os.O_CREAT | os.O_WRONLY | os.O_CLOEXEC, 0o644))
                 mount(entry.path, target, None, MS_BIND)
+            if self._seals(container_path):
+                make_read_only_recursively(target)
             self._kinds[container_path] = _HOST
+
+    def _seals(self, container_path: str) -> bool:
+        """Whether a read-only root makes ``container_path`` read-only (not /dev, /proc, /sys)."""
+        return self.read_only and not any(
+            container_path == kept or container_path.startswith(kept + "/") for kept in _KEEP_WRITABLE
+        )
 
     def _kind_of(self, container_path: str) -> str:
         path = container_path
@@ -178,6 +231,7 @@ class RootBuilder:
             return
         mode = stat.S_IMODE(os.stat(directory).st_mode)
         mount("tmpfs", self.host(directory), "tmpfs", MS_NOSUID | MS_NODEV, f"mode={mode:o}")
+        self._tmpfs.append(directory)
         self._kinds[directory] = _WRITABLE
         self._replicate(directory)
 
@@ -222,6 +276,16 @@ class RootBuilder:
             mount(None, target, None, MS_BIND | MS_REMOUNT | MS_RDONLY)
         self._kinds[target[len(self.rootfs) :] or "/"] = _WRITABLE
 
+    def seal(self) -> None:
+        """With a read-only root, our tmpfs mounts become read-only once everything is in place
+        (the host binds already are; the volumes keep their own mode)."""
+        if not self.read_only:
+            return
+        for container_path in self._tmpfs:
+            if self._seals(container_path):
+                flags = MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV
+                mount(None, self.host(container_path), None, flags)
+
     def pivot(self) -> None:
         os.chdir(self.rootfs)
         pivot_root(".", ".")
@@ -236,15 +300,17 @@ def enter_container_root(
     mounts: Sequence[MountSpec],
     private_tmp: bool = True,
     keep_in_tmp: Sequence[str] = (),
+    read_only_root: bool = False,
 ) -> None:
     """Give the calling process its container filesystem view (see the module doc). Root only."""
     unshare(CLONE_NEWNS | CLONE_NEWUTS)
     if hostname:
         sethostname(hostname)
     mount(None, "/", None, MS_REC | MS_PRIVATE)
-    builder = RootBuilder(rootfs)
+    builder = RootBuilder(rootfs, read_only=read_only_root)
     builder.prepare(private_tmp=private_tmp, keep_in_tmp=keep_in_tmp)
     # Parents before children, so a volume inside another volume lands inside it.
     for spec in sorted(mounts, key=lambda spec: len(_components(spec.target))):
         builder.bind(spec)
+    builder.seal()
     builder.pivot()

@@ -11,8 +11,11 @@ Implements :class:`control.kubelet.runtime.protocol.Runtime`. The pieces:
 - images are profiles of host programs (``control.kubelet.runtime.images``);
 - limits and usage come from cgroups when writable (``control.kubelet.runtime.cgroups``),
   else usage from the container's session in ``/proc`` and no limits;
-- ``exec`` runs ``nsenter --target <pid> --mount --uts`` with the container's env (and
-  joins the container's cgroup), ``attach`` talks to the shim's socket.
+- the securityContext (``control.kubelet.runtime.security``): credentials resolved here,
+  applied by the container's process before exec; a read-only root built by ``mountns``;
+- ``exec`` runs ``nsenter --target <pid> --mount --uts`` and ``setpriv`` (the container's
+  user, groups, capabilities and no_new_privs) with the container's env (and joins the
+  container's cgroup), ``attach`` talks to the shim's socket.
 
 Containers outlive this object: :meth:`close` only stops watching them, and
 :meth:`start` re-adopts every container recorded on disk — a running one (its shim alive,
@@ -28,6 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import fcntl
 import json
 import logging
@@ -47,7 +51,7 @@ from pathlib import Path
 from typing import Any
 
 from control.kubelet.logs import DEFAULT_MAX_BYTES, DEFAULT_MAX_FILES
-from control.kubelet.runtime import images, procfs
+from control.kubelet.runtime import images, procfs, security
 from control.kubelet.runtime.cgroups import CgroupError, CgroupManager, ContainerCgroup
 from control.kubelet.runtime.protocol import (
     ContainerConfig,
@@ -212,6 +216,7 @@ class ProcessRuntime:
         self.namespaces = False
         self._nsenter = shutil.which("nsenter") or ""
         self._setsid = shutil.which("setsid") or ""
+        self._setpriv = shutil.which("setpriv") or ""
         self._tree_sample: tuple[float, dict[int, procfs.TreeUsage]] = (0.0, {})
         self._started = False
 
@@ -398,7 +403,8 @@ class ProcessRuntime:
     # ------------------------------------------------------------------ containers
 
     async def image_info(self, image: str) -> ImageInfo:
-        return images.resolve_image(image).info(image)
+        # There are no image users: an image runs as whoever runs its programs, the node agent.
+        return dataclasses.replace(images.resolve_image(image).info(image), uid=os.geteuid())
 
     async def create_and_start(self, pod_uid: str, config: ContainerConfig) -> str:
         sandbox = self._sandboxes.get(pod_uid)
@@ -414,17 +420,22 @@ class ProcessRuntime:
             raise RuntimeError_("no command specified")
         container_id = secrets.token_hex(32)
         directory = sandbox.directory / "containers" / container_id
-        cgroup = await asyncio.to_thread(self._prepare_container, directory, pod_uid, container_id, config)
+        cgroup, credentials = await asyncio.to_thread(
+            self._prepare_container, directory, pod_uid, container_id, config
+        )
+        read_only_root = bool(config.security and config.security.readonly_rootfs and self.namespaces)
         mounts = []
         if self.namespaces:
-            for name, target in (
-                ("resolv.conf", "/etc/resolv.conf"),
-                ("hosts", "/etc/hosts"),
-                ("hostname", "/etc/hostname"),
+            # As containerd: resolv.conf and hostname follow readOnlyRootFilesystem; the
+            # kubelet's /etc/hosts mount is always writable.
+            for name, target, read_only in (
+                ("resolv.conf", "/etc/resolv.conf", read_only_root),
+                ("hosts", "/etc/hosts", False),
+                ("hostname", "/etc/hostname", read_only_root),
             ):
                 source = sandbox.directory / name
                 if source.exists():
-                    mounts.append({"source": str(source), "target": target, "read_only": False})
+                    mounts.append({"source": str(source), "target": target, "read_only": read_only})
             mounts.extend(
                 {"source": str(mount.host_path), "target": mount.container_path, "read_only": mount.read_only}
                 for mount in config.mounts
@@ -454,6 +465,8 @@ class ProcessRuntime:
             "mounts": mounts,
             "private_tmp": self.options.private_tmp,
             "keep_in_tmp": _KEEP_IN_TMP,
+            "read_only_root": read_only_root,
+            "credentials": credentials.to_record(),
             "cgroup": cgroup.to_record() if cgroup else None,
             "cgroup_procs": [str(path) for path in cgroup.procs_files] if cgroup else [],
             "oom_file": str(cgroup.oom_file) if cgroup else None,
@@ -480,15 +493,17 @@ class ProcessRuntime:
 
     def _prepare_container(
         self, directory: Path, pod_uid: str, container_id: str, config: ContainerConfig
-    ) -> ContainerCgroup | None:
-        """The container's directory (with its root's mount point) and cgroup; runs in a worker thread."""
+    ) -> tuple[ContainerCgroup | None, security.Credentials]:
+        """The container's directory (with its root's mount point), cgroup and credentials (the
+        user and group databases are read here); runs in a worker thread."""
+        credentials = security.resolve_credentials(config.security)
         directory.mkdir(parents=True)
         if self.namespaces:
             (directory / "rootfs").mkdir()
         if self.cgroups is None:
-            return None
+            return None, credentials
         try:
-            return self.cgroups.create(
+            cgroup = self.cgroups.create(
                 pod_uid=pod_uid,
                 container_id=container_id,
                 memory_limit_bytes=config.memory_limit_bytes,
@@ -498,6 +513,7 @@ class ProcessRuntime:
         except (CgroupError, OSError) as exc:
             shutil.rmtree(directory, ignore_errors=True)
             raise RuntimeError_(f"cannot create the container's cgroup: {exc}") from exc
+        return cgroup, credentials
 
     def _finish_start(self, container: _Container, reply: dict[str, Any] | None) -> None:
         directory = container.directory
@@ -700,10 +716,26 @@ class ProcessRuntime:
             if "/" in program:
                 raise RuntimeError_(f'exec: "{program}": stat {program}: no such file or directory')
             raise RuntimeError_(f'exec: "{program}": executable file not found in $PATH')
+        identity = self._identity_prefix(container)
         if config.get("namespaces"):
             prefix = [self._nsenter, f"--target={pid}", "--mount", "--uts", f"--wd={root}{working_dir}", "--"]
-            return [*prefix, *argv], env, None
-        return argv, env, working_dir
+            return [*prefix, *identity, *argv], env, None
+        return [*identity, *argv], env, working_dir
+
+    def _identity_prefix(self, container: _Container) -> list[str]:
+        """``setpriv ... --``: an exec gets the container's credentials, or is refused."""
+        record = container.config.get("credentials")
+        if not record:
+            return []
+        credentials = security.Credentials.from_record(record)
+        if not credentials.change_identity and not credentials.no_new_privs:
+            return []
+        if not self._setpriv:
+            raise RuntimeError_(
+                "exec into a container with a securityContext needs setpriv (util-linux), "
+                "which is not installed"
+            )
+        return security.setpriv_argv(credentials, setpriv=self._setpriv)
 
     def _join_cgroup(self, container: _Container, pid: int) -> None:
         for procs in container.config.get("cgroup_procs") or ():

@@ -16,7 +16,9 @@ gained ``pod_uid``, ``attempt``, ``image``, ``image_id``, ``created_at`` and ``l
 ``ImageInfo``, ``ContainerUsage`` and ``SandboxStatus``; and the methods ``image_info``
 (CRI ImageStatus), ``wait`` (exit notification), ``remove_container`` (CRI
 RemoveContainer), ``list_sandboxes``, ``usage`` (CRI ContainerStats, synchronous) and
-``close``.
+``close``. Then ``SecurityConfig`` (CRI's LinuxContainerSecurityContext) as
+``ContainerConfig.security``, and ``ImageInfo.uid``/``username`` (the user an image runs as,
+as CRI ImageStatus reports it, for runAsNonRoot).
 """
 
 from __future__ import annotations
@@ -75,6 +77,22 @@ class Mount:
 
 
 @dataclass(frozen=True, kw_only=True)
+class SecurityConfig:
+    """CRI's LinuxContainerSecurityContext: the pod's and the container's securityContext
+    merged by the kubelet (control.kubelet.runtime.security.container_security)."""
+
+    run_as_user: int | None = None  # None: the image's user
+    run_as_group: int | None = None  # None: that user's primary group
+    supplemental_groups: tuple[int, ...] = ()  # the pod's supplementalGroups and fsGroup
+    supplemental_groups_policy: str = "Merge"  # Merge: also the user's groups from /etc/group
+    privileged: bool = False
+    capabilities_add: tuple[str, ...] = ()
+    capabilities_drop: tuple[str, ...] = ()
+    no_new_privs: bool = False
+    readonly_rootfs: bool = False
+
+
+@dataclass(frozen=True, kw_only=True)
 class ContainerConfig:
     name: str
     image: str
@@ -93,6 +111,7 @@ class ContainerConfig:
     # CRI-style labels (io.kubernetes.container.name, ...): stored with the container and
     # returned in its status, so a restarted kubelet can tell what each container is.
     labels: Mapping[str, str] = field(default_factory=dict)
+    security: SecurityConfig | None = None  # None: the runtime's defaults (as an empty securityContext)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -125,6 +144,8 @@ class ImageInfo:
     cmd: tuple[str, ...] = ()
     env: Mapping[str, str] = field(default_factory=dict)
     working_dir: str = ""
+    uid: int | None = None  # the numeric user the image runs as, when known
+    username: str = ""  # the image's user when it is a name
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -15,7 +15,9 @@ writes in the container's directory:
 
 Start-up: the shim forks the container process, which becomes a session leader (so the
 runtime can signal its whole process group), joins its cgroups, enters its mount
-namespace (``control.kubelet.runtime.mountns``) when asked, changes directory and execs.
+namespace (``control.kubelet.runtime.mountns``) when asked, takes on its credentials (user,
+groups, capabilities, no_new_privs: ``control.kubelet.runtime.security``), changes directory
+(as the container's user) and execs.
 A failure before ``exec`` (program not found, bad working dir, mount error) comes back
 over a close-on-exec pipe and ends as exit code 128 with reason ``StartError``, as with
 containerd. The shim then reports ``{"pid": ...}`` or ``{"error": ...}`` on the handshake
@@ -52,7 +54,7 @@ from pathlib import Path
 from typing import Any
 
 from control.kubelet.logs import CRILogWriter
-from control.kubelet.runtime import mountns, procfs
+from control.kubelet.runtime import mountns, procfs, security
 from control.kubelet.runtime.cgroups import read_oom_kills
 
 START_ERROR_EXIT_CODE = 128
@@ -83,7 +85,7 @@ def start_error_message(exc: BaseException, *, argv0: str, working_dir: str) -> 
     prefix = "failed to start container process: "
     if isinstance(exc, _ChdirError):
         return f'{prefix}chdir to cwd ("{working_dir}") set in config.json failed: {os.strerror(exc.errno or 0).lower()}'
-    if isinstance(exc, mountns.MountError):
+    if isinstance(exc, (mountns.MountError, security.CredentialsError)):
         return prefix + str(exc.strerror or exc)
     if isinstance(exc, FileNotFoundError):
         if "/" in argv0:
@@ -246,7 +248,10 @@ class Shim:
                     mounts=[mountns.MountSpec(**spec) for spec in config.get("mounts") or ()],
                     private_tmp=config.get("private_tmp", True),
                     keep_in_tmp=config.get("keep_in_tmp") or (),
+                    read_only_root=bool(config.get("read_only_root")),
                 )
+            if config.get("credentials"):
+                security.apply_credentials(security.Credentials.from_record(config["credentials"]))
             for target, fd in enumerate(child_fds):
                 os.dup2(fd, target, inheritable=True)
             os.closerange(3, error_w)
