@@ -191,6 +191,13 @@ def _up(args: argparse.Namespace) -> int:
         print("\n".join(lines), file=sys.stderr)
         return EXIT_FAILED
     _progress(f"API server ready in {elapsed:.1f}s")
+    try:
+        created = asyncio.run(lab.ensure_default_storage_class(layout))
+    except lab.AddonError as exc:
+        print(f"kubelab up: error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    if created is not None:
+        _progress(f"  {created} (the default)")
     _start_controllers(layout, settings)
     if settings.nodes:
         since = time.time() - 1.0  # Ready conditions have whole-second resolution
@@ -599,7 +606,11 @@ def _start_components(
             raise lab.LabError(f"controller manager: {exc}") from exc
         # Each controller as its own ServiceAccount, so RBAC holds it to what it does (kubeadm
         # runs kube-controller-manager with --use-service-account-credentials too).
-        options = dataclasses.replace(environment, use_service_account_credentials=True)
+        options = dataclasses.replace(
+            environment,
+            use_service_account_credentials=True,
+            storage_dir=str(lab.storage_dir(layout)),  # the local-path provisioner's volumes
+        )
         started.append(
             asyncio.create_task(
                 _keep_running(

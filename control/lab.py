@@ -1045,6 +1045,57 @@ async def apply_objects(layout: Layout, objects: list[dict]) -> list[AppliedObje
     return applied
 
 
+# --- the default StorageClass ----------------------------------------------------------------
+
+# What kind gives out of the box: claims that name no class get this one (DefaultStorageClass
+# admission) and are provisioned as directories under <data-dir>/storage by the controller
+# manager's local-path provisioner once a pod using them is scheduled.
+DEFAULT_STORAGE_CLASS: dict = {
+    "apiVersion": "storage.k8s.io/v1",
+    "kind": "StorageClass",
+    "metadata": {
+        "name": "standard",
+        "annotations": {"storageclass.kubernetes.io/is-default-class": "true"},
+    },
+    "provisioner": "kubelab.dev/local-path",
+    "volumeBindingMode": "WaitForFirstConsumer",
+    "reclaimPolicy": "Delete",
+}
+
+
+def storage_dir(layout: Layout) -> Path:
+    """Where the local-path provisioner keeps the lab's volumes."""
+    return layout.data_dir / "storage"
+
+
+async def ensure_default_storage_class(layout: Layout) -> AppliedObject | None:
+    """Create the ``standard`` StorageClass unless it exists; an existing one (perhaps changed by
+    its user, say no longer the default) is left as it is. Returns what was created, if anything."""
+    from control.client import RESTClient, load_kubeconfig
+    from control.client.errors import AlreadyExistsError, NotFoundError, RequestError
+    from control.client.rest import Resource
+
+    classes = Resource(
+        group="storage.k8s.io", version="v1", plural="storageclasses", kind="StorageClass", namespaced=False
+    )
+    name = DEFAULT_STORAGE_CLASS["metadata"]["name"]
+    async with RESTClient(load_kubeconfig(layout.kubeconfig)) as client:
+        try:
+            await client.get(classes, name)
+            return None
+        except NotFoundError:
+            pass
+        except RequestError as exc:
+            raise AddonError(f"cannot read StorageClass {name}: {exc}") from exc
+        try:
+            await client.create(classes, DEFAULT_STORAGE_CLASS)
+        except AlreadyExistsError:
+            return None
+        except RequestError as exc:
+            raise AddonError(f"cannot create StorageClass {name}: {exc}") from exc
+    return AppliedObject(kind="StorageClass", namespace="", name=name, action="created")
+
+
 async def wait_for_deployments(
     layout: Layout,
     objects: list[dict],

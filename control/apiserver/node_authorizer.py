@@ -13,6 +13,8 @@ kinds is allowed only along that graph:
   ``metadata.name`` field selector pins, which :meth:`Attributes.from_request` puts in the
   attributes as upstream's RequestInfo does), of an object one of the node's pods references;
 - PersistentVolumeClaims: ``get`` (and status updates) of a claim one of its pods mounts;
+- PersistentVolumes: ``get`` of the volume bound to such a claim (upstream's pvc -> pv edge: the
+  graph also follows the volumes in the store and records each one's ``claimRef``);
 - ServiceAccounts: only ``create`` of the ``token`` subresource, for an account one of its pods
   runs as (NodeRestriction then checks the token is bound to a pod on the node);
 - Leases: only the node's own, in ``kube-node-lease``.
@@ -52,7 +54,7 @@ NODE_USER_PREFIX = "system:node:"
 NODES_GROUP = "system:nodes"
 NODE_LEASE_NAMESPACE = "kube-node-lease"
 
-# Upstream's bootstrappolicy NodeRules(), for the resources kubelab serves (no PersistentVolumes,
+# Upstream's bootstrappolicy NodeRules(), for the resources kubelab serves (no
 # CertificateSigningRequests, VolumeAttachments, CSI or RuntimeClass objects).
 NODE_RULES: tuple[dict[str, Any], ...] = (
     # Needed to check API access. These creates are non-mutating.
@@ -77,6 +79,9 @@ NODE_RULES: tuple[dict[str, Any], ...] = (
     # Secret and ConfigMap volumes and env (the Node authorizer: only those its pods reference).
     {"verbs": ["get", "list", "watch"], "apiGroups": [""], "resources": ["secrets", "configmaps"]},
     {"verbs": ["get"], "apiGroups": [""], "resources": ["endpoints"]},
+    # Persistent volumes (the Node authorizer: only those its pods' claims reach).
+    {"verbs": ["get"], "apiGroups": [""], "resources": ["persistentvolumeclaims", "persistentvolumes"]},
+    {"verbs": ["update", "patch"], "apiGroups": [""], "resources": ["persistentvolumeclaims/status"]},
     # The node's heartbeat Lease.
     {
         "verbs": ["get", "create", "update", "patch", "delete"],
@@ -174,8 +179,13 @@ class NodeAuthorizer:
         pods = registry.lookup(group="", version="v1", plural="pods")
         if pods is None:
             raise ValueError("the Node authorizer needs the core/v1 pods kind in the registry")
+        volumes = registry.lookup(group="", version="v1", plural="persistentvolumes")
         self._store = store
         self._prefix = pods.storage_prefix
+        self._volume_prefix = volumes.storage_prefix if volumes is not None else None
+        # volume name -> (namespace, claim name) of its claimRef
+        self._volume_claims: dict[str, tuple[str, str]] = {}
+        self._listed: set[str] = set()
         # (namespace, pod name) -> the pod's node and references
         self._pods: dict[tuple[str, str], _PodEntry] = {}
         # (kind, namespace, name) -> node -> how many of the node's pods reference the object
@@ -195,16 +205,61 @@ class NodeAuthorizer:
             self._task = None
 
     async def _run(self) -> None:
-        await follow_prefix(
-            self._store, self._prefix, on_list=self._relisted, on_event=self._changed, what="node authorizer"
-        )
+        following = [
+            follow_prefix(
+                self._store,
+                self._prefix,
+                on_list=self._relisted,
+                on_event=self._changed,
+                what="node authorizer",
+            )
+        ]
+        if self._volume_prefix is not None:
+            following.append(
+                follow_prefix(
+                    self._store,
+                    self._volume_prefix,
+                    on_list=self._volumes_relisted,
+                    on_event=self._volume_changed,
+                    what="node authorizer (volumes)",
+                )
+            )
+        await asyncio.gather(*following)
+
+    def _mark_listed(self, what: str) -> None:
+        self._listed.add(what)
+        if len(self._listed) == (2 if self._volume_prefix is not None else 1):
+            self.synced.set()
 
     async def _relisted(self, items: list[KeyValue]) -> None:
         self._pods = {}
         self._reach = {}
         for kv in items:
             self._put(self._pod_key(kv.key), orjson.loads(kv.value))
-        self.synced.set()
+        self._mark_listed("pods")
+
+    async def _volumes_relisted(self, items: list[KeyValue]) -> None:
+        self._volume_claims = {}
+        for kv in items:
+            self._put_volume(kv.key, orjson.loads(kv.value))
+        self._mark_listed("volumes")
+
+    async def _volume_changed(self, event: Event) -> None:
+        if event.type is EventType.DELETE:
+            self._volume_claims.pop(event.kv.key.rpartition("/")[2], None)
+        else:
+            self._put_volume(event.kv.key, orjson.loads(event.kv.value))
+
+    def _put_volume(self, store_key: str, volume: Mapping[str, Any]) -> None:
+        name = store_key.rpartition("/")[2]
+        namespace, claim = (
+            _field(volume, "spec", "claimRef", "namespace"),
+            _field(volume, "spec", "claimRef", "name"),
+        )
+        if isinstance(namespace, str) and isinstance(claim, str) and claim:
+            self._volume_claims[name] = (namespace, claim)
+        else:
+            self._volume_claims.pop(name, None)
 
     async def _changed(self, event: Event) -> None:
         key = self._pod_key(event.kv.key)
@@ -250,6 +305,13 @@ class NodeAuthorizer:
         nodes = self._reach.get((kind, namespace, name))
         return nodes is not None and node in nodes
 
+    def reaches_volume(self, node: str, name: str) -> bool:
+        """Is the PersistentVolume ``name`` bound to a claim a pod of ``node`` mounts?"""
+        claim = self._volume_claims.get(name)
+        return claim is not None and self.reaches(
+            node, kind=PERSISTENT_VOLUME_CLAIM, namespace=claim[0], name=claim[1]
+        )
+
     # ------------------------------------------------------------- authorization
     def authorize(self, attributes: Attributes) -> tuple[Decision, str]:
         node = node_identity(attributes.user)
@@ -268,6 +330,8 @@ class NodeAuthorizer:
                     if attributes.subresource == "status":
                         return self._status_update(node, PERSISTENT_VOLUME_CLAIM, attributes)
                     return self._get(node, PERSISTENT_VOLUME_CLAIM, attributes)
+                if resource == "persistentvolumes":
+                    return self._get_volume(node, attributes)
                 if resource == "serviceaccounts":
                     return self._create_token(node, attributes)
             elif group == "coordination.k8s.io" and resource == "leases":
@@ -291,6 +355,17 @@ class NodeAuthorizer:
         if attributes.subresource:
             return Decision.NO_OPINION, "cannot get subresource"
         return self._related(node, kind, attributes)
+
+    def _get_volume(self, node: str, attributes: Attributes) -> tuple[Decision, str]:
+        if attributes.verb != "get":
+            return Decision.NO_OPINION, "can only get individual resources of this type"
+        if attributes.subresource:
+            return Decision.NO_OPINION, "cannot get subresource"
+        if not attributes.name:
+            return Decision.NO_OPINION, "No Object name found"
+        if self.reaches_volume(node, attributes.name):
+            return Decision.ALLOW, ""
+        return Decision.NO_OPINION, f"no relationship found between node '{node}' and this object"
 
     def _status_update(self, node: str, kind: str, attributes: Attributes) -> tuple[Decision, str]:
         if attributes.verb not in ("update", "patch"):

@@ -650,6 +650,43 @@ _CONTROLLER_RULES: dict[str, list[Rule]] = {
         rule(("list", "get", "delete"), groups=(LEGACY,), resources=("pods",)),
         _events_rule(),
     ],
+    "local-path-provisioner": [
+        # kubelab's local-path provisioner runs in the controller manager; its rules are those of
+        # upstream's system:persistent-volume-provisioner (rancher's local-path-provisioner-role)
+        rule(
+            ("get", "list", "watch", "create", "delete"), groups=(LEGACY,), resources=("persistentvolumes",)
+        ),
+        rule(("get", "list", "watch", "update"), groups=(LEGACY,), resources=("persistentvolumeclaims",)),
+        rule(READ, groups=(STORAGE,), resources=("storageclasses",)),
+        _events_rule(),
+    ],
+    "persistent-volume-binder": [
+        rule(
+            ("get", "list", "watch", "update", "create", "delete"),
+            groups=(LEGACY,),
+            resources=("persistentvolumes",),
+        ),
+        rule(("update",), groups=(LEGACY,), resources=("persistentvolumes/status",)),
+        rule(("get", "list", "watch", "update"), groups=(LEGACY,), resources=("persistentvolumeclaims",)),
+        rule(("update",), groups=(LEGACY,), resources=("persistentvolumeclaims/status",)),
+        rule(("list", "watch", "get", "create", "delete"), groups=(LEGACY,), resources=("pods",)),
+        rule(("get", "list", "watch"), groups=(STORAGE,), resources=("storageclasses",)),
+        rule(("get", "create", "update", "delete"), groups=(LEGACY,), resources=("endpoints",)),
+        rule(("get", "create", "delete"), groups=(LEGACY,), resources=("services",)),
+        rule(("get",), groups=(LEGACY,), resources=("secrets",)),
+        rule(("get", "list"), groups=(LEGACY,), resources=("nodes",)),
+        rule(("watch",), groups=(LEGACY,), resources=("events",)),
+        _events_rule(),
+    ],
+    "pv-protection-controller": [
+        rule(("get", "list", "watch", "update"), groups=(LEGACY,), resources=("persistentvolumes",)),
+        _events_rule(),
+    ],
+    "pvc-protection-controller": [
+        rule(("get", "list", "watch", "update"), groups=(LEGACY,), resources=("persistentvolumeclaims",)),
+        rule(("list", "watch", "get"), groups=(LEGACY,), resources=("pods",)),
+        _events_rule(),
+    ],
     "replicaset-controller": [
         rule(("get", "list", "watch", "update"), groups=(APPS, EXTENSIONS), resources=("replicasets",)),
         rule(("update",), groups=(APPS, EXTENSIONS), resources=("replicasets/status",)),

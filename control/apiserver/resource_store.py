@@ -780,6 +780,8 @@ def _initial_status(rt: ResourceType, obj: dict[str, Any]) -> dict[str, Any]:
         return {"phase": "Pending", "qosClass": _qos_class(obj.get("spec") or {})}
     if not rt.group and rt.kind == "Namespace":
         return {"phase": "Active"}
+    if not rt.group and rt.kind in ("PersistentVolume", "PersistentVolumeClaim"):
+        return {"phase": "Pending"}  # the PV controller moves them on (Available, Bound)
     if rt.group == "apiextensions.k8s.io" and rt.kind == "CustomResourceDefinition":
         versions = (obj.get("spec") or {}).get("versions") or []
         return {

@@ -53,6 +53,7 @@ from control.apiserver.resource_store import ResourceStore
 from control.apiserver.reviews import Reviews
 from control.apiserver.serviceaccount_admission import ServiceAccountAdmission
 from control.apiserver.serviceaccount_tokens import ServiceAccountTokens
+from control.apiserver.storage_admission import DefaultStorageClass, StorageObjectInUseProtection
 from control.apiserver.tracing import configure_tracer
 from control.apiserver.watch_cache import WatchCache
 from control.resources import openapi, openapi_v2
@@ -155,7 +156,11 @@ class APIServer:
         self.node_authorizer: NodeAuthorizer | None = None
         self.authorizer = AuthorizerChain(authorizers=self._authorizers(options.authorization_modes))
         self.tokens = ServiceAccountTokens.from_options(options, objects=self.objects)
-        plugins: list[AdmissionPlugin] = [ServiceAccountAdmission(objects=self.objects)]
+        plugins: list[AdmissionPlugin] = [
+            ServiceAccountAdmission(objects=self.objects),
+            DefaultStorageClass(objects=self.objects),
+            StorageObjectInUseProtection(),
+        ]
         if self.node_authorizer is not None:
             plugins.append(NodeRestriction(objects=self.objects))
         if self.rbac is not None:

@@ -17,6 +17,9 @@ EVENTS = Resource(group="", version="v1", plural="events", kind="Event")
 SERVICE_ACCOUNTS = Resource(group="", version="v1", plural="serviceaccounts", kind="ServiceAccount")
 CONFIG_MAPS = Resource(group="", version="v1", plural="configmaps", kind="ConfigMap")
 SECRETS = Resource(group="", version="v1", plural="secrets", kind="Secret")
+PERSISTENT_VOLUME_CLAIMS = Resource(
+    group="", version="v1", plural="persistentvolumeclaims", kind="PersistentVolumeClaim"
+)
 DEPLOYMENTS = Resource(group="apps", version="v1", plural="deployments", kind="Deployment")
 REPLICA_SETS = Resource(group="apps", version="v1", plural="replicasets", kind="ReplicaSet")
 DAEMON_SETS = Resource(group="apps", version="v1", plural="daemonsets", kind="DaemonSet")
@@ -28,5 +31,11 @@ JOBS = Resource(group="batch", version="v1", plural="jobs", kind="Job")
 CRON_JOBS = Resource(group="batch", version="v1", plural="cronjobs", kind="CronJob")
 ENDPOINT_SLICES = Resource(
     group="discovery.k8s.io", version="v1", plural="endpointslices", kind="EndpointSlice"
+)
+PERSISTENT_VOLUMES = Resource(
+    group="", version="v1", plural="persistentvolumes", kind="PersistentVolume", namespaced=False
+)
+STORAGE_CLASSES = Resource(
+    group="storage.k8s.io", version="v1", plural="storageclasses", kind="StorageClass", namespaced=False
 )
 LEASES = Resource(group="coordination.k8s.io", version="v1", plural="leases", kind="Lease")

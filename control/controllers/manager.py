@@ -84,6 +84,10 @@ CONTROLLER_MODULES: dict[str, str] = {
     "nodelifecycle": "nodelifecycle",
     "clusterrole-aggregation": "clusterroleaggregation",
     "root-ca-cert-publisher": "rootcacertpublisher",
+    "persistentvolume-binder": "persistentvolume",
+    "persistentvolume-local-path-provisioner": "persistentvolume_localpath",
+    "persistentvolumeclaim-protection": "pvcprotection",
+    "persistentvolume-protection": "pvprotection",
 }
 
 # Where the controllers' ServiceAccounts live (upstream: kube-system, which users cannot read).
@@ -109,6 +113,10 @@ CONTROLLER_SERVICE_ACCOUNTS: dict[str, str] = {
     "nodelifecycle": "node-controller",
     "clusterrole-aggregation": "clusterrole-aggregation-controller",
     "root-ca-cert-publisher": "root-ca-cert-publisher",
+    "persistentvolume-binder": "persistent-volume-binder",
+    "persistentvolume-local-path-provisioner": "local-path-provisioner",
+    "persistentvolumeclaim-protection": "pvc-protection-controller",
+    "persistentvolume-protection": "pv-protection-controller",
 }
 
 
@@ -128,6 +136,8 @@ class ControllerOptions:
     concurrent_syncs: int = 5
     # each controller as its own ServiceAccount (--use-service-account-credentials)
     use_service_account_credentials: bool = False
+    # where the local-path provisioner keeps volumes (<lab data dir>/storage; "" provisions nothing)
+    storage_dir: str = ""
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] = os.environ) -> ControllerOptions:

@@ -28,10 +28,24 @@ revision becomes current. ``OnDelete`` only recreates pods someone deletes. Hist
 ``observedGeneration``, written when they change. Events as upstream: ``SuccessfulCreate``
 ``create Pod web-0 in StatefulSet web successful``, ``SuccessfulDelete``, ``FailedCreate`` ...
 
-**Storage.** kubelab has no PersistentVolumes, so ``volumeClaimTemplates`` create no claims:
-each claim template becomes an ``emptyDir`` volume of the same name in the pod (so templates that
-mount it still run), living as long as the pod does rather than across restarts as a claim
-would. ``persistentVolumeClaimRetentionPolicy`` has nothing to act on.
+**Storage.** Each ``volumeClaimTemplates`` entry gives every replica its own
+PersistentVolumeClaim, ``<template>-<set>-<ordinal>`` (``www-web-0``), made from the template
+with the selector's ``matchLabels`` added to its labels. The claims are created *before* the pod
+(``SuccessfulCreate`` ``create Claim www-web-0 Pod web-0 in StatefulSet web success``; a failure is
+``FailedCreate`` for the claim and for the pod, which is then not created), and the pod's volume of
+the template's name is ``persistentVolumeClaim: {claimName: www-web-0}``. A claim that exists is
+reused as it is: that is the point, the data outlives the pod, and a replacement ``web-0`` mounts
+the same volume. A claim being deleted holds the pod's creation back until it is gone.
+
+``persistentVolumeClaimRetentionPolicy`` (``whenDeleted`` / ``whenScaled``, Retain by default)
+acts through ownerReferences, exactly as upstream's ``isClaimOwnerUpToDate`` /
+``updateClaimOwnerRefForSetAndPod``, and the garbage collector does the deleting: with
+``whenDeleted: Delete`` each claim has the set as its controller, so deleting the set deletes the
+claims; with ``whenScaled: Delete`` the claims of a condemned pod (ordinal beyond the replica
+count) get that pod as their controller before it is deleted, so they go with it. Retain removes
+our references. A claim controlled by something else, or still referring to an earlier set or pod
+of the same name (another uid), is left alone, and with ``whenScaled: Delete`` a pod whose claim
+still refers to an earlier pod is not created until the garbage collector has removed that claim.
 """
 
 from __future__ import annotations
@@ -53,7 +67,7 @@ from control.client.rest import PatchType
 from control.client.workqueue import RateLimitingQueue
 from control.controllers import controllerrevision as history
 from control.controllers.events import EventRecorder
-from control.controllers.kinds import CONTROLLER_REVISIONS, PODS, STATEFUL_SETS
+from control.controllers.kinds import CONTROLLER_REVISIONS, PERSISTENT_VOLUME_CLAIMS, PODS, STATEFUL_SETS
 from control.controllers.manager import ControllerContext
 from control.controllers.ownership import (
     ControllerRefManager,
@@ -74,6 +88,8 @@ COMPONENT = "statefulset-controller"
 POD_NAME_LABEL = "statefulset.kubernetes.io/pod-name"
 POD_INDEX_LABEL = "apps.kubernetes.io/pod-index"
 STATUS_UPDATE_RETRIES = 10
+RETAIN = "Retain"
+DELETE = "Delete"
 
 _STATEFUL_POD = re.compile(r"^(.*)-([0-9]+)$")
 
@@ -153,12 +169,199 @@ def new_stateful_pod(sts: Obj, ordinal: int, *, revision: str) -> dict[str, Any]
     pod["spec"]["hostname"] = name
     if spec.get("serviceName"):
         pod["spec"]["subdomain"] = spec["serviceName"]
-    claims = [(claim.get("metadata") or {}).get("name") for claim in spec.get("volumeClaimTemplates") or ()]
-    if claims:
-        volumes = [v for v in pod["spec"].get("volumes") or () if v.get("name") not in claims]
-        volumes.extend({"name": claim, "emptyDir": {}} for claim in claims if claim)
-        pod["spec"]["volumes"] = volumes
+    update_storage(sts, pod, ordinal)
     return pod
+
+
+# --- claims ---------------------------------------------------------------------------------------
+
+
+def claim_name(template: Obj, *, set_name: str, ordinal: int) -> str:
+    """``getPersistentVolumeClaimName``: ``<template>-<set>-<ordinal>``."""
+    return f"{(template.get('metadata') or {}).get('name') or ''}-{set_name}-{ordinal}"
+
+
+def claim_templates(sts: Obj) -> list[Obj]:
+    return list((sts.get("spec") or {}).get("volumeClaimTemplates") or ())
+
+
+def new_claims(sts: Obj, ordinal: int) -> dict[str, dict[str, Any]]:
+    """``getPersistentVolumeClaims``: template name → the claim to create for ``ordinal``.
+
+    Each is the template (status dropped: the API server resets it) renamed for the replica, in
+    the set's namespace, with the selector's ``matchLabels`` over the template's labels.
+    """
+    name, namespace = sts["metadata"]["name"], sts["metadata"]["namespace"]
+    match_labels = ((sts.get("spec") or {}).get("selector") or {}).get("matchLabels") or {}
+    claims: dict[str, dict[str, Any]] = {}
+    for template in claim_templates(sts):
+        template_meta = template.get("metadata") or {}
+        metadata = copy.deepcopy(dict(template_meta))
+        metadata["name"] = claim_name(template, set_name=name, ordinal=ordinal)
+        metadata["namespace"] = namespace
+        metadata["labels"] = {**(template_meta.get("labels") or {}), **match_labels}
+        claims[template_meta.get("name") or ""] = {
+            "apiVersion": "v1",
+            "kind": "PersistentVolumeClaim",
+            "metadata": metadata,
+            "spec": copy.deepcopy(dict(template.get("spec") or {})),
+        }
+    return claims
+
+
+def storage_matches(sts: Obj, pod: Obj) -> bool:
+    """``storageMatches``: each claim template is a volume of the pod naming the replica's claim."""
+    ordinal = ordinal_of(pod)
+    if ordinal < 0:
+        return False
+    volumes = {volume.get("name"): volume for volume in (pod.get("spec") or {}).get("volumes") or ()}
+    for template in claim_templates(sts):
+        volume = volumes.get((template.get("metadata") or {}).get("name"))
+        source = (volume or {}).get("persistentVolumeClaim") or {}
+        if source.get("claimName") != claim_name(template, set_name=sts["metadata"]["name"], ordinal=ordinal):
+            return False
+    return True
+
+
+def update_storage(sts: Obj, pod: dict[str, Any], ordinal: int) -> None:
+    """``updateStorage``: the claims' volumes first, then the pod's other volumes; a volume of the
+    template's name in the pod template is replaced by the claim."""
+    claims = new_claims(sts, ordinal)
+    if not claims:
+        return
+    volumes: list[dict[str, Any]] = [
+        {"name": name, "persistentVolumeClaim": {"claimName": claim["metadata"]["name"]}}
+        for name, claim in claims.items()
+    ]
+    volumes.extend(v for v in pod["spec"].get("volumes") or () if v.get("name") not in claims)
+    pod["spec"]["volumes"] = volumes
+
+
+def retention_policy(sts: Obj) -> tuple[str, str]:
+    """(whenDeleted, whenScaled); Retain where unset (``getPersistentVolumeClaimRetentionPolicy``)."""
+    policy = (sts.get("spec") or {}).get("persistentVolumeClaimRetentionPolicy") or {}
+    return policy.get("whenDeleted") or RETAIN, policy.get("whenScaled") or RETAIN
+
+
+def in_ordinal_range(sts: Obj, pod: Obj) -> bool:
+    """``podInOrdinalRange``: the pod is one of the set's replicas, not condemned."""
+    start = start_ordinal(sts)
+    return start <= ordinal_of(pod) < start + replica_count(sts)
+
+
+def _refs(obj: Obj) -> list[Obj]:
+    return list((obj.get("metadata") or {}).get("ownerReferences") or ())
+
+
+def _matches_ref(ref: Obj, obj: Obj, kind: str, api_version: str) -> bool:
+    """``matchesRef``: same apiVersion, kind and name (the uid is not compared)."""
+    return (
+        ref.get("apiVersion") == api_version
+        and ref.get("kind") == kind
+        and ref.get("name") == (obj.get("metadata") or {}).get("name")
+    )
+
+
+def _matches_set(ref: Obj, sts: Obj) -> bool:
+    return _matches_ref(ref, sts, STATEFUL_SETS.kind, STATEFUL_SETS.api_version)
+
+
+def _matches_pod(ref: Obj, pod: Obj) -> bool:
+    return _matches_ref(ref, pod, PODS.kind, PODS.api_version)
+
+
+def _uid(obj: Obj) -> str:
+    return (obj.get("metadata") or {}).get("uid") or ""
+
+
+def _has_owner(claim: Obj, owner: Obj) -> bool:
+    uid = _uid(owner)
+    return any(ref.get("uid") == uid for ref in _refs(claim))
+
+
+def _has_stale_owner(claim: Obj, owner: Obj, *, is_set: bool) -> bool:
+    """``hasStaleOwnerRef``: the first reference to ``owner``'s name and kind has another uid."""
+    for ref in _refs(claim):
+        if _matches_set(ref, owner) if is_set else _matches_pod(ref, owner):
+            return ref.get("uid") != _uid(owner)
+    return False
+
+
+def _has_unexpected_controller(claim: Obj, sts: Obj, pod: Obj) -> bool:
+    """``hasUnexpectedController``: under a Delete policy, a controller other than this set or pod,
+    or a reference to this set's or pod's name with another uid."""
+    if retention_policy(sts) == (RETAIN, RETAIN):
+        return False
+    for ref in _refs(claim):
+        if _matches_set(ref, sts):
+            if ref.get("uid") != _uid(sts):
+                return True
+        elif _matches_pod(ref, pod):
+            if ref.get("uid") != _uid(pod):
+                return True
+        elif ref.get("controller"):
+            return True
+    return False
+
+
+def _has_non_controller_owner(claim: Obj, sts: Obj, pod: Obj) -> bool:
+    uids = {_uid(sts), _uid(pod)}
+    return any(ref.get("uid") in uids and not ref.get("controller") for ref in _refs(claim))
+
+
+def claim_owner_up_to_date(claim: Obj, sts: Obj, pod: Obj) -> bool:
+    """``isClaimOwnerUpToDate``: the claim's references agree with the retention policy.
+
+    Retain/Retain: no reference to the set or pod; whenDeleted=Delete: the set controls it;
+    whenScaled=Delete: the pod controls it once the pod is condemned (then the set does not).
+    A claim with stale references or another controller counts as up to date: it is not touched.
+    """
+    if _has_stale_owner(claim, sts, is_set=True) or _has_stale_owner(claim, pod, is_set=False):
+        return True
+    if _has_unexpected_controller(claim, sts, pod):
+        return not (_has_owner(claim, sts) or _has_owner(claim, pod))
+    if _has_non_controller_owner(claim, sts, pod):
+        return False
+    when_deleted, when_scaled = retention_policy(sts)
+    set_owns, pod_owns = _has_owner(claim, sts), _has_owner(claim, pod)
+    scaled_down = not in_ordinal_range(sts, pod)
+    if when_scaled == DELETE and when_deleted == DELETE:
+        return scaled_down != set_owns and scaled_down == pod_owns
+    if when_scaled == DELETE:
+        return not set_owns and scaled_down == pod_owns
+    if when_deleted == DELETE:
+        return set_owns and not pod_owns
+    return not set_owns and not pod_owns
+
+
+def claim_owners_for_policy(claim: Obj, sts: Obj, pod: Obj) -> list[dict[str, Any]]:
+    """``updateClaimOwnerRefForSetAndPod``: the claim's ownerReferences as the policy wants them.
+
+    References to the set and pod (by name and kind) are scrubbed, then the set or pod is added
+    back as the claim's controller where the policy says; not when another controller owns it.
+    """
+    unexpected = _has_unexpected_controller(claim, sts, pod)
+    refs = [dict(ref) for ref in _refs(claim) if not (_matches_set(ref, sts) or _matches_pod(ref, pod))]
+    if unexpected:
+        return refs
+    when_deleted, when_scaled = retention_policy(sts)
+    scaled_down = not in_ordinal_range(sts, pod)
+    if when_scaled == DELETE and scaled_down:
+        refs.append(controller_ref(pod, PODS))
+    elif when_deleted == DELETE and not (when_scaled == DELETE and scaled_down):
+        refs.append(controller_ref(sts, STATEFUL_SETS))
+    return refs
+
+
+def claim_is_stale(claim: Obj, pod: Obj) -> bool:
+    """Whether a claim refers to an earlier pod of this pod's name (``PodClaimIsStale``'s test;
+    a pod not yet created has no uid, so any such reference is stale)."""
+    return _has_stale_owner(claim, pod, is_set=False)
+
+
+def _aggregate(messages: Sequence[str]) -> str:
+    """How apimachinery's ``NewAggregate`` prints several errors: one as it is, more in brackets."""
+    return messages[0] if len(messages) == 1 else "[" + ", ".join(messages) + "]"
 
 
 def _phase(pod: Obj) -> str:
@@ -175,6 +378,11 @@ def is_terminating(pod: Obj) -> bool:
 
 def is_running_and_ready(pod: Obj) -> bool:
     return _phase(pod) == "Running" and is_pod_ready(pod)
+
+
+class ClaimError(Exception):
+    """A replica's claims could not be made, or one is being deleted; the message says which
+    (upstream's aggregate of ``failed to create PVC ...`` / ``pvc ... is being deleted``)."""
 
 
 @dataclass(slots=True)
@@ -211,6 +419,7 @@ class StatefulSetController:
         self._sets = ctx.informers.informer(STATEFUL_SETS)
         self._pods = ctx.informers.informer(PODS)
         self._revisions = ctx.informers.informer(CONTROLLER_REVISIONS)
+        self._claims = ctx.informers.informer(PERSISTENT_VOLUME_CLAIMS)
         self._history = history.History(
             client=ctx.client, revisions=self._revisions, owner_resource=STATEFUL_SETS
         )
@@ -221,6 +430,7 @@ class StatefulSetController:
         self._pods.add_event_handler(
             on_add=self._on_pod, on_update=self._on_pod_update, on_delete=self._on_pod_delete
         )
+        self._claims.add_event_handler(on_delete=self._on_claim_delete)
         self._revisions.add_event_handler(
             on_add=self._on_revision,
             on_update=lambda old, new: self._on_revision(new),
@@ -232,7 +442,7 @@ class StatefulSetController:
         self._queue = queue
         for sts in self._sets.cache.list():
             queue.add(object_key(sts))
-        informers = [self._sets, self._pods, self._revisions]
+        informers = [self._sets, self._pods, self._revisions, self._claims]
         try:
             await Controller(
                 self.name, queue, self.reconcile, workers=self._workers, informers=informers
@@ -308,6 +518,14 @@ class StatefulSetController:
         if sts is not None:
             self._enqueue(object_key(sts))
 
+    def _on_claim_delete(self, obj: Obj | DeletedFinalStateUnknown) -> None:
+        """A claim gone may let a held-back pod be created (its claim was being deleted, or stale);
+        claims carry their set's selector labels."""
+        claim = obj.obj if isinstance(obj, DeletedFinalStateUnknown) else obj
+        for sts in self._selecting(claim):
+            if claim_templates(sts):
+                self._enqueue(object_key(sts))
+
     def _on_revision(self, obj: Obj | DeletedFinalStateUnknown) -> None:
         revision = obj.obj if isinstance(obj, DeletedFinalStateUnknown) else obj
         sts = self._resolve((revision.get("metadata") or {}).get("namespace") or "", controller_of(revision))
@@ -339,10 +557,10 @@ class StatefulSetController:
         revisions = history.sorted_by_revision(await self._history.claim(sts, selector=selector))
         current, update, collision_count = await self._revisions_of(sts, revisions)
         sync = _Sync(self, sts, current=current, update=update, pods=pods)
-        failure: errors.RequestError | None = None
+        failure: errors.RequestError | ClaimError | None = None
         try:
             await sync.run()
-        except errors.RequestError as exc:
+        except (errors.RequestError, ClaimError) as exc:
             failure = exc
         status = sync.status(collision_count)
         await self._update_status(sts, status)
@@ -441,7 +659,8 @@ class StatefulSetController:
 
     # --- pod writes, with upstream's Events ---------------------------------------------------
 
-    async def _pod_event(self, sts: Obj, *, verb: str, pod: str, failure: BaseException | None) -> None:
+    async def pod_event(self, sts: Obj, *, verb: str, pod: str, failure: BaseException | None) -> None:
+        """``recordPodEvent``: ``Successful<Verb>`` / ``Failed<Verb>`` on the set."""
         name = sts["metadata"]["name"]
         if failure is None:
             await self.recorder.event(
@@ -459,13 +678,121 @@ class StatefulSetController:
             )
 
     async def create_pod(self, sts: Obj, pod: Obj) -> None:
+        """``CreateStatefulPod``: the claims first, then the pod, then the claims' owners."""
         name = pod["metadata"]["name"]
         try:
-            await self._client.create(PODS, pod, namespace=sts["metadata"]["namespace"])
-        except errors.RequestError as exc:
-            await self._pod_event(sts, verb="create", pod=name, failure=exc)
+            created = await self.create_claims(sts, pod)
+        except ClaimError as exc:
+            await self.pod_event(sts, verb="create", pod=name, failure=exc)
             raise
-        await self._pod_event(sts, verb="create", pod=name, failure=None)
+        try:
+            await self._client.create(PODS, pod, namespace=sts["metadata"]["namespace"])
+        except errors.AlreadyExistsError:
+            raise  # sunk, as upstream: the informer brings the pod that is there
+        except errors.RequestError as exc:
+            await self.pod_event(sts, verb="create", pod=name, failure=exc)
+            raise
+        try:
+            await self.update_claims_for_policy(sts, pod, fresh=created)
+        except ClaimError as exc:
+            await self.pod_event(sts, verb="update", pod=name, failure=exc)
+            raise
+        await self.pod_event(sts, verb="create", pod=name, failure=None)
+
+    async def _claim_event(self, sts: Obj, *, claim: str, pod: str, failure: BaseException | None) -> None:
+        name = sts["metadata"]["name"]
+        if failure is None:
+            await self.recorder.event(
+                sts,
+                type="Normal",
+                reason="SuccessfulCreate",
+                message=f"create Claim {claim} Pod {pod} in StatefulSet {name} success",
+            )
+        else:
+            await self.recorder.event(
+                sts,
+                type="Warning",
+                reason="FailedCreate",
+                message=(
+                    f"create Claim {claim} for Pod {pod} in StatefulSet {name} failed error: "
+                    f"{error_text(failure)}"
+                ),
+            )
+
+    async def create_claims(self, sts: Obj, pod: Obj) -> dict[str, Obj]:
+        """``createPersistentVolumeClaims``: create the replica's missing claims (claim name → the
+        created object); :class:`ClaimError` naming every claim that could not be made or is
+        being deleted. A claim that already exists is used as it is."""
+        namespace = sts["metadata"]["namespace"]
+        pod_name_ = pod["metadata"]["name"]
+        created: dict[str, Obj] = {}
+        problems: list[str] = []
+        for claim in new_claims(sts, ordinal_of(pod)).values():
+            name = claim["metadata"]["name"]
+            existing = self._claims.cache.get_by_key(f"{namespace}/{name}")
+            if existing is not None:
+                if (existing.get("metadata") or {}).get("deletionTimestamp"):
+                    problems.append(f"pvc {name} is being deleted")
+                continue
+            try:
+                created[name] = await self._client.create(
+                    PERSISTENT_VOLUME_CLAIMS, claim, namespace=namespace
+                )
+            except errors.AlreadyExistsError:
+                continue  # made by an earlier pass the cache has not caught up with
+            except errors.RequestError as exc:
+                problems.append(f"failed to create PVC {name}: {error_text(exc)}")
+                await self._claim_event(sts, claim=name, pod=pod_name_, failure=exc)
+                continue
+            await self._claim_event(sts, claim=name, pod=pod_name_, failure=None)
+        if problems:
+            raise ClaimError(_aggregate(problems))
+        return created
+
+    def _claims_of(self, sts: Obj, pod: Obj, *, fresh: Mapping[str, Obj]) -> list[Obj]:
+        """The replica's claims that exist (``fresh``: ones just created, maybe not yet cached)."""
+        namespace, set_name, ordinal = sts["metadata"]["namespace"], sts["metadata"]["name"], ordinal_of(pod)
+        found = []
+        for template in claim_templates(sts):
+            name = claim_name(template, set_name=set_name, ordinal=ordinal)
+            claim = fresh.get(name) or self._claims.cache.get_by_key(f"{namespace}/{name}")
+            if claim is not None:
+                found.append(claim)
+        return found
+
+    def claims_match_policy(self, sts: Obj, pod: Obj) -> bool:
+        """``ClaimsMatchRetentionPolicy``: every existing claim of the replica has the owners the
+        retention policy wants (missing claims are picked up by a later pass)."""
+        return all(claim_owner_up_to_date(claim, sts, pod) for claim in self._claims_of(sts, pod, fresh={}))
+
+    async def update_claims_for_policy(self, sts: Obj, pod: Obj, *, fresh: Mapping[str, Obj]) -> None:
+        """``UpdatePodClaimForRetentionPolicy``: rewrite the ownerReferences of claims that disagree
+        with the retention policy (an update with the read resourceVersion: a conflict retries
+        the whole sync)."""
+        for claim in self._claims_of(sts, pod, fresh=fresh):
+            if claim_owner_up_to_date(claim, sts, pod):
+                continue
+            refs = claim_owners_for_policy(claim, sts, pod)
+            if refs == _refs(claim):
+                continue
+            changed = copy.deepcopy(dict(claim))
+            changed["metadata"]["ownerReferences"] = refs
+            try:
+                await self._client.replace(PERSISTENT_VOLUME_CLAIMS, changed)
+            except errors.NotFoundError:
+                continue
+            except errors.RequestError as exc:
+                raise ClaimError(
+                    f"Could not update claim {claim['metadata']['name']} for delete policy ownerRefs: "
+                    f"{error_text(exc)}"
+                ) from exc
+
+    def claim_is_stale(self, sts: Obj, pod: Obj) -> bool:
+        """``PodClaimIsStale``: with whenScaled=Delete, a claim of this replica still refers to an
+        earlier pod of its name; the pod waits until the garbage collector removed the claim."""
+        if retention_policy(sts)[1] == RETAIN:
+            return False
+        return any(claim_is_stale(claim, pod) for claim in self._claims_of(sts, pod, fresh={}))
 
     async def delete_pod(self, sts: Obj, pod: Obj) -> None:
         name = pod["metadata"]["name"]
@@ -474,9 +801,9 @@ class StatefulSetController:
         except errors.NotFoundError:
             return
         except errors.RequestError as exc:
-            await self._pod_event(sts, verb="delete", pod=name, failure=exc)
+            await self.pod_event(sts, verb="delete", pod=name, failure=exc)
             raise
-        await self._pod_event(sts, verb="delete", pod=name, failure=None)
+        await self.pod_event(sts, verb="delete", pod=name, failure=None)
 
     async def fix_identity(self, sts: Obj, pod: Obj) -> None:
         """``UpdateStatefulPod``: put the identity labels back."""
@@ -491,9 +818,9 @@ class StatefulSetController:
                 patch_type=PatchType.MERGE,
             )
         except errors.RequestError as exc:
-            await self._pod_event(sts, verb="update", pod=name, failure=exc)
+            await self.pod_event(sts, verb="update", pod=name, failure=exc)
             raise
-        await self._pod_event(sts, verb="update", pod=name, failure=None)
+        await self.pod_event(sts, verb="update", pod=name, failure=None)
 
     def available(self, sts: Obj, pod: Obj) -> bool:
         min_ready = int((sts.get("spec") or {}).get("minReadySeconds") or 0)
@@ -559,6 +886,9 @@ class _Sync:
         for index in range(len(self.replicas)):
             if await self._process_replica(index) and self.monotonic:
                 return
+        for pod in self.condemned:  # their claims' owners before they go (whenScaled: Delete)
+            if not self.controller.claims_match_policy(self.update_set, pod):
+                await self.controller.update_claims_for_policy(self.update_set, pod, fresh={})
         for pod in self.condemned:
             if await self._process_condemned(pod, first_unhealthy) and self.monotonic:
                 return
@@ -601,14 +931,25 @@ class _Sync:
             await controller.delete_pod(sts, pod)
             pod = self.replicas[index] = self.versioned_pod(index + self.start)
         if not is_created(pod):
+            if controller.claim_is_stale(sts, pod):
+                return True  # an earlier pod's claim, waiting for the garbage collector
             await controller.create_pod(sts, pod)
             return True
+        if phase == "Pending":
+            await controller.create_claims(sts, pod)  # claims deleted under a waiting pod come back
         if is_terminating(pod):
             return True
         if not is_running_and_ready(pod) or not controller.available(sts, pod):
             return True
         if not identity_matches(sts, pod):
             await controller.fix_identity(sts, pod)
+        if not controller.claims_match_policy(self.update_set, pod):
+            try:
+                await controller.update_claims_for_policy(self.update_set, pod, fresh={})
+            except ClaimError as exc:
+                await controller.pod_event(sts, verb="update", pod=pod["metadata"]["name"], failure=exc)
+                raise
+            await controller.pod_event(sts, verb="update", pod=pod["metadata"]["name"], failure=None)
         return False
 
     async def _process_condemned(self, pod: Obj, first_unhealthy: Obj | None) -> bool:

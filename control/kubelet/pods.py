@@ -1175,6 +1175,7 @@ class PodWorker:
 
     def _mounts(self, spec: Obj, env: dict[str, str]) -> list[Mount]:
         paths = self.volumes.paths if self.volumes is not None else {}
+        read_only = self.volumes.read_only if self.volumes is not None else set()  # a claim's readOnly
         mounts = []
         for volume_mount in spec.get("volumeMounts") or ():
             name = volume_mount.get("name", "")
@@ -1195,7 +1196,7 @@ class PodWorker:
                 Mount(
                     host_path=host_path,
                     container_path=volume_mount.get("mountPath", ""),
-                    read_only=bool(volume_mount.get("readOnly")),
+                    read_only=bool(volume_mount.get("readOnly")) or name in read_only,
                 )
             )
         return mounts

@@ -18,6 +18,14 @@ volumes are the host path itself), and the runtime binds it at each container's
   Secret files, which are also restricted to their owner (``0644`` becomes ``0600``):
   unlike a real node's tmpfs, these files sit on the host's disk.
 
+``persistentVolumeClaim`` — the claim's bound PersistentVolume, read from the API server at each
+set-up as upstream's volume manager does (claim, then volume: the Node authorizer lets a node
+get both once one of its pods names the claim), mounted like a ``hostPath`` volume of its
+``hostPath`` (``DirectoryOrCreate``, as the local-path provisioner writes it) or ``local`` path;
+``readOnly: true`` on the source makes every mount of it read-only. A claim that is missing, being
+deleted or not bound yet, or a volume not (yet) bound back to the claim, fails the mount with
+upstream's "error processing PVC" reasons, and the pod waits and is retried.
+
 ``serviceAccountToken``: the token comes from the TokenRequest API
 (``serviceaccounts/<name>/token``, bound to the pod, refreshed at 80% of its lifetime or
 after 24 h, as upstream). A refused request (say, the pod's ServiceAccount does not exist
@@ -55,14 +63,54 @@ from control.resources.validation import InvalidQuantityError, Quantity
 
 Obj = dict[str, Any]
 SERVICE_ACCOUNTS = Resource(group="", version="v1", plural="serviceaccounts", kind="ServiceAccount")
+PERSISTENT_VOLUME_CLAIMS = Resource(
+    group="", version="v1", plural="persistentvolumeclaims", kind="PersistentVolumeClaim"
+)
+PERSISTENT_VOLUMES = Resource(
+    group="", version="v1", plural="persistentvolumes", kind="PersistentVolume", namespaced=False
+)
 ROOT_CA_CONFIG_MAP = "kube-root-ca.crt"
 DEFAULT_MODE = 0o644
 TOKEN_REFRESH_FRACTION = 0.8
 TOKEN_MAX_AGE = 24 * 3600
 
 
+# The PersistentVolumeSource members (for naming one kubelab's kubelet cannot mount).
+_PV_SOURCES = frozenset(
+    (
+        "awsElasticBlockStore",
+        "azureDisk",
+        "azureFile",
+        "cephfs",
+        "cinder",
+        "csi",
+        "fc",
+        "flexVolume",
+        "flocker",
+        "gcePersistentDisk",
+        "glusterfs",
+        "hostPath",
+        "iscsi",
+        "local",
+        "nfs",
+        "photonPersistentDisk",
+        "portworxVolume",
+        "quobyte",
+        "rbd",
+        "scaleIO",
+        "storageos",
+        "vsphereVolume",
+    )
+)
+
+
 class VolumeError(Exception):
     """A volume cannot be set up; the message is what FailedMount reports."""
+
+
+class ClaimNotReadyError(VolumeError):
+    """A ``persistentVolumeClaim`` volume's claim or volume is not usable (yet): upstream's
+    desired-state populator fails to process the volume, reported as such in FailedMount."""
 
 
 Payload = dict[str, tuple[bytes, int]]  # relative path -> (content, mode)
@@ -138,6 +186,7 @@ class PodVolumes:
     """What setting up a pod's volumes produced."""
 
     paths: dict[str, Path] = field(default_factory=dict)
+    read_only: set[str] = field(default_factory=set)  # volumes every mount of which is read-only
     next_refresh: float | None = None  # epoch seconds when a token needs renewing
 
 
@@ -183,6 +232,11 @@ class VolumeManager:
                     host_ips=host_ips,
                     node_allocatable=node_allocatable,
                 )
+            except ClaimNotReadyError as exc:
+                raise VolumeError(
+                    f"Unable to attach or mount volumes: unmounted volumes=[{name}], unattached volumes=[], "
+                    f"failed to process volumes=[{name}]: {exc}"
+                ) from exc
             except VolumeError as exc:
                 raise VolumeError(f'MountVolume.SetUp failed for volume "{name}" : {exc}') from exc
         return result
@@ -201,6 +255,11 @@ class VolumeManager:
         name = volume["name"]
         if "hostPath" in volume:
             return _host_path(volume["hostPath"])
+        if "persistentVolumeClaim" in volume:
+            source = volume["persistentVolumeClaim"] or {}
+            if source.get("readOnly"):
+                result.read_only.add(name)
+            return await self._claim_volume(pod, source.get("claimName") or "")
         if "emptyDir" in volume:
             return self._empty_dir(self.directory(sandbox, "empty-dir", name), volume["emptyDir"] or {})
         if "configMap" in volume:
@@ -236,6 +295,55 @@ class VolumeManager:
             return await self._write(self.directory(sandbox, "projected", name), payload)
         kinds = sorted(key for key in volume if key != "name")
         raise VolumeError(f"volume type {', '.join(kinds) or '(none)'} is not supported by kubelab's kubelet")
+
+    async def _claim_volume(self, pod: Obj, claim_name: str) -> Path:
+        """The host directory of the PersistentVolume bound to ``claim_name`` (upstream's
+        getPVCExtractPV and getPVSpec checks, in their words)."""
+        namespace = pod["metadata"]["namespace"]
+        where = f"error processing PVC {namespace}/{claim_name}"
+        try:
+            claim = await self._client.get(PERSISTENT_VOLUME_CLAIMS, claim_name, namespace=namespace)
+        except errors.RequestError as exc:
+            raise ClaimNotReadyError(
+                f"{where}: failed to fetch PVC from API server: {_error_text(exc)}"
+            ) from exc
+        if (claim.get("metadata") or {}).get("deletionTimestamp"):
+            raise ClaimNotReadyError(f"{where}: PVC is being deleted")
+        volume_name = (claim.get("spec") or {}).get("volumeName") or ""
+        if (claim.get("status") or {}).get("phase") != "Bound" or not volume_name:
+            raise ClaimNotReadyError(f"{where}: PVC is not bound")
+        try:
+            volume = await self._client.get(PERSISTENT_VOLUMES, volume_name)
+        except errors.RequestError as exc:
+            raise ClaimNotReadyError(
+                f'{where}: failed to fetch PV "{volume_name}" from API server: {_error_text(exc)}'
+            ) from exc
+        spec = volume.get("spec") or {}
+        ref = spec.get("claimRef")
+        claim_uid = claim["metadata"].get("uid", "")
+        if not isinstance(ref, dict):
+            raise ClaimNotReadyError(
+                f"{where}: found PV object {volume_name} but it has a nil pv.Spec.ClaimRef "
+                "indicating it is not yet bound to the claim"
+            )
+        if ref.get("uid") != claim_uid:
+            raise ClaimNotReadyError(
+                f"{where}: found PV object {volume_name} but its pv.Spec.ClaimRef.UID {ref.get('uid', '')} "
+                f"does not point to claim.UID {claim_uid}"
+            )
+        if spec.get("volumeMode") == "Block":
+            raise VolumeError(
+                f"PersistentVolume {volume_name}: volumeMode Block is not supported by kubelab's kubelet"
+            )
+        if isinstance(spec.get("hostPath"), dict):
+            return _host_path(spec["hostPath"])
+        if isinstance(spec.get("local"), dict):
+            return _host_path({"path": spec["local"].get("path", ""), "type": "Directory"})
+        kinds = sorted(key for key, value in spec.items() if isinstance(value, dict) and key in _PV_SOURCES)
+        raise VolumeError(
+            f"PersistentVolume {volume_name}: volume type {', '.join(kinds) or '(none)'} "
+            "is not supported by kubelab's kubelet"
+        )
 
     async def _write(self, directory: Path, payload: Payload) -> Path:
         """Write in a worker thread: a dozen file system calls per volume must not stall the
@@ -487,6 +595,11 @@ _HOST_PATH_CHECKS = {
     "CharDevice": (stat.S_ISCHR, "is not a character device"),
     "BlockDevice": (stat.S_ISBLK, "is not a block device"),
 }
+
+
+def _error_text(exc: errors.RequestError) -> str:
+    """What the API server said (``persistentvolumeclaims "data" not found``), or the transport failure."""
+    return exc.message if isinstance(exc, errors.APIError) else str(exc)
 
 
 def _host_path(source: Obj) -> Path:

@@ -12,7 +12,7 @@ Errors are worded as upstream turns kube-openapi's results into field errors
 should be greater than or equal to 0``, ``spec.size: Unsupported value: "huge": supported values:
 "small", "large"``, ``spec.name: Required value``, ``spec.tags: Too many: 4: must have at most 3
 items``. ``metadata`` is left to ObjectMeta validation, as upstream does; CEL rules
-(``x-kubernetes-validations``) are not evaluated.
+(``x-kubernetes-validations``) are ``control.resources.crd_cel``'s.
 """
 
 from __future__ import annotations

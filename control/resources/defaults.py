@@ -247,6 +247,24 @@ def _default_namespace(obj: Obj, old: Obj | None, creating: bool) -> None:
             obj["spec"]["finalizers"] = [*finalizers, "kubernetes"]
 
 
+def _default_persistent_volume(obj: Obj, old: Obj | None, creating: bool) -> None:
+    """SetDefaults_PersistentVolume: a static volume is kept (Retain) unless it says otherwise."""
+    spec = _dict(obj, "spec")
+    _set_default(spec, "persistentVolumeReclaimPolicy", "Retain")
+    _set_default(spec, "volumeMode", "Filesystem")
+    status = _child(obj, "status")
+    if status is not None:
+        _set_default(status, "phase", "Pending")
+
+
+def _default_persistent_volume_claim(obj: Obj, old: Obj | None, creating: bool) -> None:
+    """SetDefaults_PersistentVolumeClaim(Spec)."""
+    _default_pvc_spec(_dict(obj, "spec"))
+    status = _child(obj, "status")
+    if status is not None:
+        _set_default(status, "phase", "Pending")
+
+
 def _default_secret(obj: Obj, old: Obj | None, creating: bool) -> None:
     _set_default(obj, "type", "Opaque")
     # The v1 conversion folds write-only stringData into data (stringData wins).
@@ -662,6 +680,8 @@ _DEFAULTERS: dict[tuple[str, str], Defaulter] = {
     ("", "Pod"): _default_pod,
     ("", "Namespace"): _default_namespace,
     ("", "Secret"): _default_secret,
+    ("", "PersistentVolume"): _default_persistent_volume,
+    ("", "PersistentVolumeClaim"): _default_persistent_volume_claim,
     ("", "Endpoints"): _default_endpoints,
     ("", "Node"): _default_node,
     ("", "Service"): _default_service,

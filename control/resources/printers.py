@@ -41,6 +41,7 @@ from control.resources.selectors import (
     format_labels,
     label_selector_from_spec,
 )
+from control.resources.validation import InvalidQuantityError, Quantity
 
 Cell = str | int | float | bool | None
 Obj = Mapping[str, Any]
@@ -109,6 +110,18 @@ _DOC = {
     "StorageClass.reclaimPolicy": "reclaimPolicy controls the reclaimPolicy for dynamically provisioned PersistentVolumes of this storage class. Defaults to Delete.",
     "StorageClass.volumeBindingMode": "volumeBindingMode indicates how PersistentVolumeClaims should be provisioned and bound.  When unset, VolumeBindingImmediate is used. This field is only honored by servers that enable the VolumeScheduling feature.",
     "StorageClass.allowVolumeExpansion": "allowVolumeExpansion shows whether the storage class allow volume expand.",
+    "PersistentVolumeSpec.capacity": "capacity is the description of the persistent volume's resources and capacity. More info: https://kubernetes.io/docs/concepts/storage/persistent-volumes#capacity",
+    "PersistentVolumeSpec.accessModes": "accessModes contains all ways the volume can be mounted. More info: https://kubernetes.io/docs/concepts/storage/persistent-volumes#access-modes",
+    "PersistentVolumeSpec.persistentVolumeReclaimPolicy": "persistentVolumeReclaimPolicy defines what happens to a persistent volume when released from its claim. Valid options are Retain (default for manually created PersistentVolumes), Delete (default for dynamically provisioned PersistentVolumes), and Recycle (deprecated). Recycle must be supported by the volume plugin underlying this PersistentVolume. More info: https://kubernetes.io/docs/concepts/storage/persistent-volumes#reclaiming",
+    "PersistentVolumeStatus.phase": "phase indicates if a volume is available, bound to a claim, or released by a claim. More info: https://kubernetes.io/docs/concepts/storage/persistent-volumes#phase",
+    "PersistentVolumeSpec.claimRef": "claimRef is part of a bi-directional binding between PersistentVolume and PersistentVolumeClaim. Expected to be non-nil when bound. claim.VolumeName is the authoritative bind between PV and PVC. More info: https://kubernetes.io/docs/concepts/storage/persistent-volumes#binding",
+    "PersistentVolumeStatus.reason": "reason is a brief CamelCase string that describes any failure and is meant for machine parsing and tidy display in the CLI.",
+    "PersistentVolumeSpec.volumeMode": "volumeMode defines if a volume is intended to be used with a formatted filesystem or to remain in raw block state. Value of Filesystem is implied when not included in spec.",
+    "PersistentVolumeClaimStatus.phase": "phase represents the current phase of PersistentVolumeClaim.",
+    "PersistentVolumeClaimSpec.volumeName": "volumeName is the binding reference to the PersistentVolume backing this claim.",
+    "PersistentVolumeClaimStatus.capacity": "capacity represents the actual resources of the underlying volume.",
+    "PersistentVolumeClaimStatus.accessModes": "accessModes contains the actual access modes the volume backing the PVC has. More info: https://kubernetes.io/docs/concepts/storage/persistent-volumes#access-modes-1",
+    "PersistentVolumeClaimSpec.volumeMode": "volumeMode defines what type of volume is required by the claim. Value of Filesystem is implied when not included in claim spec.",
     "ControllerRevision.revision": "revision indicates the revision of the state represented by Data.",
     "PriorityClass.value": "value represents the integer value of this priority class. This is the actual priority that pods receive when they have the name of this class in their pod spec.",
     "PriorityClass.globalDefault": "globalDefault specifies whether this PriorityClass should be considered as the default priority for pods that do not have any priority class. Only one PriorityClass can be marked as `globalDefault`. However, if more than one PriorityClasses exists with their `globalDefault` field set to true, the smallest value of such global default PriorityClasses will be used as the default priority.",
@@ -1222,6 +1235,121 @@ def _storage_class(obj: Obj, now: datetime) -> list[Cell]:
         "Immediate" if binding_mode is None else binding_mode,
         _bool(obj, "allowVolumeExpansion"),
         _age(obj, now),
+    ]
+
+
+# --- storage: PersistentVolume, PersistentVolumeClaim ---------------------------------------------
+
+# helper.GetAccessModesAsString: fixed order, each mode once.
+_ACCESS_MODE_ABBREVIATIONS = (
+    ("ReadWriteOnce", "RWO"),
+    ("ReadOnlyMany", "ROX"),
+    ("ReadWriteMany", "RWX"),
+    ("ReadWriteOncePod", "RWOP"),
+)
+BETA_STORAGE_CLASS_ANNOTATION = "volume.beta.kubernetes.io/storage-class"
+
+
+def _access_modes(modes: list[Any]) -> str:
+    return ",".join(short for mode, short in _ACCESS_MODE_ABBREVIATIONS if mode in modes)
+
+
+def _storage_class_of(obj: Obj) -> str:
+    """helper.GetPersistentVolume(Claim)Class: the beta annotation wins over spec.storageClassName."""
+    annotations = _map(_map(obj, "metadata"), "annotations")
+    if BETA_STORAGE_CLASS_ANNOTATION in annotations:
+        return str(annotations[BETA_STORAGE_CLASS_ANNOTATION])
+    return _str(_map(obj, "spec"), "storageClassName")
+
+
+def _storage(resources: dict[str, Any]) -> str:
+    """``resource.Quantity.String()`` of the ``storage`` entry ("0" when absent)."""
+    raw = resources.get("storage")
+    if raw is None:
+        return "0"
+    try:
+        return str(Quantity.parse(raw))
+    except InvalidQuantityError:
+        return str(raw)
+
+
+def _phase_or_terminating(obj: Obj) -> str:
+    if _map(obj, "metadata").get("deletionTimestamp"):
+        return "Terminating"
+    return _str(_map(obj, "status"), "phase")
+
+
+@_prints(
+    ("", "PersistentVolume"),
+    columns=(
+        _NAME,
+        _Col("Capacity", "string", _DOC["PersistentVolumeSpec.capacity"]),
+        _Col("Access Modes", "string", _DOC["PersistentVolumeSpec.accessModes"]),
+        _Col("Reclaim Policy", "string", _DOC["PersistentVolumeSpec.persistentVolumeReclaimPolicy"]),
+        _Col("Status", "string", _DOC["PersistentVolumeStatus.phase"]),
+        _Col("Claim", "string", _DOC["PersistentVolumeSpec.claimRef"]),
+        _Col("StorageClass", "string", "StorageClass of the pv"),
+        _Col("VolumeAttributesClass", "string", "VolumeAttributesClass of the pv"),
+        _Col("Reason", "string", _DOC["PersistentVolumeStatus.reason"]),
+        _AGE,
+        _Col("VolumeMode", "string", _DOC["PersistentVolumeSpec.volumeMode"], 1),
+    ),
+)
+def _persistent_volume(obj: Obj, now: datetime) -> list[Cell]:
+    spec = _map(obj, "spec")
+    claim_ref = _sub(spec, "claimRef")
+    claim = f"{_str(claim_ref, 'namespace')}/{_str(claim_ref, 'name')}" if claim_ref is not None else ""
+    attributes_class = _opt_str(spec, "volumeAttributesClassName")
+    volume_mode = _opt_str(spec, "volumeMode")
+    return [
+        _name(obj),
+        _storage(_map(spec, "capacity")),
+        _access_modes(_list(spec, "accessModes")),
+        _str(spec, "persistentVolumeReclaimPolicy"),
+        _phase_or_terminating(obj),
+        claim,
+        _storage_class_of(obj),
+        "<unset>" if attributes_class is None else attributes_class,
+        _str(_map(obj, "status"), "reason"),
+        _age(obj, now),
+        "<unset>" if volume_mode is None else volume_mode,
+    ]
+
+
+@_prints(
+    ("", "PersistentVolumeClaim"),
+    columns=(
+        _NAME,
+        _Col("Status", "string", _DOC["PersistentVolumeClaimStatus.phase"]),
+        _Col("Volume", "string", _DOC["PersistentVolumeClaimSpec.volumeName"]),
+        _Col("Capacity", "string", _DOC["PersistentVolumeClaimStatus.capacity"]),
+        _Col("Access Modes", "string", _DOC["PersistentVolumeClaimStatus.accessModes"]),
+        _Col("StorageClass", "string", "StorageClass of the pvc"),
+        _Col("VolumeAttributesClass", "string", "VolumeAttributesClass of the pvc"),
+        _AGE,
+        _Col("VolumeMode", "string", _DOC["PersistentVolumeClaimSpec.volumeMode"], 1),
+    ),
+)
+def _persistent_volume_claim(obj: Obj, now: datetime) -> list[Cell]:
+    spec, status = _map(obj, "spec"), _map(obj, "status")
+    volume_name = _str(spec, "volumeName")
+    capacity = access_modes = ""
+    if volume_name:
+        # Only a bound claim shows what it got (status), never what it asked for.
+        capacity = _storage(_map(status, "capacity"))
+        access_modes = _access_modes(_list(status, "accessModes"))
+    attributes_class = _opt_str(spec, "volumeAttributesClassName")
+    volume_mode = _opt_str(spec, "volumeMode")
+    return [
+        _name(obj),
+        _phase_or_terminating(obj),
+        volume_name,
+        capacity,
+        access_modes,
+        _storage_class_of(obj),
+        "<unset>" if attributes_class is None else attributes_class,
+        _age(obj, now),
+        "<unset>" if volume_mode is None else volume_mode,
     ]
 
 

@@ -43,6 +43,7 @@ from typing import Any
 import orjson
 
 from control.resources import cron
+from control.resources.crd_cel import validate_rules, validate_schema_rules
 from control.resources.crd_validation import validate_custom_resource
 from control.resources.registry import FieldError, NameRule, ResourceType, field_error
 
@@ -5511,6 +5512,19 @@ def _validate_crd_version_schema(version: Obj, path: str) -> Errors:
     return []
 
 
+def _validate_crd_rules(versions: list[Obj]) -> Errors:
+    """The ``x-kubernetes-validations`` of the versions' schemas. Where every version has the same
+    schema, upstream's internal form holds it once as ``spec.validation`` and errors name that."""
+    schemas = [_map(version.get("schema")).get("openAPIV3Schema") for version in versions]
+    if schemas and all(isinstance(schema, dict) and schema == schemas[0] for schema in schemas):
+        return validate_schema_rules(schemas[0], path="spec.validation.openAPIV3Schema")
+    errors: Errors = []
+    for i, schema in enumerate(schemas):
+        if isinstance(schema, dict):
+            errors.extend(validate_schema_rules(schema, path=f"spec.versions[{i}].schema.openAPIV3Schema"))
+    return errors
+
+
 def _validate_crd(obj: Obj, old: Obj | None, rt: ResourceType) -> Errors:
     spec = _map(obj.get("spec"))
     names = _map(spec.get("names"))
@@ -5553,6 +5567,7 @@ def _validate_crd(obj: Obj, old: Obj | None, rt: ResourceType) -> Errors:
         if _dns1035_joined(name):
             errors.append(_invalid(f"{version_path}.name", name, _dns1035_joined(name)))
         errors.extend(_validate_crd_version_schema(version, version_path))
+    errors.extend(_validate_crd_rules(versions))
     if not unique:
         errors.append(
             _invalid("spec.versions", _go_json(spec.get("versions")), "must contain unique version names")
@@ -5808,6 +5823,255 @@ def _validate_without_rules(obj: Obj, old: Obj | None, rt: ResourceType) -> Erro
     return []
 
 
+# --- core/v1 PersistentVolume and PersistentVolumeClaim ---------------------------------------------
+# pkg/apis/core/validation: ValidatePersistentVolume(Update), ValidatePersistentVolumeClaim(Update).
+
+_ACCESS_MODES = ("ReadOnlyMany", "ReadWriteMany", "ReadWriteOnce", "ReadWriteOncePod")  # sets.List: sorted
+_VOLUME_MODES = ("Block", "Filesystem")
+_RECLAIM_POLICIES = ("Delete", "Recycle", "Retain")
+# The PersistentVolumeSource members, in the order upstream counts them.
+_PERSISTENT_VOLUME_SOURCES = (
+    "gcePersistentDisk",
+    "awsElasticBlockStore",
+    "hostPath",
+    "glusterfs",
+    "flocker",
+    "nfs",
+    "rbd",
+    "quobyte",
+    "cephfs",
+    "iscsi",
+    "cinder",
+    "fc",
+    "flexVolume",
+    "azureFile",
+    "vsphereVolume",
+    "photonPersistentDisk",
+    "portworxVolume",
+    "azureDisk",
+    "scaleIO",
+    "local",
+    "storageos",
+    "csi",
+)
+BETA_STORAGE_CLASS_ANNOTATION = "volume.beta.kubernetes.io/storage-class"
+CLAIM_SPEC_IMMUTABLE = "spec is immutable after creation except resources.requests and volumeAttributesClassName for bound claims"
+
+
+def _validate_access_modes(modes: Any, path: str, *, required_detail: str) -> Errors:
+    errors: Errors = []
+    modes = _list(modes)
+    if not modes:
+        errors.append(_required(path, required_detail))
+    once_pod = others = False
+    for mode in modes:
+        if mode not in _ACCESS_MODES:
+            errors.append(_not_supported(path, mode, _ACCESS_MODES))
+        elif mode == "ReadWriteOncePod":
+            once_pod = True
+        else:
+            others = True
+    if once_pod and others:
+        errors.append(_forbidden(path, "may not use ReadWriteOncePod with other access modes"))
+    return errors
+
+
+def _validate_positive_storage(raw: Any, path: str) -> Errors:
+    """ValidatePositiveQuantityValue, then (for a well-formed quantity) ValidateResourceQuantityValue."""
+    try:
+        quantity = Quantity.parse(raw)
+    except InvalidQuantityError as exc:
+        return [_invalid(path, raw, str(exc))]
+    if quantity.value <= 0:
+        return [_invalid(path, str(quantity), "must be greater than zero")]
+    return []
+
+
+def _validate_class_name(spec: Obj, path: str) -> Errors:
+    name = _str(spec.get("storageClassName"))
+    if not name:
+        return []
+    return [_invalid(path, name, msg) for msg in name_is_dns_subdomain(name, False)]
+
+
+def _validate_persistent_volume_source(spec: Obj) -> Errors:
+    errors: Errors = []
+    present = [key for key in _PERSISTENT_VOLUME_SOURCES if isinstance(spec.get(key), dict)]
+    if not present:
+        return [_required("spec", "must specify a volume type")]
+    for extra in present[1:]:
+        errors.append(_forbidden(f"spec.{extra}", "may not specify more than 1 volume type"))
+    key = present[0]
+    source = spec[key]
+    path = f"spec.{key}"
+    if key in ("hostPath", "local"):
+        target = _str(source.get("path"))
+        if not target:
+            errors.append(_required(f"{path}.path"))
+        else:
+            errors.extend(_path_no_backsteps(target, f"{path}.path"))
+        kind = source.get("type")
+        if key == "hostPath" and kind is not None and kind not in _HOST_PATH_TYPES:
+            errors.append(_not_supported(f"{path}.type", kind, _HOST_PATH_TYPES))
+        if key == "local" and not isinstance(spec.get("nodeAffinity"), dict):
+            errors.append(_required("spec.nodeAffinity", "Local volume requires node affinity"))
+    elif key == "nfs":
+        if not _str(source.get("server")):
+            errors.append(_required(f"{path}.server"))
+        target = _str(source.get("path"))
+        if not target:
+            errors.append(_required(f"{path}.path"))
+        elif not target.startswith("/"):
+            errors.append(_invalid(f"{path}.path", target, "must be an absolute path"))
+    elif key == "csi":
+        if not _str(source.get("driver")):
+            errors.append(_required(f"{path}.driver"))
+        if not _str(source.get("volumeHandle")):
+            errors.append(_required(f"{path}.volumeHandle"))
+    return errors
+
+
+def _validate_volume_node_affinity(affinity: Any) -> Errors:
+    if not isinstance(affinity, dict):
+        return []
+    required = affinity.get("required")
+    if not isinstance(required, dict):
+        return [_required("spec.nodeAffinity.required", "must specify required node constraints")]
+    terms_path = "spec.nodeAffinity.required.nodeSelectorTerms"
+    terms = _maps(required.get("nodeSelectorTerms"))
+    if not terms:
+        return [_required(terms_path, "must have at least one node selector term")]
+    errors: Errors = []
+    for i, term in enumerate(terms):
+        errors.extend(_validate_node_selector_term(term, f"{terms_path}[{i}]"))
+    return errors
+
+
+def _validate_persistent_volume(obj: Obj, old: Obj | None, rt: ResourceType) -> Errors:
+    if old is not None:
+        errors = validate_object_meta_update(obj.get("metadata"), old.get("metadata"))
+    else:
+        errors = validate_object_meta(obj.get("metadata"), namespaced=False, name_fn=name_is_dns_subdomain)
+    spec = _map(obj.get("spec"))
+    errors.extend(_validate_access_modes(spec.get("accessModes"), "spec.accessModes", required_detail=""))
+    capacity = _map(spec.get("capacity"))
+    if not capacity:
+        errors.append(_required("spec.capacity"))
+    if "storage" not in capacity or len(capacity) > 1:
+        rendered = _go_json(capacity) if capacity else _GoValue("core.ResourceList(nil)")
+        errors.append(_not_supported("spec.capacity", rendered, ("storage",)))
+    for name in sorted(capacity):
+        errors.extend(_validate_positive_storage(capacity[name], f"spec.capacity[{name}]"))
+    errors.extend(_validate_class_name(spec, "spec.storageClassName"))
+    mode = spec.get("volumeMode")
+    if mode is not None and mode not in _VOLUME_MODES:
+        errors.append(_not_supported("spec.volumeMode", mode, _VOLUME_MODES))
+    policy = _str(spec.get("persistentVolumeReclaimPolicy"))
+    if policy and policy not in _RECLAIM_POLICIES:
+        errors.append(_not_supported("spec.persistentVolumeReclaimPolicy", policy, _RECLAIM_POLICIES))
+    errors.extend(_validate_volume_node_affinity(spec.get("nodeAffinity")))
+    errors.extend(_validate_persistent_volume_source(spec))
+    host_path = _map(spec.get("hostPath"))
+    if host_path and policy == "Recycle" and _str(host_path.get("path")).rstrip("/") == "":
+        errors.append(
+            _forbidden(
+                "spec.persistentVolumeReclaimPolicy", "may not be 'recycle' for a hostPath mount of '/'"
+            )
+        )
+    if old is None:
+        return errors
+    old_spec = _map(old.get("spec"))
+    new_source = {key: spec.get(key) for key in _PERSISTENT_VOLUME_SOURCES if spec.get(key) is not None}
+    old_source = {
+        key: old_spec.get(key) for key in _PERSISTENT_VOLUME_SOURCES if old_spec.get(key) is not None
+    }
+    if not _equal(new_source, old_source):
+        changed = "\n".join(_changed_paths(old_source, new_source, "spec"))
+        errors.append(
+            _forbidden(
+                "spec.persistentvolumesource",
+                f"spec.persistentvolumesource is immutable after creation\n{changed}",
+            )
+        )
+    errors.extend(_immutable(spec.get("volumeMode"), old_spec.get("volumeMode"), "volumeMode"))
+    if old_spec.get("nodeAffinity") is not None and not _equal(
+        spec.get("nodeAffinity"), old_spec.get("nodeAffinity")
+    ):
+        errors.append(_invalid("nodeAffinity", _render(spec.get("nodeAffinity")), "field is immutable"))
+    return errors
+
+
+def _validate_persistent_volume_claim(obj: Obj, old: Obj | None, rt: ResourceType) -> Errors:
+    if old is not None:
+        errors = validate_object_meta_update(obj.get("metadata"), old.get("metadata"))
+    else:
+        errors = validate_object_meta(obj.get("metadata"), namespaced=True, name_fn=name_is_dns_subdomain)
+    spec = _map(obj.get("spec"))
+    errors.extend(
+        _validate_access_modes(
+            spec.get("accessModes"), "spec.accessModes", required_detail="at least 1 access mode is required"
+        )
+    )
+    if spec.get("selector") is not None:
+        errors.extend(validate_label_selector(spec.get("selector"), "spec.selector"))
+    requests = _map(_map(spec.get("resources")).get("requests"))
+    if "storage" not in requests:
+        errors.append(_required("spec.resources[storage]"))
+    else:
+        errors.extend(_validate_positive_storage(requests["storage"], "spec.resources[storage]"))
+    errors.extend(_validate_class_name(spec, "spec.storageClassName"))
+    mode = spec.get("volumeMode")
+    if mode is not None and mode not in _VOLUME_MODES:
+        errors.append(_not_supported("spec.volumeMode", mode, _VOLUME_MODES))
+    if old is None:
+        return errors
+    return errors + _validate_claim_spec_update(obj, old)
+
+
+def _validate_claim_spec_update(obj: Obj, old: Obj) -> Errors:
+    """The update rules: only a bound claim's storage request may grow, volumeName may be set
+    once, a nil storageClassName may be set once (retroactive default StorageClass)."""
+    spec = orjson.loads(orjson.dumps(_map(obj.get("spec"))))
+    old_spec = orjson.loads(orjson.dumps(_map(old.get("spec"))))
+    if not _str(old_spec.get("volumeName")):
+        old_spec["volumeName"] = spec.get("volumeName")
+    old_annotations = _map(_map(old.get("metadata")).get("annotations"))
+    if (
+        old_spec.get("storageClassName") is None
+        and BETA_STORAGE_CLASS_ANNOTATION not in old_annotations
+        and spec.get("storageClassName") is not None
+    ):
+        spec.pop("storageClassName")
+    errors: Errors = []
+    new_size, old_size = _storage_request(obj), _storage_request(old)
+    if _str(_map(obj.get("status")).get("phase")) == "Bound":
+        requests = _map(_map(spec.get("resources")).get("requests"))
+        old_request = _map(_map(old_spec.get("resources")).get("requests")).get("storage")
+        if requests and old_request is not None:
+            requests["storage"] = old_request
+    if not _equal(spec, old_spec):
+        changed = "\n".join(_changed_paths(old_spec, spec, "spec"))
+        errors.append(_forbidden("spec", f"{CLAIM_SPEC_IMMUTABLE}\n{changed}"))
+    if new_size is not None and old_size is not None and new_size.compare(old_size) < 0:
+        errors.append(
+            _forbidden("spec.resources.requests.storage", "field can not be less than previous value")
+        )
+    errors.extend(
+        _immutable(
+            _map(obj.get("spec")).get("volumeMode"), _map(old.get("spec")).get("volumeMode"), "volumeMode"
+        )
+    )
+    return errors
+
+
+def _storage_request(claim: Obj) -> Quantity | None:
+    raw = _map(_map(_map(claim.get("spec")).get("resources")).get("requests")).get("storage")
+    try:
+        return Quantity.parse(raw)
+    except InvalidQuantityError:
+        return None
+
+
 # --- dispatch and public entry points ------------------------------------------------------------------
 
 Validator = Callable[[Obj, "Obj | None", ResourceType], Errors]
@@ -5820,6 +6084,8 @@ _VALIDATORS: dict[tuple[str, str], Validator] = {
     ("", "Event"): _validate_event,
     ("", "Namespace"): _validate_namespace,
     ("", "Node"): _validate_node,
+    ("", "PersistentVolume"): _validate_persistent_volume,
+    ("", "PersistentVolumeClaim"): _validate_persistent_volume_claim,
     ("", "Pod"): _validate_pod,
     ("", "Secret"): _validate_secret,
     ("", "Service"): _validate_service,
@@ -5871,6 +6137,16 @@ def _validate_generic(obj: Obj, old: Obj | None, rt: ResourceType) -> Errors:
         )
     if rt.schema is not None:
         errors.extend(validate_custom_resource(rt.schema, obj))
+        errors.extend(validate_rules(rt.schema, obj, old=old, found=errors))
+    return errors
+
+
+def _validate_custom_resource_status(rt: ResourceType, obj: Obj, old: Obj) -> Errors:
+    """Upstream's status strategy checks the whole object: its schema and its CEL rules."""
+    errors = validate_object_meta_update(obj.get("metadata"), old.get("metadata"), kube_finalizers=False)
+    if rt.schema is not None:
+        errors.extend(validate_custom_resource(rt.schema, obj))
+        errors.extend(validate_rules(rt.schema, obj, old=old, found=errors))
     return errors
 
 
@@ -5905,6 +6181,8 @@ def _status_validator(rt: ResourceType) -> StatusValidator:
         return _validate_api_service_status
     if rt.group == "apps" and rt.kind in ("Deployment", "ReplicaSet", "StatefulSet", "DaemonSet"):
         return lambda obj, old: _validate_workload_status(rt, obj, old)
+    if key not in _VALIDATORS and rt.schema is not None:
+        return lambda obj, old: _validate_custom_resource_status(rt, obj, old)
     kube = rt.group not in ("apiextensions.k8s.io", "apiregistration.k8s.io") and key in _VALIDATORS
     return lambda obj, old: validate_object_meta_update(
         obj.get("metadata"), old.get("metadata"), kube_finalizers=kube

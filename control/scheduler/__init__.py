@@ -2,9 +2,12 @@
 
 It places every pod that names the default scheduler and no node: it filters the nodes
 (cordoned, taints and tolerations, NotReady, node selector and affinity, host ports, resource
-requests against allocatable, topology spread, pod affinity and anti-affinity), scores the rest
+requests against allocatable, the pod's PersistentVolumeClaims and their volumes, topology spread,
+pod affinity and anti-affinity), scores the rest
 (taints, node affinity, least allocated, balanced allocation, spreading of a workload's pods,
-pod affinity), binds the pod to the best through ``pods/binding`` and records a ``Scheduled``
+pod affinity), has claims waiting for their first consumer provisioned on the chosen node (the
+``volume.kubernetes.io/selected-node`` annotation) and waits for them to bind, binds the pod to the
+best through ``pods/binding`` and records a ``Scheduled``
 event — or, when nothing fits, says why in a ``PodScheduled=False`` condition and a
 ``FailedScheduling`` event worded as upstream's, and tries again when the cluster changes.
 

@@ -5,7 +5,9 @@ cycle needs and the same contract for each:
 
 - **PreFilter** (:meth:`FilterPlugin.pre_filter`) computes per-cycle data once (affinity and
   spread counts over the whole cluster) into the :class:`CycleState` and says whether the
-  plugin has anything to check for this pod (upstream's ``Skip``).
+  plugin has anything to check for this pod (upstream's ``Skip``) — or returns a
+  :class:`Status` that rules the pod out on every node at once (VolumeBinding's missing claim):
+  then no filter runs and the message carries that status's reasons instead of a per-node count.
 - **Filter** (:meth:`FilterPlugin.filter`) decides one node: ``None`` if the pod fits, else a
   :class:`Status` saying why. Plugins run in their configured order and a node's first failure
   is its verdict, so each node contributes one plugin's reasons to the failure message.
@@ -13,9 +15,14 @@ cycle needs and the same contract for each:
   the framework multiplies by the plugin's weight and sums. With one feasible node there is
   nothing to rate and scoring is skipped, as upstream does.
 - **Select**: the highest total wins; ties are broken at random, so equal nodes share load.
+- **Reserve / PreBind / Unreserve** (:class:`BindingPlugin`): once the node is chosen, a plugin
+  notes what the binding needs (in the cycle, synchronously); PreBind then does it — API writes,
+  waiting for other controllers — in the binding task, before ``pods/binding``; Unreserve undoes
+  the reservation when the binding fails. VolumeBinding is the one user.
 
 When no node fits, :class:`FitError` builds upstream's message — ``0/3 nodes are available:
-1 Insufficient cpu, 2 node(s) had untolerated taint(s).`` (reason counts sorted as strings) —
+1 Insufficient cpu, 2 node(s) had untolerated taint(s).`` (reason counts sorted as strings), or
+after a PreFilter rejection ``0/3 nodes are available: persistentvolumeclaim "data" not found.`` —
 followed by what the DefaultPreemption post-filter would say (see :mod:`.preemption`).
 
 A cycle is synchronous: plugins read the cache's NodeInfos directly and nothing else runs on
@@ -27,7 +34,7 @@ from __future__ import annotations
 import random
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from control.scheduler.cache import NodeInfo
@@ -64,18 +71,47 @@ class Listers(Protocol):
 
     def stateful_set(self, namespace: str, name: str) -> Mapping[str, Any] | None: ...
 
+    def claim(self, namespace: str, name: str) -> Mapping[str, Any] | None: ...
+
+    def volume(self, name: str) -> Mapping[str, Any] | None: ...
+
+    def persistent_volumes(self) -> Iterable[Mapping[str, Any]]: ...
+
+    def storage_class(self, name: str) -> Mapping[str, Any] | None: ...
+
 
 class FilterPlugin:
     """A plugin that rules nodes out. Subclasses set ``name`` and implement :meth:`filter`."""
 
     name = ""
 
-    def pre_filter(self, state: CycleState) -> bool:
-        """Prepare ``state.data`` for :meth:`filter`; False when there is nothing to check for this pod."""
+    def pre_filter(self, state: CycleState) -> bool | Status:
+        """Prepare ``state.data`` for :meth:`filter`; False when there is nothing to check for this pod,
+        a :class:`Status` when the pod fits no node whatever the node (UnschedulableAndUnresolvable)."""
         return True
 
     def filter(self, state: CycleState, node: NodeInfo) -> Status | None:
         raise NotImplementedError
+
+
+class BindingPlugin:
+    """A plugin with work between choosing the node and binding the pod (upstream's Reserve,
+    PreBind and Unreserve). Subclasses set ``name``; all three default to doing nothing."""
+
+    name = ""
+
+    def reserve(self, state: CycleState, node: str) -> None:
+        """Note in ``state.data`` what binding to ``node`` needs; runs inside the scheduling cycle."""
+
+    async def pre_bind(self, state: CycleState, node: str) -> None:
+        """Do it before ``pods/binding``; raise :class:`PreBindError` to fail the binding."""
+
+    def unreserve(self, state: CycleState, node: str) -> None:
+        """Undo :meth:`reserve` after a failed binding."""
+
+
+class PreBindError(Exception):
+    """A PreBind plugin could not prepare the binding; the pod is retried after a backoff."""
 
 
 class ScorePlugin:
@@ -123,25 +159,38 @@ class NoNodesAvailable(Unschedulable):
 class FitError(Unschedulable):
     """Every node was filtered out; ``statuses`` says why, node by node."""
 
-    def __init__(self, *, pod: PodInfo, num_nodes: int, statuses: Mapping[str, Status]) -> None:
+    def __init__(
+        self,
+        *,
+        pod: PodInfo,
+        num_nodes: int,
+        statuses: Mapping[str, Status],
+        pre_filter: Status | None = None,
+    ) -> None:
         self.pod = pod
         self.num_nodes = num_nodes
         self.statuses = statuses
         message = f"0/{num_nodes} nodes are available:"
-        histogram = Counter(reason for status in statuses.values() for reason in status.reasons)
-        if histogram:
-            message += (
-                " " + ", ".join(sorted(f"{count} {reason}" for reason, count in histogram.items())) + "."
-            )
+        if pre_filter is not None:
+            message += " " + ", ".join(pre_filter.reasons) + "."
+        else:
+            histogram = Counter(reason for status in statuses.values() for reason in status.reasons)
+            if histogram:
+                message += (
+                    " " + ", ".join(sorted(f"{count} {reason}" for reason, count in histogram.items())) + "."
+                )
         message += " " + post_filter_message(pod=pod, statuses=statuses, num_nodes=num_nodes)
         super().__init__(message, plugins=frozenset(status.plugin for status in statuses.values()))
 
 
 @dataclass(frozen=True, slots=True)
 class ScheduleResult:
+    """The chosen node, how many nodes were looked at and fit, and the cycle (for Reserve/PreBind)."""
+
     node: str
     evaluated: int
     feasible: int
+    state: CycleState = field(compare=False, repr=False)
 
 
 class Framework:
@@ -152,6 +201,7 @@ class Framework:
         *,
         filters: Sequence[FilterPlugin],
         scorers: Sequence[tuple[ScorePlugin, int]],
+        binders: Sequence[BindingPlugin] = (),
         rng: random.Random | None = None,
     ) -> None:
         for plugin, weight in scorers:
@@ -159,6 +209,7 @@ class Framework:
                 raise ValueError(f"score plugin {plugin.name}: weight must be positive, got {weight}")
         self.filters = tuple(filters)
         self.scorers = tuple(scorers)
+        self.binders = tuple(binders)
         self._rng = rng or random.Random()
 
     def schedule(self, pod: PodInfo, nodes: Sequence[NodeInfo]) -> ScheduleResult:
@@ -166,7 +217,14 @@ class Framework:
         if not nodes:
             raise NoNodesAvailable()
         state = CycleState(pod, nodes)
-        active = [plugin for plugin in self.filters if plugin.pre_filter(state)]
+        active: list[FilterPlugin] = []
+        for plugin in self.filters:
+            verdict = plugin.pre_filter(state)
+            if isinstance(verdict, Status):
+                statuses = {node.name: verdict for node in nodes}
+                raise FitError(pod=pod, num_nodes=len(nodes), statuses=statuses, pre_filter=verdict)
+            if verdict:
+                active.append(plugin)
         feasible: list[NodeInfo] = []
         statuses: dict[str, Status] = {}
         for node in nodes:
@@ -180,12 +238,28 @@ class Framework:
         if not feasible:
             raise FitError(pod=pod, num_nodes=len(nodes), statuses=statuses)
         if len(feasible) == 1:
-            return ScheduleResult(feasible[0].name, len(nodes), 1)
+            return ScheduleResult(feasible[0].name, len(nodes), 1, state)
         totals = self.prioritize(state, feasible)
         best = max(totals)
         winners = [node for node, total in zip(feasible, totals, strict=True) if total == best]
         chosen = winners[0] if len(winners) == 1 else self._rng.choice(winners)
-        return ScheduleResult(chosen.name, len(nodes), len(feasible))
+        return ScheduleResult(chosen.name, len(nodes), len(feasible), state)
+
+    def reserve(self, result: ScheduleResult) -> None:
+        for plugin in self.binders:
+            plugin.reserve(result.state, result.node)
+
+    async def pre_bind(self, result: ScheduleResult) -> None:
+        """Run every PreBind in order; :class:`PreBindError` says ``running PreBind plugin "X": ...``."""
+        for plugin in self.binders:
+            try:
+                await plugin.pre_bind(result.state, result.node)
+            except PreBindError as exc:
+                raise PreBindError(f'running PreBind plugin "{plugin.name}": {exc}') from exc
+
+    def unreserve(self, result: ScheduleResult) -> None:
+        for plugin in reversed(self.binders):
+            plugin.unreserve(result.state, result.node)
 
     def prioritize(self, state: CycleState, nodes: Sequence[NodeInfo]) -> list[int]:
         """Weighted total score of each of ``nodes`` (all of which passed the filters)."""

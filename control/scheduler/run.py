@@ -2,8 +2,10 @@
 
 It talks to the API server only through ``control.client``, with its own client and informers,
 so it runs the same inside the server process and alone against any cluster (kubeconfig or
-in-cluster), needing: list/watch of pods, nodes, namespaces, services, replicasets and
-statefulsets; create on ``pods/binding``; patch on ``pods/status``; create/patch on events.
+in-cluster), needing: list/watch of pods, nodes, namespaces, services, replicasets,
+statefulsets, persistentvolumeclaims, persistentvolumes and storageclasses; create on
+``pods/binding``; patch on ``pods/status`` and on persistentvolumeclaims (the selected node);
+create/patch on events — upstream's ``system:kube-scheduler`` and ``system:volume-scheduler``.
 
 A crash of the scheduling loop (a bug) is logged and the scheduler rebuilt a second later with
 a fresh cache and queue, re-filled from the informers, as a restarted kube-scheduler would be.

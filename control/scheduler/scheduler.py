@@ -5,8 +5,11 @@ kube-scheduler's ``scheduleOne`` in asyncio. One loop takes pods off the
 synchronously — read the pod from the informer, filter and score every node, and *assume* the
 pod onto the winner in the :class:`~control.scheduler.cache.SchedulerCache` — so nothing else on
 the event loop changes the cache mid-decision and the next pod already sees the capacity this
-one took. The *binding cycle* then runs as its own task (POST ``pods/<name>/binding``, then the
-``Scheduled`` event), and the loop moves on to the next pod without waiting for the API server.
+one took. The *binding cycle* then runs as its own task (PreBind — for a pod with claims to
+provision, writing the node into them and waiting until they are bound —, POST
+``pods/<name>/binding``, then the ``Scheduled`` event), and the loop moves on to the next pod
+without waiting for the API server or the PV controller. A pod deleted while its binding waits has
+its binding task cancelled.
 
 Which pods: those with ``spec.schedulerName`` equal to ours (``default-scheduler`` by default,
 which is what the API server defaults it to), no ``spec.nodeName``, not being deleted and not
@@ -19,12 +22,14 @@ Failures, as upstream's ``handleSchedulingFailure``:
   its ``PodScheduled`` condition becomes ``False``/``Unschedulable`` with the FitError message
   (patched through ``pods/status`` only when it changes) and a ``FailedScheduling`` Warning event
   carries the same message;
-- an unreadable pod spec or a failed binding: the pod backs off and is retried, with reason
-  ``SchedulerError``; the assumed pod is forgotten, which frees its capacity for others.
+- an unreadable pod spec, a failed PreBind (``running PreBind plugin "VolumeBinding": ...``) or a
+  failed binding: the pod backs off and is retried, with reason ``SchedulerError``; the assumed pod
+  is forgotten, which frees its capacity for others.
 
 Cluster events feed the queue: node added (everything may help), node changed (the plugins the
 change concerns), assigned pod added or relabelled (pod affinity and spreading), assigned pod
-deleted or finished (resources, ports, affinity, spreading).
+deleted or finished (resources, ports, affinity, spreading), a PersistentVolumeClaim,
+PersistentVolume or StorageClass added or changed (VolumeBinding).
 
 Status writes and events are best effort and run in the background; they never hold up the
 loop.
@@ -35,7 +40,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -53,7 +58,7 @@ from control.client.informer import (
 from control.client.rest import PatchType, Resource, RESTClient
 from control.controllers.events import EventRecorder
 from control.scheduler.cache import SchedulerCache
-from control.scheduler.framework import Framework, Unschedulable
+from control.scheduler.framework import Framework, PreBindError, ScheduleResult, Unschedulable
 from control.scheduler.metrics import ERROR, SCHEDULED, UNSCHEDULABLE, SchedulerMetrics
 from control.scheduler.plugins import default_framework
 from control.scheduler.plugins.inter_pod_affinity import NAME as INTER_POD_AFFINITY
@@ -63,10 +68,13 @@ from control.scheduler.plugins.node_resources_fit import NAME as NODE_RESOURCES_
 from control.scheduler.plugins.node_unschedulable import NAME as NODE_UNSCHEDULABLE
 from control.scheduler.plugins.pod_topology_spread import NAME as POD_TOPOLOGY_SPREAD
 from control.scheduler.plugins.taint_toleration import NAME as TAINT_TOLERATION
+from control.scheduler.plugins.volume_binding import DEFAULT_BIND_TIMEOUT
+from control.scheduler.plugins.volume_binding import NAME as VOLUME_BINDING
 from control.scheduler.podinfo import InvalidPodError, PodInfo
 from control.scheduler.queue import QueueClosed, QueuedPod, SchedulingQueue
 from control.scheduler.requests import InvalidResourcesError, node_allocatable
 from control.scheduler.taints import effective_taints
+from control.scheduler.volumes import SELECTED_NODE_ANNOTATION
 
 log = logging.getLogger("kubelab.scheduler")
 
@@ -78,11 +86,19 @@ NAMESPACES = Resource(group="", version="v1", plural="namespaces", kind="Namespa
 SERVICES = Resource(group="", version="v1", plural="services", kind="Service")
 REPLICA_SETS = Resource(group="apps", version="v1", plural="replicasets", kind="ReplicaSet")
 STATEFUL_SETS = Resource(group="apps", version="v1", plural="statefulsets", kind="StatefulSet")
+CLAIMS = Resource(group="", version="v1", plural="persistentvolumeclaims", kind="PersistentVolumeClaim")
+VOLUMES = Resource(
+    group="", version="v1", plural="persistentvolumes", kind="PersistentVolume", namespaced=False
+)
+STORAGE_CLASSES = Resource(
+    group="storage.k8s.io", version="v1", plural="storageclasses", kind="StorageClass", namespaced=False
+)
 
 # Which plugins' rejections a cluster event may undo (None: any rejection).
 ASSIGNED_POD_ADD = frozenset({INTER_POD_AFFINITY, POD_TOPOLOGY_SPREAD})
 ASSIGNED_POD_UPDATE = frozenset({INTER_POD_AFFINITY, POD_TOPOLOGY_SPREAD})
 ASSIGNED_POD_DELETE = frozenset({NODE_RESOURCES_FIT, NODE_PORTS, INTER_POD_AFFINITY, POD_TOPOLOGY_SPREAD})
+VOLUME_CHANGE = frozenset({VOLUME_BINDING})  # a claim, volume or storage class added or changed
 
 EVENT_MESSAGE_LIMIT = 1024
 REASON_UNSCHEDULABLE = "Unschedulable"
@@ -134,7 +150,7 @@ def node_change(old: Mapping[str, Any], new: Mapping[str, Any]) -> frozenset[str
     except InvalidResourcesError:
         plugins.add(NODE_RESOURCES_FIT)
     if _metadata(old).get("labels") != _metadata(new).get("labels"):
-        plugins.update((NODE_AFFINITY, POD_TOPOLOGY_SPREAD, INTER_POD_AFFINITY))
+        plugins.update((NODE_AFFINITY, POD_TOPOLOGY_SPREAD, INTER_POD_AFFINITY, VOLUME_BINDING))
     if effective_taints(old) != effective_taints(new):
         plugins.add(TAINT_TOLERATION)
     if bool(_spec(old).get("unschedulable")) != bool(_spec(new).get("unschedulable")):
@@ -163,11 +179,17 @@ class InformerListers:
         services: SharedInformer,
         replica_sets: SharedInformer,
         stateful_sets: SharedInformer,
+        claims: SharedInformer,
+        volumes: SharedInformer,
+        storage_classes: SharedInformer,
     ) -> None:
         self._namespaces = namespaces
         self._services = services
         self._replica_sets = replica_sets
         self._stateful_sets = stateful_sets
+        self._claims = claims
+        self._volumes = volumes
+        self._storage_classes = storage_classes
 
     def namespace_labels(self, namespace: str) -> Mapping[str, str]:
         obj = self._namespaces.cache.get_by_key(namespace)
@@ -181,6 +203,66 @@ class InformerListers:
 
     def stateful_set(self, namespace: str, name: str) -> Mapping[str, Any] | None:
         return self._stateful_sets.cache.get_by_key(f"{namespace}/{name}")
+
+    def claim(self, namespace: str, name: str) -> Mapping[str, Any] | None:
+        return self._claims.cache.get_by_key(f"{namespace}/{name}")
+
+    def volume(self, name: str) -> Mapping[str, Any] | None:
+        return self._volumes.cache.get_by_key(name)
+
+    def persistent_volumes(self) -> Iterable[Mapping[str, Any]]:
+        return self._volumes.cache.list()
+
+    def storage_class(self, name: str) -> Mapping[str, Any] | None:
+        return self._storage_classes.cache.get_by_key(name)
+
+
+class InformerClaimBinder:
+    """VolumeBinding's :class:`~control.scheduler.plugins.volume_binding.ClaimBinder`: writes volumes
+    and claims through the scheduler's client and wakes waiters on every change the claim informer
+    sees."""
+
+    def __init__(self, *, client: RESTClient) -> None:
+        self._client = client
+        self._changed = asyncio.Event()
+
+    def claims_changed(self) -> None:
+        """Call on every claim event: wakes every waiter, who re-checks."""
+        self._changed.set()
+        self._changed = asyncio.Event()
+
+    async def update_volume(self, volume: Mapping[str, Any]) -> None:
+        try:
+            await self._client.replace(VOLUMES, volume)
+        except RequestError as exc:
+            raise PreBindError(f"binding volumes: {exc}") from exc
+
+    async def select_node(self, *, namespace: str, name: str, node: str) -> str:
+        try:
+            written = await self._client.patch(
+                CLAIMS,
+                name,
+                {"metadata": {"annotations": {SELECTED_NODE_ANNOTATION: node}}},
+                namespace=namespace,
+                patch_type=PatchType.MERGE,
+            )
+        except RequestError as exc:
+            raise PreBindError(f"binding volumes: {exc}") from exc
+        return written["metadata"].get("resourceVersion") or ""
+
+    async def wait(self, ready: Callable[[], bool], *, timeout: float) -> bool:  # noqa: ASYNC109
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while not ready():
+            changed = self._changed
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return False
+            try:
+                await asyncio.wait_for(changed.wait(), remaining)
+            except TimeoutError:
+                return ready()
+        return True
 
 
 class Scheduler:
@@ -201,6 +283,7 @@ class Scheduler:
         registry: CollectorRegistry | None = None,
         clock: Clock = REAL_CLOCK,
         rng: random.Random | None = None,
+        volume_bind_timeout: float = DEFAULT_BIND_TIMEOUT,
     ) -> None:
         self.scheduler_name = scheduler_name
         self._client = client
@@ -213,12 +296,34 @@ class Scheduler:
         self._nodes = informers.informer(NODES)
         namespaces, services = informers.informer(NAMESPACES), informers.informer(SERVICES)
         replica_sets, stateful_sets = informers.informer(REPLICA_SETS), informers.informer(STATEFUL_SETS)
-        self._informers = [self._pods, self._nodes, namespaces, services, replica_sets, stateful_sets]
+        claims, volumes = informers.informer(CLAIMS), informers.informer(VOLUMES)
+        storage_classes = informers.informer(STORAGE_CLASSES)
+        self._informers = [
+            self._pods,
+            self._nodes,
+            namespaces,
+            services,
+            replica_sets,
+            stateful_sets,
+            claims,
+            volumes,
+            storage_classes,
+        ]
         listers = InformerListers(
-            namespaces=namespaces, services=services, replica_sets=replica_sets, stateful_sets=stateful_sets
+            namespaces=namespaces,
+            services=services,
+            replica_sets=replica_sets,
+            stateful_sets=stateful_sets,
+            claims=claims,
+            volumes=volumes,
+            storage_classes=storage_classes,
         )
-        self.framework: Framework = default_framework(listers, rng=rng)
+        self._claim_binder = InformerClaimBinder(client=client)
+        self.framework: Framework = default_framework(
+            listers, binder=self._claim_binder, bind_timeout=volume_bind_timeout, rng=rng
+        )
         self._tasks: set[asyncio.Task[None]] = set()
+        self._binding: dict[str, asyncio.Task[None]] = {}
         self._registrations: list[tuple[SharedInformer, HandlerRegistration]] = [
             (
                 self._pods,
@@ -231,6 +336,23 @@ class Scheduler:
                 self._nodes.add_event_handler(
                     on_add=self._on_node_add, on_update=self._on_node_update, on_delete=self._on_node_delete
                 ),
+            ),
+            (
+                claims,
+                claims.add_event_handler(
+                    on_add=self._on_claim_change,
+                    on_update=lambda old, new: self._on_claim_change(new),
+                    on_delete=self._on_claim_change,
+                ),
+            ),
+            *(
+                (
+                    informer,
+                    informer.add_event_handler(
+                        on_add=self._on_volume_change, on_update=lambda old, new: self._on_volume_change(new)
+                    ),
+                )
+                for informer in (volumes, storage_classes)
             ),
         ]
 
@@ -283,6 +405,7 @@ class Scheduler:
             self._error(queued, pod, message=f"internal scheduler error: {exc!r}", start=start)
             return
         self.cache.assume(info, result.node)
+        self.framework.reserve(result)
         log.debug(
             "assumed %s on %s (%d of %d nodes feasible)",
             queued.key,
@@ -290,11 +413,38 @@ class Scheduler:
             result.feasible,
             result.evaluated,
         )
-        self._spawn(self._bind(queued, pod=pod, info=info, node=result.node, start=start))
+        task = self._spawn(self._bind(queued, pod=pod, info=info, result=result, start=start))
+        self._binding[info.key] = task
+        task.add_done_callback(lambda done, key=info.key: self._binding_done(key, done))
+
+    def _binding_done(self, key: str, task: asyncio.Task[None]) -> None:
+        if self._binding.get(key) is task:
+            del self._binding[key]
 
     async def _bind(
-        self, queued: QueuedPod, *, pod: Mapping[str, Any], info: PodInfo, node: str, start: float
+        self,
+        queued: QueuedPod,
+        *,
+        pod: Mapping[str, Any],
+        info: PodInfo,
+        result: ScheduleResult,
+        start: float,
     ) -> None:
+        """The binding cycle: PreBind (volumes), then ``pods/binding``; a failure frees the node."""
+        node = result.node
+        try:
+            await self.framework.pre_bind(result)
+        except asyncio.CancelledError:
+            self.framework.unreserve(result)  # the pod went away, or the scheduler stops
+            raise
+        except PreBindError as exc:
+            self.framework.unreserve(result)
+            self.cache.forget(info.key)
+            self.queue.move(ASSIGNED_POD_DELETE)
+            current = self._pods.cache.get_by_key(info.key)
+            if current is not None and self._pending(current):
+                self._error(queued, current, message=str(exc), start=start)
+            return
         binding = {
             "apiVersion": "v1",
             "kind": "Binding",
@@ -306,6 +456,7 @@ class Scheduler:
                 PODS, binding, namespace=info.namespace, name=info.name, subresource="binding"
             )
         except RequestError as exc:
+            self.framework.unreserve(result)
             self.cache.forget(info.key)
             self.queue.move(ASSIGNED_POD_DELETE)  # the capacity it held is free again
             current = self._pods.cache.get_by_key(info.key)
@@ -364,10 +515,11 @@ class Scheduler:
             if not is_not_found(exc):
                 log.warning("could not set PodScheduled=False on %s: %s", _key(pod), exc)
 
-    def _spawn(self, coroutine: Any) -> None:
+    def _spawn(self, coroutine: Any) -> asyncio.Task[None]:
         task = asyncio.get_running_loop().create_task(coroutine)
         self._tasks.add(task)
         task.add_done_callback(self._task_done)
+        return task
 
     def _task_done(self, task: asyncio.Task[None]) -> None:
         self._tasks.discard(task)
@@ -419,9 +571,19 @@ class Scheduler:
         pod = obj.obj if isinstance(obj, DeletedFinalStateUnknown) else obj
         key = _key(pod)
         self.queue.delete(key)
+        binding = self._binding.pop(key, None)
+        if binding is not None:
+            binding.cancel()  # a pod waiting for its volumes to bind is gone: stop waiting
         if self.cache.pod_node(key) is not None:
             self.cache.remove_pod(key)
             self.queue.move(ASSIGNED_POD_DELETE)
+
+    def _on_claim_change(self, obj: dict[str, Any] | DeletedFinalStateUnknown) -> None:
+        self._claim_binder.claims_changed()
+        self.queue.move(VOLUME_CHANGE)
+
+    def _on_volume_change(self, obj: dict[str, Any]) -> None:
+        self.queue.move(VOLUME_CHANGE)
 
     def _on_node_add(self, node: dict[str, Any]) -> None:
         self.cache.set_node(node)

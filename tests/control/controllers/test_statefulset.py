@@ -78,7 +78,10 @@ def test_a_new_pod_has_its_stable_identity():
         CONTROLLER_REVISION_HASH_LABEL: "web-abc",
     }
     assert (pod["spec"]["hostname"], pod["spec"]["subdomain"]) == ("web-2", "web")
-    assert pod["spec"]["volumes"] == [{"name": "cfg", "emptyDir": {}}, {"name": "data", "emptyDir": {}}]
+    assert pod["spec"]["volumes"] == [
+        {"name": "data", "persistentVolumeClaim": {"claimName": "data-web-2"}},
+        {"name": "cfg", "emptyDir": {}},
+    ]
     assert pod["metadata"]["ownerReferences"][0]["kind"] == "StatefulSet"
     assert identity_matches(sts, pod)
     pod["metadata"]["labels"][POD_NAME_LABEL] = "web-1"

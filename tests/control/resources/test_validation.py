@@ -114,6 +114,18 @@ def pod_template(**extra: Any) -> dict[str, Any]:
 # Minimal valid objects, one per kind.
 VALID: dict[tuple[str, str], dict[str, Any]] = {
     ("v1", "pods"): {"metadata": meta(), "spec": pod_spec()},
+    ("v1", "persistentvolumes"): {
+        "metadata": {"name": "pv-1"},
+        "spec": {
+            "capacity": {"storage": "1Gi"},
+            "accessModes": ["ReadWriteOnce"],
+            "hostPath": {"path": "/srv/pv-1"},
+        },
+    },
+    ("v1", "persistentvolumeclaims"): {
+        "metadata": meta(),
+        "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}},
+    },
     ("v1", "services"): {
         "metadata": meta(),
         "spec": {"selector": {"app": "web"}, "ports": [{"port": 80, "targetPort": 8080}]},

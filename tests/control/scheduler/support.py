@@ -10,6 +10,7 @@ from typing import Any
 from control.scheduler.cache import NodeInfo
 from control.scheduler.framework import CycleState
 from control.scheduler.podinfo import PodInfo
+from control.scheduler.status import Status
 
 _uids = itertools.count(1)
 
@@ -114,6 +115,9 @@ class StaticListers:
     services_by_namespace: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     replica_sets: dict[str, dict[str, Any]] = field(default_factory=dict)
     stateful_sets: dict[str, dict[str, Any]] = field(default_factory=dict)
+    claims: dict[str, dict[str, Any]] = field(default_factory=dict)  # by namespace/name
+    volumes: dict[str, dict[str, Any]] = field(default_factory=dict)
+    storage_classes: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def namespace_labels(self, namespace: str) -> Mapping[str, str]:
         return self.namespaces.get(namespace, {})
@@ -127,13 +131,28 @@ class StaticListers:
     def stateful_set(self, namespace: str, name: str) -> Mapping[str, Any] | None:
         return self.stateful_sets.get(f"{namespace}/{name}")
 
+    def claim(self, namespace: str, name: str) -> Mapping[str, Any] | None:
+        return self.claims.get(f"{namespace}/{name}")
+
+    def volume(self, name: str) -> Mapping[str, Any] | None:
+        return self.volumes.get(name)
+
+    def persistent_volumes(self) -> Iterable[Mapping[str, Any]]:
+        return self.volumes.values()
+
+    def storage_class(self, name: str) -> Mapping[str, Any] | None:
+        return self.storage_classes.get(name)
+
 
 def run_filter(
     plugin: Any, pod_obj: Mapping[str, Any], *, nodes: list[NodeInfo]
 ) -> dict[str, tuple[str, ...] | None]:
     """Each node's verdict from one filter plugin: its reasons, or None if the pod fits."""
     state = CycleState(PodInfo(pod_obj), nodes)
-    if not plugin.pre_filter(state):
+    verdict = plugin.pre_filter(state)
+    if isinstance(verdict, Status):  # the pod is ruled out everywhere
+        return dict.fromkeys((n.name for n in nodes), verdict.reasons)
+    if not verdict:
         return dict.fromkeys((n.name for n in nodes), None)
     verdicts = {}
     for n in nodes:

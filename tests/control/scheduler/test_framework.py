@@ -97,6 +97,27 @@ def test_fit_error_message_is_upstreams():
     )
 
 
+def test_a_pre_filter_rejection_rules_out_every_node_at_once():
+    class Refuses(FilterPlugin):
+        name = "Refuses"
+
+        def pre_filter(self, state):
+            return Status(UNRESOLVABLE, ("first thing", "second thing"), self.name)
+
+        def filter(self, state, node):
+            raise AssertionError("no filter runs after a PreFilter rejection")
+
+    later = Reject("Later", set())
+    with pytest.raises(FitError) as caught:
+        Framework(filters=[Refuses(), later], scorers=[]).schedule(WEB, nodes("n1", "n2"))
+    assert later.seen == []
+    assert caught.value.message == (
+        "0/2 nodes are available: first thing, second thing. "
+        "preemption: 0/2 nodes are available: 2 Preemption is not helpful for scheduling."
+    )
+    assert caught.value.plugins == {"Refuses"} and set(caught.value.statuses) == {"n1", "n2"}
+
+
 def test_counts_sort_as_strings_like_upstream():
     filters = [Reject("A", {f"n{i}" for i in range(10)}, "zzz"), Reject("B", {"n10"}, "aaa")]
     with pytest.raises(FitError) as caught:

@@ -32,7 +32,7 @@ def changed(mutate) -> dict:
         (lambda n: n["status"]["allocatable"].update(cpu="lots"), {"NodeResourcesFit"}),
         (
             lambda n: n["metadata"]["labels"].update(disk="ssd"),
-            {"NodeAffinity", "PodTopologySpread", "InterPodAffinity"},
+            {"NodeAffinity", "PodTopologySpread", "InterPodAffinity", "VolumeBinding"},
         ),
         (lambda n: n["spec"].update(taints=[{"key": "k", "effect": "NoSchedule"}]), {"TaintToleration"}),
         (lambda n: n["status"]["conditions"][0].update(status="False"), {"TaintToleration"}),
@@ -81,6 +81,9 @@ def test_informer_listers():
         ),
         replica_sets=informer({"metadata": {"name": "rs", "namespace": "blue"}}),
         stateful_sets=informer({"metadata": {"name": "ss", "namespace": "blue"}}),
+        claims=informer({"metadata": {"name": "www", "namespace": "blue"}}),
+        volumes=informer({"metadata": {"name": "pv-1"}}),
+        storage_classes=informer({"metadata": {"name": "standard"}}),
     )
     assert listers.namespace_labels("blue") == {"team": "blue"}
     assert listers.namespace_labels("bare") == {} and listers.namespace_labels("absent") == {}
@@ -90,3 +93,7 @@ def test_informer_listers():
         and listers.replica_set("red", "rs") is None
     )
     assert listers.stateful_set("blue", "ss") is not None and listers.stateful_set("blue", "rs") is None
+    assert listers.claim("blue", "www") is not None and listers.claim("red", "www") is None
+    assert listers.volume("pv-1") is not None and listers.volume("pv-2") is None
+    assert [v["metadata"]["name"] for v in listers.persistent_volumes()] == ["pv-1"]
+    assert listers.storage_class("standard") is not None and listers.storage_class("fast") is None
