@@ -47,6 +47,15 @@ def with_resource_version(raw: bytes, revision: int) -> bytes:
     return b"".join((raw[:cut], b'"resourceVersion":"', str(revision).encode(), b'"', sep, raw[cut:]))
 
 
+def stored_api_version(raw: bytes) -> str:
+    """The apiVersion of stored bytes, read from the canonical layout without decoding
+    ("" when the bytes are not in it)."""
+    if not raw.startswith(_API_VERSION_OPEN):
+        return ""
+    end = raw.find(b'"', len(_API_VERSION_OPEN))
+    return raw[len(_API_VERSION_OPEN) : end].decode() if end > 0 else ""
+
+
 def _metadata_body_offset(raw: bytes) -> int:
     """Offset just inside top-level metadata's ``{`` in the canonical layout, else -1.
 

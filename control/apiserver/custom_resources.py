@@ -9,9 +9,15 @@ for it like for a built-in kind: no handler is written per kind. The CRD's statu
 Deleting a CRD deletes its instances first, as upstream's
 ``customresourcecleanup.apiextensions.k8s.io`` finalizer does, then lets the CRD go.
 
-Limits: every served version stores into the same keys and no conversion webhook runs
-(``strategy: None`` rewrites apiVersion only, as upstream); scale subresources use the
-CRD's JSON paths.
+Versions: every served version reads and writes the same keys. Objects are written in
+the CRD's storage version and each stored object keeps the version it was written in; a
+request in another version is converted (``control.apiserver.conversion``), by changing
+apiVersion only (``strategy: None``, as upstream) or by the CRD's conversion webhook
+(``strategy: Webhook``, ``control.apiserver.conversion_webhook``: a ConversionReview over
+HTTPS to the webhook's URL or Service, a failure answered 500 with upstream's message).
+A CRD with one version converts nothing. Label selectors match objects as stored, so a
+webhook that changes labels is not seen by them. Scale subresources use the CRD's JSON
+paths.
 """
 
 from __future__ import annotations
@@ -23,16 +29,31 @@ from typing import Any
 import orjson
 
 from control.apiserver import errors
+from control.apiserver.conversion import NoneConverter
+from control.apiserver.conversion_webhook import (
+    EndpointsResolver,
+    Resolve,
+    WebhookClientConfig,
+    WebhookConverter,
+)
 from control.apiserver.resource_store import ResourceStore, rfc3339
 from control.apiserver.store_follower import follow_prefix
-from control.resources.registry import PrinterColumn, Registry, ResourceType, ScaleSubresource
+from control.resources.registry import (
+    Conversion,
+    Converter,
+    PrinterColumn,
+    Registry,
+    ResourceType,
+    ScaleSubresource,
+)
 from control.store import Event, EventType, KeyValue
 
 CLEANUP_FINALIZER = "customresourcecleanup.apiextensions.k8s.io"
 
 
-def resource_types(crd: dict[str, Any]) -> list[ResourceType]:
-    """The ResourceTypes a CRD declares, one per served version."""
+def resource_types(crd: dict[str, Any], *, converter: Converter | None = None) -> list[ResourceType]:
+    """The ResourceTypes a CRD declares, one per served version; with more than one version,
+    converted by ``converter`` (``strategy: None``'s when not given)."""
     spec = crd.get("spec") or {}
     names = spec.get("names") or {}
     kind = names.get("kind") or ""
@@ -40,8 +61,15 @@ def resource_types(crd: dict[str, Any]) -> list[ResourceType]:
     group = spec.get("group") or ""
     if not (kind and plural and group):
         return []
+    versions = [v for v in spec.get("versions") or [] if isinstance(v, dict)]
+    conversion = None
+    if len(versions) > 1:
+        storage = next((v for v in versions if v.get("storage")), versions[0])
+        conversion = Conversion(
+            storage_version=f"{group}/{storage.get('name', '')}", converter=converter or NoneConverter()
+        )
     types = []
-    for version in spec.get("versions") or []:
+    for version in versions:
         if not version.get("served", True):
             continue
         subresources = version.get("subresources") or {}
@@ -85,9 +113,17 @@ def resource_types(crd: dict[str, Any]) -> list[ResourceType]:
                 scale=scale,
                 schema=schema,
                 printer_columns=columns,
+                conversion=conversion,
             )
         )
     return types
+
+
+def converter_for(crd: dict[str, Any], *, resolve: Resolve) -> Converter:
+    """The CRD's converter: its webhook for ``strategy: Webhook``, else apiVersion only."""
+    if ((crd.get("spec") or {}).get("conversion") or {}).get("strategy") == "Webhook":
+        return WebhookConverter(config=WebhookClientConfig.from_crd(crd), resolve=resolve)
+    return NoneConverter()
 
 
 class CustomResourceServing:
@@ -100,6 +136,7 @@ class CustomResourceServing:
         if crds is None:
             raise RuntimeError("the registry lacks customresourcedefinitions")
         self._crds = crds
+        self._resolve = EndpointsResolver(objects)
         self._served: dict[str, list[ResourceType]] = {}  # CRD name -> its types
         self._task: asyncio.Task[None] | None = None
         self.synced = asyncio.Event()
@@ -141,7 +178,7 @@ class CustomResourceServing:
 
     async def _apply(self, crd: dict[str, Any]) -> None:
         name = crd["metadata"]["name"]
-        types = resource_types(crd)
+        types = resource_types(crd, converter=converter_for(crd, resolve=self._resolve))
         previous = self._served.get(name, [])
         for old in previous:
             if all((t.group, t.version, t.plural) != (old.group, old.version, old.plural) for t in types):

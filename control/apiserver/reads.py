@@ -4,7 +4,10 @@ list: ``resourceVersion`` unset = the latest; "0" = any (we answer the latest);
 N without ``limit`` = not older than N; N with ``limit`` (or ``resourceVersionMatch=Exact``)
 = exactly at N, 410 Gone when compacted. Paging with ``limit``/``continue``: the continue
 token pins the revision of the first page (base64url of upstream's JSON shape) so pages
-form one consistent snapshot. Unfiltered JSON lists are assembled from stored bytes.
+form one consistent snapshot. Unfiltered JSON lists are assembled from stored bytes (a
+kind stored as another version converts each object, see ``control.apiserver.conversion``;
+custom resources convert the objects stored in another version in one batch, after
+selectors matched them as stored).
 """
 
 from __future__ import annotations
@@ -18,7 +21,8 @@ from aiohttp import web
 
 from control.apiserver import errors
 from control.apiserver.call import Call, bytes_response, json_response
-from control.apiserver.codec import decode, served_bytes
+from control.apiserver.codec import served_bytes
+from control.apiserver.conversion import decoded, read_object, read_objects, served, served_items
 from control.apiserver.negotiation import Shape
 from control.apiserver.predicate import Predicate, compile_predicate
 from control.apiserver.tables import check_include_object, partial_metadata, partial_metadata_list, table
@@ -39,9 +43,14 @@ async def get(call: Call) -> web.Response:
     if call.param("resourceVersion") not in ("", "0"):
         parse_resource_version(call.param("resourceVersion"))
     kv = await call.objects.get_kv(rt, namespace=call.info.namespace, name=call.info.name)
-    if call.wanted.shape is Shape.OBJECT:
-        return bytes_response(served_bytes(kv))
-    obj = decode(kv)
+    if rt.conversion is not None:
+        if call.wanted.shape is Shape.OBJECT:
+            return bytes_response((await served_items(rt, [kv]))[0])
+        obj = await read_object(rt, kv)
+    elif call.wanted.shape is Shape.OBJECT:
+        return bytes_response(served(rt, kv))
+    else:
+        obj = decoded(rt, kv)
     if call.wanted.shape is Shape.PARTIAL_METADATA:
         return json_response(partial_metadata(obj, version=call.wanted.table_version))
     include = check_include_object(call.param("includeObject"))
@@ -76,11 +85,16 @@ async def list_(call: Call) -> web.Response:
     shape = call.wanted.shape
     if shape is Shape.OBJECT:
         head = orjson.dumps({"kind": f"{rt.kind}List", "apiVersion": rt.api_version, "metadata": list_meta})
-        items = b",".join(served_bytes(kv) for kv in kvs)
+        if rt.conversion is not None:
+            items = b",".join(await served_items(rt, kvs))
+        elif rt.stored_as is None:
+            items = b",".join(served_bytes(kv) for kv in kvs)
+        else:
+            items = b",".join(served(rt, kv) for kv in kvs)
         return bytes_response(head[:-1] + b',"items":[' + items + b"]}")
     # Decoded one at a time and dropped once its row is built: a 10,000-object list never holds
     # every decoded object at once, which keeps the garbage collector from rescanning them.
-    objects = (decode(kv) for kv in kvs)
+    objects = (decoded(rt, kv) for kv in kvs) if rt.conversion is None else iter(await read_objects(rt, kvs))
     if shape is Shape.PARTIAL_METADATA:
         return json_response(
             partial_metadata_list(objects, list_meta=list_meta, version=call.wanted.table_version)
@@ -151,7 +165,7 @@ async def _collect(
             # object it returns, and a watch from it would miss that write.
             at = revision or await store.current_revision()
             kv = await store.get(prefix + name, revision=at)
-            rows = [kv] if kv is not None and predicate.matches(decode(kv)) else []
+            rows = [kv] if kv is not None and predicate.matches(decoded(call.rt, kv)) else []
             return rows, at, "", None
         if predicate.matches_everything:
             result = await store.list(prefix, revision=revision, start_key=start_key, limit=limit)
@@ -165,7 +179,7 @@ async def _collect(
             result = await store.list(prefix, revision=at, start_key=cursor, limit=page)
             at = result.revision
             for index, kv in enumerate(result.items):
-                if predicate.matches(decode(kv)):
+                if predicate.matches(decoded(call.rt, kv)):
                     matched.append(kv)
                     if limit and len(matched) == limit:
                         more = result.more or index + 1 < len(result.items)

@@ -29,7 +29,8 @@ from control.apiserver import errors
 from control.apiserver.admission import CREATE, DELETE, UPDATE, AdmissionChain, AdmissionRequest
 from control.apiserver.allocators import AllocationError, ClusterIPAllocator, NodePortAllocator
 from control.apiserver.authn import UserInfo
-from control.apiserver.codec import decode, encode_for_storage
+from control.apiserver.codec import decode
+from control.apiserver.conversion import decoded, for_storage, read_object, storage_bytes
 from control.apiserver.namespace_cache import NamespaceCache
 from control.resources import defaults, validation
 from control.resources.registry import Registry, ResourceType, field_error
@@ -131,7 +132,8 @@ class ResourceStore:
         return kv
 
     async def get(self, rt: ResourceType, *, namespace: str, name: str) -> dict[str, Any]:
-        return decode(await self.get_kv(rt, namespace=namespace, name=name))
+        kv = await self.get_kv(rt, namespace=namespace, name=name)
+        return decoded(rt, kv) if rt.conversion is None else await read_object(rt, kv)
 
     async def seed_allocators(self) -> None:
         """Mark the addresses and ports of stored Services as used."""
@@ -184,7 +186,9 @@ class ResourceStore:
         defaults.apply_defaults(rt, obj)
         if not rt.group and rt.kind == "Pod":
             _add_default_tolerations(obj, seconds=self.default_toleration_seconds)
-        if rt.has_status:
+        if rt.has_status and rt.schema is not None:
+            obj.pop("status", None)  # a custom resource: create cannot set status (upstream drops it)
+        elif rt.has_status:
             obj["status"] = _initial_status(rt, obj)
         admitting = None
         if user is not None:
@@ -209,7 +213,7 @@ class ResourceStore:
             self._allocate_service(rt, obj, old=None, dry_run=dry_run) if rt.kind == "Service" else None
         )
         try:
-            value = encode_for_storage(obj)
+            value = for_storage(rt, obj) if rt.conversion is None else await storage_bytes(rt, obj)
             _check_size(value)
             if dry_run:
                 obj["metadata"]["resourceVersion"] = ""
@@ -222,7 +226,7 @@ class ResourceStore:
             if allocated is not None:
                 allocated.release()
             raise
-        return decode(kv)
+        return decoded(rt, kv) if rt.conversion is None else await read_object(rt, kv)
 
     def _check_namespace_of_body(self, rt: ResourceType, metadata: dict[str, Any], namespace: str) -> None:
         if not rt.namespaced:
@@ -280,8 +284,8 @@ class ResourceStore:
         """
         while True:  # as GuaranteedUpdate: recompute until the swap lands (or a pinned version fails)
             kv = await self.get_kv(rt, namespace=namespace, name=name)
-            old = decode(kv)
-            current = copy.deepcopy(old)
+            old = decoded(rt, kv) if rt.conversion is None else await read_object(rt, kv)
+            current = _private_copy(rt, kv, old)  # what the transform may change
             # The transform sees no resourceVersion: one in its result came from the
             # request (a PUT body, a patch) and is a precondition.
             current["metadata"].pop("resourceVersion", None)
@@ -302,7 +306,7 @@ class ResourceStore:
                     f"Precondition failed: UID in precondition: {uid}, UID in object meta: "
                     f"{old['metadata'].get('uid')}",
                 )
-            new = self._prepare_update(rt, desired, old, subresource=subresource)
+            new = self._prepare_update(rt, desired, old, kv=kv, subresource=subresource)
             if user is not None:
                 admitting = AdmissionRequest(
                     operation=UPDATE,
@@ -329,7 +333,7 @@ class ResourceStore:
             allocated = None
             if rt.kind == "Service" and subresource == "":
                 allocated = self._allocate_service(rt, new, old=old, dry_run=dry_run)
-            value = encode_for_storage(new)
+            value = for_storage(rt, new) if rt.conversion is None else await storage_bytes(rt, new)
             try:
                 _check_size(value)
                 if dry_run:
@@ -346,7 +350,7 @@ class ResourceStore:
                 if allocated is not None:
                     allocated.commit()
                 assert result.kv is not None
-                return decode(result.kv)
+                return decoded(rt, result.kv) if rt.conversion is None else await read_object(rt, result.kv)
             if allocated is not None:
                 allocated.release()
             if result.kv is None:
@@ -355,8 +359,16 @@ class ResourceStore:
                 raise errors.conflict(rt, name)
 
     def _prepare_update(
-        self, rt: ResourceType, desired: dict[str, Any], old: dict[str, Any], *, subresource: str
+        self,
+        rt: ResourceType,
+        desired: dict[str, Any],
+        old: dict[str, Any],
+        *,
+        kv: KeyValue,
+        subresource: str,
     ) -> dict[str, Any]:
+        """The object to store: ``desired`` for what the request may change, ``old`` (stored as
+        ``kv``, decoded again for each private copy) for everything else."""
         name = old["metadata"]["name"]
         desired_metadata = desired["metadata"]
         if desired_metadata.get("name") not in (None, "", name):
@@ -378,19 +390,19 @@ class ResourceStore:
                 f"({rt.api_version})"
             )
         if subresource == "status":
-            new = copy.deepcopy(old)
+            new = _private_copy(rt, kv, old)
             new["status"] = desired.get("status") if desired.get("status") is not None else {}
         elif subresource == "binding":  # pods/binding: spec.nodeName once, and PodScheduled=True
-            new = copy.deepcopy(old)
+            new = _private_copy(rt, kv, old)
             new.setdefault("spec", {})["nodeName"] = (desired.get("spec") or {}).get("nodeName")
             _set_pod_scheduled(new, now=rfc3339(self.clock()))
         elif subresource == "ephemeralcontainers":  # pods/ephemeralcontainers: only those
-            new = copy.deepcopy(old)
+            new = _private_copy(rt, kv, old)
             new.setdefault("spec", {})["ephemeralContainers"] = copy.deepcopy(
                 (desired.get("spec") or {}).get("ephemeralContainers") or []
             )
         elif subresource == "finalize":  # namespaces/<name>/finalize: only spec.finalizers
-            new = copy.deepcopy(old)
+            new = _private_copy(rt, kv, old)
             new.setdefault("spec", {})["finalizers"] = list(
                 (desired.get("spec") or {}).get("finalizers") or []
             )
@@ -400,7 +412,7 @@ class ResourceStore:
             new["kind"] = rt.kind
             if rt.has_status:
                 if "status" in old:
-                    new["status"] = copy.deepcopy(old["status"])
+                    new["status"] = _private_copy(rt, kv, old)["status"]
                 else:
                     new.pop("status", None)
         new_metadata = new["metadata"]
@@ -448,7 +460,7 @@ class ResourceStore:
         """Delete now or mark for deletion (finalizers, graceful pod termination); admitted with ``user``."""
         for _ in range(_CAS_ATTEMPTS):
             kv = await self.get_kv(rt, namespace=namespace, name=name)
-            obj = decode(kv)
+            obj = decoded(rt, kv) if rt.conversion is None else await read_object(rt, kv)
             metadata = obj["metadata"]
             if user is not None:
                 await self.admission.validate(
@@ -494,13 +506,19 @@ class ResourceStore:
                 return DeleteOutcome(obj=pending, deleted=False, return_object=True)
             result = await self.store.update(
                 self.key(rt, namespace=namespace, name=name),
-                encode_for_storage(pending),
+                for_storage(rt, pending) if rt.conversion is None else await storage_bytes(rt, pending),
                 expected_revision=kv.mod_revision,
             )
             if result.succeeded:
                 self._written(rt, name)
                 assert result.kv is not None
-                return DeleteOutcome(obj=decode(result.kv), deleted=False, return_object=True)
+                return DeleteOutcome(
+                    obj=(
+                        decoded(rt, result.kv) if rt.conversion is None else await read_object(rt, result.kv)
+                    ),
+                    deleted=False,
+                    return_object=True,
+                )
             if result.kv is None:
                 raise errors.not_found(rt, name)
         raise errors.conflict(rt, name)
@@ -589,7 +607,7 @@ class ResourceStore:
             for port in _node_ports(obj):
                 self.node_ports.release(port)
         assert result.kv is not None
-        deleted = decode(result.kv)
+        deleted = decoded(rt, result.kv) if rt.conversion is None else await read_object(rt, result.kv)
         return deleted
 
     def _written(self, rt: ResourceType, name: str) -> None:
@@ -716,6 +734,12 @@ class _Allocation:
             self._ports.release(port)
         self._reserved_ips.clear()
         self._reserved_ports.clear()
+
+
+def _private_copy(rt: ResourceType, kv: KeyValue, old: dict[str, Any]) -> dict[str, Any]:
+    """A copy of ``old`` (the object stored as ``kv``) the caller may change: decoded again,
+    which is cheaper than a deep copy, unless reading it needed a converter."""
+    return decoded(rt, kv) if rt.conversion is None else copy.deepcopy(old)
 
 
 def _cluster_ips(svc: dict[str, Any] | None) -> list[str]:

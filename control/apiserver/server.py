@@ -38,6 +38,7 @@ from control.apiserver.authorization import (
 )
 from control.apiserver.bootstrap import ensure_system_objects
 from control.apiserver.call import Call, bytes_response, json_response, status_response
+from control.apiserver.conversion import move_to_storage_keys
 from control.apiserver.custom_resources import CustomResourceServing
 from control.apiserver.discovery import Discovery
 from control.apiserver.impersonation import impersonate
@@ -203,6 +204,7 @@ class APIServer:
         if self.tokens is not None:
             self.tokens.start()  # what tokens are bound to, followed in memory (reads fall back to the store)
         await self.objects.seed_allocators()
+        await move_to_storage_keys(store=self.store, registry=self.registry)
         self.custom_resources.start()
         await asyncio.wait_for(self.custom_resources.synced.wait(), timeout=60)
         await ensure_system_objects(

@@ -9,7 +9,10 @@ Where the stream starts:
   BOOKMARK annotated ``k8s.io/initial-events-end: "true"``, then the changes.
 
 With a selector, an object that starts matching arrives as ADDED and one that stops
-matching as DELETED, as upstream's cacher does. Bookmarks (``allowWatchBookmarks``) carry
+matching as DELETED, as upstream's cacher does. Every watcher gets objects in the version it
+watches, whichever version wrote them (``ResourceType.stored_as``; custom resources with a
+converter are converted batch by batch, and a failed conversion ends the stream with an
+ERROR event). Bookmarks (``allowWatchBookmarks``) carry
 the newest revision this watcher has seen, every few seconds and just before the
 ``timeoutSeconds`` deadline. Every object carries kind and apiVersion.
 """
@@ -31,12 +34,14 @@ from aiohttp import web
 from control.apiserver import errors
 from control.apiserver.call import JSON, Call
 from control.apiserver.codec import decode, served_bytes
+from control.apiserver.conversion import converted_bytes, decoded, read_objects, shared_converted
 from control.apiserver.metrics import APIServerMetrics
 from control.apiserver.negotiation import Shape
 from control.apiserver.predicate import Predicate, compile_predicate
 from control.apiserver.reads import parse_resource_version
 from control.apiserver.tables import partial_metadata, table
 from control.apiserver.watch_cache import ResourceBroadcaster, WatchCache
+from control.resources.registry import StoredAs
 from control.store import CompactedError, Event, EventType, KeyValue, StoreError
 
 log = logging.getLogger("kubelab.apiserver.watch")
@@ -66,12 +71,16 @@ async def watch(call: Call, *, metrics: APIServerMetrics, cache: WatchCache) -> 
     store = call.objects.store
     # Started before the initial list, so its ring covers everything after that list.
     broadcaster = await cache.broadcaster(rt.storage_prefix)
+    encoder = _EventEncoder(call)
     initial: list[KeyValue] = []
     initial_events = send_initial.lower() == "true" or (not send_initial and rv in ("", "0"))
     if initial_events:
         listing = await store.list(prefix)
+        await encoder.prepare(listing.items)
         initial = [
-            kv for kv in listing.items if predicate.matches_everything or predicate.matches(decode(kv))
+            kv
+            for kv in listing.items
+            if predicate.matches_everything or predicate.matches(encoder.listed_obj(kv))
         ]
         start = listing.revision
     else:
@@ -81,7 +90,6 @@ async def watch(call: Call, *, metrics: APIServerMetrics, cache: WatchCache) -> 
     response.enable_chunked_encoding()
     await response.prepare(call.request)
     await response.write(b"")  # flush the headers: later lines may go straight to the transport
-    encoder = _EventEncoder(call)
     stream = _Stream(response=response, call=call)
     deadline = time.monotonic() + timeout
     metrics.registered_watchers.labels(group=rt.group, version=rt.version, kind=rt.kind).inc()
@@ -91,7 +99,8 @@ async def watch(call: Call, *, metrics: APIServerMetrics, cache: WatchCache) -> 
         if send_initial.lower() == "true":
             await stream.write(encoder.bookmark(start, initial_events_end=True))
         sink = _DirectSink(call=call, predicate=predicate, encoder=encoder, prefix=prefix, start=start)
-        if broadcaster.register(sink, after=start):
+        # Conversions through a converter are awaited: those watchers follow the store themselves.
+        if rt.conversion is None and broadcaster.register(sink, after=start):
             try:
                 await _serve_live(sink, broadcaster=broadcaster, deadline=deadline, bookmarks=bookmarks)
             finally:
@@ -234,6 +243,11 @@ async def _follow(
                 except StoreError as exc:
                     await stream.write(encoder.error(errors.internal(f"watch stopped: {exc}")))
                     return
+                try:
+                    await encoder.prepare([kv for e in batch for kv in (e.kv, e.prev) if kv is not None])
+                except errors.StatusError as exc:  # a failed conversion ends the watch, as upstream
+                    await stream.write(encoder.error(exc))
+                    return
                 for event in batch:
                     last_seen = max(last_seen, event.revision)
                     line = _transition(event, predicate, encoder)
@@ -270,14 +284,20 @@ def _object_line(type_: str, kv: KeyValue) -> bytes:
     return b'{"type":"' + type_.encode() + b'","object":' + served_bytes(kv) + b"}\n"
 
 
+@functools.lru_cache(maxsize=4096)
+def _converted_line(type_: str, stored_as: StoredAs, kv: KeyValue) -> bytes:
+    """The wire line of an event of a kind stored as another version, built once per event."""
+    return b'{"type":"' + type_.encode() + b'","object":' + converted_bytes(stored_as, kv) + b"}\n"
+
+
 def _transition(event: Event, predicate: Predicate, encoder: _EventEncoder) -> bytes | None:
     """The line a watcher with ``predicate`` sees for ``event``, or None."""
     if predicate.matches_everything:
         if event.type is EventType.DELETE:
             return encoder.line("DELETED", event.kv)
         return encoder.line("ADDED" if event.is_create else "MODIFIED", event.kv)
-    now_matches = predicate.matches(_shared_decode(event.kv))
-    before_matches = event.prev is not None and predicate.matches(_shared_decode(event.prev))
+    now_matches = predicate.matches(encoder.obj(event.kv))
+    before_matches = event.prev is not None and predicate.matches(encoder.obj(event.prev))
     if event.type is EventType.DELETE:
         return encoder.line("DELETED", event.kv) if (now_matches or before_matches) else None
     if now_matches and before_matches:
@@ -295,11 +315,40 @@ class _EventEncoder:
     def __init__(self, call: Call) -> None:
         self._call = call
         self._shape = call.wanted.shape
+        self._stored_as = call.rt.stored_as
+        self._conversion = call.rt.conversion
+        self._plain = self._stored_as is None and self._conversion is None  # served as stored
+        self._prepared: dict[KeyValue, dict[str, Any]] = {}
+
+    async def prepare(self, kvs: list[KeyValue]) -> None:
+        """Convert a batch of stored objects ahead of ``obj``/``line`` when the kind has a
+        converter (one webhook call per batch); nothing to do otherwise."""
+        if self._conversion is not None:
+            self._prepared = dict(zip(kvs, await read_objects(self._call.rt, kvs), strict=True))
+
+    def listed_obj(self, kv: KeyValue) -> dict[str, Any]:
+        """An initially listed object in the watched version, kept out of the per-event caches."""
+        if self._conversion is None:
+            return decoded(self._call.rt, kv)
+        return self._prepared[kv]
+
+    def obj(self, kv: KeyValue) -> dict[str, Any]:
+        """The event's object in the watched version, shared with other watchers: read only."""
+        if self._plain:
+            return _shared_decode(kv)
+        if self._stored_as is not None:
+            return shared_converted(self._stored_as, kv)
+        return self._prepared[kv]
 
     def line(self, type_: str, kv: KeyValue) -> bytes:
         if self._shape is Shape.OBJECT:
-            return _object_line(type_, kv)
-        body = orjson.dumps(self._convert(_shared_decode(kv)))
+            if self._plain:
+                return _object_line(type_, kv)
+            if self._stored_as is not None:
+                return _converted_line(type_, self._stored_as, kv)
+            body = orjson.dumps(self._prepared[kv])
+            return b'{"type":"' + type_.encode() + b'","object":' + body + b"}\n"
+        body = orjson.dumps(self._convert(self.obj(kv)))
         return b'{"type":"' + type_.encode() + b'","object":' + body + b"}\n"
 
     def _convert(self, obj: dict[str, Any]) -> dict[str, Any]:

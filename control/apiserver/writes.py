@@ -20,7 +20,7 @@ from aiohttp import web
 from control.apiserver import apply as server_side_apply
 from control.apiserver import errors, patch
 from control.apiserver.call import Call, json_response
-from control.apiserver.codec import decode
+from control.apiserver.conversion import decoded
 from control.apiserver.negotiation import decode_body, media_type, require_object
 from control.apiserver.predicate import compile_predicate
 from control.apiserver.resource_store import DeleteOptions
@@ -376,7 +376,7 @@ async def delete_collection(call: Call) -> web.Response:
     listing = await call.objects.store.list(prefix)
     deleted = []
     for kv in listing.items:
-        obj = decode(kv)
+        obj = decoded(rt, kv)
         if not predicate.matches(obj):
             continue
         metadata = obj["metadata"]

@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from control.client import errors
-from control.client.controller import Controller, PermanentError
+from control.client.controller import Controller, PermanentError, TemporaryError
 from control.client.indexer import object_key
 from control.client.rest import Preconditions
 from control.client.workqueue import RateLimitingQueue
@@ -190,7 +190,11 @@ class LocalPathProvisioner:
             return  # done already; the PV controller binds the two
         class_name = claim_class(claim)
         storage_class = self._classes.cache.get_by_key(class_name)
-        if storage_class is None or storage_class.get("provisioner") != PROVISIONER_NAME:
+        if storage_class is None:
+            # Not in the cache (yet): the claim names the class, so try again later, as
+            # upstream's external provisioner retries a claim whose class it cannot get.
+            raise TemporaryError(f'storageclass.storage.k8s.io "{class_name}" not found')
+        if storage_class.get("provisioner") != PROVISIONER_NAME:
             return  # not (or no longer) ours
         node = annotations_of(claim).get(ANN_SELECTED_NODE, "")
         if storage_class.get("volumeBindingMode") == WAIT_FOR_FIRST_CONSUMER and not node:

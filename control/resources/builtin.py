@@ -22,7 +22,8 @@ The module holds data only; :func:`builtin_registry` returns a fresh, independen
 
 from __future__ import annotations
 
-from control.resources.registry import NameRule, Registry, ResourceType, ScaleSubresource
+from control.resources import event_conversion
+from control.resources.registry import NameRule, Registry, ResourceType, ScaleSubresource, StoredAs
 
 # Upstream's scale subresource reads .spec.replicas/.status.replicas and renders
 # .spec.selector as the Scale's status.selector string.
@@ -275,6 +276,13 @@ BUILTIN_TYPES: tuple[ResourceType, ...] = (
         namespaced=True,
         short_names=("ev",),
         definition="io.k8s.api.events.v1.Event",
+        # One Event served in two versions: stored at core/v1's keys in its shape, as upstream.
+        stored_as=StoredAs(
+            group="",
+            plural="events",
+            to_storage=event_conversion.to_core,
+            from_storage=event_conversion.to_events_v1,
+        ),
     ),
     # --- authentication.k8s.io/v1 and authorization.k8s.io/v1: reviews ----------
     # Never stored: creating one answers a question (who am I, is this token valid, may I ...).

@@ -8,7 +8,15 @@ its ``openAPIV3Schema`` and ``printer_columns`` from ``additionalPrinterColumns`
 
 A ResourceType holds no behaviour. Defaulting, validation, Table printing and field
 selectors live in their own modules and are looked up by (group, kind), so each concern
-can be read in one place and kinds without special rules get the generic behaviour.
+can be read in one place and kinds without special rules get the generic behaviour. The
+one exception is :class:`StoredAs`: a kind served in a version other than the one it is
+stored in (events.k8s.io/v1 Events live in core/v1's keys, as upstream keeps one Event in
+etcd) names that storage version and the two pure functions that convert between them,
+because which objects share keys is part of what the kind *is*, not a rule about it.
+Likewise :class:`Conversion` names the storage version of a kind served in several
+versions whose objects each keep the version they were written in (custom resources),
+and the :class:`Converter` (a ``strategy: None`` rewrite or a conversion webhook) that
+turns them into the version a request asks for.
 """
 
 from __future__ import annotations
@@ -17,7 +25,7 @@ import enum
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 
 class NameRule(enum.Enum):
@@ -52,6 +60,54 @@ class ScaleSubresource:
     label_selector_path: str = "status.selector"  # for built-ins: spec.selector, rendered
 
 
+ObjectConverter = Callable[[dict[str, Any]], dict[str, Any]]
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class StoredAs:
+    """Objects of a kind are stored as another version's (upstream's storage version).
+
+    ``to_storage`` turns a served object into the stored version's shape and
+    ``from_storage`` the reverse; both are pure, keep ``metadata`` as it is (the two
+    versions share uid, resourceVersion, labels ...) and must not change their argument.
+    Compared by identity: it is a hash key of the API server's per-event caches.
+    """
+
+    group: str  # the storage resource: "" for the core group
+    plural: str
+    to_storage: ObjectConverter
+    from_storage: ObjectConverter
+
+    @property
+    def storage_prefix(self) -> str:
+        return _registry_prefix(group=self.group, plural=self.plural)
+
+
+def _registry_prefix(*, group: str, plural: str) -> str:
+    """Key prefix of a resource in the store, as kube-apiserver lays out etcd."""
+    return f"/registry/{group or 'core'}/{plural}/"
+
+
+class Converter(Protocol):
+    """Converts objects of one kind between its versions."""
+
+    async def convert(self, objects: list[dict[str, Any]], *, api_version: str) -> list[dict[str, Any]]:
+        """``objects`` (any of the kind's versions) in ``api_version``, in order; objects
+        already in it come back as they are. Failures raise (the caller answers 500)."""
+        ...
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class Conversion:
+    """A kind served in several versions whose objects share one set of keys, each object
+    in the version it was written in: new writes in ``storage_version`` (an apiVersion),
+    older ones in whatever the storage version was then, and every read converted to the
+    version asked for by ``converter``."""
+
+    storage_version: str
+    converter: Converter
+
+
 @dataclass(frozen=True, kw_only=True)
 class ResourceType:
     group: str  # "" for the core group
@@ -75,6 +131,10 @@ class ResourceType:
     printer_columns: tuple[PrinterColumn, ...] = ()
     # Served but not stored (reviews): create answers without persisting.
     virtual: bool = False
+    # Stored in another version's keys and shape (None: stored as served).
+    stored_as: StoredAs | None = None
+    # Served in several versions converted per request (custom resources with more than one).
+    conversion: Conversion | None = None
 
     @property
     def api_version(self) -> str:
@@ -96,9 +156,17 @@ class ResourceType:
 
     @property
     def storage_prefix(self) -> str:
-        """Key prefix in the store, as kube-apiserver lays out etcd."""
-        group = self.group or "core"
-        return f"/registry/{group}/{self.plural}/"
+        """Key prefix in the store: the storage version's keys."""
+        if self.stored_as is not None:
+            return self.stored_as.storage_prefix
+        return self.own_prefix
+
+    @property
+    def own_prefix(self) -> str:
+        """The keys this kind would be stored at if stored as served. Differs from
+        ``storage_prefix`` only with ``stored_as``: data written before the kind shared
+        another version's keys may still be there (see ``control.apiserver.conversion``)."""
+        return _registry_prefix(group=self.group, plural=self.plural)
 
     @property
     def subresources(self) -> tuple[str, ...]:
