@@ -487,7 +487,16 @@ def _smoke(args: argparse.Namespace) -> int:
         raise lab.LabError(f"{exc}; pass --kubeconfig") from exc
     _progress(f"dns smoke test against {config.server}…")
     try:
-        report = asyncio.run(run_dns_smoke(config, kubeconfig=kubeconfig, zone=args.zone, wait=args.timeout))
+        report = asyncio.run(
+            run_dns_smoke(
+                config,
+                kubeconfig=kubeconfig,
+                zone=args.zone,
+                wait=args.timeout,
+                external_name=args.external_name,
+                external_answer=args.external_answer,
+            )
+        )
     except (SmokeError, RequestError) as exc:
         print(f"kubelab smoke dns: error: {exc}", file=sys.stderr)
         return EXIT_FAILED
@@ -1101,11 +1110,15 @@ def _build_parser() -> argparse.ArgumentParser:
             "dns: in a fresh namespace, create a ClusterIP Service, a headless Service over a 2-replica\n"
             "StatefulSet, an ExternalName Service and a client pod; query the kube-system/kube-dns\n"
             "Service's clusterIP for A, SRV, PTR, CNAME, pod hostnames and NXDOMAIN, resolve short names\n"
-            "from inside the pod, and an external name (skipped when no upstream is reachable). Prints a\n"
+            "from inside the pod, and an external name forwarded upstream (--external-name; without\n"
+            "--external-answer, skipped when this machine cannot resolve it either). Prints a\n"
             "table; exit 0 when nothing failed, 1 otherwise. The namespace is deleted at the end.\n"
             "Works against any cluster with a cluster DNS (run it where the DNS clusterIP is reachable)."
         ),
-        epilog="examples:\n  kubelab smoke dns\n  kubelab smoke dns --kubeconfig ~/.kube/config --zone cluster.local",
+        epilog=(
+            "examples:\n  kubelab smoke dns\n  kubelab smoke dns --kubeconfig ~/.kube/config --zone cluster.local\n"
+            "  kubelab smoke dns --external-name www.example.test --external-answer 192.0.2.10"
+        ),
     )
     smoke.add_argument("test", choices=["dns"], help="which smoke test")
     smoke.add_argument(
@@ -1114,6 +1127,17 @@ def _build_parser() -> argparse.ArgumentParser:
         help="the cluster (default: this lab's kubeconfig if there is one, else $KUBECONFIG or ~/.kube/config)",
     )
     smoke.add_argument("--zone", default="cluster.local", help="the cluster domain (default: cluster.local)")
+    smoke.add_argument(
+        "--external-name",
+        default="example.com",
+        metavar="NAME",
+        help="a name outside the cluster that the cluster DNS must forward upstream (default: example.com)",
+    )
+    smoke.add_argument(
+        "--external-answer",
+        metavar="IPV4",
+        help="the address --external-name must resolve to; the check then never skips",
+    )
     smoke.add_argument(
         "--timeout",
         type=_seconds,

@@ -9,8 +9,11 @@ Service over a 2-replica StatefulSet, an ExternalName Service and a client pod, 
 checks A, SRV, PTR, CNAME, the StatefulSet pods' hostnames, NXDOMAIN, search-path
 resolution of short names from inside the client pod (``kubectl exec`` running Python's
 resolver, i.e. the pod's libc and its resolv.conf), and one external name forwarded
-upstream — skipped, and said so, when this machine cannot resolve it either. The namespace
-is deleted at the end whatever happened.
+upstream. By default that name is ``example.com``, and its check is skipped, and said so,
+when this machine cannot resolve it either; a cluster whose upstream answers a name of its
+own (a lab forwarding to a private resolver) names it and the address it must resolve to
+(``external_name``/``external_answer``), and then the check is judged, never skipped. The
+namespace is deleted at the end whatever happened.
 
 The workload images are ``busybox`` and ``python`` (the lab's process runtime maps them to
 host programs; a real cluster pulls them). Answers are polled until they match or the
@@ -142,6 +145,9 @@ class _Context:
     zone: str
     kubeconfig: str | None
     deadline_seconds: float
+    external_name: str = EXTERNAL_NAME
+    external_answer: str | None = None  # the address external_name must resolve to, if known
+    port: int = 53
 
     def fqdn(self, name: str) -> str:
         return f"{name}.{self.namespace}.svc.{self.zone}."
@@ -268,7 +274,7 @@ async def _until(check: Check, *, within: float) -> tuple[bool, str, float]:
 def _dns_check(ctx: _Context, *, name: str, qtype: str, expect: Callable[[_Answer], bool]) -> Check:
     async def check() -> tuple[bool, str]:
         try:
-            answer = await asyncio.to_thread(query, server=ctx.server, name=name, qtype=qtype)
+            answer = await asyncio.to_thread(query, server=ctx.server, name=name, qtype=qtype, port=ctx.port)
         except TimeoutError:
             return False, f"{qtype} {name}: no answer from {ctx.server} within {QUERY_TIMEOUT:g}s"
         shown = ", ".join(value for _, value in answer.records) or "no records"
@@ -300,26 +306,32 @@ def _in_pod_check(ctx: _Context, *, short_name: str, expect: str) -> Check:
 
 
 def _external_check(ctx: _Context) -> Check:
-    """An external name through the cluster DNS, or a skip when this machine cannot resolve
-    it either (no upstream reachable from here, so the cluster's forwarder cannot be judged)."""
-    name = EXTERNAL_NAME + "."
+    """An external name through the cluster DNS (so forwarded upstream). With an expected
+    answer, it must be among the A records; without one, any address passes, and the check is
+    skipped when this machine cannot resolve the name either (no upstream reachable from here,
+    so the cluster's forwarder cannot be judged)."""
+    name = ctx.external_name.rstrip(".") + "."
 
     async def check() -> tuple[bool, str]:
         try:
-            answer = await asyncio.to_thread(query, server=ctx.server, name=name, qtype="A")
+            answer = await asyncio.to_thread(query, server=ctx.server, name=name, qtype="A", port=ctx.port)
         except TimeoutError:
             answer = None
+        got = "no answer" if answer is None else ", ".join(answer.values("A")) or answer.rcode
+        if ctx.external_answer is not None:
+            passed = answer is not None and ctx.external_answer in answer.values("A")
+            return passed, f"A {name} -> {got} (forwarded upstream; expected {ctx.external_answer})"
         if answer is not None and answer.rcode == "NOERROR" and answer.values("A"):
-            return True, f"A {name} -> {', '.join(answer.values('A'))}"
+            return True, f"A {name} -> {got} (forwarded upstream)"
         try:
             await asyncio.wait_for(
-                asyncio.to_thread(socket.gethostbyname, EXTERNAL_NAME), timeout=QUERY_TIMEOUT
+                asyncio.to_thread(socket.gethostbyname, ctx.external_name.rstrip(".")), timeout=QUERY_TIMEOUT
             )
         except (OSError, TimeoutError) as exc:
             raise SkipCheck(
-                f"no upstream DNS reachable from here: this machine cannot resolve {EXTERNAL_NAME} either"
+                f"no upstream DNS reachable from here: this machine cannot resolve {name} either "
+                "(name one the cluster's upstream answers with --external-name/--external-answer)"
             ) from exc
-        got = f"{answer.rcode}" if answer else "no answer"
         return False, f"A {name} -> {got}, although this machine resolves it"
 
     return check
@@ -432,13 +444,28 @@ async def dns_server(client: RESTClient) -> str:
 
 
 async def run_dns_smoke(
-    config: ClientConfig, *, kubeconfig: str | None, zone: str = "cluster.local", wait: float = 60.0
+    config: ClientConfig,
+    *,
+    kubeconfig: str | None,
+    zone: str = "cluster.local",
+    wait: float = 60.0,
+    external_name: str = EXTERNAL_NAME,
+    external_answer: str | None = None,
 ) -> SmokeReport:
     """Create the objects, run every check, delete the namespace; the results in order.
 
-    ``wait`` bounds the wait for the pods and each check's polling. SmokeError when the
-    test cannot run at all; RequestError when the API refuses an object.
+    ``wait`` bounds the wait for the pods and each check's polling. ``external_name`` is the
+    name outside the cluster that must be forwarded upstream, ``external_answer`` (an IP) what
+    it must resolve to, when known. SmokeError when the test cannot run at all; RequestError
+    when the API refuses an object.
     """
+    if external_answer is not None:
+        try:
+            external_answer = str(ipaddress.IPv4Address(external_answer))
+        except ValueError as exc:
+            raise SmokeError(
+                f"the expected external answer {external_answer!r} is not an IPv4 address"
+            ) from exc
     async with RESTClient(config) as client:
         server = await dns_server(client)
         namespace = f"dns-smoke-{secrets.token_hex(3)}"
@@ -449,6 +476,8 @@ async def run_dns_smoke(
             zone=zone,
             kubeconfig=kubeconfig,
             deadline_seconds=wait,
+            external_name=external_name,
+            external_answer=external_answer,
         )
         await client.create(
             NAMESPACES, {"metadata": {"name": namespace, "labels": {"kubelab.dev/smoke": "dns"}}}

@@ -12,8 +12,19 @@ import pytest
 from dnslib import QTYPE, RR, A, DNSRecord
 
 from control import lab
-from control.client import RESTClient, load_kubeconfig
-from control.smoke.dns import CheckResult, SmokeError, SmokeReport, dns_server, query, reverse_name
+from control.client import ClientConfig, RESTClient, load_kubeconfig
+from control.smoke.dns import (
+    CheckResult,
+    SmokeError,
+    SmokeReport,
+    _Context,
+    _external_check,
+    _run_check,
+    dns_server,
+    query,
+    reverse_name,
+    run_dns_smoke,
+)
 from tests.control.apiserver.conftest import running_apiserver
 
 
@@ -118,3 +129,49 @@ def test_the_report_fails_on_any_failure_but_not_on_skips() -> None:
         results=[*results, CheckResult(name="NXDOMAIN", status="FAIL", seconds=0, detail="")],
     )
     assert not failed.passed
+
+
+def _external_context(port: int, *, name: str, answer: str | None) -> _Context:
+    return _Context(
+        client=None,  # type: ignore[arg-type]  # the external check never calls the API
+        server="127.0.0.1",
+        port=port,
+        namespace="dns-smoke-1",
+        zone="cluster.local",
+        kubeconfig=None,
+        deadline_seconds=0.3,
+        external_name=name,
+        external_answer=answer,
+    )
+
+
+async def test_the_external_check_passes_when_the_named_answer_is_forwarded(
+    responder: tuple[int, list[str]],
+) -> None:
+    port, seen = responder
+    ctx = _external_context(port, name="www.example.test", answer="10.0.0.1")
+    result = await _run_check("external name (forwarded)", _external_check(ctx), within=0.3)
+    assert result.status == "pass"
+    assert result.detail == "A www.example.test. -> 10.0.0.1 (forwarded upstream; expected 10.0.0.1)"
+    assert seen == ["www.example.test."]
+
+
+async def test_the_external_check_fails_on_another_answer_or_none_and_never_skips(
+    responder: tuple[int, list[str]],
+) -> None:
+    port, _ = responder
+    wrong = _external_context(port, name="www.example.test.", answer="192.0.2.10")
+    result = await _run_check("external", _external_check(wrong), within=0.2)
+    assert result.status == "FAIL"
+    assert "-> 10.0.0.1 (forwarded upstream; expected 192.0.2.10)" in result.detail
+    # no answer at all: a failure, not a skip, since the expected answer is known
+    silent = _external_context(port, name="silent.example.test", answer="192.0.2.10")
+    result = await _run_check("external", _external_check(silent), within=0.2)
+    assert result.status == "FAIL"
+    assert "-> no answer" in result.detail
+
+
+async def test_a_bad_expected_external_answer_stops_the_smoke_test_before_any_request() -> None:
+    config = ClientConfig(server="https://127.0.0.1:1")  # nothing listens: no request may be made
+    with pytest.raises(SmokeError, match="'not-an-ip' is not an IPv4 address"):
+        await run_dns_smoke(config, kubeconfig=None, external_answer="not-an-ip")
