@@ -57,6 +57,7 @@ from control.apiserver.serviceaccount_tokens import ServiceAccountTokens
 from control.apiserver.storage_admission import DefaultStorageClass, StorageObjectInUseProtection
 from control.apiserver.tracing import configure_tracer
 from control.apiserver.watch_cache import WatchCache
+from control.pki import serving_ssl_context
 from control.resources import openapi, openapi_v2
 from control.resources.builtin import builtin_registry
 from control.resources.registry import Registry, ResourceType
@@ -566,14 +567,9 @@ def _metric_verb(request: web.Request, info: RequestInfo) -> str:
 def server_ssl_context(options: APIServerOptions) -> ssl.SSLContext | None:
     if options.tls_cert_file is None or options.tls_key_file is None:
         return None
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.minimum_version = ssl.TLSVersion.TLSv1_2
-    context.load_cert_chain(str(options.tls_cert_file), str(options.tls_key_file))
-    if options.client_ca_file is not None:
-        context.load_verify_locations(cafile=str(options.client_ca_file))
-        context.verify_mode = ssl.CERT_OPTIONAL
-    context.set_alpn_protocols(["http/1.1"])
-    return context
+    return serving_ssl_context(
+        cert_file=options.tls_cert_file, key_file=options.tls_key_file, client_ca_file=options.client_ca_file
+    )
 
 
 class PortInUseError(OSError):

@@ -55,6 +55,7 @@ from control.apiserver.authn import ANONYMOUS, UserInfo, user_from_peercert
 from control.client.config import ClientConfig
 from control.client.errors import RequestError
 from control.client.rest import Resource, RESTClient
+from control.pki import serving_ssl_context
 
 log = logging.getLogger("kubelab.controllers.serving")
 
@@ -290,16 +291,12 @@ class ServingConfig:
 
 def server_ssl_context(config: ServingConfig) -> ssl.SSLContext:
     """TLS 1.2+, the serving certificate, client certificates optional (lab CA only)."""
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.minimum_version = ssl.TLSVersion.TLSv1_2
     try:
-        context.load_cert_chain(str(config.cert_file), str(config.key_file))
-        context.load_verify_locations(cafile=str(config.client_ca_file))
+        return serving_ssl_context(
+            cert_file=config.cert_file, key_file=config.key_file, client_ca_file=config.client_ca_file
+        )
     except (OSError, ssl.SSLError) as exc:
         raise ServingError(f"cannot load the secure port's TLS files: {exc}") from exc
-    context.verify_mode = ssl.CERT_OPTIONAL
-    context.set_alpn_protocols(["http/1.1"])
-    return context
 
 
 class SecureServer:

@@ -63,6 +63,7 @@ from control.pki import (
     PKIFiles,
     ensure_kubelet_serving_certificate,
     load_or_create_ca,
+    serving_ssl_context,
 )
 
 log = logging.getLogger("kubelab.kubelet.server")
@@ -248,16 +249,15 @@ def _is_subpath(path: str, prefix: str) -> bool:
 
 def server_ssl_context(config: KubeletServerConfig) -> ssl.SSLContext:
     """TLS 1.2+, the node's certificate, and client certificates *required* (lab CA only)."""
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.minimum_version = ssl.TLSVersion.TLSv1_2
     try:
-        context.load_cert_chain(str(config.cert_file), str(config.key_file))
-        context.load_verify_locations(cafile=str(config.client_ca_file))
+        return serving_ssl_context(
+            cert_file=config.cert_file,
+            key_file=config.key_file,
+            client_ca_file=config.client_ca_file,
+            require_client_certificate=True,
+        )
     except (OSError, ssl.SSLError) as exc:
         raise KubeletServerError(f"cannot load the kubelet's TLS files: {exc}") from exc
-    context.verify_mode = ssl.CERT_REQUIRED
-    context.set_alpn_protocols(["http/1.1"])
-    return context
 
 
 class _ServerMetrics:

@@ -1237,6 +1237,20 @@ def _validate_volume_source(volume: Obj, path: str) -> Errors:
     return errors
 
 
+def _nfs_errors(source: Obj, path: str) -> Errors:
+    """ValidateNFSVolumeSource (pods' volumes and PersistentVolumes alike); an empty path is
+    both required and not absolute, as upstream reports it."""
+    errors: Errors = []
+    if not _str(source.get("server")):
+        errors.append(_required(f"{path}.server"))
+    target = _str(source.get("path"))
+    if not target:
+        errors.append(_required(f"{path}.path"))
+    if not target.startswith("/"):
+        errors.append(_invalid(f"{path}.path", target, "must be an absolute path"))
+    return errors
+
+
 def _validate_one_volume_source(key: str, source: Obj, path: str) -> Errors:
     errors: Errors = []
     if key == "emptyDir":
@@ -1274,13 +1288,7 @@ def _validate_one_volume_source(key: str, source: Obj, path: str) -> Errors:
         if not _str(source.get("claimName")):
             errors.append(_required(f"{path}.claimName"))
     elif key == "nfs":
-        if not _str(source.get("server")):
-            errors.append(_required(f"{path}.server"))
-        target = _str(source.get("path"))
-        if not target:
-            errors.append(_required(f"{path}.path"))
-        if not target.startswith("/"):
-            errors.append(_invalid(f"{path}.path", target, "must be an absolute path"))
+        errors.extend(_nfs_errors(source, path))
     elif key == "downwardAPI":
         mode = source.get("defaultMode")
         if _is_int(mode) and not 0 <= mode <= 0o777:
@@ -5916,13 +5924,7 @@ def _validate_persistent_volume_source(spec: Obj) -> Errors:
         if key == "local" and not isinstance(spec.get("nodeAffinity"), dict):
             errors.append(_required("spec.nodeAffinity", "Local volume requires node affinity"))
     elif key == "nfs":
-        if not _str(source.get("server")):
-            errors.append(_required(f"{path}.server"))
-        target = _str(source.get("path"))
-        if not target:
-            errors.append(_required(f"{path}.path"))
-        elif not target.startswith("/"):
-            errors.append(_invalid(f"{path}.path", target, "must be an absolute path"))
+        errors.extend(_nfs_errors(source, path))
     elif key == "csi":
         if not _str(source.get("driver")):
             errors.append(_required(f"{path}.driver"))
