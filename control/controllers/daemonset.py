@@ -48,7 +48,7 @@ from typing import Any
 from control.client import errors
 from control.client.clock import REAL_CLOCK, Clock
 from control.client.controller import Controller, PermanentError
-from control.client.indexer import NAMESPACE_INDEX, object_key
+from control.client.indexer import object_key
 from control.client.informer import DeletedFinalStateUnknown
 from control.client.rest import PatchType
 from control.client.workqueue import RateLimitingQueue
@@ -77,12 +77,14 @@ from control.controllers.ownership import (
     compute_hash,
     controller_of,
     controller_ref,
+    controllers_selecting,
     is_pod_available,
     is_pod_ready,
     owned_or_orphaned,
     parse_time,
+    resolve_controller_ref,
+    slow_start_batch,
 )
-from control.controllers.replicaset import slow_start_batch
 from control.resources.selectors import SelectorError, label_selector_from_spec
 
 log = logging.getLogger("kubelab.controllers.daemonset")
@@ -419,26 +421,13 @@ class DaemonSetController:
         self._enqueue(key)
 
     def _resolve(self, namespace: str, ref: Obj | None) -> Obj | None:
-        if ref is None or ref.get("kind") != DAEMON_SETS.kind:
-            return None
-        ds = self._daemonsets.cache.get_by_key(f"{namespace}/{ref.get('name')}")
-        if ds is None or ds["metadata"].get("uid") != ref.get("uid"):
-            return None
-        return ds
+        return resolve_controller_ref(
+            self._daemonsets.cache, namespace=namespace, ref=ref, kind=DAEMON_SETS.kind
+        )
 
     def _selecting(self, obj: Obj) -> list[Obj]:
         """DaemonSets in the object's namespace whose selector matches it (may adopt an orphan)."""
-        metadata = obj.get("metadata") or {}
-        labels = metadata.get("labels") or {}
-        found = []
-        for ds in self._daemonsets.cache.by_index(NAMESPACE_INDEX, metadata.get("namespace") or ""):
-            try:
-                selector = label_selector_from_spec((ds.get("spec") or {}).get("selector"))
-            except SelectorError:
-                continue
-            if not selector.empty and selector.matches(labels):
-                found.append(ds)
-        return found
+        return controllers_selecting(self._daemonsets.cache, obj)
 
     def _on_pod_add(self, pod: Obj) -> None:
         if _deleting(pod):

@@ -74,7 +74,7 @@ from typing import Any
 from control.client import errors
 from control.client.clock import REAL_CLOCK, Clock
 from control.client.controller import Controller, PermanentError
-from control.client.indexer import NAMESPACE_INDEX, object_key, split_key
+from control.client.indexer import object_key, split_key
 from control.client.informer import DeletedFinalStateUnknown
 from control.client.rest import PatchType, Preconditions
 from control.client.workqueue import RateLimitingQueue
@@ -89,14 +89,14 @@ from control.controllers.ownership import (
     add_controller_uid_index,
     controller_of,
     controller_ref,
-    error_text,
+    controllers_selecting,
     format_time,
     is_pod_active,
     is_pod_ready,
-    namespace_terminating,
     owned_or_orphaned,
     parse_time,
-    pod_from_template,
+    resolve_controller_ref,
+    slow_start_batch,
 )
 from control.controllers.replicaset import rank_pods_for_deletion
 from control.resources.selectors import SelectorError, label_selector_from_spec
@@ -666,25 +666,12 @@ class JobController:
                 self._enqueue_orphan(pod)
 
     def _resolve(self, namespace: str, ref: Obj | None) -> Obj | None:
-        if ref is None or ref.get("kind") != JOBS.kind or ref.get("apiVersion") != JOBS.api_version:
+        if ref is None or ref.get("apiVersion") != JOBS.api_version:
             return None
-        job = self._jobs.cache.get_by_key(f"{namespace}/{ref.get('name')}")
-        if job is None or job["metadata"].get("uid") != ref.get("uid"):
-            return None
-        return job
+        return resolve_controller_ref(self._jobs.cache, namespace=namespace, ref=ref, kind=JOBS.kind)
 
     def _selecting(self, pod: Obj) -> list[Obj]:
-        metadata = pod.get("metadata") or {}
-        labels = metadata.get("labels") or {}
-        found = []
-        for job in self._jobs.cache.by_index(NAMESPACE_INDEX, metadata.get("namespace") or ""):
-            try:
-                selector = label_selector_from_spec((job.get("spec") or {}).get("selector"))
-            except SelectorError:
-                continue
-            if not selector.empty and selector.matches(labels):
-                found.append(job)
-        return found
+        return controllers_selecting(self._jobs.cache, pod)
 
     def _removal_observed(self, key: str, uid: str) -> None:
         uids = self._removals.get(key)
@@ -1151,40 +1138,23 @@ class JobController:
         if TRACKING_FINALIZER not in (metadata.get("finalizers") or []):
             metadata["finalizers"] = [*(metadata.get("finalizers") or []), TRACKING_FINALIZER]
         ref = controller_ref(job, JOBS)
-        created = 0
-        position = 0
-        batch = min(len(indexes), SLOW_START_INITIAL_BATCH_SIZE)
-        while batch > 0:
-            results = await asyncio.gather(
-                *(
-                    self._create_pod(
-                        job,
-                        template,
-                        ref,
-                        index,
-                        replaced=None if index is None else (replaced or {}).get(index),
-                    )
-                    for index in indexes[position : position + batch]
-                ),
-                return_exceptions=True,
-            )
-            failures: list[Exception] = []
-            for result in results:
-                if isinstance(result, Exception):
-                    failures.append(result)
-                elif isinstance(result, BaseException):
-                    raise result  # cancellation
-            created += batch - len(failures)
-            position += batch
-            if failures:
-                # Failed creations, and those never attempted, will not be observed.
-                self.expectations.creation_observed(key, len(failures) + len(indexes) - position)
-                return created, failures[0]
-            batch = min(2 * batch, len(indexes) - position)
-        return created, None
+        pending = iter(indexes)
+
+        async def create() -> None:
+            index = next(pending)
+            replaced_pod = None if index is None else (replaced or {}).get(index)
+            await self._create_pod(job, template=template, ref=ref, index=index, replaced=replaced_pod)
+
+        created, failure = await slow_start_batch(
+            len(indexes), initial_batch_size=SLOW_START_INITIAL_BATCH_SIZE, create=create
+        )
+        if failure is not None:
+            # Failed creations, and those never attempted, will not be observed.
+            self.expectations.creation_observed(key, len(indexes) - created)
+        return created, failure
 
     async def _create_pod(
-        self, job: Obj, template: Obj, ref: Obj, index: int | None, *, replaced: Obj | None = None
+        self, job: Obj, *, template: Obj, ref: Obj, index: int | None, replaced: Obj | None
     ) -> None:
         name = job["metadata"]["name"]
         if index is not None:
@@ -1199,22 +1169,12 @@ class JobController:
                     annotations[INDEX_IGNORED_FAILURE_COUNT_ANNOTATION] = str(ignored)
             metadata.setdefault("labels", {})[COMPLETION_INDEX_LABEL] = str(index)
             template.setdefault("spec", {})["hostname"] = f"{name}-{index}"
-        pod = pod_from_template(template, owner_name=name, controller_ref=ref)
         suffix = f"-{index}-" if index is not None else "-"
-        pod["metadata"]["generateName"] = name[: MAX_GENERATED_NAME_LENGTH - len(suffix)] + suffix
-        try:
-            created = await self._client.create(PODS, pod, namespace=job["metadata"]["namespace"])
-        except errors.RequestError as exc:
-            if not namespace_terminating(exc):
-                await self._recorder.event(
-                    job, type="Warning", reason="FailedCreate", message=f"Error creating: {error_text(exc)}"
-                )
-            raise
-        await self._recorder.event(
+        await self._pod_control.create_pod(
             job,
-            type="Normal",
-            reason="SuccessfulCreate",
-            message=f"Created pod: {created['metadata']['name']}",
+            template=template,
+            controller_ref=ref,
+            generate_name=name[: MAX_GENERATED_NAME_LENGTH - len(suffix)] + suffix,
         )
 
     def _for_removal(self, job: Obj, pods: Sequence[Obj], at_least: int) -> list[Obj]:

@@ -10,6 +10,10 @@ controllers all lean on, kept in one place so they behave alike:
 - **Finding candidates fast.** :func:`add_controller_uid_index` files an informer's objects under
   their controller's uid (orphans under their namespace), and :func:`owned_or_orphaned` answers
   "what this owner may claim" without scanning the namespace (upstream's ``FilterPodsByOwner``).
+- **Finding the owner of an event.** :func:`resolve_controller_ref` turns an object's controller
+  reference into the cached owner (each controller's ``resolveControllerRef``) and
+  :func:`controllers_selecting` lists the owners whose selector matches an orphan, so it may be
+  adopted (``GetPodReplicaSets``, ``GetPodDaemonSets``, ``GetPodJobs``...).
 - **Claiming.** :class:`ControllerRefManager` adopts orphans that match the owner's selector and
   releases owned objects that stopped matching, with upstream's strategic-merge patches and its
   rule of re-reading the owner (uncached) before the first adoption, so a controller being
@@ -18,9 +22,13 @@ controllers all lean on, kept in one place so they behave alike:
   controller is waiting to see in its informer, so a burst of events arriving before the cache
   has caught up does not create or delete twice (``UIDTrackingControllerExpectations``).
 - **Pods.** :func:`is_pod_active`, :func:`is_pod_ready` and :func:`is_pod_available` decide which
-  pods count; :class:`PodControl` creates pods from a template (``generateName: <owner>-``) and
-  deletes them, recording upstream's Events (``SuccessfulCreate`` "Created pod: web-abcde",
-  ``FailedCreate``, ``SuccessfulDelete``, ``FailedDelete``).
+  pods count; :class:`PodControl` (upstream's ``RealPodControl``) is the one way the ReplicaSet,
+  DaemonSet and Job controllers create pods from a template (:func:`pod_from_template`,
+  ``generateName: <owner>-`` unless the caller names another prefix) and delete them, recording
+  upstream's Events (``SuccessfulCreate`` "Created pod: web-abcde", ``FailedCreate``,
+  ``SuccessfulDelete``, ``FailedDelete``); :func:`slow_start_batch` paces a burst of creations.
+  The StatefulSet controller builds its pods with :func:`pod_from_template` too but writes them
+  through its own ``StatefulPodControl``, whose Events upstream words differently.
 - **Template hashing.** :func:`compute_hash` is ``controller.ComputeHash``'s shape: FNV-1a (32
   bit) of the template, the collision count mixed in, the number rendered with
   ``rand.SafeEncodeString``. Upstream feeds the hasher a ``spew`` dump of the Go struct, which
@@ -32,7 +40,8 @@ Everything here reads objects from informer caches and never mutates them.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+import asyncio
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -41,11 +50,12 @@ import orjson
 
 from control.client import errors
 from control.client.clock import REAL_CLOCK, Clock
-from control.client.indexer import Indexer
+from control.client.indexer import NAMESPACE_INDEX, Indexer
 from control.client.informer import SharedInformer
 from control.client.rest import PatchType, Resource, RESTClient
 from control.controllers.events import EventRecorder
 from control.controllers.kinds import PODS
+from control.resources.selectors import SelectorError, label_selector_from_spec
 
 # --------------------------------------------------------------------------- controller references
 
@@ -109,6 +119,37 @@ def owned_or_orphaned(cache: Indexer, owner: Mapping[str, Any]) -> list[dict[str
 
 def _namespace(obj: Mapping[str, Any]) -> str:
     return (obj.get("metadata") or {}).get("namespace") or ""
+
+
+def resolve_controller_ref(
+    cache: Indexer, *, namespace: str, ref: Mapping[str, Any] | None, kind: str
+) -> dict[str, Any] | None:
+    """The cached owner a controller reference names (``resolveControllerRef``): None unless
+    ``ref`` is of ``kind`` and the object cached under its name in ``namespace`` still has its uid
+    (a deleted and recreated owner of the same name is another object). Shared: do not mutate."""
+    if ref is None or ref.get("kind") != kind:
+        return None
+    owner = cache.get_by_key(f"{namespace}/{ref.get('name')}")
+    if owner is None or owner["metadata"].get("uid") != ref.get("uid"):
+        return None
+    return owner
+
+
+def controllers_selecting(cache: Indexer, obj: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The cached controllers in ``obj``'s namespace whose ``spec.selector`` matches its labels:
+    who may adopt it while it is an orphan. Controllers with an empty or unreadable selector never
+    match. ``cache`` needs the namespace index. Shared objects: do not mutate."""
+    metadata = obj.get("metadata") or {}
+    labels = metadata.get("labels") or {}
+    found = []
+    for owner in cache.by_index(NAMESPACE_INDEX, metadata.get("namespace") or ""):
+        try:
+            selector = label_selector_from_spec((owner.get("spec") or {}).get("selector"))
+        except SelectorError:
+            continue
+        if not selector.empty and selector.matches(labels):
+            found.append(owner)
+    return found
 
 
 # --------------------------------------------------------------------------- claiming
@@ -236,44 +277,32 @@ class ControllerRefManager:
                 self._cannot_adopt = exc
         if self._cannot_adopt is not None:
             raise self._cannot_adopt
-        metadata = obj["metadata"]
-        patch = {
-            "metadata": {
-                "ownerReferences": [controller_ref(self._owner, self._owner_resource)],
-                "uid": metadata["uid"],
-            }
-        }
         try:
-            await self._client.patch(
-                self._resource,
-                metadata["name"],
-                patch,
-                namespace=metadata.get("namespace") or None,
-                patch_type=PatchType.STRATEGIC,
-            )
+            await self._patch_owner_references(obj, [controller_ref(self._owner, self._owner_resource)])
         except errors.NotFoundError:
             return False
         return True
 
     async def _release(self, obj: Mapping[str, Any]) -> None:
-        metadata = obj["metadata"]
-        patch = {
-            "metadata": {
-                "ownerReferences": [{"$patch": "delete", "uid": self._owner["metadata"]["uid"]}],
-                "uid": metadata["uid"],
-            }
-        }
         try:
-            await self._client.patch(
-                self._resource,
-                metadata["name"],
-                patch,
-                namespace=metadata.get("namespace") or None,
-                patch_type=PatchType.STRATEGIC,
+            await self._patch_owner_references(
+                obj, [{"$patch": "delete", "uid": self._owner["metadata"]["uid"]}]
             )
         except (errors.NotFoundError, errors.InvalidError):
             # Gone, or recreated under another uid: either way it is not ours to release.
             return
+
+    async def _patch_owner_references(self, obj: Mapping[str, Any], references: list[dict[str, Any]]) -> None:
+        """Merge ``references`` into ``obj``'s ownerReferences (a strategic-merge patch keyed by uid),
+        on condition that ``obj`` is still the object of that uid."""
+        metadata = obj["metadata"]
+        await self._client.patch(
+            self._resource,
+            metadata["name"],
+            {"metadata": {"ownerReferences": references, "uid": metadata["uid"]}},
+            namespace=metadata.get("namespace") or None,
+            patch_type=PatchType.STRATEGIC,
+        )
 
 
 class _CannotAdopt(Exception):
@@ -459,14 +488,18 @@ class PodControl:
         *,
         template: Mapping[str, Any],
         controller_ref: Mapping[str, Any] | None,
+        generate_name: str | None = None,
     ) -> dict[str, Any]:
         """Create a pod from ``template`` in the owner's namespace; returns it as created.
+        ``generate_name`` replaces the default ``<owner>-`` prefix (``CreatePodsWithGenerateName``).
 
         Raises ``ValueError`` for a template without labels, the client's errors otherwise
         (after a ``FailedCreate`` event unless the namespace is terminating).
         """
         metadata = owner["metadata"]
         pod = pod_from_template(template, owner_name=metadata["name"], controller_ref=controller_ref)
+        if generate_name:
+            pod["metadata"]["generateName"] = generate_name
         if not pod["metadata"].get("labels"):
             raise ValueError("unable to create pods, no labels")
         try:
@@ -501,6 +534,33 @@ class PodControl:
         await self._recorder.event(
             owner, type="Normal", reason="SuccessfulDelete", message=f"Deleted pod: {name}"
         )
+
+
+async def slow_start_batch(
+    count: int, *, initial_batch_size: int, create: Callable[[], Awaitable[None]]
+) -> tuple[int, Exception | None]:
+    """Call ``create`` ``count`` times in concurrent batches of 1, 2, 4...; stop after the first batch
+    with a failure (upstream's ``slowStartBatch``). Returns (successes, the first failure or None).
+
+    The calls of a batch start in order, so a ``create`` that takes the next item of an iterator
+    before its first ``await`` takes the items in order."""
+    remaining = count
+    successes = 0
+    batch = min(remaining, initial_batch_size)
+    while batch > 0:
+        results = await asyncio.gather(*(create() for _ in range(batch)), return_exceptions=True)
+        failures: list[Exception] = []
+        for result in results:
+            if isinstance(result, Exception):
+                failures.append(result)
+            elif isinstance(result, BaseException):
+                raise result  # cancellation and the like
+        successes += batch - len(failures)
+        if failures:
+            return successes, failures[0]
+        remaining -= batch
+        batch = min(2 * batch, remaining)
+    return successes, None
 
 
 # --------------------------------------------------------------------------- template hashing

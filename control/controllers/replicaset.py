@@ -29,7 +29,7 @@ import asyncio
 import functools
 import logging
 import math
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -53,6 +53,7 @@ from control.controllers.ownership import (
     add_controller_uid_index,
     controller_of,
     controller_ref,
+    controllers_selecting,
     error_text,
     format_time,
     is_pod_active,
@@ -62,6 +63,8 @@ from control.controllers.ownership import (
     owned_or_orphaned,
     parse_time,
     pod_ready_since,
+    resolve_controller_ref,
+    slow_start_batch,
 )
 from control.resources.selectors import LabelSelector, SelectorError, label_selector_from_spec
 
@@ -330,30 +333,6 @@ def _status_unchanged(rs: Mapping[str, Any], status: Mapping[str, Any]) -> bool:
 # --------------------------------------------------------------------------- the controller
 
 
-async def slow_start_batch(
-    count: int, *, initial_batch_size: int, create: Callable[[], Awaitable[None]]
-) -> tuple[int, Exception | None]:
-    """Call ``create`` ``count`` times in concurrent batches of 1, 2, 4...; stop after the first batch
-    with a failure (upstream's ``slowStartBatch``). Returns (successes, the first failure or None)."""
-    remaining = count
-    successes = 0
-    batch = min(remaining, initial_batch_size)
-    while batch > 0:
-        results = await asyncio.gather(*(create() for _ in range(batch)), return_exceptions=True)
-        failures: list[Exception] = []
-        for result in results:
-            if isinstance(result, Exception):
-                failures.append(result)
-            elif isinstance(result, BaseException):
-                raise result  # cancellation and the like
-        successes += batch - len(failures)
-        if failures:
-            return successes, failures[0]
-        remaining -= batch
-        batch = min(2 * batch, remaining)
-    return successes, None
-
-
 class ReplicaSetController:
     """Reconciles ReplicaSets; :meth:`run` works until cancelled and may be called again."""
 
@@ -425,25 +404,16 @@ class ReplicaSetController:
 
     def _resolve(self, namespace: str, ref: Mapping[str, Any] | None) -> dict[str, Any] | None:
         """The cached ReplicaSet a controller reference points to, if it is still that one."""
-        if ref is None or ref.get("kind") != REPLICA_SETS.kind:
-            return None
-        rs = self._replicasets.cache.get_by_key(f"{namespace}/{ref.get('name')}")
-        if rs is None or rs["metadata"].get("uid") != ref.get("uid"):
-            return None
-        return rs
+        return resolve_controller_ref(
+            self._replicasets.cache, namespace=namespace, ref=ref, kind=REPLICA_SETS.kind
+        )
 
     def _replicasets_selecting(self, pod: Mapping[str, Any]) -> list[dict[str, Any]]:
-        """ReplicaSets in the pod's namespace whose selector matches it (candidates to adopt an orphan)."""
-        metadata = pod.get("metadata") or {}
-        labels = metadata.get("labels") or {}
-        if not labels:
+        """ReplicaSets in the pod's namespace whose selector matches it (candidates to adopt an
+        orphan); none for a pod without labels, as upstream's ``GetPodReplicaSets``."""
+        if not (pod.get("metadata") or {}).get("labels"):
             return []
-        matching = []
-        for rs in self._replicasets.cache.by_index(NAMESPACE_INDEX, metadata.get("namespace") or ""):
-            selector = _selector_or_none(rs)
-            if selector is not None and not selector.empty and selector.matches(labels):
-                matching.append(rs)
-        return matching
+        return controllers_selecting(self._replicasets.cache, pod)
 
     def _on_pod_add(self, pod: dict[str, Any]) -> None:
         if pod["metadata"].get("deletionTimestamp"):

@@ -61,7 +61,7 @@ from typing import Any
 from control.client import errors
 from control.client.clock import REAL_CLOCK, Clock
 from control.client.controller import Controller, PermanentError
-from control.client.indexer import NAMESPACE_INDEX, object_key
+from control.client.indexer import object_key
 from control.client.informer import DeletedFinalStateUnknown
 from control.client.rest import PatchType
 from control.client.workqueue import RateLimitingQueue
@@ -74,11 +74,13 @@ from control.controllers.ownership import (
     add_controller_uid_index,
     controller_of,
     controller_ref,
+    controllers_selecting,
     error_text,
     is_pod_available,
     is_pod_ready,
     owned_or_orphaned,
     pod_from_template,
+    resolve_controller_ref,
 )
 from control.resources.selectors import SelectorError, label_selector_from_spec
 
@@ -461,25 +463,10 @@ class StatefulSetController:
         self._enqueue(obj.key if isinstance(obj, DeletedFinalStateUnknown) else object_key(obj))
 
     def _resolve(self, namespace: str, ref: Obj | None) -> Obj | None:
-        if ref is None or ref.get("kind") != STATEFUL_SETS.kind:
-            return None
-        sts = self._sets.cache.get_by_key(f"{namespace}/{ref.get('name')}")
-        if sts is None or sts["metadata"].get("uid") != ref.get("uid"):
-            return None
-        return sts
+        return resolve_controller_ref(self._sets.cache, namespace=namespace, ref=ref, kind=STATEFUL_SETS.kind)
 
     def _selecting(self, obj: Obj) -> list[Obj]:
-        metadata = obj.get("metadata") or {}
-        labels = metadata.get("labels") or {}
-        found = []
-        for sts in self._sets.cache.by_index(NAMESPACE_INDEX, metadata.get("namespace") or ""):
-            try:
-                selector = label_selector_from_spec((sts.get("spec") or {}).get("selector"))
-            except SelectorError:
-                continue
-            if not selector.empty and selector.matches(labels):
-                found.append(sts)
-        return found
+        return controllers_selecting(self._sets.cache, obj)
 
     def _on_pod(self, pod: Obj) -> None:
         ref = controller_of(pod)

@@ -4,6 +4,7 @@ creation against the real API server."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -26,6 +27,7 @@ from control.controllers.ownership import (
     compute_hash,
     controller_of,
     controller_ref,
+    controllers_selecting,
     format_time,
     is_controlled_by,
     is_pod_active,
@@ -35,7 +37,9 @@ from control.controllers.ownership import (
     owned_or_orphaned,
     parse_time,
     pod_from_template,
+    resolve_controller_ref,
     safe_encode,
+    slow_start_batch,
 )
 from control.resources.selectors import label_selector_from_spec
 from tests.control.apiserver.conftest import apiserver  # noqa: F401  (the shared fixture)
@@ -365,3 +369,104 @@ async def test_pod_control_reports_a_failed_create(client):
     (event,) = await events_of(client, "web")
     assert event[:2] == ("Warning", "FailedCreate")
     assert event[2] == f"Error creating: {failed.value.message}"
+
+
+# --------------------------------------------------------------------------- finding owners
+
+
+def set_with(name: str, *, selector: Any, namespace: str = NS, uid: str | None = None) -> dict[str, Any]:
+    return {
+        "metadata": {"name": name, "namespace": namespace, "uid": uid or f"u-{name}"},
+        "spec": {"selector": selector},
+    }
+
+
+def test_resolve_controller_ref_needs_the_kind_the_name_and_the_uid():
+    informer = SharedInformer(FakeListerWatcher())
+    informer.cache.add(set_with("web", selector={}, uid="owner-uid"))
+    ref = controller_ref(OWNER, REPLICA_SETS)
+    assert (
+        resolve_controller_ref(informer.cache, namespace=NS, ref=ref, kind="ReplicaSet")["metadata"]["name"]
+        == "web"
+    )
+    assert resolve_controller_ref(informer.cache, namespace=NS, ref=None, kind="ReplicaSet") is None
+    assert resolve_controller_ref(informer.cache, namespace=NS, ref=ref, kind="DaemonSet") is None
+    assert resolve_controller_ref(informer.cache, namespace="elsewhere", ref=ref, kind="ReplicaSet") is None
+    recreated = {**ref, "uid": "an-earlier-web"}
+    assert resolve_controller_ref(informer.cache, namespace=NS, ref=recreated, kind="ReplicaSet") is None
+    missing = {**ref, "name": "gone"}
+    assert resolve_controller_ref(informer.cache, namespace=NS, ref=missing, kind="ReplicaSet") is None
+
+
+def test_controllers_selecting_matches_selectors_in_the_namespace_only():
+    informer = SharedInformer(FakeListerWatcher())
+    for owner in (
+        set_with("web", selector={"matchLabels": {"app": "web"}}),
+        set_with("by-expression", selector={"matchExpressions": [{"key": "app", "operator": "Exists"}]}),
+        set_with("other-app", selector={"matchLabels": {"app": "db"}}),
+        set_with("empty", selector={}),  # an empty selector adopts nothing
+        set_with("unreadable", selector={"matchExpressions": [{"key": "app", "operator": "Sometimes"}]}),
+        set_with("no-selector", selector=None),
+        set_with("far", selector={"matchLabels": {"app": "web"}}, namespace="elsewhere"),
+    ):
+        informer.cache.add(owner)
+    pod = {"metadata": {"name": "p", "namespace": NS, "labels": {"app": "web"}}}
+    assert sorted(o["metadata"]["name"] for o in controllers_selecting(informer.cache, pod)) == [
+        "by-expression",
+        "web",
+    ]
+    unlabelled = {"metadata": {"name": "q", "namespace": NS}}
+    assert controllers_selecting(informer.cache, unlabelled) == []
+    assert controllers_selecting(informer.cache, {"metadata": {"name": "r", "namespace": "nowhere"}}) == []
+
+
+# --------------------------------------------------------------------------- creating pods
+
+
+async def test_slow_start_batch_takes_the_items_of_an_iterator_in_order():
+    items = iter(range(7))
+    taken: list[int] = []
+
+    async def create() -> None:
+        taken.append(next(items))
+        await asyncio.sleep(0)
+
+    assert await slow_start_batch(7, initial_batch_size=1, create=create) == (7, None)
+    assert taken == list(range(7))
+
+
+async def test_slow_start_batch_reports_the_first_failure_and_passes_cancellation_on():
+    calls = 0
+
+    async def fail_third() -> None:
+        nonlocal calls
+        calls += 1
+        if calls == 3:
+            raise ValueError("third")
+
+    successes, failure = await slow_start_batch(10, initial_batch_size=2, create=fail_third)
+    # Batches of 2 then 4: the third call fails, the rest of its batch still runs, none after it.
+    assert (successes, calls) == (5, 6) and isinstance(failure, ValueError)
+
+    async def cancelled() -> None:
+        raise asyncio.CancelledError
+
+    with pytest.raises(asyncio.CancelledError):
+        await slow_start_batch(3, initial_batch_size=1, create=cancelled)
+
+
+async def test_pod_control_creates_with_another_name_prefix(client):
+    owner = await client.create(REPLICA_SETS, rs_body("web", replicas=0))
+    control = PodControl(client=client, recorder=EventRecorder(client=client, component="test"))
+    template = {"metadata": {"labels": {"app": "web"}}, "spec": TEMPLATE["spec"]}
+    created = await control.create_pod(
+        owner, template=template, controller_ref=controller_ref(owner, REPLICA_SETS), generate_name="web-3-"
+    )
+    name = created["metadata"]["name"]
+    assert name.startswith("web-3-") and len(name) == len("web-3-") + 5
+    assert created["metadata"]["generateName"] == "web-3-" and is_controlled_by(created, owner)
+    assert await events_of(client, "web") == [("Normal", "SuccessfulCreate", f"Created pod: {name}")]
+    with pytest.raises(ValueError, match="no labels"):
+        await control.create_pod(
+            owner, template={"spec": TEMPLATE["spec"]}, controller_ref=None, generate_name="x-"
+        )
