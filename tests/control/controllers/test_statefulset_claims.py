@@ -207,9 +207,14 @@ async def test_claims_come_before_their_pods_and_outlive_them(apiserver):  # noq
         await cluster.wait_for(replaced, what="a new web-0")
         again = await claims(cluster)
         assert again["www-web-0"]["metadata"]["uid"] == claim["metadata"]["uid"]
-        events = (await cluster.client.list(EVENTS, namespace=NS))["items"]
-        counts = {e["message"]: e.get("count", 1) for e in events if e["reason"] == "SuccessfulCreate"}
-        assert counts["create Pod web-0 in StatefulSet web successful"] == 2
+
+        async def create_counts() -> dict[str, int] | None:
+            # The event about the second creation is written after the pod: wait for it.
+            events = (await cluster.client.list(EVENTS, namespace=NS))["items"]
+            counts = {e["message"]: e.get("count", 1) for e in events if e["reason"] == "SuccessfulCreate"}
+            return counts if counts.get("create Pod web-0 in StatefulSet web successful") == 2 else None
+
+        counts = await cluster.wait_for(create_counts, what="the second SuccessfulCreate of web-0")
         assert counts["create Claim www-web-0 Pod web-0 in StatefulSet web success"] == 1
         # Scaling down keeps the claims (whenScaled: Retain).
         await run_pod(cluster, "web-0")
