@@ -694,6 +694,12 @@ _CONTROLLER_RULES: dict[str, list[Rule]] = {
         rule(("list", "watch", "patch", "create", "delete"), groups=(LEGACY,), resources=("pods",)),
         _events_rule(),
     ],
+    "resourcequota-controller": [
+        # quota can count quota on anything for reconciliation, so it needs full viewing powers
+        rule(("list", "watch"), groups=("*",), resources=("*",)),
+        rule(("update",), groups=(LEGACY,), resources=("resourcequotas/status",)),
+        _events_rule(),
+    ],
     "root-ca-cert-publisher": [
         rule(("create", "update"), groups=(LEGACY,), resources=("configmaps",)),
         _events_rule(),

@@ -186,10 +186,6 @@ class ResourceStore:
         defaults.apply_defaults(rt, obj)
         if not rt.group and rt.kind == "Pod":
             _add_default_tolerations(obj, seconds=self.default_toleration_seconds)
-        if rt.has_status and rt.schema is not None:
-            obj.pop("status", None)  # a custom resource: create cannot set status (upstream drops it)
-        elif rt.has_status:
-            obj["status"] = _initial_status(rt, obj)
         admitting = None
         if user is not None:
             admitting = AdmissionRequest(
@@ -204,6 +200,12 @@ class ResourceStore:
                 dry_run=dry_run,
             )
             await self.admission.mutate(admitting)
+        # After mutating admission, as upstream's PrepareForCreate: a pod's QoS class sees the
+        # requests and limits LimitRanger filled in.
+        if rt.has_status and rt.schema is not None:
+            obj.pop("status", None)  # a custom resource: create cannot set status (upstream drops it)
+        elif rt.has_status:
+            obj["status"] = _initial_status(rt, obj)
         problems = validation.validate(rt, obj)
         if problems:
             raise errors.invalid(rt, name, problems)

@@ -42,11 +42,13 @@ from control.apiserver.conversion import move_to_storage_keys
 from control.apiserver.custom_resources import CustomResourceServing
 from control.apiserver.discovery import Discovery
 from control.apiserver.impersonation import impersonate
+from control.apiserver.limitrange_admission import LimitRanger
 from control.apiserver.metrics import APIServerMetrics, StorageObjectsCollector
 from control.apiserver.negotiation import wanted_shape
 from control.apiserver.node_authorizer import NodeAuthorizer
 from control.apiserver.node_restriction import NodeRestriction
 from control.apiserver.options import APIServerOptions
+from control.apiserver.quota_admission import ResourceQuotaAdmission
 from control.apiserver.rbac import RBACAuthorizer, RBACEscalationCheck
 from control.apiserver.rbac_policy import ensure_bootstrap_policy
 from control.apiserver.requestinfo import RequestInfo, parse_request
@@ -167,6 +169,10 @@ class APIServer:
             plugins.append(NodeRestriction(objects=self.objects))
         if self.rbac is not None:
             plugins.append(RBACEscalationCheck(rbac=self.rbac, authorizer=self.authorizer))
+        # Upstream's order: LimitRanger defaults requests before ResourceQuota charges them, last.
+        self.limit_ranger = LimitRanger(objects=self.objects)
+        self.quota_admission = ResourceQuotaAdmission(objects=self.objects)
+        plugins += [self.limit_ranger, self.quota_admission]
         self.objects.admission = AdmissionChain(plugins)
         self.reviews = Reviews(authorizer=self.authorizer)
         self.ready = False
@@ -198,6 +204,8 @@ class APIServer:
     async def start(self) -> None:
         if self.objects.namespace_cache is not None:
             self.objects.namespace_cache.start()
+        self.limit_ranger.presence.start()
+        self.quota_admission.presence.start()
         for follower in (self.rbac, self.node_authorizer):
             if follower is not None:
                 follower.start()
@@ -220,6 +228,8 @@ class APIServer:
         self.ready = False
         if self.objects.namespace_cache is not None:
             await self.objects.namespace_cache.stop()
+        await self.limit_ranger.presence.stop()
+        await self.quota_admission.presence.stop()
         for follower in (self.rbac, self.node_authorizer):
             if follower is not None:
                 await follower.stop()

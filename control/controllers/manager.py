@@ -88,6 +88,7 @@ CONTROLLER_MODULES: dict[str, str] = {
     "persistentvolume-local-path-provisioner": "persistentvolume_localpath",
     "persistentvolumeclaim-protection": "pvcprotection",
     "persistentvolume-protection": "pvprotection",
+    "resourcequota": "resourcequota",
 }
 
 # Where the controllers' ServiceAccounts live (upstream: kube-system, which users cannot read).
@@ -117,6 +118,7 @@ CONTROLLER_SERVICE_ACCOUNTS: dict[str, str] = {
     "persistentvolume-local-path-provisioner": "local-path-provisioner",
     "persistentvolumeclaim-protection": "pvc-protection-controller",
     "persistentvolume-protection": "pv-protection-controller",
+    "resourcequota": "resourcequota-controller",
 }
 
 

@@ -667,6 +667,25 @@ def _default_api_service(obj: Obj, old: Obj | None, creating: bool) -> None:
     _default_service_reference(_child(_child(obj, "spec"), "service"))
 
 
+def _default_limit_range(obj: Obj, old: Obj | None, creating: bool) -> None:
+    """SetDefaults_LimitRangeItem: a Container item's default limit falls back to its max, and
+    its default request to its default limit, then to its min (empty lists stay absent)."""
+    for item in _dicts(_child(obj, "spec"), "limits"):
+        if item.get("type") != "Container":
+            continue
+        default = dict(_child(item, "default") or {})
+        for name, value in (_child(item, "max") or {}).items():
+            default.setdefault(name, value)
+        request = dict(_child(item, "defaultRequest") or {})
+        for source in (default, _child(item, "min") or {}):
+            for name, value in source.items():
+                request.setdefault(name, value)
+        if default:
+            item["default"] = default
+        if request:
+            item["defaultRequest"] = request
+
+
 def _default_storage_class(obj: Obj, old: Obj | None, creating: bool) -> None:
     _set_default(obj, "reclaimPolicy", "Delete")
     _set_default(obj, "volumeBindingMode", "Immediate")
@@ -679,6 +698,7 @@ def _default_priority_class(obj: Obj, old: Obj | None, creating: bool) -> None:
 _DEFAULTERS: dict[tuple[str, str], Defaulter] = {
     ("", "Pod"): _default_pod,
     ("", "Namespace"): _default_namespace,
+    ("", "LimitRange"): _default_limit_range,
     ("", "Secret"): _default_secret,
     ("", "PersistentVolume"): _default_persistent_volume,
     ("", "PersistentVolumeClaim"): _default_persistent_volume_claim,

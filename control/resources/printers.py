@@ -1163,6 +1163,53 @@ def _config_map(obj: Obj, now: datetime) -> list[Cell]:
 
 
 @_prints(
+    ("", "ResourceQuota"),
+    columns=(
+        _NAME,
+        _AGE,
+        _Col(
+            "Request",
+            "string",
+            "Request represents a minimum amount of cpu/memory that a container may consume.",
+        ),
+        _Col(
+            "Limit",
+            "string",
+            "Limits control the maximum amount of cpu/memory that a container may use independent of "
+            "contention on the node.",
+        ),
+    ),
+)
+def _resource_quota(obj: Obj, now: datetime) -> list[Cell]:
+    """printResourceQuota: ``name: used/hard`` per spec.hard name, limits.* in the Limit column."""
+    status = _map(obj, "status")
+    used, hard = _map(status, "used"), _map(status, "hard")
+    requests: list[str] = []
+    limits: list[str] = []
+    for name in sorted(_map(_map(obj, "spec"), "hard")):
+        column = limits if name.split(".")[0] == "limits" and "." in name else requests
+        column.append(f"{name}: {_quota_quantity(used.get(name))}/{_quota_quantity(hard.get(name))}")
+    return [_name(obj), _age(obj, now), ", ".join(requests), ", ".join(limits)]
+
+
+def _quota_quantity(raw: Any) -> str:
+    """A status quantity as Quantity.String() prints it (a missing one is the zero Quantity: "0")."""
+    try:
+        return str(Quantity.parse(raw))
+    except InvalidQuantityError:
+        return "0"
+
+
+@_prints(
+    ("", "LimitRange"),
+    columns=(_NAME, _Col("Created At", "date", _DOC["ObjectMeta.creationTimestamp"])),
+)
+def _limit_range(obj: Obj, now: datetime) -> list[Cell]:
+    """printLimitRange: the creation timestamp itself (RFC 3339), not an age."""
+    return [_name(obj), _map(obj, "metadata").get("creationTimestamp")]
+
+
+@_prints(
     ("", "Secret"),
     columns=(
         _NAME,

@@ -6074,6 +6074,406 @@ def _storage_request(claim: Obj) -> Quantity | None:
         return None
 
 
+# --- core/v1 ResourceQuota and LimitRange ----------------------------------------------------------
+# pkg/apis/core/validation: ValidateResourceQuota(Update/StatusUpdate), ValidateLimitRange.
+
+STANDARD_QUOTA_RESOURCES = frozenset(
+    {
+        "cpu",
+        "memory",
+        "ephemeral-storage",
+        "requests.cpu",
+        "requests.memory",
+        "requests.storage",
+        "requests.ephemeral-storage",
+        "limits.cpu",
+        "limits.memory",
+        "limits.ephemeral-storage",
+        "pods",
+        "services",
+        "replicationcontrollers",
+        "resourcequotas",
+        "secrets",
+        "persistentvolumeclaims",
+        "configmaps",
+        "services.nodeports",
+        "services.loadbalancers",
+    }
+)
+# helper.IsIntegerResourceName (with extended resources): whole numbers only.
+INTEGER_QUOTA_RESOURCES = frozenset(
+    {
+        "pods",
+        "services",
+        "replicationcontrollers",
+        "resourcequotas",
+        "secrets",
+        "configmaps",
+        "persistentvolumeclaims",
+        "services.nodeports",
+        "services.loadbalancers",
+    }
+)
+QUOTA_SCOPES = (
+    "Terminating",
+    "NotTerminating",
+    "BestEffort",
+    "NotBestEffort",
+    "PriorityClass",
+    "CrossNamespacePodAffinity",
+    "VolumeAttributesClass",
+)
+POD_COMPUTE_QUOTA_RESOURCES = frozenset(
+    {"cpu", "limits.cpu", "memory", "limits.memory", "requests.cpu", "requests.memory"}
+)
+_EXISTS_ONLY_SCOPES = (
+    "BestEffort",
+    "NotBestEffort",
+    "Terminating",
+    "NotTerminating",
+    "CrossNamespacePodAffinity",
+)
+_LIMIT_TYPES = ("Pod", "Container", "PersistentVolumeClaim")
+_INVALID_QUOTA_RESOURCE = "must be a standard resource for quota"
+
+
+def is_standard_quota_resource(name: str) -> bool:
+    return name in STANDARD_QUOTA_RESOURCES or name.startswith(("hugepages-", "requests.hugepages-"))
+
+
+def is_integer_quota_resource(name: str) -> bool:
+    return name in INTEGER_QUOTA_RESOURCES or _is_extended_resource(name)
+
+
+def quota_scope_valid_for_resource(scope: str, resource: str) -> bool:
+    """helper.IsResourceQuotaScopeValidForResource."""
+    if scope in (
+        "Terminating",
+        "NotTerminating",
+        "NotBestEffort",
+        "PriorityClass",
+        "CrossNamespacePodAffinity",
+    ):
+        return resource == "pods" or resource in POD_COMPUTE_QUOTA_RESOURCES
+    if scope == "BestEffort":
+        return resource == "pods"
+    if scope == "VolumeAttributesClass":
+        return resource in ("persistentvolumeclaims", "requests.storage")
+    return True
+
+
+def _validate_resource_name(name: str, path: str) -> Errors:
+    """validateResourceName: qualified, and standard when not fully qualified."""
+    errors = [_invalid(path, name, msg) for msg in is_qualified_name(name)]
+    if errors:
+        return errors
+    if (
+        "/" not in name
+        and name not in _STANDARD_RESOURCES
+        and not name.startswith(("hugepages-", "requests.hugepages-"))
+    ):
+        errors.append(_invalid(path, name, "must be a standard resource type or fully qualified"))
+    return errors
+
+
+def _validate_quota_resource_name(name: str, path: str) -> Errors:
+    errors = _validate_resource_name(name, path)
+    if "/" not in name and not is_standard_quota_resource(name):
+        errors.append(_invalid(path, name, _INVALID_QUOTA_RESOURCE))
+    return errors
+
+
+def _validate_quota_quantity(name: str, raw: Any, *, path: str) -> Errors:
+    """ValidateResourceQuantityValue."""
+    try:
+        quantity = Quantity.parse(raw)
+    except InvalidQuantityError as exc:
+        return [_invalid(path, raw, str(exc))]
+    errors: Errors = []
+    if quantity.value < 0:
+        errors.append(_invalid(path, str(quantity), "must be greater than or equal to 0"))
+    if is_integer_quota_resource(name) and (quantity.value * 1000) % 1000 != 0:
+        errors.append(_invalid(path, str(quantity), "must be an integer"))
+    return errors
+
+
+def _validate_quota_list(raw: Any, path: str) -> Errors:
+    errors: Errors = []
+    for name, value in sorted(_map(raw).items()):
+        item = f"{path}[{name}]"
+        errors.extend(_validate_quota_resource_name(name, item))
+        errors.extend(_validate_quota_quantity(name, value, path=item))
+    return errors
+
+
+def _go_scopes(scopes: list[Any]) -> _GoValue:
+    return _GoValue("[]core.ResourceQuotaScope{" + ", ".join(_go_quote(s) for s in scopes) + "}")
+
+
+def _conflicting_scopes(scopes: set[str]) -> bool:
+    return {"BestEffort", "NotBestEffort"} <= scopes or {"Terminating", "NotTerminating"} <= scopes
+
+
+def _validate_quota_scopes(spec: Obj, hard: list[str]) -> Errors:
+    scopes = _list(spec.get("scopes"))
+    if not scopes:
+        return []
+    errors: Errors = []
+    value = _go_scopes(scopes)
+    for scope in scopes:
+        if scope not in QUOTA_SCOPES:
+            errors.append(_invalid("spec.scopes", value, "unsupported scope"))
+        for resource in hard:
+            if is_standard_quota_resource(resource) and not quota_scope_valid_for_resource(
+                _str(scope), resource
+            ):
+                errors.append(_invalid("spec.scopes", value, "unsupported scope applied to resource"))
+    if _conflicting_scopes({_str(scope) for scope in scopes}):
+        errors.append(_invalid("spec.scopes", value, "conflicting scopes"))
+    return errors
+
+
+def _validate_scope_selector(spec: Obj, hard: list[str]) -> Errors:
+    selector = spec.get("scopeSelector")
+    if selector is None:
+        return []
+    path = "spec.scopeSelector.matchExpressions"
+    errors: Errors = []
+    seen: set[str] = set()
+    rendered = _go_json(selector)
+    for requirement in _maps(_map(selector).get("matchExpressions")):
+        scope, operator = _str(requirement.get("scopeName")), _str(requirement.get("operator"))
+        values = _list(requirement.get("values"))
+        if scope not in QUOTA_SCOPES:
+            errors.append(_invalid(f"{path}.scopeName", scope, "unsupported scope"))
+        for resource in hard:
+            if is_standard_quota_resource(resource) and not quota_scope_valid_for_resource(scope, resource):
+                errors.append(_invalid(path, rendered, "unsupported scope applied to resource"))
+        if scope in _EXISTS_ONLY_SCOPES and operator != "Exists":
+            errors.append(
+                _invalid(
+                    f"{path}.operator",
+                    operator,
+                    "must be 'Exist' when scope is any of ResourceQuotaScopeTerminating, "
+                    "ResourceQuotaScopeNotTerminating, ResourceQuotaScopeBestEffort, "
+                    "ResourceQuotaScopeNotBestEffort or ResourceQuotaScopeCrossNamespacePodAffinity",
+                )
+            )
+        if operator in ("In", "NotIn"):
+            if not values:
+                errors.append(
+                    _required(
+                        f"{path}.values",
+                        "must be at least one value when `operator` is 'In' or 'NotIn' for scope selector",
+                    )
+                )
+        elif operator in ("Exists", "DoesNotExist"):
+            if values:
+                errors.append(
+                    _invalid(
+                        f"{path}.values",
+                        go_string_list(values),
+                        "must be no value when `operator` is 'Exist' or 'DoesNotExist' for scope selector",
+                    )
+                )
+        else:
+            errors.append(_invalid(f"{path}.operator", operator, "not a valid selector operator"))
+        seen.add(scope)
+    if _conflicting_scopes(seen):
+        errors.append(_invalid(path, rendered, "conflicting scopes"))
+    return errors
+
+
+def _validate_resource_quota_status(status: Any) -> Errors:
+    status = _map(status)
+    return _validate_quota_list(status.get("hard"), "status.hard") + _validate_quota_list(
+        status.get("used"), "status.used"
+    )
+
+
+def _validate_resource_quota(obj: Obj, old: Obj | None, rt: ResourceType) -> Errors:
+    if old is not None:
+        errors = validate_object_meta_update(obj.get("metadata"), old.get("metadata"))
+    else:
+        errors = validate_object_meta(obj.get("metadata"), namespaced=True, name_fn=name_is_dns_subdomain)
+    spec = _map(obj.get("spec"))
+    hard = sorted(_map(spec.get("hard")))
+    errors.extend(_validate_quota_list(spec.get("hard"), "spec.hard"))
+    errors.extend(_validate_quota_scopes(spec, hard))
+    errors.extend(_validate_scope_selector(spec, hard))
+    errors.extend(_validate_resource_quota_status(obj.get("status")))
+    if old is not None:
+        old_scopes = {_str(s) for s in _list(_map(old.get("spec")).get("scopes"))}
+        if {_str(s) for s in _list(spec.get("scopes"))} != old_scopes:
+            errors.append(
+                _invalid("spec.scopes", _go_scopes(_list(spec.get("scopes"))), "field is immutable")
+            )
+    return errors
+
+
+def _validate_resource_quota_status_update(obj: Obj, old: Obj) -> Errors:
+    errors = validate_object_meta_update(obj.get("metadata"), old.get("metadata"))
+    return errors + _validate_resource_quota_status(obj.get("status"))
+
+
+def _validate_limit_type(value: str, path: str) -> Errors:
+    errors = [_invalid(path, value, msg) for msg in is_qualified_name(value)]
+    if not errors and "/" not in value and value not in _LIMIT_TYPES:
+        errors.append(_invalid(path, value, "must be a standard limit type or fully qualified"))
+    return errors
+
+
+def _limit_quantities(
+    item: Obj, key: str, *, limit_type: str, path: str, errors: Errors
+) -> dict[str, Quantity]:
+    """The named ResourceList of one LimitRangeItem, its names validated as upstream does."""
+    quantities: dict[str, Quantity] = {}
+    for name, raw in sorted(_map(item.get(key)).items()):
+        entry = f"{path}.{key}[{name}]"
+        if limit_type in ("Pod", "Container"):
+            errors.extend(_validate_container_resource_name(name, entry))
+        else:
+            errors.extend(_validate_resource_name(name, entry))
+        try:
+            quantities[name] = Quantity.parse(raw)
+        except InvalidQuantityError as exc:
+            errors.append(_invalid(entry, raw, str(exc)))
+    return quantities
+
+
+def _check_limit_range_keys(
+    *, path: str, bounds: dict[str, dict[str, Quantity]], keys: list[str], errors: Errors
+) -> None:
+    """The ordering rules of one item: min <= defaultRequest <= default <= max, ratios."""
+    low, high = bounds["min"], bounds["max"]
+    default, request, ratio = bounds["default"], bounds["defaultRequest"], bounds["maxLimitRequestRatio"]
+    for k in keys:
+        if k in low and k in high and low[k].compare(high[k]) > 0:
+            errors.append(
+                _invalid(
+                    f"{path}.min[{k}]", str(low[k]), f"min value {low[k]} is greater than max value {high[k]}"
+                )
+            )
+        if k in request and k in low and low[k].compare(request[k]) > 0:
+            errors.append(
+                _invalid(
+                    f"{path}.defaultRequest[{k}]",
+                    str(request[k]),
+                    f"min value {low[k]} is greater than default request value {request[k]}",
+                )
+            )
+        if k in request and k in high and request[k].compare(high[k]) > 0:
+            errors.append(
+                _invalid(
+                    f"{path}.defaultRequest[{k}]",
+                    str(request[k]),
+                    f"default request value {request[k]} is greater than max value {high[k]}",
+                )
+            )
+        if k in request and k in default and request[k].compare(default[k]) > 0:
+            errors.append(
+                _invalid(
+                    f"{path}.defaultRequest[{k}]",
+                    str(request[k]),
+                    f"default request value {request[k]} is greater than default limit value {default[k]}",
+                )
+            )
+        if k in default and k in low and low[k].compare(default[k]) > 0:
+            errors.append(
+                _invalid(
+                    f"{path}.default[{k}]",
+                    str(low[k]),
+                    f"min value {low[k]} is greater than default value {default[k]}",
+                )
+            )
+        if k in default and k in high and default[k].compare(high[k]) > 0:
+            errors.append(
+                _invalid(
+                    f"{path}.default[{k}]",
+                    str(high[k]),
+                    f"default value {default[k]} is greater than max value {high[k]}",
+                )
+            )
+        if k in ratio and ratio[k].value < 1:
+            errors.append(
+                _invalid(
+                    f"{path}.maxLimitRequestRatio[{k}]", str(ratio[k]), f"ratio {ratio[k]} is less than 1"
+                )
+            )
+        if k in ratio and k in low and k in high and low[k].value > 0:
+            max_over_min = high[k].value / low[k].value
+            if ratio[k].value > max_over_min:
+                errors.append(
+                    _invalid(
+                        f"{path}.maxLimitRequestRatio[{k}]",
+                        str(ratio[k]),
+                        f"ratio {ratio[k]} is greater than max/min = {float(max_over_min):f}",
+                    )
+                )
+        if (
+            not _is_overcommit_allowed(k)
+            and k in default
+            and k in request
+            and default[k].compare(request[k]) != 0
+        ):
+            errors.append(
+                _invalid(
+                    f"{path}.defaultRequest[{k}]",
+                    str(request[k]),
+                    f"default value {default[k]} must equal to defaultRequest value {request[k]} in {k}",
+                )
+            )
+
+
+def _validate_limit_range(obj: Obj, old: Obj | None, rt: ResourceType) -> Errors:
+    if old is not None:
+        errors = validate_object_meta_update(obj.get("metadata"), old.get("metadata"))
+    else:
+        errors = validate_object_meta(obj.get("metadata"), namespaced=True, name_fn=name_is_dns_subdomain)
+    seen_types: set[str] = set()
+    for i, item in enumerate(_maps(_map(obj.get("spec")).get("limits"))):
+        path = f"spec.limits[{i}]"
+        limit_type = _str(item.get("type"))
+        errors.extend(_validate_limit_type(limit_type, f"{path}.type"))
+        if limit_type in seen_types:
+            errors.append(_duplicate(f"{path}.type", limit_type))
+        seen_types.add(limit_type)
+        bounds = {
+            "max": _limit_quantities(item, "max", limit_type=limit_type, path=path, errors=errors),
+            "min": _limit_quantities(item, "min", limit_type=limit_type, path=path, errors=errors),
+            "default": {},
+            "defaultRequest": {},
+        }
+        if limit_type == "Pod":
+            for key in ("default", "defaultRequest"):
+                if _map(item.get(key)):
+                    errors.append(_forbidden(f"{path}.{key}", "may not be specified when `type` is 'Pod'"))
+        else:
+            bounds["default"] = _limit_quantities(
+                item, "default", limit_type=limit_type, path=path, errors=errors
+            )
+            bounds["defaultRequest"] = _limit_quantities(
+                item, "defaultRequest", limit_type=limit_type, path=path, errors=errors
+            )
+        if (
+            limit_type == "PersistentVolumeClaim"
+            and "storage" not in bounds["min"]
+            and "storage" not in bounds["max"]
+        ):
+            errors.append(
+                _required(
+                    f"{path}.limits",
+                    "either minimum or maximum storage value is required, but neither was provided",
+                )
+            )
+        bounds["maxLimitRequestRatio"] = _limit_quantities(
+            item, "maxLimitRequestRatio", limit_type=limit_type, path=path, errors=errors
+        )
+        keys = sorted({name for quantities in bounds.values() for name in quantities})
+        _check_limit_range_keys(path=path, bounds=bounds, keys=keys, errors=errors)
+    return errors
+
+
 # --- dispatch and public entry points ------------------------------------------------------------------
 
 Validator = Callable[[Obj, "Obj | None", ResourceType], Errors]
@@ -6087,8 +6487,10 @@ _VALIDATORS: dict[tuple[str, str], Validator] = {
     ("", "Namespace"): _validate_namespace,
     ("", "Node"): _validate_node,
     ("", "PersistentVolume"): _validate_persistent_volume,
+    ("", "LimitRange"): _validate_limit_range,
     ("", "PersistentVolumeClaim"): _validate_persistent_volume_claim,
     ("", "Pod"): _validate_pod,
+    ("", "ResourceQuota"): _validate_resource_quota,
     ("", "Secret"): _validate_secret,
     ("", "Service"): _validate_service,
     ("", "ServiceAccount"): _validate_service_account,
@@ -6171,6 +6573,8 @@ def _status_validator(rt: ResourceType) -> StatusValidator:
         return _validate_node_update
     if key == ("", "Service"):
         return _validate_service_status
+    if key == ("", "ResourceQuota"):
+        return _validate_resource_quota_status_update
     if key == ("batch", "Job"):
         return _validate_job_status
     if key == ("networking.k8s.io", "Ingress"):

@@ -120,6 +120,8 @@ EXPECTED: dict[
         ALL,
         ("status", "attach", "binding", "ephemeralcontainers", "eviction", "exec", "log", "portforward"),
     ),
+    ("v1", "limitranges"): ("LimitRange", "limitrange", True, ("limits",), (), ALL, ()),
+    ("v1", "resourcequotas"): ("ResourceQuota", "resourcequota", True, ("quota",), (), ALL, ("status",)),
     ("v1", "secrets"): ("Secret", "secret", True, (), (), ALL, ()),
     ("v1", "serviceaccounts"): ("ServiceAccount", "serviceaccount", True, ("sa",), (), ALL, ("token",)),
     ("v1", "services"): ("Service", "service", True, ("svc",), ("all",), ALL, ("status", "proxy")),

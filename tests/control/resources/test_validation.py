@@ -142,6 +142,14 @@ VALID: dict[tuple[str, str], dict[str, Any]] = {
         "binaryData": {"blob": "AAE="},
     },
     ("v1", "secrets"): {"metadata": meta("sec"), "data": {"password": "aHVudGVyMg=="}},
+    ("v1", "resourcequotas"): {
+        "metadata": meta("compute"),
+        "spec": {"hard": {"pods": "10", "requests.cpu": "2"}, "scopes": ["NotBestEffort"]},
+    },
+    ("v1", "limitranges"): {
+        "metadata": meta("defaults"),
+        "spec": {"limits": [{"type": "Container", "max": {"cpu": "1"}, "defaultRequest": {"cpu": "100m"}}]},
+    },
     ("v1", "serviceaccounts"): {"metadata": meta("bot")},
     ("v1", "endpoints"): {
         "metadata": meta(),
