@@ -18,6 +18,7 @@ for a ``hostNetwork`` pod, the host's file with the aliases appended.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,28 @@ HOST_RESOLV_CONF = Path("/etc/resolv.conf")
 HOST_HOSTS = Path("/etc/hosts")
 MANAGED_HOSTS_HEADER = "# Kubernetes-managed hosts file.\n"
 MANAGED_HOSTS_HEADER_HOST_NETWORK = "# Kubernetes-managed hosts file (host network).\n"
+
+
+class HostFile:
+    """One of the host's files (``resolv.conf``, ``hosts``), read again only when it changed:
+    every pod sandbox needs both, and a ``stat`` costs less than reading the file."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._version: tuple[int, int, int, int] | None = None
+        self._text = ""
+
+    def text(self) -> str:
+        """The file's content; "" when it cannot be read."""
+        try:
+            info = os.stat(self.path)
+            version = (info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
+            if version != self._version:
+                self._text = self.path.read_text()
+                self._version = version
+        except OSError:
+            self._version, self._text = None, ""
+        return self._text
 
 
 @dataclass(kw_only=True)

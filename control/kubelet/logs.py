@@ -32,6 +32,16 @@ entries; ``since_time`` skips older entries; ``timestamps`` prefixes each entry 
 time in the fixed nine-digit form kubectl shows; ``limit_bytes`` cuts the output; with
 ``follow`` the reader waits for new entries (following a rotation to the new file) until
 ``still_running()`` says the container has stopped and nothing more is written.
+
+Termination messages (upstream's ``getTerminationMessage`` and
+``readLastStringFromContainerLogs``): each attempt of a container gets an empty, world-writable
+file ``<container>/<restart>.termination-log`` beside its log, which the runtime binds at the
+container's ``terminationMessagePath`` (``/dev/termination-log`` by default).
+:func:`termination_message` reads it once the attempt has exited: its last 4096 bytes
+(``MaxContainerTerminationMessageLength``); under ``FallbackToLogsOnError`` a failed attempt
+that wrote nothing there (or has no such file) gets the last 80 lines of its log instead, cut
+at 2048 bytes. Without a mount namespace nothing is bound (the path would be the host's, shared
+by every container), so only the log fallback applies.
 """
 
 from __future__ import annotations
@@ -50,10 +60,17 @@ DEFAULT_MAX_FILES = 5
 MAX_LINE_BYTES = 16 * 1024  # containerd's max_container_log_line_size
 STREAMS = ("stdout", "stderr")
 _ROTATED_SUFFIX_FORMAT = "%Y%m%d-%H%M%S"
+TERMINATION_MESSAGE_MAX_BYTES = 4 * 1024  # MaxContainerTerminationMessageLength
+TERMINATION_LOG_MAX_BYTES = 2 * 1024  # MaxContainerTerminationMessageLogLength
+TERMINATION_LOG_MAX_LINES = 80  # MaxContainerTerminationMessageLogLines
 
 
 class LogFormatError(ValueError):
     """A line that is not ``<time> <stream> <tag> <message>``."""
+
+
+class TerminationLogError(OSError):
+    """The termination-message file of a container attempt could not be created."""
 
 
 # ---------------------------------------------------------------------------- timestamps
@@ -271,6 +288,27 @@ def container_log_path(pod_dir: Path, *, container: str, restart_count: int) -> 
     return pod_dir / container / f"{restart_count}.log"
 
 
+def termination_message_path(pod_dir: Path, *, container: str, restart_count: int) -> Path:
+    """The host file bound at the attempt's ``terminationMessagePath``."""
+    return pod_dir / container / f"{restart_count}.termination-log"
+
+
+def create_termination_message_file(path: Path) -> None:
+    """An empty file any container user may write (mode 0666 whatever the umask, as upstream's
+    makeMounts chmods it); an existing one (a re-used attempt number) is emptied."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_CREAT | os.O_WRONLY | os.O_TRUNC | os.O_CLOEXEC | os.O_NOFOLLOW, 0o666)
+        try:
+            os.fchmod(fd, 0o666)
+        finally:
+            os.close(fd)
+    except OSError as exc:
+        raise TerminationLogError(
+            exc.errno, f'error on creating termination-log file "{path}": {exc.strerror}'
+        ) from exc
+
+
 def log_link_name(*, pod: str, namespace: str, container: str, container_id: str) -> str:
     return f"{pod}_{namespace}_{container}-{container_id}.log"
 
@@ -421,6 +459,40 @@ def tail_text(path: Path, *, lines: int = 80, limit_bytes: int = 2048) -> str:
         os.close(fd)
     output = _Output(LogOptions(limit_bytes=limit_bytes))
     return output.render(data.rstrip(b"\n").split(b"\n")).decode(errors="replace")
+
+
+def _read_last(path: Path, limit: int) -> bytes:
+    """tail.ReadAtMost: the last ``limit`` bytes of the file."""
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
+    try:
+        size = os.fstat(fd).st_size
+        start = max(size - limit, 0)
+        return os.pread(fd, size - start, start)
+    finally:
+        os.close(fd)
+
+
+def termination_message(*, message_file: Path | None, log_path: Path, fallback_to_logs: bool) -> str:
+    """What an exited attempt left as its termination message (see the module doc).
+
+    ``message_file``: the host file bound at its ``terminationMessagePath`` (None when nothing
+    was bound); ``fallback_to_logs``: ``FallbackToLogsOnError`` and a non-zero exit. An
+    unreadable file gives upstream's ``Error on reading termination log <path>: <error>``."""
+    check_logs = fallback_to_logs
+    message = ""
+    if message_file is not None:
+        try:
+            data = _read_last(message_file, TERMINATION_MESSAGE_MAX_BYTES)
+        except FileNotFoundError:
+            data = None
+        except OSError as exc:
+            return f"Error on reading termination log {message_file}: {exc}"
+        if data is not None:
+            message = data.decode(errors="replace")
+            check_logs = fallback_to_logs and not data
+    if check_logs:
+        return tail_text(log_path, lines=TERMINATION_LOG_MAX_LINES, limit_bytes=TERMINATION_LOG_MAX_BYTES)
+    return message
 
 
 async def read_container_log(

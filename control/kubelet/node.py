@@ -118,6 +118,7 @@ class NodeStatus:
         self.data_dir = data_dir
         self.options = options or NodeOptions()
         self.node: Obj | None = None
+        self._memory_total_bytes = 0  # read once: every pod start asks for allocatable
         self._lease: Obj | None = None
         self._last_report = 0.0
         self._last_conditions: dict[str, Obj] = {}
@@ -125,12 +126,17 @@ class NodeStatus:
 
     # ------------------------------------------------------------------ what we report
 
+    def _memory_total(self) -> int:
+        """The machine's memory (``MemTotal`` does not change while the machine runs)."""
+        if not self._memory_total_bytes:
+            self._memory_total_bytes = procfs.machine_memory().total_bytes
+        return self._memory_total_bytes
+
     def capacity(self) -> dict[str, str]:
-        memory = procfs.machine_memory()
         disk = os.statvfs(self.data_dir)
         return {
             "cpu": str(os.cpu_count() or 1),
-            "memory": f"{memory.total_bytes // 1024}Ki",
+            "memory": f"{self._memory_total() // 1024}Ki",
             "ephemeral-storage": f"{disk.f_blocks * disk.f_frsize // 1024}Ki",
             "pods": str(self.options.max_pods),
             "hugepages-1Gi": "0",
@@ -138,12 +144,11 @@ class NodeStatus:
         }
 
     def allocatable(self) -> dict[str, str]:
-        memory = procfs.machine_memory()
         disk = os.statvfs(self.data_dir)
         total_disk = disk.f_blocks * disk.f_frsize
         return {
             "cpu": str(os.cpu_count() or 1),
-            "memory": f"{max(0, memory.total_bytes - MEMORY_EVICTION_BYTES) // 1024}Ki",
+            "memory": f"{max(0, self._memory_total() - MEMORY_EVICTION_BYTES) // 1024}Ki",
             "ephemeral-storage": str(int(total_disk * (1 - NODEFS_EVICTION_FRACTION))),
             "pods": str(self.options.max_pods),
             "hugepages-1Gi": "0",

@@ -38,7 +38,9 @@ cannot run), its environment (:mod:`control.kubelet.env`; ``CreateContainerConfi
 its command (``$(VAR)`` expanded), its mounts (``subPath``/``subPathExpr`` included), its
 securityContext (:mod:`control.kubelet.runtime.security`: runAsNonRoot refusals are
 ``CreateContainerConfigError``; fsGroup is applied to the volumes), limits, and the CRI log
-file ``<sandbox>/<container>/<restart>.log`` with its ``containers/`` link.
+file ``<sandbox>/<container>/<restart>.log`` with its ``containers/`` link, and (with mount
+namespaces) the termination-message file bound at ``terminationMessagePath``, read into the
+attempt's message when it exits (:func:`control.kubelet.logs.termination_message`).
 A command that cannot be executed ends the attempt with ``StartError`` (exit code 128)
 and the container waits with ``RunContainerError``, then ``CrashLoopBackOff``. ``postStart``
 runs before the container counts as started; if it fails the container is killed
@@ -299,6 +301,8 @@ class PodManager:
         self.limitations = list(limitations)
         self.pods_root = data_dir / "pods"
         self.containers_dir = data_dir / "containers"
+        self.host_resolv_conf = dns.HostFile(self.options.host_resolv_conf)
+        self.host_hosts = dns.HostFile(self.options.host_hosts)
         self.status = StatusManager(client=client)
         self.objects = ReferencedObjects(client=client, on_change=self._objects_changed)
         self.volumes = VolumeManager(
@@ -627,6 +631,12 @@ class PodWorker:
             if record is None:
                 continue
             statuses.sort(key=lambda status: (status.attempt, status.created_at or 0))
+            statuses = [
+                self._with_termination_message(record, status)
+                if status.state is ContainerState.EXITED
+                else status
+                for status in statuses[-2:]
+            ]
             record.current = statuses[-1]
             record.previous = statuses[-2] if len(statuses) > 1 else None
             api = reported.get("kubelab://" + record.current.id)
@@ -641,16 +651,38 @@ class PodWorker:
     def _observe(self, record: _Container, status: ContainerStatus) -> None:
         """Take a newer runtime status of the container's current attempt."""
         known = record.current
-        if known is not None and known.id == status.id and known.message and not status.message:
-            status = dataclasses.replace(status, message=known.message)
-        elif (
-            status.state is ContainerState.EXITED
-            and status.exit_code not in (0, None)
-            and not status.message
-            and record.spec.get("terminationMessagePolicy") == "FallbackToLogsOnError"
+        if (
+            known is not None
+            and known.id == status.id
+            and known.state is status.state is ContainerState.EXITED
+            and known.reason == status.reason
         ):
-            status = dataclasses.replace(status, message=logs.tail_text(status.log_path))
+            status = dataclasses.replace(status, message=known.message)  # read once, when it exited
+        elif status.state is ContainerState.EXITED:
+            status = self._with_termination_message(record, status)
         record.current = status
+
+    def _with_termination_message(self, record: _Container, status: ContainerStatus) -> ContainerStatus:
+        """convertToKubeContainerStatus: an exited attempt's message, enriched with what it left
+        at its terminationMessagePath (or, under FallbackToLogsOnError, its log's tail)."""
+        fallback_to_logs = (
+            record.spec.get("terminationMessagePolicy") == "FallbackToLogsOnError"
+            and status.exit_code not in (0, None)
+            and status.reason != "ContainerCannotRun"
+        )
+        message_file = (
+            logs.termination_message_path(
+                self.sandbox_dir, container=record.name, restart_count=status.attempt
+            )
+            if self.manager.namespaces and record.spec.get("terminationMessagePath")
+            else None
+        )
+        text = logs.termination_message(
+            message_file=message_file, log_path=status.log_path, fallback_to_logs=fallback_to_logs
+        )
+        if not text:
+            return status
+        return dataclasses.replace(status, message=f"{status.message}: {text}" if status.message else text)
 
     # ------------------------------------------------------------------ wake-ups
 
@@ -903,7 +935,7 @@ class PodWorker:
                     pod,
                     pod_ips=self.pod_ips,
                     cluster_domain=options.cluster_domain,
-                    host_hosts=_read_text(options.host_hosts),
+                    host_hosts=manager.host_hosts.text(),
                 ),
             )
         )
@@ -925,7 +957,7 @@ class PodWorker:
                 self.pod,
                 cluster_dns=list(options.cluster_dns),
                 cluster_domain=options.cluster_domain,
-                host_resolv_conf=_read_text(options.host_resolv_conf),
+                host_resolv_conf=self.manager.host_resolv_conf.text(),
             )
             if report:
                 for warning in warnings:
@@ -1010,7 +1042,14 @@ class PodWorker:
             mounts = self._mounts(spec, env)
             security = container_security(self.pod, spec)
             verify_run_as_non_root(self.pod, spec, image=info)
-        except (EnvError, VolumeError, ObjectUnavailableError, SecurityContextError) as exc:
+            mounts.extend(self._termination_message_mount(record))
+        except (
+            EnvError,
+            VolumeError,
+            ObjectUnavailableError,
+            SecurityContextError,
+            logs.TerminationLogError,
+        ) as exc:
             if record.waiting_reason != "CreateContainerConfigError" or record.waiting_message != str(exc):
                 self.event("Warning", "Failed", f"Error: {exc}")
             record.waiting_reason, record.waiting_message = "CreateContainerConfigError", str(exc)
@@ -1052,6 +1091,8 @@ class PodWorker:
         status = await self.runtime.status(container_id)
         if record.current is not None:
             await self._collect_garbage(record, keep=record.current)
+        if status.state is ContainerState.EXITED:  # gone already: its message is read now, once
+            status = self._with_termination_message(record, status)
         record.previous, record.current = record.current, status
         record.waiting_reason = record.waiting_message = ""
         record.adopted_ready = record.adopted_started = None
@@ -1173,6 +1214,19 @@ class PodWorker:
                 env.setdefault(key, value)
         return env
 
+    def _termination_message_mount(self, record: _Container) -> list[Mount]:
+        """makeMounts' termination-log mount: a fresh file for the next attempt, bound at the
+        container's terminationMessagePath (only with mount namespaces: see logs.py)."""
+        container_path = record.spec.get("terminationMessagePath") or ""
+        if not container_path or not self.manager.namespaces:
+            return []
+        attempt = record.current.attempt + 1 if record.current is not None else 0
+        host_path = logs.termination_message_path(
+            self.sandbox_dir, container=record.name, restart_count=attempt
+        )
+        logs.create_termination_message_file(host_path)
+        return [Mount(host_path=host_path, container_path=container_path)]
+
     def _mounts(self, spec: Obj, env: dict[str, str]) -> list[Mount]:
         paths = self.volumes.paths if self.volumes is not None else {}
         read_only = self.volumes.read_only if self.volumes is not None else set()  # a claim's readOnly
@@ -1221,6 +1275,10 @@ class PodWorker:
             )
             with contextlib.suppress(FileNotFoundError):
                 status.log_path.unlink()
+            with contextlib.suppress(FileNotFoundError):
+                logs.termination_message_path(
+                    self.sandbox_dir, container=record.name, restart_count=status.attempt
+                ).unlink()
             for rotated in logs.rotated_files(status.log_path):
                 with contextlib.suppress(FileNotFoundError):
                     rotated.unlink()
@@ -1353,10 +1411,3 @@ def _meaningful_change(old: Obj, new: Obj) -> bool:
         c for c in (new.get("status") or {}).get("conditions") or () if c.get("type") not in owned
     ]
     return old_conditions != new_conditions
-
-
-def _read_text(path: Path) -> str:
-    try:
-        return path.read_text()
-    except OSError:
-        return ""

@@ -6,7 +6,12 @@
   ``ContainerCreating``, ``PodInitializing``, ``ErrImagePull``, ``CrashLoopBackOff``,
   ``CreateContainerConfigError``; ``running``; ``terminated`` with exit code, reason,
   message and times), ``lastState`` (the previous attempt), ``restartCount``, ``ready``,
-  ``started``, ``image``, ``imageID`` and ``containerID`` (``kubelab://<id>``);
+  ``started``, ``image``, ``imageID``, ``containerID`` (``kubelab://<id>``) and ``user``
+  (``{"linux": {"uid", "gid", "supplementalGroups"}}`` of the newest attempt's process, as the
+  runtime reports it: upstream's SupplementalGroupsPolicy status). Termination messages are
+  cut to the pod's budget as upstream's status manager cuts them: 12 KiB
+  (``MaxPodTerminationMessageLogLength``) shared evenly by the pod's containers and init
+  containers, each message keeping its first bytes;
 - ``phase`` by upstream's ``getPhase`` (init containers pending -> Pending; a failed init
   container with restartPolicy Never -> Failed; running containers -> Running; all
   stopped -> Running while they will restart, else Succeeded or Failed; a pod being
@@ -43,6 +48,7 @@ log = logging.getLogger("kubelab.kubelet.status")
 PODS = Resource(group="", version="v1", plural="pods", kind="Pod")
 CONTAINER_ID_SCHEME = "kubelab://"
 KUBELET_CONDITIONS = ("PodReadyToStartContainers", "Initialized", "Ready", "ContainersReady", "PodScheduled")
+POD_TERMINATION_MESSAGE_BUDGET = 12 * 1024  # MaxPodTerminationMessageLogLength
 CONTAINER_CREATING = "ContainerCreating"
 POD_INITIALIZING = "PodInitializing"
 Obj = dict[str, Any]
@@ -114,6 +120,14 @@ def container_status(view: ContainerView, *, default_waiting: str, init: bool, s
     }
     if current is not None:
         status["containerID"] = CONTAINER_ID_SCHEME + current.id
+        if current.user is not None:
+            status["user"] = {
+                "linux": {
+                    "uid": current.user.uid,
+                    "gid": current.user.gid,
+                    "supplementalGroups": list(current.user.supplemental_groups),
+                }
+            }
     if view.waiting_reason and not running:
         waiting: Obj = {"reason": view.waiting_reason}
         if view.waiting_message:
@@ -141,6 +155,27 @@ def container_status(view: ContainerView, *, default_waiting: str, init: bool, s
         status["ready"] = running and view.ready
         status["started"] = running and view.started
     return status
+
+
+def _cut(message: str, limit: int) -> str:
+    """The first ``limit`` bytes of ``message`` (not splitting a character)."""
+    if len(message) * 4 <= limit:  # short enough whatever its characters: no need to encode
+        return message
+    raw = message.encode()
+    return message if len(raw) <= limit else raw[:limit].decode(errors="ignore")
+
+
+def trim_termination_messages(pod: Obj, statuses: Sequence[list[Obj]]) -> None:
+    """normalizeStatus's cut: every terminated state's message to its share of the pod's budget."""
+    spec = pod.get("spec") or {}
+    containers = len(spec.get("containers") or ()) + len(spec.get("initContainers") or ())
+    limit = POD_TERMINATION_MESSAGE_BUDGET // containers if containers else POD_TERMINATION_MESSAGE_BUDGET
+    for entries in statuses:
+        for entry in entries:
+            for key in ("state", "lastState"):
+                terminated = (entry.get(key) or {}).get("terminated")
+                if terminated is not None and "message" in terminated:
+                    terminated["message"] = _cut(terminated["message"], limit)
 
 
 def pod_phase(
@@ -415,6 +450,14 @@ def generate_status(view: PodView, *, last_sent: Obj | None = None, now: float |
         for entry in ephemeral:
             entry["ready"] = False  # ephemeral containers never take part in readiness
         status["ephemeralContainerStatuses"] = ephemeral
+    trim_termination_messages(
+        pod,
+        [
+            status[key]
+            for key in ("initContainerStatuses", "containerStatuses", "ephemeralContainerStatuses")
+            if key in status
+        ],
+    )
     if view.pod_ips:
         status["podIP"] = view.pod_ips[0]
         status["podIPs"] = [{"ip": ip} for ip in view.pod_ips]

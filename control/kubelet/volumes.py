@@ -15,8 +15,11 @@ volumes are the host path itself), and the runtime binds it at each container's
   reader never sees half an update. They are rewritten when the ConfigMap or Secret changes
   (through :mod:`control.kubelet.objectcache`), when the pod's labels or annotations
   change, and before a token expires. Files keep ``items[].mode``/``defaultMode`` — except
-  Secret files, which are also restricted to their owner (``0644`` becomes ``0600``):
-  unlike a real node's tmpfs, these files sit on the host's disk.
+  Secret files, which are also restricted to their owner (``0644`` becomes ``0600``), as
+  they sit on the host's disk when the node agent cannot mount. As root, ``secret`` and
+  ``projected`` volumes are each a tmpfs, as upstream wraps them in a memory-backed
+  ``emptyDir``: secrets and tokens stay off the disk, and writing them costs no disk
+  metadata (a dozen inodes per pod start, expensive on some file systems).
 
 ``persistentVolumeClaim`` — the claim's bound PersistentVolume, read from the API server at each
 set-up as upstream's volume manager does (claim, then volume: the Node authorizer lets a node
@@ -59,6 +62,7 @@ from control.client import errors
 from control.client.rest import Resource, RESTClient
 from control.kubelet.env import EnvError, field_value, resource_value
 from control.kubelet.objectcache import CONFIG_MAPS, SECRETS, ObjectSource, ObjectUnavailableError
+from control.kubelet.runtime import mountns
 from control.resources.validation import InvalidQuantityError, Quantity
 
 Obj = dict[str, Any]
@@ -73,6 +77,8 @@ ROOT_CA_CONFIG_MAP = "kube-root-ca.crt"
 DEFAULT_MODE = 0o644
 TOKEN_REFRESH_FRACTION = 0.8
 TOKEN_MAX_AGE = 24 * 3600
+# The plugins whose volumes are memory-backed (a tmpfs each, when the agent may mount).
+MEMORY_BACKED_PLUGINS = ("empty-dir", "secret", "projected")
 
 
 # The PersistentVolumeSource members (for naming one kubelab's kubelet cannot mount).
@@ -130,14 +136,28 @@ def _same_payload(directory: Path, payload: Payload) -> bool:
 
 
 def write_atomically(target: Path, payload: Payload) -> bool:
-    """Make ``target`` hold exactly ``payload`` (AtomicWriter's layout); False if unchanged."""
+    """Make ``target`` hold exactly ``payload`` (AtomicWriter's layout); False if unchanged.
+
+    The first write into a new ``target`` (every pod start) skips what only an update needs —
+    comparing with the old payload, the temporary link swapped over ``..data``, looking for
+    stale entries — as nothing can be there yet; the layout is the same either way."""
     for relative in payload:
         parts = relative.split("/")
         if not relative or relative.startswith(("/", "..")) or ".." in parts:
             raise VolumeError(f"invalid path {relative!r}: must be relative and may not contain '..'")
-    target.mkdir(parents=True, exist_ok=True)
     data_link = target / "..data"
-    current = os.readlink(data_link) if data_link.is_symlink() else None
+    new_target = False
+    try:
+        current: str | None = os.readlink(data_link)
+    except FileNotFoundError:
+        current = None
+        try:
+            target.mkdir(parents=True)
+            new_target = True
+        except FileExistsError:
+            pass
+    except OSError:  # ..data is not a symlink: replace it
+        current = None
     if current is not None and _same_payload(target / current, payload):
         return False
     stamp = time.strftime("..%Y_%m_%d_%H_%M_%S.", time.gmtime()) + str(secrets.randbelow(10**9))
@@ -150,22 +170,28 @@ def write_atomically(target: Path, payload: Payload) -> bool:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, mode)
         with os.fdopen(fd, "wb") as out:
             out.write(content)
-        os.chmod(path, mode)
-    temporary = target / "..data_tmp"
-    with contextlib.suppress(FileNotFoundError):
-        temporary.unlink()
-    temporary.symlink_to(stamp)
-    os.rename(temporary, data_link)
+            os.fchmod(fd, mode)  # the umask may have taken bits away
+    if new_target:
+        os.symlink(stamp, data_link)
+    else:
+        temporary = target / "..data_tmp"
+        with contextlib.suppress(FileNotFoundError):
+            temporary.unlink()
+        temporary.symlink_to(stamp)
+        os.rename(temporary, data_link)
     visible = {relative.split("/", 1)[0] for relative in payload}
     for name in visible:
-        link = target / name
-        if not link.is_symlink():
-            link.symlink_to(f"..data/{name}")
-    for entry in os.scandir(target):
-        if entry.name.startswith(".."):
-            continue
-        if entry.name not in visible:
-            os.unlink(entry.path)
+        try:
+            os.symlink(f"..data/{name}", target / name)
+        except FileExistsError:
+            if not (target / name).is_symlink():
+                raise
+    if not new_target:
+        for entry in os.scandir(target):
+            if entry.name.startswith(".."):
+                continue
+            if entry.name not in visible:
+                os.unlink(entry.path)
     if current is not None and current != stamp:
         shutil.rmtree(target / current, ignore_errors=True)
     return True
@@ -271,7 +297,7 @@ class VolumeManager:
         if "secret" in volume:
             source = {**volume["secret"], "name": volume["secret"].get("secretName", "")}
             payload = await self._object_payload(pod, SECRETS, source, default_mode=source.get("defaultMode"))
-            return await self._write(self.directory(sandbox, "secret", name), payload)
+            return await self._write(self.directory(sandbox, "secret", name), payload, memory_backed=True)
         if "downwardAPI" in volume:
             source = volume["downwardAPI"]
             payload = self._downward_payload(
@@ -292,7 +318,7 @@ class VolumeManager:
                 host_ips=host_ips,
                 node_allocatable=node_allocatable,
             )
-            return await self._write(self.directory(sandbox, "projected", name), payload)
+            return await self._write(self.directory(sandbox, "projected", name), payload, memory_backed=True)
         kinds = sorted(key for key in volume if key != "name")
         raise VolumeError(f"volume type {', '.join(kinds) or '(none)'} is not supported by kubelab's kubelet")
 
@@ -345,11 +371,16 @@ class VolumeManager:
             "is not supported by kubelab's kubelet"
         )
 
-    async def _write(self, directory: Path, payload: Payload) -> Path:
+    async def _write(self, directory: Path, payload: Payload, *, memory_backed: bool = False) -> Path:
         """Write in a worker thread: a dozen file system calls per volume must not stall the
         node's event loop (every other pod's status and probes) on a slow disk."""
-        await asyncio.to_thread(write_atomically, directory, payload)
+        await asyncio.to_thread(self._write_files, directory, payload, memory_backed)
         return directory
+
+    def _write_files(self, directory: Path, payload: Payload, memory_backed: bool) -> None:
+        if memory_backed and self._use_tmpfs:
+            _mount_tmpfs(directory)
+        write_atomically(directory, payload)
 
     def _empty_dir(self, directory: Path, source: Obj) -> Path:
         directory.mkdir(parents=True, exist_ok=True)
@@ -550,8 +581,9 @@ class VolumeManager:
         return token
 
     def unmount(self, sandbox: Path) -> None:
-        """Unmount the pod's memory-backed emptyDirs (their content is lost, as on a reboot)."""
-        _unmount_empty_dirs(sandbox / "volumes" / "kubernetes.io~empty-dir")
+        """Unmount the pod's memory-backed volumes (their content is lost, as on a reboot)."""
+        for plugin in MEMORY_BACKED_PLUGINS:
+            _unmount_below(sandbox / "volumes" / f"kubernetes.io~{plugin}")
 
     async def teardown(self, pod_uid: str, sandbox: Path) -> None:
         """Unmount what was mounted for the pod and stop watching what it referenced."""
@@ -570,12 +602,31 @@ def _parse_time(value: Any) -> float | None:
         return None
 
 
-def _unmount_empty_dirs(directory: Path) -> None:
-    if not directory.is_dir():
+def _mount_tmpfs(directory: Path) -> None:
+    """Make ``directory`` a tmpfs (mode 0755, as the directory it covers) unless it is one."""
+    try:
+        directory.mkdir(parents=True)
+    except FileExistsError:
+        if os.path.ismount(directory):
+            return
+    try:
+        mountns.mount("tmpfs", str(directory), "tmpfs", mountns.MS_NOSUID | mountns.MS_NODEV, "mode=0755")
+    except OSError as exc:
+        raise VolumeError(f"mounting a tmpfs at {directory} failed: {exc.strerror or exc}") from exc
+
+
+def _unmount_below(directory: Path) -> None:
+    """Detach (lazily, as ``umount --lazy``) whatever is mounted on ``directory``'s entries."""
+    try:
+        entries = list(os.scandir(directory))
+    except (FileNotFoundError, NotADirectoryError):
         return
-    for entry in os.scandir(directory):
+    for entry in entries:
         if os.path.ismount(entry.path):
-            _run_mount(["umount", "--lazy", entry.path])
+            try:
+                mountns.umount2(entry.path, mountns.MNT_DETACH)
+            except OSError as exc:
+                raise VolumeError(f"unmounting {entry.path} failed: {exc.strerror or exc}") from exc
 
 
 def _run_mount(argv: list[str]) -> None:

@@ -220,8 +220,10 @@ class CgroupManager:
             return cgroup
         dirs = {}
         for controller, base in self._bases.items():
-            leaf = base / f"pod{pod_uid}" / container_id
-            leaf.mkdir(parents=True, exist_ok=True)
+            pod_dir = base / f"pod{pod_uid}"
+            pod_dir.mkdir(exist_ok=True)  # the base exists (detect made it): no parents to try
+            leaf = pod_dir / container_id
+            leaf.mkdir(exist_ok=True)
             dirs[controller] = leaf
         cgroup = ContainerCgroup(
             version=1, memory_dir=dirs["memory"], cpu_dir=dirs["cpu"], cpuacct_dir=dirs["cpuacct"]

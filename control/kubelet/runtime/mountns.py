@@ -14,7 +14,12 @@ ctypes (Python 3.11 has no ``os.unshare``):
    directory does not exist is created without touching the host: the nearest host
    directory above it is *shadowed* — replaced, in this namespace only, by a tmpfs holding
    bind mounts of all its entries — and the missing directories are made in that tmpfs.
-   Inside a volume (or a tmpfs) missing directories are simply created, as runc does;
+   Inside a volume (or a tmpfs) missing directories are simply created, as runc does.
+   Every target is made to exist before anything is bound, so that shadowing a directory
+   never hides a mount already made below it: the termination-message file the kubelet
+   binds at ``/dev/termination-log`` shadows the host's ``/dev`` (its entries, ``/dev/pts``
+   and ``/dev/shm`` included, are bound back), and a volume at ``/dev/shm`` then still lands
+   on top;
 4. with ``readOnlyRootFilesystem``, everything but the volumes made read-only: each bind of
    a host directory with ``mount_setattr(AT_RECURSIVE, MOUNT_ATTR_RDONLY)`` (so the host's
    submounts below it too; Linux 5.12 or later, else the container does not start), and
@@ -310,7 +315,10 @@ def enter_container_root(
     builder = RootBuilder(rootfs, read_only=read_only_root)
     builder.prepare(private_tmp=private_tmp, keep_in_tmp=keep_in_tmp)
     # Parents before children, so a volume inside another volume lands inside it.
-    for spec in sorted(mounts, key=lambda spec: len(_components(spec.target))):
+    ordered = sorted(mounts, key=lambda spec: len(_components(spec.target)))
+    for spec in ordered:
+        builder.ensure(spec.target, is_dir=os.path.isdir(spec.source))
+    for spec in ordered:
         builder.bind(spec)
     builder.seal()
     builder.pivot()

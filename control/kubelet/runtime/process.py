@@ -59,6 +59,7 @@ from control.kubelet.runtime.protocol import (
     ContainerState,
     ContainerStatus,
     ContainerUsage,
+    ContainerUser,
     ExecResult,
     ExecSession,
     ExecTimeoutError,
@@ -117,6 +118,7 @@ class _Sandbox:
     hostname: str
     directory: Path
     created_at: float
+    files: frozenset[str] = frozenset()  # which of _SANDBOX_MOUNTS' files the sandbox has
 
     def status(self) -> SandboxStatus:
         return SandboxStatus(
@@ -140,6 +142,16 @@ class _Container:
         self.pidfd = -1
         cgroup = config.get("cgroup")
         self.cgroup = ContainerCgroup.from_record(cgroup) if cgroup else None
+        credentials = config.get("credentials")
+        self.user = (
+            ContainerUser(
+                uid=int(credentials["uid"]),
+                gid=int(credentials["gid"]),
+                supplemental_groups=tuple(int(gid) for gid in credentials.get("groups") or ()),
+            )
+            if credentials
+            else None
+        )
 
     @property
     def pod_uid(self) -> str:
@@ -174,6 +186,7 @@ class _Container:
             image_id=config["image_id"],
             created_at=config["created_at"],
             labels=dict(config.get("labels") or {}),
+            user=self.user,
         )
 
 
@@ -185,6 +198,26 @@ def _read_json(path: Path) -> dict[str, Any] | None:
     except (OSError, ValueError) as exc:
         log.warning("ignoring unreadable record %s: %s", path, exc)
         return None
+
+
+# The sandbox's files bound into each container (with mount namespaces), as containerd binds
+# them: (file, target, whether readOnlyRootFilesystem makes it read-only). /etc/hosts stays
+# writable, as the kubelet mounts it.
+_SANDBOX_MOUNTS = (
+    ("resolv.conf", "/etc/resolv.conf", True),
+    ("hosts", "/etc/hosts", False),
+    ("hostname", "/etc/hostname", True),
+)
+
+
+def _sandbox_files(config: SandboxConfig) -> frozenset[str]:
+    """Which of the sandbox's files :func:`_write_sandbox_files` writes for ``config``."""
+    written = {"hostname"}
+    if config.resolv_conf:
+        written.add("resolv.conf")
+    if config.hosts:
+        written.add("hosts")
+    return frozenset(written)
 
 
 def _write_sandbox_files(config: SandboxConfig, record: dict[str, Any]) -> None:
@@ -218,6 +251,7 @@ class ProcessRuntime:
         self._setsid = shutil.which("setsid") or ""
         self._setpriv = shutil.which("setpriv") or ""
         self._tree_sample: tuple[float, dict[int, procfs.TreeUsage]] = (0.0, {})
+        self._images: dict[str, images.ResolvedImage] = {}
         self._started = False
 
     # ------------------------------------------------------------------ life cycle
@@ -333,6 +367,7 @@ class ProcessRuntime:
                 hostname=record.get("hostname", ""),
                 directory=pod_dir,
                 created_at=record.get("created_at", 0.0),
+                files=frozenset(name for name, _, _ in _SANDBOX_MOUNTS if (pod_dir / name).exists()),
             )
             self._sandboxes[sandbox.pod_uid] = sandbox
             containers_dir = pod_dir / "containers"
@@ -384,6 +419,7 @@ class ProcessRuntime:
             hostname=config.hostname,
             directory=directory,
             created_at=created_at,
+            files=_sandbox_files(config) | (existing.files if existing else frozenset()),
         )
 
     async def remove_sandbox(self, pod_uid: str) -> None:
@@ -402,15 +438,23 @@ class ProcessRuntime:
 
     # ------------------------------------------------------------------ containers
 
+    def _resolve_image(self, image: str) -> images.ResolvedImage:
+        """The image's profile and program, looked up once: like a pulled image, an image found
+        stays "present on machine" (a failed lookup is not remembered, and is tried again)."""
+        resolved = self._images.get(image)
+        if resolved is None:
+            resolved = self._images[image] = images.resolve_image(image)
+        return resolved
+
     async def image_info(self, image: str) -> ImageInfo:
         # There are no image users: an image runs as whoever runs its programs, the node agent.
-        return dataclasses.replace(images.resolve_image(image).info(image), uid=os.geteuid())
+        return dataclasses.replace(self._resolve_image(image).info(image), uid=os.geteuid())
 
     async def create_and_start(self, pod_uid: str, config: ContainerConfig) -> str:
         sandbox = self._sandboxes.get(pod_uid)
         if sandbox is None:
             raise RuntimeError_(f"no sandbox for pod {pod_uid}: run_sandbox first")
-        resolved = images.resolve_image(config.image)
+        resolved = self._resolve_image(config.image)
         info = resolved.info(config.image)
         env = {**info.env, "HOSTNAME": sandbox.hostname, **config.env}
         argv = images.resolve_command(
@@ -420,22 +464,18 @@ class ProcessRuntime:
             raise RuntimeError_("no command specified")
         container_id = secrets.token_hex(32)
         directory = sandbox.directory / "containers" / container_id
-        cgroup, credentials = await asyncio.to_thread(
-            self._prepare_container, directory, pod_uid, container_id, config
-        )
         read_only_root = bool(config.security and config.security.readonly_rootfs and self.namespaces)
         mounts = []
         if self.namespaces:
-            # As containerd: resolv.conf and hostname follow readOnlyRootFilesystem; the
-            # kubelet's /etc/hosts mount is always writable.
-            for name, target, read_only in (
-                ("resolv.conf", "/etc/resolv.conf", read_only_root),
-                ("hosts", "/etc/hosts", False),
-                ("hostname", "/etc/hostname", read_only_root),
-            ):
-                source = sandbox.directory / name
-                if source.exists():
-                    mounts.append({"source": str(source), "target": target, "read_only": read_only})
+            mounts.extend(
+                {
+                    "source": str(sandbox.directory / name),
+                    "target": target,
+                    "read_only": read_only_root and follows_read_only_root,
+                }
+                for name, target, follows_read_only_root in _SANDBOX_MOUNTS
+                if name in sandbox.files
+            )
             mounts.extend(
                 {"source": str(mount.host_path), "target": mount.container_path, "read_only": mount.read_only}
                 for mount in config.mounts
@@ -466,13 +506,10 @@ class ProcessRuntime:
             "private_tmp": self.options.private_tmp,
             "keep_in_tmp": _KEEP_IN_TMP,
             "read_only_root": read_only_root,
-            "credentials": credentials.to_record(),
-            "cgroup": cgroup.to_record() if cgroup else None,
-            "cgroup_procs": [str(path) for path in cgroup.procs_files] if cgroup else [],
-            "oom_file": str(cgroup.oom_file) if cgroup else None,
             "attach": f"kubelab-shim/{container_id}",
         }
-        await asyncio.to_thread(write_json_atomically, directory / "config.json", record)
+        # One worker-thread call for all of the container's file system work.
+        await asyncio.to_thread(self._prepare_container, directory, pod_uid, config, record)
         container = _Container(directory=directory, config=record)
         self._containers[container_id] = container
         handshake_r, handshake_w = os.pipe2(os.O_CLOEXEC | os.O_NONBLOCK)
@@ -492,28 +529,33 @@ class ProcessRuntime:
         return container_id
 
     def _prepare_container(
-        self, directory: Path, pod_uid: str, container_id: str, config: ContainerConfig
-    ) -> tuple[ContainerCgroup | None, security.Credentials]:
+        self, directory: Path, pod_uid: str, config: ContainerConfig, record: dict[str, Any]
+    ) -> None:
         """The container's directory (with its root's mount point), cgroup and credentials (the
-        user and group databases are read here); runs in a worker thread."""
+        user and group databases are read here), added to ``record``, which is then written as
+        its ``config.json``; runs in a worker thread."""
         credentials = security.resolve_credentials(config.security)
         directory.mkdir(parents=True)
         if self.namespaces:
             (directory / "rootfs").mkdir()
-        if self.cgroups is None:
-            return None, credentials
-        try:
-            cgroup = self.cgroups.create(
-                pod_uid=pod_uid,
-                container_id=container_id,
-                memory_limit_bytes=config.memory_limit_bytes,
-                cpu_limit_millis=config.cpu_limit_millis,
-                cpu_request_millis=config.cpu_request_millis,
-            )
-        except (CgroupError, OSError) as exc:
-            shutil.rmtree(directory, ignore_errors=True)
-            raise RuntimeError_(f"cannot create the container's cgroup: {exc}") from exc
-        return cgroup, credentials
+        cgroup = None
+        if self.cgroups is not None:
+            try:
+                cgroup = self.cgroups.create(
+                    pod_uid=pod_uid,
+                    container_id=record["id"],
+                    memory_limit_bytes=config.memory_limit_bytes,
+                    cpu_limit_millis=config.cpu_limit_millis,
+                    cpu_request_millis=config.cpu_request_millis,
+                )
+            except (CgroupError, OSError) as exc:
+                shutil.rmtree(directory, ignore_errors=True)
+                raise RuntimeError_(f"cannot create the container's cgroup: {exc}") from exc
+        record["credentials"] = credentials.to_record()
+        record["cgroup"] = cgroup.to_record() if cgroup else None
+        record["cgroup_procs"] = [str(path) for path in cgroup.procs_files] if cgroup else []
+        record["oom_file"] = str(cgroup.oom_file) if cgroup else None
+        write_json_atomically(directory / "config.json", record)
 
     def _finish_start(self, container: _Container, reply: dict[str, Any] | None) -> None:
         directory = container.directory

@@ -18,7 +18,8 @@ gained ``pod_uid``, ``attempt``, ``image``, ``image_id``, ``created_at`` and ``l
 RemoveContainer), ``list_sandboxes``, ``usage`` (CRI ContainerStats, synchronous) and
 ``close``. Then ``SecurityConfig`` (CRI's LinuxContainerSecurityContext) as
 ``ContainerConfig.security``, and ``ImageInfo.uid``/``username`` (the user an image runs as,
-as CRI ImageStatus reports it, for runAsNonRoot).
+as CRI ImageStatus reports it, for runAsNonRoot). Then ``ContainerStatus.user`` (CRI's
+ContainerUser: the uid, gid and groups the container's process started with).
 """
 
 from __future__ import annotations
@@ -115,6 +116,15 @@ class ContainerConfig:
 
 
 @dataclass(frozen=True, kw_only=True)
+class ContainerUser:
+    """CRI's (Linux) ContainerUser: the identity the container's first process started with."""
+
+    uid: int
+    gid: int
+    supplemental_groups: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True)
 class ContainerStatus:
     id: str
     name: str
@@ -132,6 +142,7 @@ class ContainerStatus:
     image_id: str = ""
     created_at: float | None = None
     labels: Mapping[str, str] = field(default_factory=dict)
+    user: ContainerUser | None = None  # None: the runtime does not report it
 
 
 @dataclass(frozen=True, kw_only=True)

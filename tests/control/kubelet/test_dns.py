@@ -2,7 +2,18 @@
 
 from __future__ import annotations
 
-from control.kubelet.dns import hosts_file, parse_resolv_conf, pod_hostname, pod_resolver_config, resolver_env
+from pathlib import Path
+
+import pytest
+
+from control.kubelet.dns import (
+    HostFile,
+    hosts_file,
+    parse_resolv_conf,
+    pod_hostname,
+    pod_resolver_config,
+    resolver_env,
+)
 
 HOST_RESOLV = (
     "# generated\nnameserver 1.1.1.1\nnameserver 8.8.8.8\nsearch corp.example. lab.example\noptions rotate\n"
@@ -114,3 +125,26 @@ def test_hosts_file_and_hostname() -> None:
     assert host_network == "# Kubernetes-managed hosts file (host network).\n" + HOST_HOSTS
     long_name = {"metadata": {"name": "a" * 62 + "-b" + "c" * 10, "namespace": "x"}, "spec": {}}
     assert pod_hostname(long_name, cluster_domain="cluster.local") == ("a" * 62, "")
+
+
+def test_host_file_is_read_again_only_when_it_changes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "resolv.conf"
+    host = HostFile(path)
+    assert host.text() == "", "a missing file reads as empty"
+    path.write_text(HOST_RESOLV)
+    reads: list[Path] = []
+    original = Path.read_text
+
+    def counting(self: Path, *args: object, **kwargs: object) -> str:
+        reads.append(self)
+        return original(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Path, "read_text", counting)
+    assert host.text() == HOST_RESOLV and host.text() == HOST_RESOLV
+    assert reads == [path], "an unchanged file is not read twice"
+    path.write_text("nameserver 9.9.9.9\n")
+    assert host.text() == "nameserver 9.9.9.9\n"
+    path.unlink()
+    assert host.text() == ""

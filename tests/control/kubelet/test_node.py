@@ -5,10 +5,14 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+from pathlib import Path
+
+import pytest
 
 from control.client import errors
 from control.kubelet.agent import NodeAgentOptions
 from control.kubelet.node import LEASES, NODES, NodeOptions, NodeStatus, micro_time
+from control.kubelet.runtime import procfs
 from tests.control.kubelet.conftest import FAST, Cluster
 
 
@@ -98,3 +102,22 @@ async def test_registration_updates_an_existing_node(cluster: Cluster) -> None:
 def test_micro_time_has_six_fraction_digits() -> None:
     assert micro_time(0.5) == "1970-01-01T00:00:00.500000Z"
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z", micro_time(1_700_000_000.123))
+
+
+async def test_machine_memory_is_read_once_for_capacity_and_allocatable(
+    cluster: Cluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    reads = []
+    original = procfs.machine_memory
+
+    def counting() -> procfs.MachineMemory:
+        reads.append(1)
+        return original()
+
+    monkeypatch.setattr(procfs, "machine_memory", counting)
+    node = NodeStatus(client=cluster.client, node_name="node-1", node_ip="127.100.0.1", data_dir=tmp_path)
+    total_ki = original().total_bytes // 1024
+    for _ in range(3):
+        assert node.capacity()["memory"] == f"{total_ki}Ki"
+        assert node.allocatable()["memory"] == f"{total_ki - 100 * 1024}Ki"
+    assert len(reads) == 1, "MemTotal does not change: every pod start must not read /proc/meminfo"

@@ -46,6 +46,27 @@ def test_atomic_writer_layout_and_updates(tmp_path: Path) -> None:
             write_atomically(target, {bad: (b"x", 0o644)})
 
 
+def test_atomic_writer_into_a_directory_left_without_data(tmp_path: Path) -> None:
+    """A first write into an existing directory (say, one a crash left half written) clears
+    what is not in the payload and replaces a ``..data`` that is not a link."""
+    target = tmp_path / "vol"
+    target.mkdir()
+    (target / "stale").write_text("old")
+    (target / "..data").write_text("not a link")
+    assert write_atomically(target, {"a.conf": (b"one", 0o640)})
+    assert sorted(listing(target)) == sorted(["..data", os.readlink(target / "..data"), "a.conf"])
+    assert (target / "a.conf").read_bytes() == b"one"
+    assert stat.S_IMODE((target / "a.conf").stat().st_mode) == 0o640
+
+
+def test_atomic_writer_creates_missing_parents(tmp_path: Path) -> None:
+    target = tmp_path / "volumes" / "kubernetes.io~projected" / "token"
+    assert write_atomically(target, {"token": (b"t", 0o600)})
+    assert listing(target)["token"] == "..data/token"
+    assert stat.S_IMODE((target / "token").stat().st_mode) == 0o600
+    assert not write_atomically(target, {"token": (b"t", 0o600)})
+
+
 @pytest.fixture
 async def volumes(cluster: Cluster) -> AsyncIterator[VolumeManager]:
     objects = ReferencedObjects(client=cluster.client, on_change=lambda key, holders: None)
@@ -113,6 +134,42 @@ async def test_config_map_and_secret_contents_and_modes(
     assert stat.S_IMODE((paths["sec"] / "k").stat().st_mode) == 0o600
     visible = [name for name in os.listdir(paths["maybe"]) if not name.startswith("..")]
     assert visible == [], "an absent optional source is an empty volume"
+
+
+def mounts_at(path: Path) -> int:
+    return sum(
+        1 for line in Path("/proc/self/mountinfo").read_text().splitlines() if line.split()[4] == str(path)
+    )
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="mounting a tmpfs needs root")
+async def test_secret_and_projected_volumes_are_memory_backed_as_root(
+    cluster: Cluster, tmp_path: Path
+) -> None:
+    objects = ReferencedObjects(client=cluster.client, on_change=lambda key, holders: None)
+    manager = VolumeManager(client=cluster.client, objects=objects, ca_bundle=b"CA", use_tmpfs=True)
+    await cluster.client.create(
+        SECRETS, {"metadata": {"name": "creds"}, "stringData": {"password": "hunter2"}}, namespace="default"
+    )
+    specs = (
+        {"name": "sec", "secret": {"secretName": "creds"}},
+        {"name": "ca", "projected": {"sources": [{"configMap": {"name": "kube-root-ca.crt"}}]}},
+        {"name": "cm", "configMap": {"name": "kube-root-ca.crt"}},
+    )
+    try:
+        paths = await setup(manager, tmp_path, *specs)
+        assert [mounts_at(paths[name]) for name in ("sec", "ca", "cm")] == [1, 1, 0]
+        assert (paths["sec"] / "password").read_text() == "hunter2"
+        assert (paths["ca"] / "ca.crt").read_text() == "CA"
+        assert stat.S_IMODE(paths["sec"].stat().st_mode) == 0o755
+        paths = await setup(manager, tmp_path, *specs)
+        assert [mounts_at(paths[name]) for name in ("sec", "ca")] == [1, 1], "set up again: no second mount"
+        manager.unmount(tmp_path / "sandbox")
+        assert [mounts_at(paths[name]) for name in ("sec", "ca")] == [0, 0]
+        assert not (paths["sec"] / "password").exists(), "the content went with the tmpfs"
+    finally:
+        manager.unmount(tmp_path / "sandbox")
+        await objects.close()
 
 
 @pytest.mark.parametrize(

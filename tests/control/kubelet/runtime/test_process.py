@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from control.kubelet.logs import rotated_files
-from control.kubelet.runtime import procfs
+from control.kubelet.runtime import images, procfs
 from control.kubelet.runtime.process import ProcessRuntime, RuntimeOptions
 from control.kubelet.runtime.protocol import (
     ContainerConfig,
@@ -104,6 +104,53 @@ async def test_container_runs_logs_and_exits_with_its_code(runtime: ProcessRunti
     assert (await runtime.wait(ok)).reason == "Completed"
 
 
+async def test_containers_bind_the_sandbox_files_it_has(runtime: ProcessRuntime, tmp_path: Path) -> None:
+    """A sandbox written without resolv.conf and hosts (the caller had none) binds only its
+    hostname into the container; its own resolution files are the host's then."""
+    directory = tmp_path / "node" / "pods" / "default_bare_uid-2"
+    await runtime.run_sandbox(
+        SandboxConfig(
+            pod_uid="uid-2",
+            namespace="default",
+            name="bare",
+            pod_ip="127.244.1.10",
+            hostname="bare",
+            directory=directory,
+            resolv_conf="",
+            hosts="",
+        )
+    )
+    assert sorted(path.name for path in directory.iterdir()) == ["containers", "hostname", "sandbox.json"]
+    container_id = await runtime.create_and_start("uid-2", config("app", "sleep", "30", sandbox=directory))
+    record = json.loads((directory / "containers" / container_id / "config.json").read_text())
+    expected = [{"source": str(directory / "hostname"), "target": "/etc/hostname", "read_only": False}]
+    assert record["mounts"] == (expected if runtime.namespaces else [])
+    assert record["credentials"]["uid"] == os.geteuid()
+    await runtime.stop(container_id, grace_seconds=0)
+
+
+async def test_images_are_resolved_once_and_failures_again(
+    runtime: ProcessRuntime, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lookups: list[str] = []
+    original = images.resolve_image
+
+    def counting(image: str) -> images.ResolvedImage:
+        lookups.append(image)
+        return original(image)
+
+    monkeypatch.setattr(images, "resolve_image", counting)
+    sandbox = await add_sandbox(runtime, tmp_path / "node")
+    assert (await runtime.image_info("busybox")).uid == os.geteuid()
+    ok = await runtime.create_and_start(UID, config("ok", "true", sandbox=sandbox))
+    assert (await runtime.wait(ok)).reason == "Completed"
+    assert lookups == ["busybox"], "a found image stays known, as a pulled image stays present"
+    for _ in range(2):
+        with pytest.raises(ImageNotSupportedError):
+            await runtime.image_info("mysql:8")
+    assert lookups == ["busybox", "mysql:8", "mysql:8"], "an image not found is looked for again"
+
+
 async def test_start_errors_are_reported_as_upstream_does(runtime: ProcessRuntime, tmp_path: Path) -> None:
     sandbox = await add_sandbox(runtime, tmp_path / "node")
     missing = await runtime.wait(
@@ -146,8 +193,19 @@ async def test_stop_sends_sigterm_then_sigkill_after_the_grace_period(
     assert (await runtime.status(polite)).exit_code == 128 + signal.SIGTERM
 
     stubborn = await runtime.create_and_start(
-        UID, config("stubborn", "sh", "-c", "trap '' TERM; while true; do sleep 0.05; done", sandbox=sandbox)
+        UID,
+        config(
+            "stubborn",
+            "sh",
+            "-c",
+            "trap '' TERM; echo ready; while true; do sleep 0.05; done",
+            sandbox=sandbox,
+        ),
     )
+    for _ in range(200):  # a SIGTERM before the shell has set its trap would end it at once
+        if "ready" in runtime.log_path(stubborn).read_text():
+            break
+        await asyncio.sleep(0.01)
     started = time.monotonic()
     await runtime.stop(stubborn, grace_seconds=0.5)
     assert 0.5 <= time.monotonic() - started < 5
