@@ -506,6 +506,7 @@ class ProcessRuntime:
             "private_tmp": self.options.private_tmp,
             "keep_in_tmp": _KEEP_IN_TMP,
             "read_only_root": read_only_root,
+            "host_devices": bool(config.security and config.security.privileged),
             "attach": f"kubelab-shim/{container_id}",
         }
         # One worker-thread call for all of the container's file system work.

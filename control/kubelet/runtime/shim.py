@@ -249,6 +249,7 @@ class Shim:
                     private_tmp=config.get("private_tmp", True),
                     keep_in_tmp=config.get("keep_in_tmp") or (),
                     read_only_root=bool(config.get("read_only_root")),
+                    host_devices=bool(config.get("host_devices")),
                 )
             if config.get("credentials"):
                 security.apply_credentials(security.Credentials.from_record(config["credentials"]))

@@ -33,6 +33,11 @@ from tests.control.kubelet.conftest import FAST, Cluster, pod, shell, state_of
 from tests.control.kubelet.conftest import container_status as status_of
 
 Obj = dict[str, Any]
+# runc's default /dev for an unprivileged container: devices, pts, shm, mqueue and the links.
+RUNC_DEV = frozenset(
+    {"null", "zero", "full", "random", "urandom", "tty", "pts", "shm", "mqueue"}
+    | {"ptmx", "fd", "stdin", "stdout", "stderr", "core"}
+)
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="mount namespaces and users need root")
 
 
@@ -235,6 +240,31 @@ async def test_containers_write_their_message_at_their_termination_message_path(
     for name in ("default-path", "own-path"):
         user = status_of(done, name)["user"]["linux"]
         assert (user["uid"], user["gid"]) == (0, 0) and 0 in user["supplementalGroups"]
+
+
+@needs_root
+async def test_a_shadowed_dev_holds_runcs_default_devices_unless_privileged(cluster: Cluster) -> None:
+    host_only = sorted(set(os.listdir("/dev")) - RUNC_DEV)
+    assert host_only, "the host's /dev has entries beyond runc's default set"
+    listing = "ls -a /dev | tr '\\n' ' ' > /dev/termination-log"
+    await cluster.start_agent()
+    await cluster.create_pod(
+        pod(
+            "devices",
+            shell("plain", f"test -c /dev/urandom && test -L /dev/fd && test -L /dev/ptmx && {listing}"),
+            shell("privileged", listing, securityContext={"privileged": True}),
+            restartPolicy="Never",
+        )
+    )
+    done = await cluster.wait_pod(
+        "devices", lambda p: all(terminated_of(p, name) for name in ("plain", "privileged")), within=30
+    )
+    plain = set(terminated_of(done, "plain")["message"].split()) - {".", ".."}
+    assert terminated_of(done, "plain")["exitCode"] == 0
+    assert plain <= RUNC_DEV | {"termination-log"}, plain
+    assert {"null", "urandom", "pts", "fd", "termination-log"} <= plain
+    privileged = set(terminated_of(done, "privileged")["message"].split())
+    assert set(host_only) <= privileged, "a privileged container sees every host device"
 
 
 @needs_root
