@@ -6341,6 +6341,36 @@ def _limit_quantities(
     return quantities
 
 
+# ValidateLimitRange's ordering checks, in upstream's order: (smaller, larger, the field named, the
+# field whose value is shown, the message). Upstream shows min's or max's value for two of them.
+_LIMIT_ORDER = (
+    ("min", "max", "min", "min", "min value {min} is greater than max value {max}"),
+    (
+        "min",
+        "defaultRequest",
+        "defaultRequest",
+        "defaultRequest",
+        "min value {min} is greater than default request value {defaultRequest}",
+    ),
+    (
+        "defaultRequest",
+        "max",
+        "defaultRequest",
+        "defaultRequest",
+        "default request value {defaultRequest} is greater than max value {max}",
+    ),
+    (
+        "defaultRequest",
+        "default",
+        "defaultRequest",
+        "defaultRequest",
+        "default request value {defaultRequest} is greater than default limit value {default}",
+    ),
+    ("min", "default", "default", "min", "min value {min} is greater than default value {default}"),
+    ("default", "max", "default", "max", "default value {default} is greater than max value {max}"),
+)
+
+
 def _check_limit_range_keys(
     *, path: str, bounds: dict[str, dict[str, Quantity]], keys: list[str], errors: Errors
 ) -> None:
@@ -6348,52 +6378,16 @@ def _check_limit_range_keys(
     low, high = bounds["min"], bounds["max"]
     default, request, ratio = bounds["default"], bounds["defaultRequest"], bounds["maxLimitRequestRatio"]
     for k in keys:
-        if k in low and k in high and low[k].compare(high[k]) > 0:
-            errors.append(
-                _invalid(
-                    f"{path}.min[{k}]", str(low[k]), f"min value {low[k]} is greater than max value {high[k]}"
+        for smaller, larger, field, shown, message in _LIMIT_ORDER:
+            if (
+                k in bounds[smaller]
+                and k in bounds[larger]
+                and bounds[smaller][k].compare(bounds[larger][k]) > 0
+            ):
+                values = {smaller: bounds[smaller][k], larger: bounds[larger][k]}
+                errors.append(
+                    _invalid(f"{path}.{field}[{k}]", str(bounds[shown][k]), message.format(**values))
                 )
-            )
-        if k in request and k in low and low[k].compare(request[k]) > 0:
-            errors.append(
-                _invalid(
-                    f"{path}.defaultRequest[{k}]",
-                    str(request[k]),
-                    f"min value {low[k]} is greater than default request value {request[k]}",
-                )
-            )
-        if k in request and k in high and request[k].compare(high[k]) > 0:
-            errors.append(
-                _invalid(
-                    f"{path}.defaultRequest[{k}]",
-                    str(request[k]),
-                    f"default request value {request[k]} is greater than max value {high[k]}",
-                )
-            )
-        if k in request and k in default and request[k].compare(default[k]) > 0:
-            errors.append(
-                _invalid(
-                    f"{path}.defaultRequest[{k}]",
-                    str(request[k]),
-                    f"default request value {request[k]} is greater than default limit value {default[k]}",
-                )
-            )
-        if k in default and k in low and low[k].compare(default[k]) > 0:
-            errors.append(
-                _invalid(
-                    f"{path}.default[{k}]",
-                    str(low[k]),
-                    f"min value {low[k]} is greater than default value {default[k]}",
-                )
-            )
-        if k in default and k in high and default[k].compare(high[k]) > 0:
-            errors.append(
-                _invalid(
-                    f"{path}.default[{k}]",
-                    str(high[k]),
-                    f"default value {default[k]} is greater than max value {high[k]}",
-                )
-            )
         if k in ratio and ratio[k].value < 1:
             errors.append(
                 _invalid(
