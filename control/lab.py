@@ -1073,11 +1073,8 @@ async def ensure_default_storage_class(layout: Layout) -> AppliedObject | None:
     its user, say no longer the default) is left as it is. Returns what was created, if anything."""
     from control.client import RESTClient, load_kubeconfig
     from control.client.errors import AlreadyExistsError, NotFoundError, RequestError
-    from control.client.rest import Resource
+    from control.controllers.kinds import STORAGE_CLASSES as classes
 
-    classes = Resource(
-        group="storage.k8s.io", version="v1", plural="storageclasses", kind="StorageClass", namespaced=False
-    )
     name = DEFAULT_STORAGE_CLASS["metadata"]["name"]
     async with RESTClient(load_kubeconfig(layout.kubeconfig)) as client:
         try:

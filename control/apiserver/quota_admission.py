@@ -70,10 +70,10 @@ class ResourceQuotaAdmission:
             return
         if rt is self._quotas and request.operation == CREATE and not request.dry_run:
             self.presence.creating(request.namespace)
+        if not self.presence.may_hold(request.namespace):
+            return
         evaluator = Evaluator(group=rt.group, plural=rt.plural)
         if not evaluator.handles(request.operation, request.subresource):
-            return
-        if not self.presence.may_hold(request.namespace):
             return
         lock = self._locks.get(request.namespace)
         if lock is None:

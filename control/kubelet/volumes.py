@@ -60,6 +60,7 @@ from typing import Any
 
 from control.client import errors
 from control.client.rest import Resource, RESTClient
+from control.controllers.kinds import PERSISTENT_VOLUME_CLAIMS, PERSISTENT_VOLUMES
 from control.kubelet.env import EnvError, field_value, resource_value
 from control.kubelet.objectcache import CONFIG_MAPS, SECRETS, ObjectSource, ObjectUnavailableError
 from control.kubelet.runtime import mountns
@@ -67,12 +68,6 @@ from control.resources.validation import InvalidQuantityError, Quantity
 
 Obj = dict[str, Any]
 SERVICE_ACCOUNTS = Resource(group="", version="v1", plural="serviceaccounts", kind="ServiceAccount")
-PERSISTENT_VOLUME_CLAIMS = Resource(
-    group="", version="v1", plural="persistentvolumeclaims", kind="PersistentVolumeClaim"
-)
-PERSISTENT_VOLUMES = Resource(
-    group="", version="v1", plural="persistentvolumes", kind="PersistentVolume", namespaced=False
-)
 ROOT_CA_CONFIG_MAP = "kube-root-ca.crt"
 DEFAULT_MODE = 0o644
 TOKEN_REFRESH_FRACTION = 0.8

@@ -57,6 +57,9 @@ from control.client.informer import (
 )
 from control.client.rest import PatchType, Resource, RESTClient
 from control.controllers.events import EventRecorder
+from control.controllers.kinds import PERSISTENT_VOLUME_CLAIMS as CLAIMS
+from control.controllers.kinds import PERSISTENT_VOLUMES as VOLUMES
+from control.controllers.kinds import STORAGE_CLASSES
 from control.scheduler.cache import SchedulerCache
 from control.scheduler.framework import Framework, PreBindError, ScheduleResult, Unschedulable
 from control.scheduler.metrics import ERROR, SCHEDULED, UNSCHEDULABLE, SchedulerMetrics
@@ -86,13 +89,6 @@ NAMESPACES = Resource(group="", version="v1", plural="namespaces", kind="Namespa
 SERVICES = Resource(group="", version="v1", plural="services", kind="Service")
 REPLICA_SETS = Resource(group="apps", version="v1", plural="replicasets", kind="ReplicaSet")
 STATEFUL_SETS = Resource(group="apps", version="v1", plural="statefulsets", kind="StatefulSet")
-CLAIMS = Resource(group="", version="v1", plural="persistentvolumeclaims", kind="PersistentVolumeClaim")
-VOLUMES = Resource(
-    group="", version="v1", plural="persistentvolumes", kind="PersistentVolume", namespaced=False
-)
-STORAGE_CLASSES = Resource(
-    group="storage.k8s.io", version="v1", plural="storageclasses", kind="StorageClass", namespaced=False
-)
 
 # Which plugins' rejections a cluster event may undo (None: any rejection).
 ASSIGNED_POD_ADD = frozenset({INTER_POD_AFFINITY, POD_TOPOLOGY_SPREAD})

@@ -48,8 +48,6 @@ spec:
 
 @pytest.fixture(scope="module")
 def finished(lab: Lab) -> Iterator[Lab]:
-    if not lab.kubectl("get", "nodes", "-o", "name").stdout.split():
-        pytest.skip("needs node agents: this lab registered no nodes (it was started with `--nodes 0`)")
     if os.geteuid() != 0:
         pytest.skip("the lab's node agents are not root: no mount namespace binds the termination log")
     lab.kubectl("apply", "-f", "-", input=MANIFEST)
