@@ -238,9 +238,10 @@ class CustomResourceServing:
                     "lastTransitionTime": now,
                 },
             ]
-            status["storedVersions"] = [
-                v["name"] for v in (current.get("spec") or {}).get("versions") or [] if v.get("storage")
-            ]
+            stored = status.setdefault("storedVersions", [])
+            for version in (current.get("spec") or {}).get("versions") or []:
+                if version.get("storage") and version["name"] not in stored:
+                    stored.append(version["name"])
             return current
 
         await self._objects.update(

@@ -417,6 +417,8 @@ class ResourceStore:
                     new["status"] = _private_copy(rt, kv, old)["status"]
                 else:
                     new.pop("status", None)
+            if _is_crd(rt):
+                _record_storage_version(new)
         new_metadata = new["metadata"]
         old_metadata = old["metadata"]
         new_metadata["name"] = name
@@ -801,6 +803,23 @@ def _set_pod_scheduled(pod: dict[str, Any], *, now: str) -> None:
     conditions.append({"type": "PodScheduled", "status": "True", "lastTransitionTime": now})
 
 
+def _is_crd(rt: ResourceType) -> bool:
+    return rt.group == "apiextensions.k8s.io" and rt.kind == "CustomResourceDefinition"
+
+
+def _record_storage_version(crd: dict[str, Any]) -> None:
+    """On a CRD's update, its storage version joins ``status.storedVersions`` unless it is there
+    (upstream's PrepareForUpdate). Earlier versions stay listed until someone removes them from
+    the status, after migrating the objects stored in them."""
+    versions = (crd.get("spec") or {}).get("versions") or []
+    storage = next((v.get("name") for v in versions if isinstance(v, dict) and v.get("storage")), None)
+    if storage is None:
+        return  # validation reports it
+    stored = crd.setdefault("status", {}).setdefault("storedVersions", [])
+    if storage not in stored:
+        stored.append(storage)
+
+
 def _initial_status(rt: ResourceType, obj: dict[str, Any]) -> dict[str, Any]:
     if not rt.group and rt.kind == "Pod":
         return {"phase": "Pending", "qosClass": _qos_class(obj.get("spec") or {})}
@@ -808,7 +827,7 @@ def _initial_status(rt: ResourceType, obj: dict[str, Any]) -> dict[str, Any]:
         return {"phase": "Active"}
     if not rt.group and rt.kind in ("PersistentVolume", "PersistentVolumeClaim"):
         return {"phase": "Pending"}  # the PV controller moves them on (Available, Bound)
-    if rt.group == "apiextensions.k8s.io" and rt.kind == "CustomResourceDefinition":
+    if _is_crd(rt):
         versions = (obj.get("spec") or {}).get("versions") or []
         return {
             "storedVersions": [v.get("name") for v in versions if isinstance(v, dict) and v.get("storage")]

@@ -171,3 +171,37 @@ async def test_custom_resources_are_checked_against_the_schema_values(apiserver:
     )
     assert status == 422 and "should be greater than or equal to 1" in answer["message"]
     await apiserver.request("DELETE", f"{CRDS}/gadgets.stable.example.com")
+
+
+async def test_a_new_storage_version_joins_the_stored_versions(apiserver: RunningServer):
+    """As upstream's PrepareForUpdate: the old storage version stays listed (objects may still be
+    stored in it) until someone removes it from the status."""
+    name = "crontabs.stable.example.com"
+    status, _ = await apiserver.request("POST", CRDS, body=CRD)
+    assert status == 201
+
+    async def established():
+        _, crd = await apiserver.request("GET", f"{CRDS}/{name}")
+        conditions = {c["type"]: c["status"] for c in (crd.get("status") or {}).get("conditions", [])}
+        return crd if conditions.get("Established") == "True" else None
+
+    crd = await until(established)
+    assert crd["status"]["storedVersions"] == ["v1"]
+    v1 = crd["spec"]["versions"][0]
+    crd["spec"]["versions"] = [{**v1, "storage": False}, {**v1, "name": "v2", "storage": True}]
+    status, updated = await apiserver.request("PUT", f"{CRDS}/{name}", body=crd)
+    assert status == 200, updated
+    assert updated["status"]["storedVersions"] == ["v1", "v2"]
+
+    # Dropping v1 from spec.versions while it is still a stored version is refused, as upstream.
+    updated["spec"]["versions"] = [updated["spec"]["versions"][1]]
+    status, body = await apiserver.request("PUT", f"{CRDS}/{name}", body=updated)
+    assert status == 422 and "status.storedVersions[0]" in body["message"], body
+    # After migrating, the status may forget v1; then v1 may go.
+    _, current = await apiserver.request("GET", f"{CRDS}/{name}")
+    current["status"]["storedVersions"] = ["v2"]
+    status, body = await apiserver.request("PUT", f"{CRDS}/{name}/status", body=current)
+    assert status == 200 and body["status"]["storedVersions"] == ["v2"], body
+    body["spec"]["versions"] = [body["spec"]["versions"][1]]
+    status, body = await apiserver.request("PUT", f"{CRDS}/{name}", body=body)
+    assert status == 200 and body["status"]["storedVersions"] == ["v2"], body
