@@ -26,6 +26,7 @@ from addons.coredns_lite.server import ListenError
 from addons.coredns_lite.setup import SetupError, load
 from addons.coredns_lite.workers import Supervisor, report
 from addons.kit.client import ClientSetupError
+from addons.kit.heap import configure_heap
 from addons.kit.logs import LEVELS, configure_logging
 from addons.kit.serving import BindError
 from addons.kit.signals import StopSignal, run
@@ -103,6 +104,7 @@ async def serve(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     configure_logging(args.log_level, component=COMPONENT)
+    configure_heap()
     try:
         return run(serve(args))
     except SetupError as exc:

@@ -9,6 +9,9 @@ readiness gate opens as soon as they have all synced (a background task keeps wa
 
 A *source* is anything with ``start()`` and ``wait_for_sync(timeout)``: an ``InformerFactory``,
 a ``SharedInformer``, or an add-on's own reflector-fed store.
+
+Once every source has synced, the gate tells :mod:`addons.kit.heap` (which freezes what the
+sync built, when the process asked for it) before it opens.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import logging
 from collections.abc import Sequence
 from typing import Protocol
 
+from addons.kit.heap import heap_synced
 from addons.kit.serving import Readiness
 
 log = logging.getLogger(__name__)
@@ -47,6 +51,7 @@ class SyncGate:
         if not all(await asyncio.gather(*(source.wait_for_sync(None) for source in self._sources))):
             log.error("a source stopped before its first sync; not ready", extra={"gate": self._gate})
             return
+        heap_synced()
         self._readiness.set(self._gate, True)
         self.synced.set()
         log.info("caches synced", extra={"gate": self._gate})
