@@ -298,17 +298,16 @@ def test_a_deleted_service_accounts_token_stops_working(secured: Lab) -> None:
     assert "Unauthorized" in after.stderr
 
 
-def nodes_or_skip(lab: Lab) -> list[str]:
-    ips = lab.kubectl(
-        "get", "nodes", "-o", "jsonpath={.items[*].status.addresses[?(@.type=='InternalIP')].address}"
-    ).stdout.split()
-    if not ips:
-        pytest.skip("needs node agents: this lab registered no nodes")
-    return sorted(ips)
+def node_ips(lab: Lab) -> list[str]:
+    return sorted(
+        lab.kubectl(
+            "get", "nodes", "-o", "jsonpath={.items[*].status.addresses[?(@.type=='InternalIP')].address}"
+        ).stdout.split()
+    )
 
 
 def test_kubelets_refuse_everyone_but_the_api_server(secured: Lab, jane: Path, tmp_path: Path) -> None:
-    ips = nodes_or_skip(secured)
+    ips = node_ips(secured)
     assert ips == sorted(NODE_IPS)
     impostor = foreign_certificate(tmp_path)
     jane_files = tmp_path / "jane.crt", tmp_path / "jane.key"
@@ -334,7 +333,6 @@ def test_kubelets_refuse_everyone_but_the_api_server(secured: Lab, jane: Path, t
 
 
 def test_the_dns_addon_runs_as_its_own_service_account_with_a_projected_token(secured: Lab) -> None:
-    nodes_or_skip(secured)
     pods = json.loads(
         secured.kubectl("get", "pods", "-n", "kube-system", "-l", "k8s-app=kube-dns", "-o", "json").stdout
     )["items"]
@@ -399,7 +397,6 @@ print(json.dumps({"namespace": namespace, "user": answer["status"]["userInfo"]})
 
 
 def test_a_pods_token_is_mounted_and_authenticates_it_from_inside(secured: Lab) -> None:
-    nodes_or_skip(secured)
     secured.kubectl("create", "serviceaccount", "reader", "-n", NS)
     manifest = {
         "apiVersion": "v1",
