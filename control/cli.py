@@ -103,7 +103,7 @@ def _server(args: argparse.Namespace) -> int:
         with lab.claim_pidfile(layout.pid_file(lab.SERVER)):
             lab.check_port_free(host=settings.bind_address, port=settings.api_port)
             lab.prepare(layout, settings)
-            options = lab.server_options(layout, settings)
+            options = _with_aggregation_flags(lab.server_options(layout, settings), args)
             log.info(
                 "API server starting",
                 extra={
@@ -130,6 +130,89 @@ def _server(args: argparse.Namespace) -> int:
         return EXIT_FAILED
     log.info("API server stopped")
     return EXIT_OK
+
+
+def _add_aggregation_flags(parser: argparse.ArgumentParser) -> None:
+    """kube-apiserver's API aggregation flags, by its names; each left out keeps the lab's value."""
+    group = parser.add_argument_group(
+        "API aggregation (default: the lab's front-proxy files in DIR/pki and kubeadm's names and headers)"
+    )
+    group.add_argument(
+        "--proxy-client-cert-file",
+        type=Path,
+        metavar="FILE",
+        help="client certificate the API server presents when it proxies a request to an extension API "
+        "server; signed by the CA in --requestheader-client-ca-file, which is published in "
+        "kube-system/extension-apiserver-authentication for extension servers to verify it",
+    )
+    group.add_argument(
+        "--proxy-client-key-file", type=Path, metavar="FILE", help="the key of --proxy-client-cert-file"
+    )
+    group.add_argument(
+        "--requestheader-client-ca-file",
+        type=Path,
+        metavar="FILE",
+        help="CA bundle that signs the front proxy's client certificates: extension API servers trust the "
+        "user named in the headers below only from a client certificate it verifies",
+    )
+    group.add_argument(
+        "--requestheader-allowed-names",
+        type=_comma_list,
+        metavar="LIST",
+        help="client certificate common names allowed to provide users in the headers, comma-separated "
+        "(default: front-proxy-client; empty: any certificate the CA verifies)",
+    )
+    group.add_argument(
+        "--requestheader-username-headers",
+        type=_comma_list,
+        metavar="LIST",
+        help="request headers to inspect for the user name, comma-separated (default: X-Remote-User)",
+    )
+    group.add_argument(
+        "--requestheader-group-headers",
+        type=_comma_list,
+        metavar="LIST",
+        help="request headers to inspect for groups, comma-separated (default: X-Remote-Group)",
+    )
+    group.add_argument(
+        "--requestheader-extra-headers-prefix",
+        type=_comma_list,
+        metavar="LIST",
+        help="request header prefixes to inspect for the user's extra fields, comma-separated "
+        "(default: X-Remote-Extra-)",
+    )
+
+
+_AGGREGATION_FLAGS = (
+    "proxy_client_cert_file",
+    "proxy_client_key_file",
+    "requestheader_client_ca_file",
+    "requestheader_allowed_names",
+    "requestheader_username_headers",
+    "requestheader_group_headers",
+    "requestheader_extra_headers_prefix",
+)
+
+
+def _with_aggregation_flags(options: APIServerOptions, args: argparse.Namespace) -> APIServerOptions:
+    """``options`` with the aggregation flags given on the command line; a certificate without its
+    key (or the other way round) or a file that is not there is a LabError naming the flag."""
+    given = {name: getattr(args, name) for name in _AGGREGATION_FLAGS if getattr(args, name) is not None}
+    options = dataclasses.replace(options, **given)
+    if ("proxy_client_cert_file" in given) != ("proxy_client_key_file" in given) or (
+        options.proxy_client_cert_file is None
+    ) != (options.proxy_client_key_file is None):
+        raise lab.LabError("--proxy-client-cert-file and --proxy-client-key-file must be given together")
+    for name in ("proxy_client_cert_file", "proxy_client_key_file", "requestheader_client_ca_file"):
+        path = given.get(name)
+        if path is not None and not path.is_file():
+            raise lab.LabError(f"--{name.replace('_', '-')}: {path} is not a readable file")
+    return options
+
+
+def _comma_list(text: str) -> tuple[str, ...]:
+    """A comma-separated flag value, as upstream's string slices: blanks dropped, order kept."""
+    return tuple(dict.fromkeys(part.strip() for part in text.split(",") if part.strip()))
 
 
 def _default_addons() -> list[str]:
@@ -1064,6 +1147,7 @@ def _build_parser() -> argparse.ArgumentParser:
         f"HTTPS on 127.0.0.1:PORT, as kube-controller-manager (default: {DEFAULT_CONTROLLERS_SECURE_PORT}; "
         "0 for none)",
     )
+    _add_aggregation_flags(server)
     server.set_defaults(command="server", run=_server)
 
     down = commands.add_parser(

@@ -6,7 +6,7 @@ directories (and ports) run side by side and a lab resumes from its directory al
 
     <data-dir>/lab.json          settings chosen at `up` (port, bind address, store, log level)
     <data-dir>/kubeconfig        admin kubeconfig, self-contained (certificates embedded)
-    <data-dir>/pki/              CA, serving and client certificates, SA signing key
+    <data-dir>/pki/              CA, serving and client certificates, SA signing key, front-proxy CA
     <data-dir>/kubeconfigs/      one kubeconfig per component, each its own user
     <data-dir>/<name>.pid        pid of a running lab process ("server", later node agents)
     <data-dir>/logs/<name>.log   that process's stdout and stderr
@@ -288,7 +288,8 @@ AUTHORIZATION_MODES = ("Node", "RBAC")
 def server_options(layout: Layout, settings: Settings) -> APIServerOptions:
     """The API server as kubeadm configures one: x509 clients of the lab CA, ServiceAccount
     tokens signed with the lab's key (sa.key signs, sa.pub verifies), Node and RBAC
-    authorization."""
+    authorization, and the front proxy's client certificate and CA for API aggregation (the
+    allowed names and headers are kubeadm's, the options' defaults)."""
     pki = layout.pki
     return APIServerOptions(
         data_dir=layout.data_dir,
@@ -302,6 +303,9 @@ def server_options(layout: Layout, settings: Settings) -> APIServerOptions:
         service_account_signing_key_file=pki.service_account_key,
         service_account_key_files=(pki.service_account_public_key,),
         authorization_modes=AUTHORIZATION_MODES,
+        proxy_client_cert_file=pki.front_proxy_client_cert,
+        proxy_client_key_file=pki.front_proxy_client_key,
+        requestheader_client_ca_file=pki.front_proxy_ca_cert,
     )
 
 

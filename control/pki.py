@@ -1,5 +1,6 @@
-"""The lab's public-key infrastructure: one CA, the API server's serving certificate,
-client certificates, and the service-account signing key.
+"""The lab's public-key infrastructure: the lab CA, the API server's serving certificate,
+client certificates, the service-account signing key, and the front proxy's own CA and client
+certificate.
 
 Shaped after kubeadm's ``certs`` phase, scaled down to one machine:
 
@@ -12,7 +13,12 @@ Shaped after kubeadm's ``certs`` phase, scaled down to one machine:
   CN = user name, one O per group (``system:masters`` is the superuser group), so later
   components (kubelets as ``system:node:<name>`` in ``system:nodes``, the scheduler, the
   controller-manager) get theirs from the same function;
-- the service-account key pair signs and verifies ServiceAccount tokens (ES256 JWTs).
+- the service-account key pair signs and verifies ServiceAccount tokens (ES256 JWTs);
+- a second CA, the front-proxy CA, signs only the front-proxy client certificate the API
+  server presents when it proxies to an extension API server (kube-aggregator's
+  ``--proxy-client-cert-file``). As in kubeadm it is *not* the lab CA: extension servers
+  trust X-Remote-User headers from whoever that CA vouches for, so a CA that also signs
+  every user's certificate would let any user claim to be anyone.
 
 Every ``ensure_*`` function is idempotent: it reuses what is on disk when it is still
 right (signed by the current CA, matching subject and SANs, the key matching the
@@ -61,6 +67,10 @@ DEFAULT_CLUSTER_DOMAIN = "cluster.local"
 # How the API server authenticates to kubelets (logs, exec, port-forward), as kubeadm names it.
 APISERVER_KUBELET_CLIENT_USER = "kube-apiserver-kubelet-client"
 APISERVER_KUBELET_CLIENT_GROUPS = ("kubeadm:cluster-admins",)
+# The API server's identity as the aggregator's front proxy, as kubeadm names it; extension API
+# servers accept request headers only from a client certificate with this CN
+# (--requestheader-allowed-names).
+FRONT_PROXY_CLIENT_USER = "front-proxy-client"
 
 _CURVE = ec.SECP256R1()
 
@@ -137,6 +147,22 @@ class PKIFiles:
     def controllers_serving_key(self) -> Path:
         return self.directory / "controllers-serving.key"
 
+    @property
+    def front_proxy_ca_cert(self) -> Path:
+        return self.directory / "front-proxy-ca.crt"
+
+    @property
+    def front_proxy_ca_key(self) -> Path:
+        return self.directory / "front-proxy-ca.key"
+
+    @property
+    def front_proxy_client_cert(self) -> Path:
+        return self.directory / "front-proxy-client.crt"
+
+    @property
+    def front_proxy_client_key(self) -> Path:
+        return self.directory / "front-proxy-client.key"
+
     def kubelet_serving_cert(self, node_name: str) -> Path:
         return self.directory / f"kubelet-{node_name}.crt"
 
@@ -150,7 +176,8 @@ class LabPKI:
 
     files: PKIFiles
     ca: CertificateAuthority
-    # "ca", "apiserver", "admin", "service-account" -> what ensure_lab_pki did to each.
+    # "ca", "apiserver", "admin", "service-account", "front-proxy-ca", "front-proxy-client"
+    # -> what ensure_lab_pki did to each.
     outcomes: dict[str, Outcome]
 
 
@@ -218,23 +245,43 @@ def ensure_lab_pki(
     outcomes["service-account"] = ensure_service_account_keys(
         key_file=files.service_account_key, public_key_file=files.service_account_public_key
     )
+    outcomes.update(ensure_front_proxy_pki(files=files, now=now))
     return LabPKI(files=files, ca=ca, outcomes=outcomes)
 
 
+def ensure_front_proxy_pki(*, files: PKIFiles, now: datetime | None = None) -> dict[str, Outcome]:
+    """kubeadm's ``front-proxy-ca`` and ``front-proxy-client``: a CA of its own and the client
+    certificate (CN ``front-proxy-client``, client auth) it signs, which the API server presents
+    to extension API servers. A new front-proxy CA renews the client certificate with it."""
+    now = now or datetime.now(UTC)
+    ca, ca_outcome = load_or_create_ca(
+        cert_file=files.front_proxy_ca_cert, key_file=files.front_proxy_ca_key, now=now, name="front-proxy-ca"
+    )
+    client_outcome = ensure_client_certificate(
+        ca=ca,
+        cert_file=files.front_proxy_client_cert,
+        key_file=files.front_proxy_client_key,
+        user=FRONT_PROXY_CLIENT_USER,
+        now=now,
+    )
+    return {"front-proxy-ca": ca_outcome, "front-proxy-client": client_outcome}
+
+
 def load_or_create_ca(
-    *, cert_file: Path, key_file: Path, now: datetime | None = None
+    *, cert_file: Path, key_file: Path, now: datetime | None = None, name: str = "kubelab-ca"
 ) -> tuple[CertificateAuthority, Outcome]:
-    """The CA on disk, or a new one when there is none (or it has expired).
+    """The CA on disk, or a new one (subject ``<name>@<unix time>``) when there is none (or it
+    has expired).
 
     A CA certificate without its key (or an unreadable one) is an error rather than a
     silent replacement: replacing the CA invalidates every kubeconfig handed out.
     """
     now = now or datetime.now(UTC)
     if not cert_file.exists() and not key_file.exists():
-        return _create_ca(cert_file=cert_file, key_file=key_file, now=now), Outcome.CREATED
+        return _create_ca(cert_file=cert_file, key_file=key_file, now=now, name=name), Outcome.CREATED
     ca = load_ca(cert_file=cert_file, key_file=key_file)
     if not ca.certificate.not_valid_before_utc <= now < ca.certificate.not_valid_after_utc:
-        return _create_ca(cert_file=cert_file, key_file=key_file, now=now), Outcome.RENEWED
+        return _create_ca(cert_file=cert_file, key_file=key_file, now=now, name=name), Outcome.RENEWED
     _restrict_permissions(key_file)
     return ca, Outcome.REUSED
 
@@ -409,15 +456,15 @@ def ensure_service_account_keys(*, key_file: Path, public_key_file: Path) -> Out
     return outcome
 
 
-def _create_ca(*, cert_file: Path, key_file: Path, now: datetime) -> CertificateAuthority:
+def _create_ca(*, cert_file: Path, key_file: Path, now: datetime, name: str) -> CertificateAuthority:
     private_key = ec.generate_private_key(_CURVE)
     # A unique subject per CA (as k3s does) keeps two labs' CAs apart in any trust store.
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"kubelab-ca@{int(now.timestamp())}")])
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"{name}@{int(now.timestamp())}")])
     public_key = private_key.public_key()
     certificate = (
         x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
+        .subject_name(subject)
+        .issuer_name(subject)
         .public_key(public_key)
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - BACKDATE)

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import random
 import ssl
 import uuid
 from dataclasses import dataclass
@@ -33,9 +32,8 @@ from typing import Any, Protocol
 import aiohttp
 import orjson
 
-from control.apiserver import errors
 from control.apiserver.conversion import ConversionError
-from control.apiserver.resource_store import ResourceStore
+from control.apiserver.service_endpoints import ServiceUnreachableError
 
 TIMEOUT_SECONDS = 30.0  # upstream's webhook client default (setGlobalDefaults)
 USER_AGENT = "kube-apiserver-admission"
@@ -43,7 +41,8 @@ REVIEW_VERSIONS = ("v1", "v1beta1")  # what this server speaks, in upstream's or
 
 
 class Resolve(Protocol):
-    """A Service port -> (address, port) of one of its endpoints; ConversionError if none."""
+    """A Service port -> (address, port) of one of its endpoints (``ServiceEndpoints``);
+    ServiceUnreachableError if none."""
 
     async def __call__(self, *, namespace: str, name: str, port: int) -> tuple[str, int]: ...
 
@@ -75,37 +74,6 @@ class WebhookClientConfig:
             ca_bundle=str(client_config.get("caBundle") or ""),
             review_versions=tuple(str(v) for v in webhook.get("conversionReviewVersions") or ()),
         )
-
-
-class EndpointsResolver:
-    """A Service port -> one ready endpoint address, as upstream's EndpointServiceResolver."""
-
-    def __init__(self, objects: ResourceStore) -> None:
-        self._objects = objects
-        self._services = objects.registry.lookup(group="", version="v1", plural="services")
-        self._endpoints = objects.registry.lookup(group="", version="v1", plural="endpoints")
-
-    async def __call__(self, *, namespace: str, name: str, port: int) -> tuple[str, int]:
-        if self._services is None or self._endpoints is None:
-            raise ConversionError("the registry serves no services or endpoints")
-        try:
-            service = await self._objects.get(self._services, namespace=namespace, name=name)
-        except errors.StatusError as exc:
-            raise ConversionError(f'service "{name}" not found') from exc
-        ports = [p for p in (service.get("spec") or {}).get("ports") or [] if p.get("port") == port]
-        if not ports:
-            raise ConversionError(f'no service port {port} found for service "{name}"')
-        port_name = ports[0].get("name") or ""
-        try:
-            endpoints = await self._objects.get(self._endpoints, namespace=namespace, name=name)
-        except errors.StatusError as exc:
-            raise ConversionError(f'endpoints "{name}" not found') from exc
-        for subset in endpoints.get("subsets") or []:
-            matching = [p for p in subset.get("ports") or [] if (p.get("name") or "") == port_name]
-            addresses = [a.get("ip") for a in subset.get("addresses") or [] if a.get("ip")]
-            if matching and addresses:
-                return random.choice(addresses), int(matching[0]["port"])
-        raise ConversionError(f'no endpoints available for service "{name}"')
 
 
 class WebhookConverter:
@@ -181,7 +149,7 @@ class WebhookConverter:
                 address, port = await self._resolve(
                     namespace=config.service_namespace, name=config.service_name, port=config.service_port
                 )
-            except ConversionError as exc:
+            except ServiceUnreachableError as exc:
                 raise ConversionError(f'conversion webhook for {gvk} failed: Post "{shown}": {exc}') from exc
             target = f"https://{_bracketed(address)}:{port}{config.service_path}"
             server_hostname = host

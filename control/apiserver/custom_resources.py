@@ -31,12 +31,12 @@ import orjson
 from control.apiserver import errors
 from control.apiserver.conversion import NoneConverter
 from control.apiserver.conversion_webhook import (
-    EndpointsResolver,
     Resolve,
     WebhookClientConfig,
     WebhookConverter,
 )
 from control.apiserver.resource_store import ResourceStore, rfc3339
+from control.apiserver.service_endpoints import ServiceEndpoints
 from control.apiserver.store_follower import follow_prefix
 from control.resources.registry import (
     Conversion,
@@ -136,7 +136,7 @@ class CustomResourceServing:
         if crds is None:
             raise RuntimeError("the registry lacks customresourcedefinitions")
         self._crds = crds
-        self._resolve = EndpointsResolver(objects)
+        self._resolve = ServiceEndpoints(objects)
         self._served: dict[str, list[ResourceType]] = {}  # CRD name -> its types
         self._task: asyncio.Task[None] | None = None
         self.synced = asyncio.Event()

@@ -4,12 +4,15 @@ Legacy (unaggregated) shapes with ``Content-Type: application/json``: clients th
 for aggregated discovery read the Content-Type and fall back to walking the group
 versions (client-go's discovery client does exactly that). Documents are rendered once
 and cached as bytes; the registry's change hook drops the cache, so kinds added at run
-time (CRDs) show up on the next request.
+time (CRDs) show up on the next request. Groups served by other API servers (aggregated
+APIServices, :mod:`control.apiserver.aggregator`) are listed in ``/apis`` and ``/apis/<group>``
+after ours; their ``/apis/<group>/<version>`` is the extension's own, proxied.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -35,11 +38,22 @@ _PROXY_KINDS = {"pods": "PodProxyOptions", "nodes": "NodeProxyOptions", "service
 
 
 class Discovery:
-    def __init__(self, *, registry: Registry, server_address: str) -> None:
+    def __init__(
+        self,
+        *,
+        registry: Registry,
+        server_address: str,
+        remote_groups: Callable[[], list[dict[str, Any]]] = list,
+    ) -> None:
         self._registry = registry
         self._server_address = server_address
+        self._remote_groups = remote_groups
         self._cache: dict[str, bytes | None] = {}
-        registry.on_change(self._cache.clear)
+        registry.on_change(self.invalidate)
+
+    def invalidate(self) -> None:
+        """What is served changed: render every document again when next asked."""
+        self._cache.clear()
 
     def document(self, path: str) -> bytes | None:
         """The discovery document at ``path`` (no trailing slash), or None when not served."""
@@ -83,6 +97,15 @@ class Discovery:
             ordered = sorted(served, key=_version_priority)
             entries = [{"groupVersion": f"{group}/{v}", "version": v} for v in ordered]
             groups.append({"name": group, "versions": entries, "preferredVersion": entries[0]})
+        local = {group["name"]: group for group in groups}
+        for remote in self._remote_groups():
+            mine = local.get(remote["name"])
+            if mine is None:
+                groups.append(remote)
+                continue
+            # Both: ours first, then the extension's other versions (a rare, odd set-up).
+            known = {entry["version"] for entry in mine["versions"]}
+            mine["versions"] += [entry for entry in remote["versions"] if entry["version"] not in known]
         return groups
 
     def _resource_list(self, group: str, version: str) -> dict[str, Any] | None:

@@ -41,3 +41,14 @@ class APIServerOptions:
     service_account_max_token_expiration_seconds: int = 0  # 0: no maximum beyond upstream's
     # Authorization (--authorization-mode): AlwaysAllow, AlwaysDeny, Node, RBAC, asked in order.
     authorization_modes: tuple[str, ...] = ("AlwaysAllow",)
+    # API aggregation (kube-apiserver's names). The front proxy's client certificate, presented
+    # to extension API servers; the CA that signs it, and what extension servers are told (in
+    # kube-system/extension-apiserver-authentication) to accept from it: the certificate names
+    # allowed to assert a user and the headers that carry the user, groups and extra fields.
+    proxy_client_cert_file: Path | None = None
+    proxy_client_key_file: Path | None = None
+    requestheader_client_ca_file: Path | None = None
+    requestheader_allowed_names: tuple[str, ...] = ("front-proxy-client",)
+    requestheader_username_headers: tuple[str, ...] = ("X-Remote-User",)
+    requestheader_group_headers: tuple[str, ...] = ("X-Remote-Group",)
+    requestheader_extra_headers_prefix: tuple[str, ...] = ("X-Remote-Extra-",)

@@ -10,7 +10,10 @@ the ServiceAccount ``kube-system/<sa>`` the controller manager runs it as. Those
 rules are upstream's plus what kubelab's controllers do beyond them (the deployment controller
 patches Deployments; the Job controller deletes finished Jobs past their TTL itself).
 ``system:node`` carries the Node authorizer's rules (:data:`NODE_RULES`) and, as upstream, no
-subjects: kubelets are authorized by the Node authorizer.
+subjects: kubelets are authorized by the Node authorizer. Upstream's namespaced bootstrap
+Roles kubelab needs (``NamespaceRoles``/``NamespaceRoleBindings``) are here too:
+``kube-system/extension-apiserver-authentication-reader``, which extension API servers bind to
+read the ConfigMap that says how to authenticate the aggregator's requests.
 
 Every object is labelled ``kubernetes.io/bootstrapping: rbac-defaults`` and annotated
 ``rbac.authorization.kubernetes.io/autoupdate: "true"``. :func:`ensure_bootstrap_policy` creates
@@ -785,24 +788,64 @@ def cluster_role_bindings() -> list[dict[str, Any]]:
     return bindings
 
 
+def namespace_roles() -> list[dict[str, Any]]:
+    """Upstream's bootstrap Roles that kubelab serves a use for, each with its namespace."""
+    reader = _cluster_role(
+        "extension-apiserver-authentication-reader",
+        # this particular ConfigMap is exposed and holds how to authenticate the front proxy
+        [
+            rule(
+                READ,
+                groups=(LEGACY,),
+                resources=("configmaps",),
+                names=("extension-apiserver-authentication",),
+            )
+        ],
+    )
+    reader["metadata"]["namespace"] = "kube-system"
+    return [reader]
+
+
+def namespace_role_bindings() -> list[dict[str, Any]]:
+    """Upstream's bootstrap RoleBindings for :func:`namespace_roles`."""
+    binding = _binding(
+        "system::extension-apiserver-authentication-reader",
+        _subject("User", "system:kube-controller-manager"),
+        _subject("User", "system:kube-scheduler"),
+        role="extension-apiserver-authentication-reader",
+    )
+    binding["metadata"]["namespace"] = "kube-system"
+    binding["roleRef"]["kind"] = "Role"
+    return [binding]
+
+
 # --------------------------------------------------------------------------- reconciliation
 
 
 async def ensure_bootstrap_policy(objects: ResourceStore) -> None:
-    """Create the missing bootstrap ClusterRoles and ClusterRoleBindings and restore what was
-    removed from the existing ones that allow it (see the module docstring)."""
-    roles_rt = _kind(objects, "clusterroles")
-    bindings_rt = _kind(objects, "clusterrolebindings")
-    existing_roles = await _existing(objects, roles_rt)
-    for role in cluster_roles():
-        await _ensure(objects, roles_rt, role, existing_roles.get(role["metadata"]["name"]), _reconciled_role)
-    existing_bindings = await _existing(objects, bindings_rt)
-    for binding in cluster_role_bindings():
-        current = existing_bindings.get(binding["metadata"]["name"])
-        if current is not None and _autoupdate(current) and current.get("roleRef") != binding["roleRef"]:
-            await _recreate(objects, bindings_rt, binding)
-            continue
-        await _ensure(objects, bindings_rt, binding, current, _reconciled_binding)
+    """Create the missing bootstrap ClusterRoles, ClusterRoleBindings, Roles and RoleBindings and
+    restore what was removed from the existing ones that allow it (see the module docstring)."""
+    for roles, bindings, plurals in (
+        (cluster_roles(), cluster_role_bindings(), ("clusterroles", "clusterrolebindings")),
+        (namespace_roles(), namespace_role_bindings(), ("roles", "rolebindings")),
+    ):
+        roles_rt, bindings_rt = _kind(objects, plurals[0]), _kind(objects, plurals[1])
+        existing_roles = await _existing(objects, roles_rt)
+        for role in roles:
+            await _ensure(objects, roles_rt, role, existing_roles.get(_key(role)), _reconciled_role)
+        existing_bindings = await _existing(objects, bindings_rt)
+        for binding in bindings:
+            current = existing_bindings.get(_key(binding))
+            if current is not None and _autoupdate(current) and current.get("roleRef") != binding["roleRef"]:
+                await _recreate(objects, bindings_rt, binding)
+                continue
+            await _ensure(objects, bindings_rt, binding, current, _reconciled_binding)
+
+
+def _key(obj: Mapping[str, Any]) -> tuple[str, str]:
+    """(namespace, name): "" for the namespace of cluster-scoped objects."""
+    metadata = obj.get("metadata") or {}
+    return (str(metadata.get("namespace") or ""), str(metadata.get("name") or ""))
 
 
 def _kind(objects: ResourceStore, plural: str) -> ResourceType:
@@ -812,9 +855,9 @@ def _kind(objects: ResourceStore, plural: str) -> ResourceType:
     return rt
 
 
-async def _existing(objects: ResourceStore, rt: ResourceType) -> dict[str, dict[str, Any]]:
+async def _existing(objects: ResourceStore, rt: ResourceType) -> dict[tuple[str, str], dict[str, Any]]:
     listing = await objects.store.list(rt.storage_prefix)
-    return {obj["metadata"]["name"]: obj for obj in map(decode, listing.items)}
+    return {_key(obj): obj for obj in map(decode, listing.items)}
 
 
 def _autoupdate(obj: Mapping[str, Any]) -> bool:
@@ -833,11 +876,13 @@ async def _ensure(
 ) -> None:
     """Create ``expected`` when there is no ``current``; else store ``reconcile(current)`` if it
     differs and the object allows updates."""
-    name = expected["metadata"]["name"]
+    namespace, name = _key(expected)
     if current is None:
         try:
             await objects.create(
-                rt, {"apiVersion": rt.api_version, "kind": rt.kind, **copy.deepcopy(expected)}, namespace=""
+                rt,
+                {"apiVersion": rt.api_version, "kind": rt.kind, **copy.deepcopy(expected)},
+                namespace=namespace,
             )
             return
         except errors.StatusError as exc:
@@ -849,7 +894,7 @@ async def _ensure(
     def transform(obj: dict[str, Any]) -> dict[str, Any]:
         return reconcile(obj, expected) if _autoupdate(obj) else obj
 
-    await objects.update(rt, namespace="", name=name, transform=transform)
+    await objects.update(rt, namespace=namespace, name=name, transform=transform)
 
 
 def _merge_metadata(obj: dict[str, Any], expected: Mapping[str, Any]) -> None:
@@ -895,9 +940,9 @@ def _reconciled_binding(obj: dict[str, Any], expected: Mapping[str, Any]) -> dic
 
 async def _recreate(objects: ResourceStore, rt: ResourceType, expected: dict[str, Any]) -> None:
     """A binding whose roleRef changed is replaced by the expected one (roleRef is immutable)."""
-    name = expected["metadata"]["name"]
+    namespace, name = _key(expected)
     try:
-        await objects.delete(rt, namespace="", name=name, options=DeleteOptions())
+        await objects.delete(rt, namespace=namespace, name=name, options=DeleteOptions())
     except errors.StatusError as exc:
         if exc.code != 404:
             raise

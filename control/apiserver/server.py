@@ -26,7 +26,10 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from control.apiserver import errors, eviction, proxy, reads, watch, writes
 from control.apiserver.admission import AdmissionChain, AdmissionPlugin
+from control.apiserver.aggregator import Aggregator
 from control.apiserver.allocators import ClusterIPAllocator, NodePortAllocator
+from control.apiserver.apiservice_availability import RemoteAvailability
+from control.apiserver.apiservice_registration import LocalAPIServices
 from control.apiserver.authn import UserInfo, allows_anonymous, user_from_peercert
 from control.apiserver.authorization import (
     AUTHORIZATION_MODES,
@@ -36,7 +39,7 @@ from control.apiserver.authorization import (
     Authorizer,
     AuthorizerChain,
 )
-from control.apiserver.bootstrap import ensure_system_objects
+from control.apiserver.bootstrap import ensure_extension_apiserver_authentication, ensure_system_objects
 from control.apiserver.call import Call, bytes_response, json_response, status_response
 from control.apiserver.conversion import move_to_storage_keys
 from control.apiserver.custom_resources import CustomResourceServing
@@ -144,8 +147,15 @@ class APIServer:
             node_ports=NodePortAllocator(*options.node_port_range),
             default_toleration_seconds=options.default_toleration_seconds,
         )
+        self.aggregator = Aggregator(objects=self.objects, options=options)
         self.discovery = Discovery(
-            registry=registry, server_address=f"{options.advertise_address}:{options.port}"
+            registry=registry,
+            server_address=f"{options.advertise_address}:{options.port}",
+            remote_groups=self.aggregator.discovery_groups,
+        )
+        self.aggregator.on_change(self.discovery.invalidate)
+        self.apiservice_availability = RemoteAvailability(
+            aggregator=self.aggregator, objects=self.objects, metrics_registry=self.metrics_registry
         )
         self.storage_objects = StorageObjectsCollector(
             resources=lambda: [(rt.group_resource, rt.storage_prefix) for rt in registry],
@@ -155,6 +165,7 @@ class APIServer:
         self.watch_cache = WatchCache(store=store)
         self.kubelets = proxy.KubeletProxy.from_options(options)
         self.custom_resources = CustomResourceServing(objects=self.objects, registry=registry)
+        self.local_apiservices = LocalAPIServices(objects=self.objects, registry=registry)
         self.tracer = configure_tracer("kube-apiserver")
         self.rbac: RBACAuthorizer | None = None
         self.node_authorizer: NodeAuthorizer | None = None
@@ -216,11 +227,17 @@ class APIServer:
         await move_to_storage_keys(store=self.store, registry=self.registry)
         self.custom_resources.start()
         await asyncio.wait_for(self.custom_resources.synced.wait(), timeout=60)
+        self.aggregator.start()
+        await asyncio.wait_for(self.aggregator.synced.wait(), timeout=60)
+        self.apiservice_availability.start()
         await ensure_system_objects(
             self.objects, address=self.options.advertise_address, port=self.options.port
         )
         if self.rbac is not None:
             await ensure_bootstrap_policy(self.objects)
+        await ensure_extension_apiserver_authentication(self.objects, options=self.options)
+        self.local_apiservices.start()  # after the CRDs' kinds are in the registry, as upstream
+        await asyncio.wait_for(self.local_apiservices.synced.wait(), timeout=60)
         self.ready = True
 
     async def stop(self) -> None:
@@ -235,7 +252,10 @@ class APIServer:
                 await follower.stop()
         if self.tokens is not None:
             await self.tokens.stop()
+        await self.local_apiservices.stop()
         await self.custom_resources.stop()
+        await self.apiservice_availability.stop()
+        await self.aggregator.stop()
         await self.watch_cache.stop()
 
     def app(self) -> web.Application:
@@ -323,6 +343,11 @@ class APIServer:
         else:
             user = impersonate(headers=request.headers, user=user, authorizer=self.authorizer)
             self.authorizer.check(Attributes.from_request(user=user, info=info, query=request.query))
+        aggregated = self.aggregator.target(request.path)
+        if aggregated is not None:
+            return await self.aggregator.proxy(
+                request, target=aggregated, user=user, watch=info.verb == "watch"
+            )
         if not info.is_resource_request:
             return await self._non_resource(request)
         rt = self.registry.lookup(group=info.group, version=info.version, plural=info.resource)

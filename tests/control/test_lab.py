@@ -152,6 +152,14 @@ def test_server_options_point_at_the_lab_files(layout: lab.Layout) -> None:
     assert options.service_account_signing_key_file == layout.pki.service_account_key
     assert options.service_account_key_files == (layout.pki.service_account_public_key,)
     assert options.authorization_modes == ("Node", "RBAC")
+    # The aggregator's front proxy, as kubeadm: its own CA and client certificate, kubeadm's names.
+    assert options.proxy_client_cert_file == layout.pki.front_proxy_client_cert
+    assert options.proxy_client_key_file == layout.pki.front_proxy_client_key
+    assert options.requestheader_client_ca_file == layout.pki.front_proxy_ca_cert
+    assert options.requestheader_allowed_names == ("front-proxy-client",)
+    assert options.requestheader_username_headers == ("X-Remote-User",)
+    assert options.requestheader_group_headers == ("X-Remote-Group",)
+    assert options.requestheader_extra_headers_prefix == ("X-Remote-Extra-",)
 
 
 def test_prepare_writes_pki_kubeconfig_and_settings_and_resumes(layout: lab.Layout) -> None:

@@ -18,6 +18,7 @@ from control.pki import (
     ADMIN_GROUPS,
     ADMIN_USER,
     CA_VALIDITY,
+    FRONT_PROXY_CLIENT_USER,
     LEAF_VALIDITY,
     RENEW_BEFORE,
     LabPKI,
@@ -65,15 +66,45 @@ def sans(cert: x509.Certificate) -> tuple[set[str], set[str]]:
 
 def test_a_new_pki_has_every_file_with_private_keys_owner_only(pki: LabPKI) -> None:
     files = pki.files
-    assert pki.outcomes == {name: Outcome.CREATED for name in ("ca", "apiserver", "admin", "service-account")}
-    for key in (files.ca_key, files.apiserver_key, files.admin_key, files.service_account_key):
+    assert pki.outcomes == {
+        name: Outcome.CREATED
+        for name in ("ca", "apiserver", "admin", "service-account", "front-proxy-ca", "front-proxy-client")
+    }
+    for key in (
+        files.ca_key,
+        files.apiserver_key,
+        files.admin_key,
+        files.service_account_key,
+        files.front_proxy_ca_key,
+        files.front_proxy_client_key,
+    ):
         assert mode(key) == 0o600, key
-    for public in (files.ca_cert, files.apiserver_cert, files.admin_cert, files.service_account_public_key):
+    for public in (
+        files.ca_cert,
+        files.apiserver_cert,
+        files.admin_cert,
+        files.service_account_public_key,
+        files.front_proxy_ca_cert,
+        files.front_proxy_client_cert,
+    ):
         assert mode(public) == 0o644, public
     assert mode(files.directory) == 0o700
     # Atomic writes leave no temporary files behind.
     assert sorted(p.name for p in files.directory.iterdir()) == sorted(
-        ["ca.crt", "ca.key", "apiserver.crt", "apiserver.key", "admin.crt", "admin.key", "sa.key", "sa.pub"]
+        [
+            "ca.crt",
+            "ca.key",
+            "apiserver.crt",
+            "apiserver.key",
+            "admin.crt",
+            "admin.key",
+            "sa.key",
+            "sa.pub",
+            "front-proxy-ca.crt",
+            "front-proxy-ca.key",
+            "front-proxy-client.crt",
+            "front-proxy-client.key",
+        ]
     )
 
 
@@ -272,6 +303,8 @@ def test_changed_addresses_renew_only_the_serving_certificate(pki: LabPKI) -> No
         "apiserver": Outcome.RENEWED,
         "admin": Outcome.REUSED,
         "service-account": Outcome.REUSED,
+        "front-proxy-ca": Outcome.REUSED,
+        "front-proxy-client": Outcome.REUSED,
     }
     assert sans(load_cert(pki.files.apiserver_cert))[1] == {"127.0.0.1", "127.96.0.1", "127.0.0.3"}
     assert pki.files.admin_cert.read_bytes() == admin_before
@@ -388,3 +421,83 @@ def test_write_file_atomically_replaces_content_and_sets_mode(tmp_path: Path) ->
     assert target.read_bytes() == b"two"
     assert mode(target) == 0o640
     assert [p.name for p in target.parent.iterdir()] == ["file"]
+
+
+# --- the front proxy (kubeadm's front-proxy-ca and front-proxy-client) ---------------------------
+
+
+def test_pki_files_name_the_front_proxy_files_as_kubeadm(tmp_path: Path) -> None:
+    files = PKIFiles(tmp_path)
+    assert (
+        files.front_proxy_ca_cert.name,
+        files.front_proxy_ca_key.name,
+        files.front_proxy_client_cert.name,
+        files.front_proxy_client_key.name,
+    ) == ("front-proxy-ca.crt", "front-proxy-ca.key", "front-proxy-client.crt", "front-proxy-client.key")
+
+
+def test_the_front_proxy_ca_is_its_own_self_signed_ca_not_the_lab_ca(pki: LabPKI) -> None:
+    front_ca = load_cert(pki.files.front_proxy_ca_cert)
+    lab_ca = load_cert(pki.files.ca_cert)
+    front_ca.verify_directly_issued_by(front_ca)
+    assert front_ca.extensions.get_extension_for_class(x509.BasicConstraints).value.ca is True
+    common_name = front_ca.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value
+    assert str(common_name).startswith("front-proxy-ca@")
+    assert front_ca.subject != lab_ca.subject
+    assert front_ca.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    ) != lab_ca.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+
+
+def test_the_front_proxy_client_is_front_proxy_client_for_client_auth_from_the_front_proxy_ca(
+    pki: LabPKI,
+) -> None:
+    client = load_cert(pki.files.front_proxy_client_cert)
+    client.verify_directly_issued_by(load_cert(pki.files.front_proxy_ca_cert))
+    with pytest.raises((InvalidSignature, ValueError)):
+        client.verify_directly_issued_by(load_cert(pki.files.ca_cert))
+    assert FRONT_PROXY_CLIENT_USER == "front-proxy-client"
+    assert client.subject == x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "front-proxy-client")])
+    assert list(client.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value) == [
+        ExtendedKeyUsageOID.CLIENT_AUTH
+    ]
+    assert client.extensions.get_extension_for_class(x509.BasicConstraints).value.ca is False
+
+
+def test_an_old_data_dir_without_front_proxy_files_gets_them_and_keeps_the_rest(pki: LabPKI) -> None:
+    for path in (
+        pki.files.front_proxy_ca_cert,
+        pki.files.front_proxy_ca_key,
+        pki.files.front_proxy_client_cert,
+        pki.files.front_proxy_client_key,
+    ):
+        path.unlink()
+    admin_before = pki.files.admin_cert.read_bytes()
+    again = ensure_lab_pki(files=pki.files, ip_addresses=IPS)
+    assert again.outcomes["front-proxy-ca"] is again.outcomes["front-proxy-client"] is Outcome.CREATED
+    assert {again.outcomes[name] for name in ("ca", "apiserver", "admin", "service-account")} == {
+        Outcome.REUSED
+    }
+    assert pki.files.admin_cert.read_bytes() == admin_before
+    load_cert(pki.files.front_proxy_client_cert).verify_directly_issued_by(
+        load_cert(pki.files.front_proxy_ca_cert)
+    )
+
+
+def test_a_new_front_proxy_ca_reissues_the_front_proxy_client(pki: LabPKI) -> None:
+    pki.files.front_proxy_ca_cert.unlink()
+    pki.files.front_proxy_ca_key.unlink()
+    again = ensure_lab_pki(files=pki.files, ip_addresses=IPS)
+    assert again.outcomes["front-proxy-ca"] is Outcome.CREATED
+    assert again.outcomes["front-proxy-client"] is Outcome.RENEWED
+    load_cert(pki.files.front_proxy_client_cert).verify_directly_issued_by(
+        load_cert(pki.files.front_proxy_ca_cert)
+    )
+
+
+def test_a_front_proxy_ca_without_its_key_is_an_error(pki: LabPKI) -> None:
+    pki.files.front_proxy_ca_key.unlink()
+    with pytest.raises(PKIError, match="front-proxy-ca"):
+        ensure_lab_pki(files=pki.files, ip_addresses=IPS)
