@@ -31,8 +31,6 @@ OpenAPI documents of extensions are not merged into ours.
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 import contextlib
 import logging
 import ssl
@@ -49,7 +47,11 @@ from multidict import CIMultiDict
 from control.apiserver.authn import UserInfo
 from control.apiserver.options import APIServerOptions
 from control.apiserver.resource_store import ResourceStore
-from control.apiserver.service_endpoints import ServiceEndpoints, ServiceUnreachableError
+from control.apiserver.service_endpoints import (
+    ServiceEndpoints,
+    ServiceUnreachableError,
+    trusting_ca_bundle,
+)
 from control.apiserver.store_follower import follow_prefix
 from control.resources.registry import ResourceType
 from control.store import Event, EventType, KeyValue
@@ -248,10 +250,9 @@ class Aggregator:
                 context.verify_mode = ssl.CERT_NONE
             else:
                 try:
-                    pem = base64.b64decode(ca_bundle, validate=True).decode("ascii")
-                    context = ssl.create_default_context(cadata=pem or None)
-                except (binascii.Error, ValueError, ssl.SSLError) as exc:
-                    raise ServiceUnreachableError(f"invalid caBundle: {exc}") from exc
+                    context = trusting_ca_bundle(ca_bundle)
+                except ValueError as exc:
+                    raise ServiceUnreachableError(str(exc)) from exc
             cert, key_file = self._options.proxy_client_cert_file, self._options.proxy_client_key_file
             if cert is not None and key_file is not None:
                 context.load_cert_chain(str(cert), str(key_file))

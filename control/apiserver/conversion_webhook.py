@@ -22,8 +22,6 @@ webhook for <group>/<version>, Kind=<kind> failed: ...``; the API server answers
 
 from __future__ import annotations
 
-import base64
-import binascii
 import ssl
 import uuid
 from dataclasses import dataclass
@@ -33,7 +31,7 @@ import aiohttp
 import orjson
 
 from control.apiserver.conversion import ConversionError
-from control.apiserver.service_endpoints import ServiceUnreachableError
+from control.apiserver.service_endpoints import ServiceUnreachableError, trusting_ca_bundle
 
 TIMEOUT_SECONDS = 30.0  # upstream's webhook client default (setGlobalDefaults)
 USER_AGENT = "kube-apiserver-admission"
@@ -95,10 +93,9 @@ class WebhookConverter:
         """Trust the caBundle (the system's roots without one); built on first use."""
         if self._ssl is None:
             try:
-                pem = base64.b64decode(self._config.ca_bundle, validate=True).decode("ascii")
-                self._ssl = ssl.create_default_context(cadata=pem or None)
-            except (binascii.Error, ValueError, ssl.SSLError) as exc:
-                raise ConversionError(f"invalid caBundle: {exc}") from exc
+                self._ssl = trusting_ca_bundle(self._config.ca_bundle)
+            except ValueError as exc:
+                raise ConversionError(str(exc)) from exc
         return self._ssl
 
     async def convert(self, objects: list[dict[str, Any]], *, api_version: str) -> list[dict[str, Any]]:

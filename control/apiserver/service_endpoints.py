@@ -5,12 +5,16 @@ does with endpoint routing (``--enable-aggregator-routing``, and always for webh
 upstream's ``EndpointServiceResolver``): the Service's port picks the port name, the Endpoints
 object gives the ready addresses with that port, and one of them is chosen at random. Used by
 CRD conversion webhooks and by API aggregation; each caller words the failure its own way
-around :class:`ServiceUnreachableError`'s message, which is upstream's.
+around :class:`ServiceUnreachableError`'s message, which is upstream's. :func:`trusting_ca_bundle`
+is how both trust such a server: the ``caBundle`` of their object, else the system's roots.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import random
+import ssl
 
 from control.apiserver import errors
 from control.apiserver.resource_store import ResourceStore
@@ -18,6 +22,16 @@ from control.apiserver.resource_store import ResourceStore
 
 class ServiceUnreachableError(Exception):
     """No endpoint can be chosen; the message says why, in upstream's words."""
+
+
+def trusting_ca_bundle(ca_bundle: str) -> ssl.SSLContext:
+    """A client context that verifies the server against ``ca_bundle`` (base64 of PEM, as
+    objects carry it; empty: the system's roots). ValueError("invalid caBundle: ...") if bad."""
+    try:
+        pem = base64.b64decode(ca_bundle, validate=True).decode("ascii")
+        return ssl.create_default_context(cadata=pem or None)
+    except (binascii.Error, ValueError, ssl.SSLError) as exc:
+        raise ValueError(f"invalid caBundle: {exc}") from exc
 
 
 class ServiceEndpoints:

@@ -3,9 +3,7 @@ crdRegistration and local availability controllers keep them."""
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +18,7 @@ from control.apiserver.apiservice_registration import (
 from control.apiserver.custom_resources import resource_types
 from control.resources.builtin import builtin_registry
 from tests.control.apiserver.conftest import RunningServer, running_apiserver
+from tests.control.apiserver.test_custom_resources import until
 
 APISERVICES = "/apis/apiregistration.k8s.io/v1/apiservices"
 CRDS = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
@@ -50,14 +49,6 @@ def crd(group: str, *versions: tuple[str, bool]) -> dict[str, Any]:
     }
 
 
-async def until(predicate: Callable[[], Awaitable[Any]], *, within: float = 10.0) -> Any:
-    deadline = asyncio.get_running_loop().time() + within
-    while True:
-        result = await predicate()
-        if result:
-            return result
-        assert asyncio.get_running_loop().time() < deadline, "condition not reached"
-        await asyncio.sleep(0.02)
 
 
 async def get(server: RunningServer, name: str) -> dict[str, Any] | None:
