@@ -918,7 +918,7 @@ class PodWorker:
         if host_network:
             self.pod_ips = [manager.node.node_ip]
         elif not self.pod_ips:
-            self.pod_ips = [manager.ipam().allocate(self.uid)]
+            self.pod_ips = [await asyncio.to_thread(manager.ipam().allocate, self.uid)]
         options = self.options
         resolver = self._resolver_config(report=True)
         hostname, _ = dns.pod_hostname(pod, cluster_domain=options.cluster_domain)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -46,3 +47,26 @@ def test_existing_ranges_are_found_again(tmp_path: Path) -> None:
 def test_fallback_cidr_follows_the_node_number() -> None:
     assert fallback_pod_cidr("127.100.0.3") == "127.244.3.0/24"
     assert fallback_pod_cidr("not-an-ip") == "127.244.1.0/24"
+
+
+def test_the_round_robin_position_is_overwritten_in_place_never_truncated(tmp_path: Path) -> None:
+    """A truncate-and-rewrite makes ext4 flush the file on close (auto_da_alloc): the position
+    file keeps its size, padded, and an older, shorter one is still read."""
+    directory = tmp_path / "127.244.4.0-24"
+    directory.mkdir()
+    (directory / "last_reserved_ip").write_text("127.244.4.9")  # as an older agent wrote it
+    ipam = HostLocalIPAM(directory=tmp_path, cidr="127.244.4.0/24")
+    assert ipam.allocate("a") == "127.244.4.10"
+    inode = (directory / "last_reserved_ip").stat().st_ino
+    assert ipam.allocate("b") == "127.244.4.11"
+    position = directory / "last_reserved_ip"
+    assert position.stat().st_ino == inode and position.stat().st_size == 39
+    assert position.read_text().strip() == "127.244.4.11"
+    assert HostLocalIPAM(directory=tmp_path, cidr="127.244.4.0/24").allocate("c") == "127.244.4.12"
+
+
+def test_concurrent_allocations_from_threads_never_share_an_address(tmp_path: Path) -> None:
+    ipam = HostLocalIPAM(directory=tmp_path, cidr="127.244.5.0/24")
+    with ThreadPoolExecutor(8) as pool:
+        given = list(pool.map(ipam.allocate, [f"pod-{index}" for index in range(100)]))
+    assert len(set(given)) == 100
