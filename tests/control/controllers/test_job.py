@@ -376,8 +376,13 @@ async def test_pod_failure_policy_ignores_disruptions_and_fails_the_job_on_an_ex
         assert second["metadata"]["name"] != first["metadata"]["name"]
         status = await job_status(cluster)
         assert status.get("failed", 0) == 0 and "FailureTarget" not in conditions(status)
-        released = await cluster.client.get(PODS, first["metadata"]["name"], namespace=NS)
-        assert TRACKING_FINALIZER not in (released["metadata"].get("finalizers") or [])
+
+        # The finalizer goes after the replacement is made (upstream's syncJob order too).
+        async def released() -> bool:
+            pod = await cluster.client.get(PODS, first["metadata"]["name"], namespace=NS)
+            return TRACKING_FINALIZER not in (pod["metadata"].get("finalizers") or [])
+
+        await cluster.wait_for(released, what="the disrupted pod's tracking finalizer to go")
         # Exit code 42 of container "main": the job fails at once, naming the rule.
         await finish(cluster, second, phase="Failed", at=time.now(), exit_code=42)
         status = await cluster.wait_for(has_condition(cluster, "Failed"), what="the job to fail")
