@@ -32,6 +32,10 @@ from control.resources.selectors import SelectorError
 
 log = logging.getLogger("kubelab.controllers.clusterroleaggregation")
 
+# The workqueue's name, as upstream names it (its workqueue_* metrics' ``name`` label).
+QUEUE_NAME = "ClusterRoleAggregator"
+
+
 CLUSTER_ROLES = Resource(
     group="rbac.authorization.k8s.io",
     version="v1",
@@ -50,10 +54,10 @@ class ClusterRoleAggregationController:
         self._client = ctx.client
         self._workers = workers or ctx.options.concurrent_syncs
         self._roles = ctx.informers.informer(CLUSTER_ROLES)
-        self._queue: RateLimitingQueue[str] = RateLimitingQueue(name=self.name)
+        self._queue: RateLimitingQueue[str] = RateLimitingQueue(name=QUEUE_NAME)
 
     async def run(self) -> None:
-        self._queue = queue = RateLimitingQueue(name=self.name)
+        self._queue = queue = RateLimitingQueue(name=QUEUE_NAME)
         registration = self._roles.add_event_handler(
             on_add=self._queue_aggregated,
             on_update=lambda old, new: self._queue_aggregated(new),

@@ -605,7 +605,7 @@ class JobController:
 
     async def run(self) -> None:
         queue: RateLimitingQueue[str] = RateLimitingQueue(name=self.name, clock=self._clock)
-        orphans: RateLimitingQueue[str] = RateLimitingQueue(name="job-orphan-pod", clock=self._clock)
+        orphans: RateLimitingQueue[str] = RateLimitingQueue(name="job_orphan_pod", clock=self._clock)
         self._queue, self._orphans = queue, orphans
         for job in self._jobs.cache.list():
             queue.add(object_key(job))

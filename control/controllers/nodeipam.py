@@ -39,6 +39,10 @@ from control.controllers.manager import ControllerContext
 
 log = logging.getLogger("kubelab.controllers.nodeipam")
 
+# The workqueue's name, as upstream names it (its workqueue_* metrics' ``name`` label).
+QUEUE_NAME = "cidrallocator_node"
+
+
 CONTROLLER_NAME = "node-ipam-controller"
 # The address plan's node network: node N is the N-th address of it (127.100.0.N).
 NODE_NETWORK = "127.100.0.0/24"
@@ -159,10 +163,10 @@ class NodeIPAMController:
         self._recorder: EventRecorder = ctx.recorder(CONTROLLER_NAME)
         self._workers = workers or ctx.options.concurrent_syncs
         self._nodes = ctx.informers.informer(NODES)
-        self._queue: RateLimitingQueue[str] = RateLimitingQueue(name=self.name)
+        self._queue: RateLimitingQueue[str] = RateLimitingQueue(name=QUEUE_NAME)
 
     async def run(self) -> None:
-        self._queue = queue = RateLimitingQueue(name=self.name)
+        self._queue = queue = RateLimitingQueue(name=QUEUE_NAME)
         if not await self._nodes.wait_for_sync():
             return
         self._cidrs = CIDRSet(self._cluster_cidr, mask_size=self._mask_size)

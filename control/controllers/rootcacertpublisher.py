@@ -30,6 +30,10 @@ from control.controllers.ownership import namespace_terminating
 
 log = logging.getLogger("kubelab.controllers.rootcacertpublisher")
 
+# The workqueue's name, as upstream names it (its workqueue_* metrics' ``name`` label).
+QUEUE_NAME = "root_ca_cert_publisher"
+
+
 ROOT_CA_CONFIG_MAP = "kube-root-ca.crt"
 DESCRIPTION_ANNOTATION = "kubernetes.io/description"
 DESCRIPTION = (
@@ -59,10 +63,10 @@ class RootCACertPublisher:
         self._config_maps = ctx.informers.informer(
             CONFIG_MAPS, field_selector=f"metadata.name={ROOT_CA_CONFIG_MAP}"
         )
-        self._queue: RateLimitingQueue[str] = RateLimitingQueue(name=self.name)
+        self._queue: RateLimitingQueue[str] = RateLimitingQueue(name=QUEUE_NAME)
 
     async def run(self) -> None:
-        self._queue = queue = RateLimitingQueue(name=self.name)
+        self._queue = queue = RateLimitingQueue(name=QUEUE_NAME)
         registrations = [
             (
                 self._namespaces,
