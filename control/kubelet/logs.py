@@ -505,20 +505,23 @@ async def read_container_log(
 ) -> AsyncIterator[bytes]:
     """Yield the container's log output as ``kubectl logs`` prints it (see the module doc).
 
-    Raises ``FileNotFoundError`` if the log file does not exist. Without ``follow`` (or when
-    ``still_running`` is None or says False) it stops at the end of the file.
+    Raises ``FileNotFoundError`` if the log file does not exist. Without ``follow`` it stops
+    at the end the file had when it was opened, so ``tailLines=N`` gives N lines even while the
+    container writes more; with ``follow`` (when ``still_running`` is None or says False) at
+    the end of the file.
     """
     output = _Output(options)
     fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     try:
         stat = os.fstat(fd)
+        end = None if options.follow else stat.st_size
         position = 0
         if options.tail_lines is not None:
             position = _tail_offset(fd, stat.st_size, options.tail_lines)
         carry = b""
         idle_since: float | None = None
         while True:
-            chunk = os.pread(fd, chunk_size, position)
+            chunk = os.pread(fd, chunk_size if end is None else min(chunk_size, end - position), position)
             if chunk:
                 position += len(chunk)
                 data = carry + chunk

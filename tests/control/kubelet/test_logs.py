@@ -182,6 +182,20 @@ async def test_reader_options(tmp_path: Path) -> None:
             LogOptions(**bad)  # type: ignore[arg-type]
 
 
+async def test_without_follow_the_log_ends_where_it_was_when_asked(tmp_path: Path) -> None:
+    """``--tail=2`` of a container that keeps writing gives 2 lines, not those written meanwhile."""
+    path = tmp_path / "0.log"
+    writer = CRILogWriter(path, clock=ticking_clock())
+    for word in (b"one", b"two", b"three"):
+        writer.write("stdout", word + b"\n")
+    chunks = read_container_log(path, LogOptions(tail_lines=2), chunk_size=40)
+    first = await anext(chunks)  # the reader has opened the file and read part of it
+    writer.write("stdout", b"four\n")
+    writer.close()
+    rest = b"".join([chunk async for chunk in chunks])
+    assert first + rest == b"two\nthree\n"
+
+
 async def test_follow_sees_new_entries_and_rotations_until_stopped(tmp_path: Path) -> None:
     path = tmp_path / "0.log"
     writer = CRILogWriter(path, max_bytes=120, max_files=5, clock=ticking_clock())
