@@ -1333,30 +1333,6 @@ _PROTOCOLS = ("SCTP", "TCP", "UDP")
 _PULL_POLICIES = ("Always", "IfNotPresent", "Never")
 _TERMINATION_MESSAGE_POLICIES = ("File", "FallbackToLogsOnError")
 _STANDARD_CONTAINER_RESOURCES = frozenset({"cpu", "memory", "ephemeral-storage"})
-_STANDARD_RESOURCES = frozenset(
-    {
-        "cpu",
-        "memory",
-        "ephemeral-storage",
-        "storage",
-        "requests.cpu",
-        "requests.memory",
-        "requests.ephemeral-storage",
-        "requests.storage",
-        "limits.cpu",
-        "limits.memory",
-        "limits.ephemeral-storage",
-        "pods",
-        "services",
-        "replicationcontrollers",
-        "resourcequotas",
-        "secrets",
-        "configmaps",
-        "persistentvolumeclaims",
-        "services.nodeports",
-        "services.loadbalancers",
-    }
-)
 
 
 def _is_native_resource(name: str) -> bool:
@@ -6076,30 +6052,6 @@ def _storage_request(claim: Obj) -> Quantity | None:
 
 # --- core/v1 ResourceQuota and LimitRange ----------------------------------------------------------
 # pkg/apis/core/validation: ValidateResourceQuota(Update/StatusUpdate), ValidateLimitRange.
-
-STANDARD_QUOTA_RESOURCES = frozenset(
-    {
-        "cpu",
-        "memory",
-        "ephemeral-storage",
-        "requests.cpu",
-        "requests.memory",
-        "requests.storage",
-        "requests.ephemeral-storage",
-        "limits.cpu",
-        "limits.memory",
-        "limits.ephemeral-storage",
-        "pods",
-        "services",
-        "replicationcontrollers",
-        "resourcequotas",
-        "secrets",
-        "persistentvolumeclaims",
-        "configmaps",
-        "services.nodeports",
-        "services.loadbalancers",
-    }
-)
 # helper.IsIntegerResourceName (with extended resources): whole numbers only.
 INTEGER_QUOTA_RESOURCES = frozenset(
     {
@@ -6114,6 +6066,21 @@ INTEGER_QUOTA_RESOURCES = frozenset(
         "services.loadbalancers",
     }
 )
+# helper.IsStandardQuotaResourceName: those counts, and compute and storage amounts.
+STANDARD_QUOTA_RESOURCES = INTEGER_QUOTA_RESOURCES | {
+    "cpu",
+    "memory",
+    "ephemeral-storage",
+    "requests.cpu",
+    "requests.memory",
+    "requests.storage",
+    "requests.ephemeral-storage",
+    "limits.cpu",
+    "limits.memory",
+    "limits.ephemeral-storage",
+}
+# helper.IsStandardResourceName: what a quota counts, and "storage".
+_STANDARD_RESOURCES = STANDARD_QUOTA_RESOURCES | {"storage"}
 QUOTA_SCOPES = (
     "Terminating",
     "NotTerminating",
