@@ -24,6 +24,7 @@ import pytest
 
 from control.apiserver.server import serve
 from control.lab import Layout, Settings, prepare, server_options
+from control.store.sqlite import SqliteStore
 
 
 def free_port() -> int:
@@ -115,3 +116,14 @@ async def running_apiserver(tmp_path: Path, **option_overrides: Any) -> AsyncIte
 async def apiserver(tmp_path: Path) -> AsyncIterator[RunningServer]:
     async with running_apiserver(tmp_path) as server:
         yield server
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
+    """A started SQLite store in the test's temp dir, for the API server's store followers."""
+    opened = SqliteStore(tmp_path / "state.db")
+    await opened.start()
+    try:
+        yield opened
+    finally:
+        await opened.close()

@@ -6,26 +6,13 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable
-from pathlib import Path
-
-import pytest
+from collections.abc import Callable
 
 from control.apiserver.namespace_presence import NamespacePresence
 from control.store.sqlite import SqliteStore
 
 PREFIX = "/registry/core/resourcequotas/"
 WAIT = 10.0
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
-    store = SqliteStore(tmp_path / "state.db")
-    await store.start()
-    try:
-        yield store
-    finally:
-        await store.close()
 
 
 async def until(condition: Callable[[], bool], what: str) -> None:

@@ -23,7 +23,7 @@ from control.apiserver.rbac_rules import rules_allow
 from control.apiserver.requestinfo import parse_request
 from control.pki import PKIFiles, ensure_client_certificate, load_or_create_ca
 from control.resources.builtin import builtin_registry
-from control.store import Store, open_store
+from control.store import Store
 from tests.control.apiserver.conftest import RunningServer, running_apiserver
 
 NODE_1 = UserInfo(name="system:node:node-1", groups=("system:nodes", "system:authenticated"))
@@ -167,16 +167,6 @@ def test_node_identity_needs_the_prefix_and_the_group() -> None:
 
 
 # --- the graph, following a real store ------------------------------------------------------------
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[Store]:
-    opened = open_store("sqlite://", data_dir=tmp_path)
-    await opened.start()
-    try:
-        yield opened
-    finally:
-        await opened.close()
 
 
 @pytest.fixture

@@ -39,16 +39,6 @@ WAIT = 10.0
 
 
 @pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
-    store = SqliteStore(tmp_path / "state.db")
-    await store.start()
-    try:
-        yield store
-    finally:
-        await store.close()
-
-
-@pytest.fixture
 async def rbac(store: SqliteStore) -> AsyncIterator[RBACAuthorizer]:
     authorizer = RBACAuthorizer(store=store, registry=builtin_registry())
     authorizer.start()
