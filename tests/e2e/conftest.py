@@ -16,6 +16,7 @@ Every test under tests/e2e is marked ``e2e``.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -129,6 +130,15 @@ class Lab:
                 pytrace=False,
             )
         return result
+
+    @contextlib.contextmanager
+    def namespace(self, name: str) -> Iterator[None]:
+        """Namespace ``name`` for the block; deleted after it without waiting (the lab is shared)."""
+        self.kubectl("create", "namespace", name)
+        try:
+            yield
+        finally:
+            self.kubectl("delete", "namespace", name, "--wait=false", check=False)
 
 
 def start_lab(

@@ -15,11 +15,8 @@ NS = "cron"
 
 @pytest.fixture(scope="module")
 def cluster(lab: Lab) -> Iterator[Lab]:
-    lab.kubectl("create", "namespace", NS)
-    try:
+    with lab.namespace(NS):
         yield lab
-    finally:
-        lab.kubectl("delete", "namespace", NS, "--wait=false", check=False)
 
 
 def test_a_cron_job_runs_at_the_next_minute(cluster: Lab) -> None:

@@ -135,13 +135,10 @@ def describe(lab: Lab, name: str) -> str:
 
 @pytest.fixture(scope="module")
 def broken(lab: Lab) -> Iterator[Lab]:
-    lab.kubectl("create", "namespace", NS)
-    try:
+    with lab.namespace(NS):
         lab.kubectl("apply", "-f", "-", input=BROKEN_PODS)
         lab.kubectl("wait", "pod/healthy", "-n", NS, "--for=condition=Ready", "--timeout=60s")
         yield lab
-    finally:
-        lab.kubectl("delete", "namespace", NS, "--wait=false", check=False)
 
 
 def test_missing_command_waits_with_run_container_error(broken: Lab) -> None:

@@ -41,11 +41,8 @@ def get_json(lab: Lab, *args: str) -> dict:
 
 @pytest.fixture(scope="module")
 def cluster(lab: Lab) -> Iterator[Lab]:
-    lab.kubectl("create", "namespace", NS)
-    try:
+    with lab.namespace(NS):
         yield lab
-    finally:
-        lab.kubectl("delete", "namespace", NS, "--wait=false", check=False)
 
 
 def test_a_deployment_scaled_past_its_quota(cluster: Lab) -> None:

@@ -47,13 +47,10 @@ SERVICE_ACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
 def secured(lab: Lab) -> Iterator[Lab]:
     """The shared lab with namespace ``security`` holding a ConfigMap, and user ``jane``
     bound to ClusterRole ``view`` there."""
-    lab.kubectl("create", "namespace", NS)
-    try:
+    with lab.namespace(NS):
         lab.kubectl("create", "configmap", "settings", "-n", NS, "--from-literal=mode=strict")
         lab.kubectl("create", "rolebinding", "jane-view", "-n", NS, "--clusterrole=view", f"--user={USER}")
         yield lab
-    finally:
-        lab.kubectl("delete", "namespace", NS, "--wait=false", check=False)
 
 
 @pytest.fixture(scope="module")

@@ -70,11 +70,8 @@ def claims(lab: Lab, app: str) -> dict[str, dict]:
 
 @pytest.fixture(scope="module")
 def cluster(lab: Lab) -> Iterator[Lab]:
-    lab.kubectl("create", "namespace", NS)
-    try:
+    with lab.namespace(NS):
         yield lab
-    finally:
-        lab.kubectl("delete", "namespace", NS, "--wait=false", check=False)
 
 
 def test_claims_are_provisioned_bound_and_outlive_their_pods(cluster: Lab) -> None:

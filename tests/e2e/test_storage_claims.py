@@ -71,11 +71,8 @@ def events(lab: Lab, name: str) -> list[dict]:
 
 @pytest.fixture(scope="module")
 def cluster(lab: Lab) -> Iterator[Lab]:
-    lab.kubectl("create", "namespace", NS)
-    try:
+    with lab.namespace(NS):
         yield lab
-    finally:
-        lab.kubectl("delete", "namespace", NS, "--wait=false", check=False)
 
 
 def test_kubelab_up_gives_a_default_local_path_class(cluster: Lab) -> None:

@@ -88,11 +88,8 @@ def http_get(url: str) -> str:
 
 @pytest.fixture(scope="module")
 def cluster(lab: Lab) -> Iterator[Lab]:
-    lab.kubectl("create", "namespace", NS)
-    try:
+    with lab.namespace(NS):
         yield lab
-    finally:
-        lab.kubectl("delete", "namespace", NS, "--wait=false", check=False)
 
 
 def test_deployment_spreads_and_serves_through_its_service(cluster: Lab) -> None:
