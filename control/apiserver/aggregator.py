@@ -209,6 +209,10 @@ class Aggregator:
     def remote(self) -> list[RemoteAPIService]:
         return list(self._remote.values())
 
+    @property
+    def has_remote(self) -> bool:
+        return bool(self._remote)
+
     def get(self, name: str) -> RemoteAPIService | None:
         return self._remote.get(name)
 

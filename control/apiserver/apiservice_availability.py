@@ -146,13 +146,13 @@ class RemoteAvailability:
         )
 
     def _service_changed(self, kv: KeyValue) -> None:
-        if not self._aggregator.remote():
+        if not self._aggregator.has_remote:
             return  # the common case: nothing to check, and nothing to decode
         namespace, _, name = kv.key[len(self._services.storage_prefix) :].partition("/")
         self._queue_for_service(namespace, name)
 
     def _slice_changed(self, kv: KeyValue) -> None:
-        if not self._aggregator.remote():
+        if not self._aggregator.has_remote:
             return
         namespace = kv.key[len(self._slices.storage_prefix) :].partition("/")[0]
         labels = (orjson.loads(kv.value).get("metadata") or {}).get("labels") or {}
