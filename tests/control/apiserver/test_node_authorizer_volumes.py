@@ -18,7 +18,6 @@ from tests.control.apiserver.test_node_authorizer import (  # noqa: F401  (fixtu
     eventually,
     pod,
     put,
-    store,
 )
 
 VOLUMES_PREFIX = "/registry/core/persistentvolumes/"
