@@ -11,6 +11,7 @@ import asyncio
 import os
 import signal
 import ssl
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -93,7 +94,11 @@ def test_acknowledged_creates_survive_sigkill(own_lab: Callable[..., Lab], tmp_p
     lab = own_lab(data_dir=data_dir)
     before_rv, acknowledged = asyncio.run(burst_until_killed(lab))
     assert len(acknowledged) >= 150
-    assert process_gone(lab.server_pid)
+    # SIGKILL is delivered when the process next runs (it may be inside an fsync): wait for it.
+    deadline = time.monotonic() + 10
+    while not process_gone(lab.server_pid):
+        assert time.monotonic() < deadline, f"server pid {lab.server_pid} survived SIGKILL for 10 s"
+        time.sleep(0.02)
     again = own_lab(data_dir=data_dir)
     stored, added = asyncio.run(names_and_watch(again, since=before_rv, expected=acknowledged))
     missing = acknowledged - stored
