@@ -55,6 +55,12 @@ READER_PRAGMAS = (
     "PRAGMA query_only = ON",
 )
 
+MANUAL_CHECKPOINTS = "PRAGMA wal_autocheckpoint = 0"
+"""The store's write connection checkpoints on the writer thread itself, never inside a
+commit (which may run on the event loop); see :mod:`control.store.sqlite`."""
+
+CHECKPOINT = "PRAGMA wal_checkpoint(PASSIVE)"
+
 BEGIN_WRITE = "BEGIN IMMEDIATE"
 COMMIT = "COMMIT"
 

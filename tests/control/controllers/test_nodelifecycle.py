@@ -126,9 +126,16 @@ class Harness:
                 if condition["status"] != status:
                     condition["lastTransitionTime"] = heartbeat
                 condition.update(status=status, lastHeartbeatTime=heartbeat, reason="Posted", message="")
-        updated = await self.client.replace(NODES, node, subresource="status")
-        version = updated["metadata"]["resourceVersion"]
-        await self.cached(NODES, name, lambda n: n["metadata"]["resourceVersion"] == version)
+        await self.client.replace(NODES, node, subresource="status")
+        # This status or a later version (the controller may already have tainted the node).
+        await self.cached(
+            NODES,
+            name,
+            lambda n: any(
+                c["type"] == condition_type and c["status"] == status and c["lastHeartbeatTime"] == heartbeat
+                for c in n["status"]["conditions"]
+            ),
+        )
 
     async def pod(self, name: str, node_name: str, *, tolerations: list | None = None) -> dict[str, Any]:
         spec: dict[str, Any] = {"nodeName": node_name, "containers": [{"name": "c", "image": "kubelab"}]}

@@ -176,6 +176,8 @@ async def refused(ip: str, port: int) -> bool:
         client = await connect(ip, port)
     except ConnectionRefusedError:
         return True
+    except ConnectionResetError:
+        return False  # the connect raced the listener closing: not settled yet, ask again
     await client.close()
     return False
 

@@ -8,6 +8,7 @@ import asyncio
 import signal
 import sqlite3
 import sys
+import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from control.store import (
     StoreUnavailableError,
     WatcherOverflowError,
 )
+from control.store import sqlite as sqlite_module
 
 from .conftest import sqlite_threads
 
@@ -122,6 +124,94 @@ async def test_writes_in_one_batch_see_each_other(sqlite_store: SqliteStore) -> 
     assert second.create_revision == deleted.revision + 1
     assert isinstance(duplicate, KeyExistsError)
     assert await sqlite_store.get("/batch/k") == second
+
+
+async def test_a_lone_write_commits_on_the_loop_thread(
+    sqlite_store: SqliteStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    committed_on: list[str] = []
+    commit = sqlite_module._Writer._commit
+
+    def spy(self: sqlite_module._Writer, batch: list, **kwargs: object) -> None:
+        committed_on.append(threading.current_thread().name)
+        commit(self, batch, **kwargs)
+
+    monkeypatch.setattr(sqlite_module._Writer, "_commit", spy)
+
+    await sqlite_store.create("/alone/a", b"x")
+    await asyncio.gather(*(sqlite_store.create(f"/alone/group-{n}", b"x") for n in range(5)))
+
+    assert committed_on[0] == threading.current_thread().name
+    assert set(committed_on[1:]) == {sqlite_module.WRITER_THREAD_NAME}
+
+
+async def test_a_write_waiting_to_commit_inline_is_not_overtaken(sqlite_store: SqliteStore) -> None:
+    first = asyncio.ensure_future(sqlite_store.create("/order/k", b"first"))
+    await asyncio.sleep(0)  # the first write is now yielding before its inline commit
+    deleted = await sqlite_store.delete("/order/k")
+
+    created = await first
+    assert deleted.succeeded and deleted.revision == created.mod_revision + 1
+
+
+async def test_a_write_cancelled_before_committing_inline_never_happens(sqlite_store: SqliteStore) -> None:
+    before = await sqlite_store.current_revision()
+    pending = asyncio.ensure_future(sqlite_store.create("/cancelled/k", b"x"))
+    await asyncio.sleep(0)
+
+    pending.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await pending
+
+    assert await sqlite_store.get("/cancelled/k") is None
+    later = await sqlite_store.create("/cancelled/other", b"x")
+    assert later.mod_revision == before + 1
+
+
+async def test_inline_and_group_commits_reach_watchers_in_revision_order(sqlite_store: SqliteStore) -> None:
+    """Lone writes (inline), bursts (the writer thread) and writes whose caller gave up, mixed."""
+    start = await sqlite_store.current_revision() + 1
+    watcher = sqlite_store.watch("/mixed/", start_revision=start)
+    abandoned = []
+    for round_ in range(30):
+        await sqlite_store.create(f"/mixed/alone-{round_}", b"x")
+        burst = [
+            asyncio.ensure_future(sqlite_store.create(f"/mixed/burst-{round_}-{n}", b"x")) for n in range(3)
+        ]
+        if round_ % 3 == 0:
+            await asyncio.sleep(0)
+            abandoned.append(burst[0])  # handed to the writer; cancelling the caller does not undo it
+            burst[0].cancel()
+        await sqlite_store.create(f"/mixed/after-{round_}", b"x")
+        await asyncio.gather(*burst, return_exceptions=True)
+
+    last = await sqlite_store.current_revision()
+    revisions: list[int] = []
+    async with asyncio.timeout(TIMEOUT):
+        async for batch in watcher:
+            revisions.extend(event.revision for event in batch)
+            if revisions[-1] >= last:
+                break
+    await watcher.aclose()
+    assert revisions == list(range(start, last + 1))
+    assert len((await sqlite_store.list("/mixed/")).items) == len(revisions) == 30 * 5
+
+
+async def test_the_writer_thread_checkpoints_after_inline_commits(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The write connection never checkpoints inside a commit, so without the writer thread's
+    checkpoints the WAL would hold every page ever written."""
+    monkeypatch.setattr(sqlite_module, "CHECKPOINT_PAGES", 40)
+    store = SqliteStore(tmp_path / "state.db")
+    await store.start()
+    try:
+        for n in range(300):  # lone writes: each commits inline, about 4 pages each
+            await store.create(f"/wal/{n}", b"v" * 5000)
+        wal_bytes = (tmp_path / "state.db-wal").stat().st_size
+    finally:
+        await store.close()
+    assert wal_bytes < 200 * 4096, f"the WAL grew to {wal_bytes} bytes: nothing checkpointed it"
 
 
 async def test_slow_watcher_is_cut_off_without_blocking_writers(tmp_path: Path) -> None:
