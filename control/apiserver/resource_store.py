@@ -66,6 +66,13 @@ def _rfc3339_second(epoch_second: int) -> str:
 # bytes from the kernel per create costs a syscall (and the GIL) on every write.
 _RANDOM = random.Random(os.urandom(32))
 
+_GENERATE_NAME_ATTEMPTS = 8
+"""Creates with generateName try this many names before AlreadyExists (upstream's limit)."""
+
+
+def _generated_name(prefix: object) -> str:
+    return str(prefix) + "".join(_RANDOM.choices(_GENERATE_NAME_ALPHABET, k=5))
+
 
 def _new_uid() -> str:
     return str(uuid.UUID(int=_RANDOM.getrandbits(128), version=4))
@@ -161,10 +168,9 @@ class ResourceStore:
         if not isinstance(metadata, dict):
             raise errors.bad_request("metadata must be an object")
         self._check_namespace_of_body(rt, metadata, namespace)
-        if not metadata.get("name") and metadata.get("generateName"):
-            metadata["name"] = str(metadata["generateName"]) + "".join(
-                _RANDOM.choices(_GENERATE_NAME_ALPHABET, k=5)
-            )
+        generated = not metadata.get("name") and bool(metadata.get("generateName"))
+        if generated:
+            metadata["name"] = _generated_name(metadata["generateName"])
         name = str(metadata.get("name") or "")
         if not name:
             raise errors.invalid(
@@ -220,10 +226,16 @@ class ResourceStore:
             if dry_run:
                 obj["metadata"]["resourceVersion"] = ""
                 return obj
-            try:
-                kv = await self.store.create(self.key(rt, namespace=namespace, name=name), value)
-            except KeyExistsError:
-                raise errors.already_exists(rt, name) from None
+            for attempt in range(1, _GENERATE_NAME_ATTEMPTS + 1):
+                try:
+                    kv = await self.store.create(self.key(rt, namespace=namespace, name=name), value)
+                    break
+                except KeyExistsError:
+                    if not generated or attempt == _GENERATE_NAME_ATTEMPTS:
+                        raise errors.already_exists(rt, name) from None
+                # The generated name was taken: another one, as upstream's RetryGenerateName.
+                name = obj["metadata"]["name"] = _generated_name(obj["metadata"]["generateName"])
+                value = for_storage(rt, obj) if rt.conversion is None else await storage_bytes(rt, obj)
         except BaseException:
             if allocated is not None:
                 allocated.release()

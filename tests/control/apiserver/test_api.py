@@ -12,6 +12,7 @@ import asyncio
 import orjson
 import pytest
 
+from control.apiserver import resource_store
 from tests.control.apiserver.conftest import RunningServer
 
 CM = "/api/v1/namespaces/default/configmaps"
@@ -126,6 +127,25 @@ async def test_generate_name(apiserver: RunningServer):
     _, second = await apiserver.request("POST", CM, body=body)
     assert first["metadata"]["name"].startswith("gen-") and len(first["metadata"]["name"]) == 9
     assert first["metadata"]["name"] != second["metadata"]["name"]
+
+
+async def test_a_generated_name_that_is_taken_is_generated_again(
+    apiserver: RunningServer, monkeypatch: pytest.MonkeyPatch
+):
+    """As upstream's RetryGenerateName: up to 8 names, then AlreadyExists."""
+    await apiserver.request("POST", CM, body=configmap("gen-taken"))
+    names = iter(["gen-taken", "gen-taken", "gen-fresh"])
+    monkeypatch.setattr(resource_store, "_generated_name", lambda prefix: next(names))
+    body = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"generateName": "gen-"}}
+
+    status, created = await apiserver.request("POST", CM, body=body)
+    assert (status, created["metadata"]["name"]) == (201, "gen-fresh")
+    status, got = await apiserver.request("GET", f"{CM}/gen-fresh")
+    assert status == 200 and got["metadata"]["generateName"] == "gen-"
+
+    monkeypatch.setattr(resource_store, "_generated_name", lambda prefix: "gen-taken")
+    status, refused = await apiserver.request("POST", CM, body=body)
+    assert (status, refused["reason"]) == (409, "AlreadyExists")
 
 
 async def test_not_found_and_missing_namespace(apiserver: RunningServer):
