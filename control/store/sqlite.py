@@ -18,9 +18,11 @@ revision. Three kinds of work run in three places:
   the write yields to the loop once, so writes that arrived together see each other and go
   to the writer as one group commit instead of queueing behind one inline fsync each.
 - **Checkpoints run on the writer thread**, never inside an inline commit: the write
-  connection has SQLite's automatic checkpoint off, and the writer checkpoints the WAL
-  (``PASSIVE``) once the commits since the last checkpoint add up to about SQLite's own
-  threshold (1000 pages). The loop is never blocked writing pages back to the database.
+  connection has SQLite's automatic checkpoint off. Once the commits since the last
+  checkpoint add up to about SQLite's own threshold (1000 pages), writes stop committing
+  inline; the next one goes to the writer thread, which commits it and then checkpoints the
+  WAL (``PASSIVE``), as SQLite's automatic checkpoint would inside that commit. The loop is
+  never blocked writing pages back to the database.
 - **Reads** run on a small thread pool, each thread with its own read-only connection; WAL
   lets them proceed while the writer commits. Reads at "latest" read at the revision the
   loop last saw committed, so a list and its revision always agree.
@@ -109,9 +111,6 @@ class _Request:
 _Outcome = tuple[asyncio.Future[Any], Any, StoreError | None]
 _CommitCallback = Callable[[int, list[_Outcome], list[Event]], None]
 
-_CHECKPOINT = object()
-"""Queued (by the loop, after inline commits) to make the writer thread checkpoint."""
-
 
 def _translate(exc: sqlite3.Error) -> StoreError:
     """The one place sqlite3 errors become store errors."""
@@ -149,7 +148,7 @@ class _Writer(threading.Thread):
         on_commit: _CommitCallback,
     ) -> None:
         super().__init__(name=WRITER_THREAD_NAME, daemon=True)
-        self.requests: queue.SimpleQueue[_Request | object | None] = queue.SimpleQueue()
+        self.requests: queue.SimpleQueue[_Request | None] = queue.SimpleQueue()
         # Written only by this thread (after start); plain reads elsewhere are safe.
         self.revision = revision
         self.compacted = compacted
@@ -169,7 +168,7 @@ class _Writer(threading.Thread):
                 first = self.requests.get()
                 if first is None:
                     return
-                batch = [] if first is _CHECKPOINT else [first]
+                batch = [first]
                 while len(batch) < _MAX_BATCH:
                     try:
                         request = self.requests.get_nowait()
@@ -178,11 +177,9 @@ class _Writer(threading.Thread):
                     if request is None:
                         stopping = True
                         break
-                    if request is not _CHECKPOINT:
-                        batch.append(request)
+                    batch.append(request)
                 with self._connection_lock:
-                    if batch:
-                        self._commit(batch, deliver=self._deliver)
+                    self._commit(batch, deliver=self._deliver)
                     if self.pages_since_checkpoint >= CHECKPOINT_PAGES:
                         self._checkpoint_locked()
         finally:
@@ -592,7 +589,11 @@ class SqliteStore:
             # writer first, and this one joins its group commit.
             self._inline_candidate = None
             self._hand_to_writer(writer, waiting)
-        elif request.op is not _Op.COMPACT and not self._undelivered:
+        elif (
+            request.op is not _Op.COMPACT
+            and not self._undelivered
+            and writer.pages_since_checkpoint < CHECKPOINT_PAGES  # else the writer commits, then checkpoints
+        ):
             return await self._write_alone(writer, request)
         self._hand_to_writer(writer, request)
         return await request.future
@@ -609,10 +610,8 @@ class SqliteStore:
         if self._inline_candidate is request:
             self._inline_candidate = None
             self._open_writer()  # closed meanwhile: fail instead of queueing after the stop
-            if writer.commit_inline(request, deliver=self._on_commit):
-                if writer.pages_since_checkpoint >= CHECKPOINT_PAGES:
-                    writer.requests.put(_CHECKPOINT)
-            else:  # the writer thread is using the connection (checkpoint, or finishing a batch)
+            if not writer.commit_inline(request, deliver=self._on_commit):
+                # The writer thread is using the connection (finishing a batch, checkpointing).
                 self._hand_to_writer(writer, request)
         return await request.future
 
