@@ -102,10 +102,15 @@ class WatchHub:
     def publish(self, events: list[Event]) -> None:
         """Hand one committed batch (in revision order) to every matching subscription."""
         overflowed: list[Subscription] = []
+        # Most batches are one write: test its key against each prefix, no list per prefix.
+        only_key = events[0].kv.key if len(events) == 1 else None
         for prefix, subscriptions in self._by_prefix.items():
-            matching = (
-                events if not prefix else [event for event in events if event.kv.key.startswith(prefix)]
-            )
+            if only_key is not None:
+                matching = events if only_key.startswith(prefix) else None
+            else:
+                matching = (
+                    events if not prefix else [event for event in events if event.kv.key.startswith(prefix)]
+                )
             if not matching:
                 continue
             for subscription in subscriptions:
