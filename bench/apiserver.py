@@ -24,7 +24,7 @@ and prints one table (the load generator runs on uvloop, as the server does):
 - watch fan-out: 500 watchers on one namespace; one write; the delay from sending the
   write to each watcher reading its event. Target p99 <= 50 ms.
 
-    .venv/bin/python -m bench.apiserver [--creates N] [--pods N] [--watchers N]
+    .venv/bin/python -m bench.apiserver [--creates N] [--rounds N] [--pods N] [--watchers N]
 """
 
 from __future__ import annotations
@@ -454,7 +454,10 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument(
-        "--creates", type=int, default=1000, help="creates per write measurement (default 1000)"
+        "--creates",
+        type=int,
+        default=1000,
+        help="creates per write measurement; the 1-client ones are split over the rounds (default 1000)",
     )
     parser.add_argument(
         "--rounds", type=int, default=5, help="alternating anchor / 1-client rounds (default 5)"
