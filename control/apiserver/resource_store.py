@@ -235,7 +235,7 @@ class ResourceStore:
                         raise errors.already_exists(rt, name) from None
                 # The generated name was taken: another one, as upstream's RetryGenerateName.
                 name = obj["metadata"]["name"] = _generated_name(obj["metadata"]["generateName"])
-                value = for_storage(rt, obj) if rt.conversion is None else await storage_bytes(rt, obj)
+                value = await storage_bytes(rt, obj)
         except BaseException:
             if allocated is not None:
                 allocated.release()

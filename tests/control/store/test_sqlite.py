@@ -172,7 +172,6 @@ async def test_inline_and_group_commits_reach_watchers_in_revision_order(sqlite_
     """Lone writes (inline), bursts (the writer thread) and writes whose caller gave up, mixed."""
     start = await sqlite_store.current_revision() + 1
     watcher = sqlite_store.watch("/mixed/", start_revision=start)
-    abandoned = []
     for round_ in range(30):
         await sqlite_store.create(f"/mixed/alone-{round_}", b"x")
         burst = [
@@ -180,8 +179,7 @@ async def test_inline_and_group_commits_reach_watchers_in_revision_order(sqlite_
         ]
         if round_ % 3 == 0:
             await asyncio.sleep(0)
-            abandoned.append(burst[0])  # handed to the writer; cancelling the caller does not undo it
-            burst[0].cancel()
+            burst[0].cancel()  # handed to the writer: cancelling the caller does not undo it
         await sqlite_store.create(f"/mixed/after-{round_}", b"x")
         await asyncio.gather(*burst, return_exceptions=True)
 
