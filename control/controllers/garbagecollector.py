@@ -26,7 +26,8 @@ awaits), so it needs no lock.
   already has, else in the background; always with a uid precondition.
 
 An owner being deleted in the foreground (``deletionTimestamp`` and the
-``foregroundDeletion`` finalizer) queues all its dependents, waits until none of those with
+``foregroundDeletion`` finalizer) queues all its dependents (and any the graph learns of
+later: the owner's and the dependent's informers deliver in either order), waits until none of those with
 ``blockOwnerDeletion: true`` is left, and then loses the finalizer, so the API server
 deletes it.
 
@@ -204,6 +205,10 @@ class DependencyGraph:
                     virtual=True,
                 )
                 self._attempt_delete(owner_uid)  # does it exist at all?
+            elif owner.deleting_dependents and owner_uid not in old:
+                # Seen after its owner began a foreground deletion (the two informers' events
+                # arrive in either order): it is one of the dependents to delete.
+                self._attempt_delete(uid)
             owner.dependents.add(uid)
         node.owners = owners
 

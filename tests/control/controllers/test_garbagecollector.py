@@ -224,6 +224,21 @@ def test_graph_links_owners_and_dependents_through_virtual_nodes():
     assert orphans == ["rs"]
 
 
+def test_a_dependent_seen_after_its_owner_began_foreground_deletion_is_queued():
+    """The owner's and the dependent's informers deliver in either order."""
+    deletes: list[str] = []
+    graph = DependencyGraph(attempt_delete=deletes.append, attempt_orphan=lambda uid: None)
+    graph.observe(_obj("rs", kind="ReplicaSet", finalizers=("foregroundDeletion",), deleting=True))
+    deletes.clear()
+
+    graph.observe(_obj("cm", "rs", kind="ConfigMap"))
+
+    assert deletes == ["cm"] and graph.nodes["rs"].dependents == {"cm"}
+    deletes.clear()
+    graph.observe(_obj("cm", "rs", kind="ConfigMap"))  # an update with the same owners: once is enough
+    assert deletes == []
+
+
 def test_graph_forgets_virtual_owners_nobody_references():
     graph = DependencyGraph(attempt_delete=lambda uid: None, attempt_orphan=lambda uid: None)
     graph.observe(_obj("pod-a", "rs-1"))
