@@ -1,7 +1,7 @@
 """The API server process: HTTPS, authentication, routing to the verb handlers, health,
 discovery, OpenAPI and metrics; start-up and orderly shutdown.
 
-One catch-all aiohttp route hands every request to :class:`APIServer.handle`, which
+aiohttp's low-level server hands every request to :class:`APIServer.handle`, which
 authenticates, parses the path into a RequestInfo, finds the kind in the registry and
 calls the verb's handler. Every failure is a StatusError rendered once, here; anything
 else is a bug, logged and answered as a 500 Status (never a bare traceback).
