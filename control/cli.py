@@ -30,7 +30,7 @@ import shutil
 import signal
 import sys
 import time
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from importlib import metadata
 from pathlib import Path
@@ -55,9 +55,15 @@ EXIT_NOT_RUNNING = 3
 EXIT_INTERRUPTED = 130
 
 DEFAULT_UP_TIMEOUT = 60.0
-# kube-controller-manager's --secure-port (control.controllers.metrics_serving.DEFAULT_SECURE_PORT, not
-# imported here: its HTTP machinery would slow every command down)
+# kube-controller-manager's and kube-scheduler's --secure-port defaults
 DEFAULT_CONTROLLERS_SECURE_PORT = 10257
+DEFAULT_SCHEDULER_SECURE_PORT = 10259
+# Each component's secure-port flag, and its upstream name (in its secure port's user agent).
+_SECURE_PORT_FLAGS = {
+    "controller-manager": "--controllers-secure-port",
+    "scheduler": "--scheduler-secure-port",
+}
+_UPSTREAM_NAMES = {"controller-manager": "kube-controller-manager", "scheduler": "kube-scheduler"}
 DEFAULT_DOWN_TIMEOUT = 30.0
 
 log = logging.getLogger("kubelab")
@@ -96,9 +102,9 @@ def _server(args: argparse.Namespace) -> int:
     settings = _settings_from_flags(layout, args)
     _configure_logging(settings.log_level)
     components = _components(args.components)
-    secure_port = args.controllers_secure_port or None
+    secure_ports = _secure_ports(args, components=components)
     if "apiserver" not in components:
-        return _controllers(layout, components=components, secure_port=secure_port)
+        return _controllers(layout, components=components, secure_ports=secure_ports)
     try:
         with lab.claim_pidfile(layout.pid_file(lab.SERVER)):
             lab.check_port_free(host=settings.bind_address, port=settings.api_port)
@@ -119,7 +125,7 @@ def _server(args: argparse.Namespace) -> int:
                     url=settings.server_url,
                     layout=layout,
                     components=components,
-                    secure_port=secure_port,
+                    secure_ports=secure_ports,
                 )
             )
     except (lab.LabError, PKIError) as exc:
@@ -317,7 +323,8 @@ def _start_controllers(layout: lab.Layout, settings: lab.Settings) -> None:
         )
         _progress(
             f"started the controller manager and the scheduler (log {layout.log_file(lab.CONTROLLERS)}; "
-            f"health and metrics on https://127.0.0.1:{DEFAULT_CONTROLLERS_SECURE_PORT})"
+            f"health and metrics on https://127.0.0.1:{DEFAULT_CONTROLLERS_SECURE_PORT} for the controller "
+            f"manager, https://127.0.0.1:{DEFAULT_SCHEDULER_SECURE_PORT} for the scheduler)"
         )
 
 
@@ -601,7 +608,22 @@ def _components(text: str) -> tuple[str, ...]:
     return chosen
 
 
-def _controllers(layout: lab.Layout, *, components: tuple[str, ...], secure_port: int | None) -> int:
+def _secure_ports(args: argparse.Namespace, *, components: tuple[str, ...]) -> dict[str, int]:
+    """The secure port of each of ``components`` that serves one (port 0: none), by component.
+
+    Two components of one process on the same port is a SettingsError naming both flags: the
+    second could never listen."""
+    given = {"controller-manager": args.controllers_secure_port, "scheduler": args.scheduler_secure_port}
+    ports = {component: port for component, port in given.items() if port and component in components}
+    if len(set(ports.values())) < len(ports):
+        raise lab.SettingsError(
+            f"{' and '.join(_SECURE_PORT_FLAGS[component] for component in ports)} are both "
+            f"{next(iter(ports.values()))}; each component needs a port of its own (0 for none)"
+        )
+    return ports
+
+
+def _controllers(layout: lab.Layout, *, components: tuple[str, ...], secure_ports: Mapping[str, int]) -> int:
     """The controller manager and/or the scheduler without the API server: a process of
     their own (what `up` runs, so they use the second CPU), as clients of the lab's API."""
     try:
@@ -609,7 +631,7 @@ def _controllers(layout: lab.Layout, *, components: tuple[str, ...], secure_port
             log.info(
                 "control-plane components starting", extra={"components": components, "pid": os.getpid()}
             )
-            _run(_components_until_signalled(layout, components=components, secure_port=secure_port))
+            _run(_components_until_signalled(layout, components=components, secure_ports=secure_ports))
     except lab.LabError as exc:
         log.error(str(exc))
         return EXIT_FAILED
@@ -618,11 +640,11 @@ def _controllers(layout: lab.Layout, *, components: tuple[str, ...], secure_port
 
 
 async def _components_until_signalled(
-    layout: lab.Layout, *, components: tuple[str, ...], secure_port: int | None
+    layout: lab.Layout, *, components: tuple[str, ...], secure_ports: Mapping[str, int]
 ) -> None:
     stop = _stop_on_signals()
     await asyncio.gather(
-        *_start_components(layout, components=components, stop=stop, secure_port=secure_port)
+        *_start_components(layout, components=components, stop=stop, secure_ports=secure_ports)
     )
 
 
@@ -632,7 +654,7 @@ async def _serve_until_signalled(
     url: str,
     layout: lab.Layout,
     components: tuple[str, ...] = CONTROL_PLANE,
-    secure_port: int | None = None,
+    secure_ports: Mapping[str, int] | None = None,
 ) -> None:
     """The API server, then (once it is ready) the controller manager and the scheduler in
     the same event loop, each as its own API client, until SIGTERM/SIGINT."""
@@ -650,7 +672,7 @@ async def _serve_until_signalled(
     await asyncio.wait({tasks[0], waiting}, return_when=asyncio.FIRST_COMPLETED)
     waiting.cancel()
     if ready.is_set():
-        tasks.extend(_start_components(layout, components=components, stop=stop, secure_port=secure_port))
+        tasks.extend(_start_components(layout, components=components, stop=stop, secure_ports=secure_ports))
     try:
         await asyncio.gather(*tasks)
     finally:
@@ -662,24 +684,28 @@ def _start_components(
     *,
     components: tuple[str, ...],
     stop: asyncio.Event,
-    secure_port: int | None = None,
+    secure_ports: Mapping[str, int] | None = None,
 ) -> list[asyncio.Task[None]]:
-    """Tasks running ``components`` (controller-manager, scheduler) until ``stop``; with
-    ``secure_port``, also their health and metrics over HTTPS on 127.0.0.1:<port>."""
+    """Tasks running ``components`` (controller-manager, scheduler) until ``stop``; each one named in
+    ``secure_ports`` also serves its own health and metrics over HTTPS on 127.0.0.1:<port>, as
+    kube-controller-manager on 10257 and kube-scheduler on 10259.
+
+    Everything that can fail (options, kubeconfigs, the serving certificate) is done before the
+    first task starts, so a failure leaves nothing running."""
     from control.client.config import load_kubeconfig
 
+    ports = {component: port for component, port in (secure_ports or {}).items() if component in components}
+    configs = {
+        component: load_kubeconfig(layout.component_kubeconfig(component))
+        for component in ("controller-manager", "scheduler")
+        if component in components
+    }
+    if ports:
+        _ensure_serving_certificate(layout)
     # Each component's start is bound to its own configuration now (functools.partial), not
     # looked up when it (re)starts: a closure over one `config` variable would hand every
     # component the last one loaded.
     started = []
-    manager_extra: dict[str, Any] = {}
-    scheduler_extra: dict[str, Any] = {}
-    served = [name for name in components if name in ("controller-manager", "scheduler")]
-    if secure_port is not None and served:
-        registry, checks, serving = _secure_port(layout, user=served[0], port=secure_port, stop=stop)
-        started.append(serving)
-        manager_extra["health"] = checks
-        scheduler_extra["registry"] = registry
     if "controller-manager" in components:
         from control.controllers.manager import (
             ControllerOptions,
@@ -687,11 +713,8 @@ def _start_components(
             expect_informer_sync,
             run_controller_manager,
         )
+        from control.controllers.metrics import install_workqueue_metrics
 
-        if "health" in manager_extra:
-            expect_informer_sync(manager_extra["health"])
-
-        config = load_kubeconfig(layout.component_kubeconfig("controller-manager"))
         try:
             environment = ControllerOptions.from_environment()
         except OptionsError as exc:
@@ -703,6 +726,22 @@ def _start_components(
             use_service_account_credentials=True,
             storage_dir=str(lab.storage_dir(layout)),  # the local-path provisioner's volumes
         )
+        config = configs["controller-manager"]
+        manager_extra: dict[str, Any] = {}
+        if "controller-manager" in ports:
+            serving = _secure_port(
+                layout,
+                component="controller-manager",
+                port=ports["controller-manager"],
+                config=config,
+                stop=stop,
+            )
+            # The controllers build their own queues: the provider is process-wide, the manager's.
+            install_workqueue_metrics(serving.registry)
+            expect_informer_sync(serving.checks)
+            config = serving.config
+            manager_extra["health"] = serving.checks
+            started.append(serving.task)
         started.append(
             asyncio.create_task(
                 _keep_running(
@@ -716,9 +755,18 @@ def _start_components(
             )
         )
     if "scheduler" in components:
-        from control.scheduler.run import run_scheduler
+        from control.scheduler.run import expect_handler_sync, run_scheduler
 
-        scheduler_config = load_kubeconfig(layout.component_kubeconfig("scheduler"))
+        scheduler_config = configs["scheduler"]
+        scheduler_extra: dict[str, Any] = {}
+        if "scheduler" in ports:
+            serving = _secure_port(
+                layout, component="scheduler", port=ports["scheduler"], config=scheduler_config, stop=stop
+            )
+            expect_handler_sync(serving.checks)
+            scheduler_config = serving.config
+            scheduler_extra.update(registry=serving.registry, health=serving.checks)
+            started.append(serving.task)
         started.append(
             asyncio.create_task(
                 _keep_running(
@@ -732,17 +780,9 @@ def _start_components(
     return started
 
 
-def _secure_port(
-    layout: lab.Layout, *, user: str, port: int, stop: asyncio.Event
-) -> tuple[CollectorRegistry, HealthChecks, asyncio.Task[None]]:
-    """The components' metrics registry (the client library's hooks pointed at it), their health
-    checks, and the task serving both on 127.0.0.1:<port> as kube-controller-manager's 10257,
-    with a serving certificate from the lab CA. Authentication and authorization are asked of
-    the API server as component ``user``'s kubeconfig (upstream lets both controller-manager and
-    scheduler create token and access reviews)."""
-    from control.client.config import load_kubeconfig
-    from control.controllers.metrics import component_registry, install_client_metrics
-    from control.controllers.metrics_serving import HealthChecks, ServingConfig
+def _ensure_serving_certificate(layout: lab.Layout) -> None:
+    """The secure ports' serving certificate (``localhost`` and 127.0.0.1, from the lab CA; one for
+    both components, as they serve on the same address)."""
     from control.pki import ensure_controllers_serving_certificate, load_ca
 
     files = layout.pki
@@ -750,47 +790,84 @@ def _secure_port(
         ca = load_ca(cert_file=files.ca_cert, key_file=files.ca_key)
         ensure_controllers_serving_certificate(files=files, ca=ca)
     except (PKIError, OSError) as exc:
-        raise lab.LabError(f"the controllers' serving certificate: {exc}") from exc
+        raise lab.LabError(f"the secure ports' serving certificate: {exc}") from exc
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class _Serving:
+    """One component's secure port: ``config`` is the component's client configuration with its
+    requests counted in ``registry``, which ``task`` serves with ``checks``."""
+
+    config: ClientConfig
+    registry: CollectorRegistry
+    checks: HealthChecks
+    task: asyncio.Task[None]
+
+
+def _secure_port(
+    layout: lab.Layout, *, component: str, port: int, config: ClientConfig, stop: asyncio.Event
+) -> _Serving:
+    """``component``'s own metrics registry (its REST client requests counted there through its
+    client configuration), its health checks, and the task serving both on 127.0.0.1:<port> with
+    the certificate :func:`_ensure_serving_certificate` made. Authentication and authorization are
+    asked of the API server as the component's own user (upstream lets both the controller manager
+    and the scheduler create token and access reviews)."""
+    from control.controllers.metrics import component_registry, with_request_metrics
+    from control.controllers.metrics_serving import HealthChecks, ServingConfig
+
+    files = layout.pki
     registry = component_registry()
-    install_client_metrics(registry)
+    counted = with_request_metrics(config, registry=registry)
     checks = HealthChecks()
     checks.add("shutdown", lambda: "shutting down" if stop.is_set() else None, endpoints=("readyz",))
-    config = ServingConfig(
+    serving = ServingConfig(
         port=port,
         cert_file=files.controllers_serving_cert,
         key_file=files.controllers_serving_key,
         client_ca_file=files.ca_cert,
     )
-    client_config = load_kubeconfig(layout.component_kubeconfig(user))
     task = asyncio.create_task(
         _serve_secure_port(
-            config=config, client_config=client_config, checks=checks, registry=registry, stop=stop
+            component=component,
+            config=serving,
+            client_config=counted,
+            checks=checks,
+            registry=registry,
+            stop=stop,
         ),
-        name="secure port",
+        name=f"{component} secure port",
     )
-    return registry, checks, task
+    return _Serving(config=counted, registry=registry, checks=checks, task=task)
 
 
 async def _serve_secure_port(
     *,
+    component: str,
     config: ServingConfig,
     client_config: ClientConfig,
     checks: HealthChecks,
     registry: CollectorRegistry,
     stop: asyncio.Event,
 ) -> None:
-    """Serve until ``stop``; an address already taken is logged and the components run on without."""
+    """Serve until ``stop``; an address already taken is logged and the component runs on without."""
     from control.controllers.metrics_serving import ServingError, serve_until_stopped
 
     try:
         await serve_until_stopped(
-            config=config, client_config=client_config, checks=checks, registry=registry, stop=stop
+            component=_UPSTREAM_NAMES[component],
+            config=config,
+            client_config=client_config,
+            checks=checks,
+            registry=registry,
+            stop=stop,
         )
     except ServingError as exc:
         log.error(
-            "%s; the components run on without health and metrics serving "
-            "(choose another port with --controllers-secure-port, or 0 for none)",
+            "%s; the %s runs on without health and metrics serving "
+            "(choose another port with %s, or 0 for none)",
             exc,
+            component,
+            _SECURE_PORT_FLAGS[component],
         )
 
 
@@ -1143,9 +1220,18 @@ def _build_parser() -> argparse.ArgumentParser:
         type=_secure_port_number,
         default=DEFAULT_CONTROLLERS_SECURE_PORT,
         metavar="PORT",
-        help="serve the controller manager's and the scheduler's /healthz, /livez, /readyz and /metrics over "
-        f"HTTPS on 127.0.0.1:PORT, as kube-controller-manager (default: {DEFAULT_CONTROLLERS_SECURE_PORT}; "
-        "0 for none)",
+        help="serve the controller manager's /healthz, /livez, /readyz (to anyone) and /metrics (its workqueue "
+        "and REST client metrics, to users the API server authorizes) over HTTPS on 127.0.0.1:PORT, as "
+        f"kube-controller-manager's --secure-port (default: {DEFAULT_CONTROLLERS_SECURE_PORT}; 0 for none)",
+    )
+    server.add_argument(
+        "--scheduler-secure-port",
+        type=_secure_port_number,
+        default=DEFAULT_SCHEDULER_SECURE_PORT,
+        metavar="PORT",
+        help="serve the scheduler's /healthz, /livez, /readyz (to anyone) and /metrics (its scheduling and REST "
+        "client metrics, to users the API server authorizes) over HTTPS on 127.0.0.1:PORT, as "
+        f"kube-scheduler's --secure-port (default: {DEFAULT_SCHEDULER_SECURE_PORT}; 0 for none)",
     )
     _add_aggregation_flags(server)
     server.set_defaults(command="server", run=_server)

@@ -423,8 +423,9 @@ def ensure_kubelet_serving_certificate(
 def ensure_controllers_serving_certificate(
     *, files: PKIFiles, ca: CertificateAuthority, now: datetime | None = None
 ) -> Outcome:
-    """The serving certificate of the controllers process's secure port (kube-controller-manager's
-    10257): ``localhost`` and 127.0.0.1, signed by the lab CA so clients of the lab trust it."""
+    """The serving certificate of the controllers process's secure ports (kube-controller-manager's
+    10257 and kube-scheduler's 10259, both on 127.0.0.1): ``localhost`` and 127.0.0.1, signed by
+    the lab CA so clients of the lab trust it."""
     return ensure_serving_certificate(
         ca=ca,
         cert_file=files.controllers_serving_cert,

@@ -34,12 +34,15 @@ import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import yaml
 
 from control.client.tokensource import TokenSource
+
+if TYPE_CHECKING:
+    from control.client.rest import RequestMetrics
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +91,11 @@ class ClientConfig:
     them. A ``token_source`` (see :mod:`control.client.tokensource`) is a bearer token asked for
     before every request and replaced after a 401; it excludes the other three. Secrets are left
     out of ``repr``.
+
+    ``request_metrics`` measures the API requests of every client made from this configuration
+    (and from those derived from it, such as :meth:`with_token_source`'s): each component gives
+    its own configuration its own sink, so two components in one process keep their
+    ``rest_client_*`` metrics apart. ``None`` (what a kubeconfig loads as) measures nothing.
     """
 
     server: str
@@ -105,6 +113,7 @@ class ClientConfig:
     impersonate: Impersonation | None = None
     proxy_url: str | None = None
     token_source: TokenSource | None = field(default=None, repr=False, compare=False)
+    request_metrics: RequestMetrics | None = field(default=None, repr=False, compare=False)
     # Where this configuration came from, for messages ("kubeconfig /x/config, context lab").
     source: str = ""
 

@@ -21,12 +21,15 @@ and builds ``/api/v1/namespaces/<ns>/pods/<name>/status``-style paths — and it
 The client must be created and used inside a running event loop (aiohttp's rule); close it
 with ``await client.close()`` or use it as an async context manager.
 
-Request metrics go through a hook, as client-go's ``tools/metrics``: the library defines
-:class:`RequestMetrics` and a component installs real ones with :func:`register_request_metrics`
-(``control.controllers.metrics`` makes component-base's ``rest_client_requests_total`` and
-``rest_client_request_duration_seconds``). Every attempt counts one result — its status code, or
-``<error>`` when no answer came — and every non-streaming request one latency, retries and the
-reading of the answer included. Without a hook nothing is measured.
+Request metrics go through a seam, as client-go's ``tools/metrics``: the library defines
+:class:`RequestMetrics` and a component puts real ones in its configuration's
+``request_metrics`` (``control.controllers.metrics`` makes component-base's
+``rest_client_requests_total`` and ``rest_client_request_duration_seconds``). Unlike client-go's
+process-wide ``metrics.Register``, the sink travels with the configuration, so the controller
+manager and the scheduler sharing a process each count only their own requests. Every attempt
+counts one result — its status code, or ``<error>`` when no answer came — and every non-streaming
+request one latency, retries and the reading of the answer included. A configuration without
+``request_metrics`` measures nothing.
 """
 
 from __future__ import annotations
@@ -99,13 +102,6 @@ class RequestMetrics:
 
 
 ERROR_CODE = "<error>"  # the code label of an attempt that got no answer, as client-go's
-_request_metrics: RequestMetrics | None = None
-
-
-def register_request_metrics(metrics: RequestMetrics | None) -> None:
-    """Measure every client's requests from now on with ``metrics`` (``None``: stop measuring)."""
-    global _request_metrics
-    _request_metrics = metrics
 
 
 @dataclass(frozen=True, slots=True)
@@ -399,6 +395,7 @@ class RESTClient:
         self.config = config
         self._base = config.server.rstrip("/")
         self._host = urlsplit(self._base).netloc
+        self._metrics = config.request_metrics
         self._auth = Authenticator(config, clock=clock)
         self._max_retries = max_retries
         self._clock = clock
@@ -455,7 +452,7 @@ class RESTClient:
             extra: dict[str, Any] = {}
             if self.config.tls_server_name:
                 extra["server_hostname"] = self.config.tls_server_name
-            metrics = _request_metrics
+            metrics = self._metrics
             try:
                 session = self._stream_session if client_timeout is self._stream_timeout else self._session
                 response = await session.request(
@@ -568,7 +565,7 @@ class RESTClient:
                 except _TRANSPORT_ERRORS as exc:
                     raise TransportError(f"{method} {url}: reading the answer: {exc!r}") from exc
         finally:
-            metrics = _request_metrics
+            metrics = self._metrics
             if metrics is not None:
                 metrics.latency.observe(verb=method, host=self._host, seconds=time.perf_counter() - started)
         if not 200 <= response.status <= 206:

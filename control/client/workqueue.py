@@ -22,7 +22,10 @@ deciding whether to ``add`` or ``get``.
 **Metrics** come through a :class:`MetricsProvider` (client-go's ``workqueue.MetricsProvider``):
 the client library defines only the seam, and a component installs a provider that makes real
 metrics (``control.controllers.metrics`` makes k8s.io/component-base's Prometheus ones) with
-:func:`set_metrics_provider`, or hands one to a queue as ``metrics_provider``. Without one a queue
+:func:`set_metrics_provider`, or hands one to a queue as ``metrics_provider``. The process-wide
+provider is client-go's ``workqueue.SetProvider``: controllers build their own queues, by name,
+so the component that runs them (the controller manager) installs it once; a process whose other
+components build no queues (the scheduler) loses nothing by its being global. Without one a queue
 keeps no metrics at all: the hot path then costs one ``is None`` test per add, get and done. With
 one, each queue counts as client-go's ``defaultQueueMetrics`` does: ``depth`` is the number of
 dirty keys (a key re-added while processed counts at once, though it is handed out only after

@@ -34,8 +34,10 @@ healthy nodes flap.
 
 Given ``health`` (the controllers process's secure port, ``control.controllers.metrics_serving``),
 the manager adds an ``informer-sync`` check to ``/readyz``: ready once every shared informer has
-synced. The workqueue and REST client metrics come from the process-wide hooks the process
-installs (``control.controllers.metrics``), not from the manager.
+synced. The metrics are not the manager's either: the workqueue metrics come from the
+process-wide provider the process installs, and the REST client metrics from the sink the
+process puts in the manager's client configuration (``control.controllers.metrics``); the
+ServiceAccount clients it derives from that configuration count into the same sink.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The controllers process's Prometheus metrics: what k8s.io/component-base registers for
+"""The control-plane components' client metrics: what k8s.io/component-base registers for
 kube-controller-manager and kube-scheduler, on prometheus-client.
 
 The client library only defines seams — :class:`control.client.workqueue.MetricsProvider` and
@@ -15,16 +15,25 @@ The client library only defines seams — :class:`control.client.workqueue.Metri
   ``rest_client_requests_total{code,method,host}`` and
   ``rest_client_request_duration_seconds{verb,host}`` with upstream's buckets.
 
-:func:`component_registry` makes a registry with these plus the process, platform (Python) and
-garbage-collector collectors, and :func:`install_client_metrics` points the client library's
-hooks at it. Everything lives in the registry passed in, so tests use a fresh one each.
+:func:`component_registry` makes one component's registry, with the process, platform (Python) and
+garbage-collector collectors. Each component has its own, served on its own port (the controller
+manager's 10257, the scheduler's 10259), even when both run in one process:
+
+- :func:`with_request_metrics` gives a client configuration a sink counting into one registry;
+  every client made from that configuration (and from configurations derived from it, such as the
+  controllers' ServiceAccount clients) counts there, and no other component's does;
+- :func:`install_workqueue_metrics` points the process-wide workqueue provider at one registry:
+  the controllers build their own queues, so that hook stays global, and only the controller
+  manager installs it (the scheduler builds no workqueues).
+
+Everything lives in the registry passed in, so tests use a fresh one each.
 """
 
 from __future__ import annotations
 
 from bisect import bisect_left
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
@@ -35,6 +44,7 @@ from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
 
 from control.client import rest, workqueue
+from control.client.config import ClientConfig
 
 # prometheus.ExponentialBuckets(10e-9, 10, 10): 10 ns .. 10 s
 WORKQUEUE_BUCKETS = tuple(10e-9 * 10**power for power in range(10))
@@ -237,8 +247,13 @@ def component_registry() -> CollectorRegistry:
     return registry
 
 
-def install_client_metrics(registry: CollectorRegistry) -> None:
-    """Count every workqueue built from now on and every API request of this process in ``registry``
-    (once per process: the hooks are process-wide, as client-go's)."""
+def with_request_metrics(config: ClientConfig, *, registry: CollectorRegistry) -> ClientConfig:
+    """``config`` with the API requests of every client made from it counted in ``registry``
+    (``rest_client_*``; once per registry, whose metric names can be registered only once)."""
+    return replace(config, request_metrics=RESTClientMetrics(registry).request_metrics)
+
+
+def install_workqueue_metrics(registry: CollectorRegistry) -> None:
+    """Count every workqueue built from now on in ``registry`` (``workqueue_*``; once per process:
+    the hook is process-wide, as client-go's ``workqueue.SetProvider``)."""
     workqueue.set_metrics_provider(WorkqueueMetricsProvider(registry))
-    rest.register_request_metrics(RESTClientMetrics(registry).request_metrics)

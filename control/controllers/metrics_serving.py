@@ -1,5 +1,6 @@
-"""The controllers process's secure port: health and metrics over HTTPS, as kube-controller-manager
-serves them on 127.0.0.1:10257.
+"""A control-plane component's secure port: health and metrics over HTTPS, as kube-controller-manager
+serves them on 127.0.0.1:10257 and kube-scheduler on 127.0.0.1:10259. Each component has a port of
+its own, with its own checks and registry, even when both run in one process.
 
 Paths:
 
@@ -9,8 +10,9 @@ Paths:
   (``[-]name failed: reason withheld``; the reason goes to the log only, the endpoint being public);
   ``?exclude=name`` skips a check (``[+]name excluded: ok``); ``/<endpoint>/<name>`` runs one check
   (``ok`` or ``internal server error: <reason>``);
-- ``/metrics``: the process's Prometheus registry (workqueue, REST client, scheduler, process and
-  Python collectors: see ``control.controllers.metrics``).
+- ``/metrics``: the component's Prometheus registry (its REST client requests; the controller
+  manager's workqueues or the scheduler's ``scheduler_*``; process and Python collectors: see
+  ``control.controllers.metrics``).
 
 Who may call is delegated to the API server, as upstream's ``--authentication-kubeconfig`` and
 ``--authorization-kubeconfig`` do, through the component's own client:
@@ -59,9 +61,7 @@ from control.pki import serving_ssl_context
 
 log = logging.getLogger("kubelab.controllers.serving")
 
-DEFAULT_SECURE_PORT = 10257  # kube-controller-manager's --secure-port
 DEFAULT_BIND_ADDRESS = "127.0.0.1"
-USER_AGENT = "kube-controller-manager/kubelab (secure serving)"
 HEALTH_ENDPOINTS = ("healthz", "livez", "readyz")
 ALWAYS_ALLOW_PATHS = tuple(f"/{endpoint}" for endpoint in HEALTH_ENDPOINTS)
 CACHE_TTL = 10.0  # seconds; upstream's delegated token and authorization cache TTLs
@@ -283,7 +283,7 @@ class ServingConfig:
     """Where and with what certificate to serve; ``client_ca_file`` verifies client certificates."""
 
     bind_address: str = DEFAULT_BIND_ADDRESS
-    port: int = DEFAULT_SECURE_PORT
+    port: int
     cert_file: Path
     key_file: Path
     client_ca_file: Path
@@ -400,17 +400,19 @@ class SecureServer:
 
 async def serve_until_stopped(
     *,
+    component: str,
     config: ServingConfig,
     client_config: ClientConfig,
     checks: HealthChecks,
     registry: CollectorRegistry,
     stop: asyncio.Event,
 ) -> None:
-    """Serve until ``stop`` is set, reviewing callers through a client on ``client_config``.
+    """Serve ``component``'s port (``kube-scheduler``) until ``stop`` is set, reviewing callers
+    through a client on ``client_config`` (the component's own).
 
     Raises :class:`ServingError` at once when the port cannot be served.
     """
-    async with RESTClient(client_config, user_agent=USER_AGENT) as client:
+    async with RESTClient(client_config, user_agent=f"{component}/kubelab (secure serving)") as client:
         server = SecureServer(config=config, auth=DelegatedAuth(client), checks=checks, registry=registry)
         await server.start()
         try:

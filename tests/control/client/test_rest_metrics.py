@@ -1,23 +1,18 @@
-"""The REST client's request-metrics hook: one result per attempt (its code, or ``<error>``), one
-latency per non-streaming request, nothing once unregistered."""
+"""The REST client's request metrics, carried by its configuration: one result per attempt (its code,
+or ``<error>``), one latency per non-streaming request, each client counting into its own
+configuration's sink only, nothing without one."""
 
 from __future__ import annotations
 
 import asyncio
 import socket
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import pytest
 
 from control.client.config import ClientConfig
 from control.client.errors import NotFoundError, TransportError
-from control.client.rest import (
-    ERROR_CODE,
-    RequestMetrics,
-    Resource,
-    RESTClient,
-    register_request_metrics,
-)
+from control.client.rest import ERROR_CODE, RequestMetrics, Resource, RESTClient
 from control.client.testing import FakeClock
 from tests.control.client.support import eventually
 from tests.control.client.wire import FakeWireServer, json_answer, status_answer
@@ -37,12 +32,23 @@ class Recorder:
         self.latencies.append((verb, host, seconds))
 
 
+class FixedToken:
+    """A token source that always has the same token."""
+
+    async def token(self) -> str:
+        return "t0ken"
+
+    def invalidate(self, token: str) -> None:
+        pass
+
+
+def measured_by(recorder: Recorder) -> RequestMetrics:
+    return RequestMetrics(latency=recorder, result=recorder)
+
+
 @pytest.fixture
-def recorder() -> Iterator[Recorder]:
-    recorder = Recorder()
-    register_request_metrics(RequestMetrics(latency=recorder, result=recorder))
-    yield recorder
-    register_request_metrics(None)
+def recorder() -> Recorder:
+    return Recorder()
 
 
 @pytest.fixture
@@ -59,8 +65,9 @@ async def clock() -> FakeClock:
 
 
 @pytest.fixture
-async def client(server: FakeWireServer, clock: FakeClock) -> AsyncIterator[RESTClient]:
-    rest = RESTClient(ClientConfig(server=server.url, token="s3cret"), clock=clock)
+async def client(server: FakeWireServer, clock: FakeClock, recorder: Recorder) -> AsyncIterator[RESTClient]:
+    config = ClientConfig(server=server.url, token="s3cret", request_metrics=measured_by(recorder))
+    rest = RESTClient(config, clock=clock)
     yield rest
     await rest.close()
 
@@ -107,7 +114,8 @@ async def test_no_answer_counts_as_an_error_code(recorder):
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]  # closed again: nothing listens there
-    async with RESTClient(ClientConfig(server=f"http://127.0.0.1:{port}"), max_retries=0) as client:
+    config = ClientConfig(server=f"http://127.0.0.1:{port}", request_metrics=measured_by(recorder))
+    async with RESTClient(config, max_retries=0) as client:
         with pytest.raises(TransportError):
             await client.create(PODS, pod(), namespace="default")
     assert recorder.results == [(ERROR_CODE, "POST", f"127.0.0.1:{port}")]
@@ -123,9 +131,31 @@ async def test_a_watch_counts_its_result_and_no_latency(server, client, recorder
     assert recorder.latencies == []
 
 
-async def test_unregistered_metrics_measure_nothing(server, client, recorder):
-    register_request_metrics(None)
+async def test_a_configuration_without_metrics_measures_nothing(server, recorder):
     server.answer(json_answer(pod()))
-    await client.get(PODS, "web", namespace="default")
+    async with RESTClient(ClientConfig(server=server.url)) as client:
+        await client.get(PODS, "web", namespace="default")
     assert recorder.results == []
     assert recorder.latencies == []
+
+
+async def test_each_client_counts_into_its_own_configuration_s_sink(server, client, recorder):
+    other = Recorder()
+    server.answer(json_answer(pod()), json_answer(pod()), json_answer(pod()))
+    async with RESTClient(ClientConfig(server=server.url, request_metrics=measured_by(other))) as second:
+        await second.get(PODS, "web", namespace="default")
+        await second.get(PODS, "web", namespace="default")
+    await client.get(PODS, "web", namespace="default")
+    host = host_of(server.url)
+    assert other.results == [("200", "GET", host), ("200", "GET", host)]
+    assert recorder.results == [("200", "GET", host)]
+
+
+async def test_a_configuration_derived_for_a_token_source_keeps_the_sink(server, recorder):
+    config = ClientConfig(server=server.url, token="s3cret", request_metrics=measured_by(recorder))
+    derived = config.with_token_source(FixedToken())
+    assert derived.request_metrics is config.request_metrics
+    server.answer(json_answer(pod()))
+    async with RESTClient(derived) as client:
+        await client.get(PODS, "web", namespace="default")
+    assert recorder.results == [("200", "GET", host_of(server.url))]

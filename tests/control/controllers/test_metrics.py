@@ -9,7 +9,8 @@ import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from control.client import rest, workqueue
+from control.client import workqueue
+from control.client.config import ClientConfig
 from control.client.testing import FakeClock
 from control.client.workqueue import RateLimitingQueue
 from control.controllers.metrics import (
@@ -17,7 +18,8 @@ from control.controllers.metrics import (
     RESTClientMetrics,
     WorkqueueMetricsProvider,
     component_registry,
-    install_client_metrics,
+    install_workqueue_metrics,
+    with_request_metrics,
 )
 
 
@@ -44,7 +46,6 @@ def registry() -> CollectorRegistry:
 def hooks_reset() -> Iterator[None]:
     yield
     workqueue.set_metrics_provider(None)
-    rest.register_request_metrics(None)
 
 
 async def test_a_queue_s_metrics_are_scraped_under_upstream_names(registry):
@@ -141,12 +142,30 @@ def test_the_component_registry_has_the_process_and_python_collectors():
     assert any(name.startswith("python_gc_") for name in names)
 
 
-async def test_installing_points_both_hooks_at_the_registry(registry, hooks_reset):
-    install_client_metrics(registry)
+async def test_installing_points_the_workqueue_hook_at_the_registry(registry, hooks_reset):
+    install_workqueue_metrics(registry)
     queue: RateLimitingQueue[str] = RateLimitingQueue(name="endpoint", clock=FakeClock())
     queue.add("default/web")
     assert sample(registry, "workqueue_adds_total", name="endpoint") == 1
-    assert rest._request_metrics is not None
-    rest._request_metrics.result.increment(code="200", method="GET", host="h:1")
-    assert sample(registry, "rest_client_requests_total", code="200", method="GET", host="h:1") == 1
+    assert not [key for key in samples(registry) if key[0].startswith("rest_client_")]
     queue.shutdown()
+
+
+def test_a_configuration_with_request_metrics_counts_into_its_registry_only(registry):
+    config = ClientConfig(server="https://127.0.0.1:6443", token="s3cret")
+    other = CollectorRegistry()
+    counted = with_request_metrics(config, registry=registry)
+    with_request_metrics(config, registry=other)
+    assert config.request_metrics is None  # the original is left as it was
+    assert counted == config  # the sink is not part of a configuration's identity
+    assert counted.request_metrics is not None
+    counted.request_metrics.result.increment(code="200", method="GET", host="h:1")
+    assert sample(registry, "rest_client_requests_total", code="200", method="GET", host="h:1") == 1
+    assert sample(other, "rest_client_requests_total", code="200", method="GET", host="h:1") is None
+
+
+def test_one_registry_takes_request_metrics_once(registry):
+    config = ClientConfig(server="https://127.0.0.1:6443")
+    with_request_metrics(config, registry=registry)
+    with pytest.raises(ValueError, match="Duplicated timeseries"):
+        with_request_metrics(config, registry=registry)

@@ -1,6 +1,7 @@
-"""The controllers' secure port against the real API server (in this loop, over HTTPS, RBAC on):
+"""The components' secure ports against the real API server (in this loop, over HTTPS, RBAC on):
 health paths for anyone, /metrics only for callers the API server authenticates (TokenReview, or a
-lab-CA certificate) and authorizes (SubjectAccessReview), and the metrics of a real reconcile."""
+lab-CA certificate) and authorizes (SubjectAccessReview), the metrics of a real reconcile on the
+controller manager's port, and the real scheduler's readiness and metrics on its own."""
 
 from __future__ import annotations
 
@@ -20,12 +21,12 @@ import pytest
 from prometheus_client import CollectorRegistry
 from prometheus_client.parser import text_string_to_metric_families
 
-from control.client import rest, workqueue
+from control.client import workqueue
 from control.client.config import ClientConfig, load_kubeconfig
 from control.client.rest import Resource, RESTClient
 from control.controllers.kinds import PODS, REPLICA_SETS, SERVICE_ACCOUNTS
 from control.controllers.manager import INFORMER_SYNC_CHECK, run_controller_manager
-from control.controllers.metrics import component_registry, install_client_metrics
+from control.controllers.metrics import component_registry, install_workqueue_metrics, with_request_metrics
 from control.controllers.metrics_serving import (
     DelegatedAuth,
     HealthChecks,
@@ -35,6 +36,7 @@ from control.controllers.metrics_serving import (
 )
 from control.lab import Layout
 from control.pki import ensure_controllers_serving_certificate, issue_client_certificate, load_ca
+from control.scheduler.run import HANDLER_SYNC_CHECK, expect_handler_sync, run_scheduler
 from tests.control.apiserver.conftest import RunningServer, running_apiserver
 
 CLUSTER_ROLE_BINDINGS = Resource(
@@ -136,7 +138,6 @@ async def served(tmp_path: Path) -> AsyncIterator[Served]:
 def hooks_reset() -> Iterator[None]:
     yield
     workqueue.set_metrics_provider(None)
-    rest.register_request_metrics(None)
 
 
 async def eventually(check: Callable[[], Awaitable[Any]], *, what: str) -> Any:
@@ -313,13 +314,16 @@ async def test_a_reconcile_shows_in_the_workqueue_and_rest_client_metrics(tmp_pa
     async with running_apiserver(tmp_path) as api:
         layout = Layout.resolve(tmp_path / "lab")
         registry = component_registry()
-        install_client_metrics(registry)
+        install_workqueue_metrics(registry)
         checks = HealthChecks()
         stop = asyncio.Event()
         async with RESTClient(admin_config(api)) as admin:
             manager = asyncio.create_task(
                 run_controller_manager(
-                    config=admin_config(api), stop=stop, enabled=["replicaset"], health=checks
+                    config=with_request_metrics(admin_config(api), registry=registry),
+                    stop=stop,
+                    enabled=["replicaset"],
+                    health=checks,
                 )
             )
             server = SecureServer(
@@ -366,6 +370,56 @@ async def test_a_reconcile_shows_in_the_workqueue_and_rest_client_metrics(tmp_pa
                     await asyncio.wait_for(manager, timeout=WAIT)
         [sync] = [check for name, check in checks.of("readyz") if name == INFORMER_SYNC_CHECK]
         assert sync() == "the controller manager is not running"
+
+
+async def test_the_scheduler_serves_its_own_readiness_and_metrics(tmp_path):
+    async with running_apiserver(tmp_path) as api:
+        layout = Layout.resolve(tmp_path / "lab")
+        registry = component_registry()
+        config = with_request_metrics(
+            load_kubeconfig(layout.component_kubeconfig("scheduler")), registry=registry
+        )
+        checks = HealthChecks()
+        expect_handler_sync(checks)
+        stop = asyncio.Event()
+        async with RESTClient(config) as reviewer, RESTClient(admin_config(api)) as admin:
+            server = SecureServer(
+                config=serving_config(layout), auth=DelegatedAuth(reviewer), checks=checks, registry=registry
+            )
+            await server.start()
+            served = Served(api, server, checks, registry, admin, layout, tmp_path)
+            try:
+                assert await served.get("/readyz", params={"verbose": ""}) == (
+                    500,
+                    "[+]ping ok\n[-]sched-handler-sync failed: reason withheld\nreadyz check failed\n",
+                )
+                scheduler = asyncio.create_task(
+                    run_scheduler(config=config, stop=stop, registry=registry, health=checks)
+                )
+                try:
+                    await eventually(
+                        lambda: _ok(served.get("/readyz")), what="the scheduler's informers to sync"
+                    )
+                    assert await served.get("/readyz/sched-handler-sync") == (200, "ok")
+                    assert (await served.get("/metrics"))[0] == 401
+                    status, body = await served.get("/metrics", admin=True)
+                finally:
+                    stop.set()
+                    await asyncio.wait_for(scheduler, timeout=WAIT)
+            finally:
+                await server.stop()
+        assert status == 200
+        samples = scraped(body)
+        assert ("scheduler_pending_pods", frozenset({("queue", "active")})) in samples
+        host = api.url.removeprefix("https://")
+        listed = frozenset({("code", "200"), ("method", "GET"), ("host", host)})
+        assert samples[("rest_client_requests_total", listed)] >= 9  # a list per informer, at least
+        # the scrape's SubjectAccessReview went through the scheduler's own client: counted here too
+        reviewed = frozenset({("code", "201"), ("method", "POST"), ("host", host)})
+        assert samples[("rest_client_requests_total", reviewed)] >= 1
+        assert not [name for name, _ in samples if name.startswith("workqueue_")]
+        [sync] = [check for name, check in checks.of("readyz") if name == HANDLER_SYNC_CHECK]
+        assert sync() == "the scheduler is not running"
 
 
 async def _ok(answer: Awaitable[tuple[int, str]]) -> bool:
