@@ -10,8 +10,9 @@ set. Applying it
   key; ``set`` lists (and primitive lists merged by strategy) value by value; other lists
   whole;
 - **conflicts** (409, upstream's message ``Apply failed with 1 conflict: conflict with
-  "kubectl-client-side-apply" using apps/v1: .spec.replicas``) where it would change a value
-  another manager owns, unless ``force=true``, which takes the field over;
+  "kubectl-client-side-apply" using apps/v1: .spec.replicas`` — ``using`` only for an ``Update``
+  manager: an applier is named alone, ``conflict with "ci": .spec.replicas``) where it would
+  change a value another manager owns, unless ``force=true``, which takes the field over;
 - **removes** the fields this manager applied last time and no longer names, unless another
   manager owns them too;
 - records what the manager now owns: its ``Apply`` entry of ``managedFields`` is exactly the
@@ -19,9 +20,11 @@ set. Applying it
   ``k:<merge key JSON>``, ``v:<value JSON>``, and ``.`` for a map or list element owned as a
   whole). Fields set to the same value by several managers are shared.
 
-Later writes of other kinds (update, patch) of an object that has ``managedFields`` move the
-fields they change to their manager (``fieldManager``, else the client's User-Agent product,
-as upstream) with operation ``Update``, so the next apply conflicts on them.
+Later writes of other kinds (update, patch, and writes through the scale subresource, whose
+entry says ``subresource: scale`` as upstream's ScaleHandler records it on the parent) of an
+object that has ``managedFields`` move the fields they change to their manager
+(``fieldManager``, else the client's User-Agent product, as upstream) with operation
+``Update``, so the next apply conflicts on them.
 
 Lab deviation: upstream tracks ``Update`` managers from an object's creation; here an object
 gets ``managedFields`` when it is first applied, so fields set before that are owned by no one
@@ -292,9 +295,9 @@ def _entries(obj: Mapping[str, Any]) -> list[dict[str, Any]]:
 
 
 def _entry(
-    *, manager: str, operation: str, api_version: str, now: datetime, paths: set[Path]
+    *, manager: str, operation: str, api_version: str, now: datetime, paths: set[Path], subresource: str = ""
 ) -> dict[str, Any]:
-    return {
+    entry = {
         "manager": manager,
         "operation": operation,
         "apiVersion": api_version,
@@ -302,6 +305,9 @@ def _entry(
         "fieldsType": "FieldsV1",
         "fieldsV1": to_fields_v1(paths),
     }
+    if subresource:
+        entry["subresource"] = subresource
+    return entry
 
 
 def apply(
@@ -372,9 +378,12 @@ def track_update(
     manager: str,
     api_version: str,
     now: datetime,
+    subresource: str = "",
 ) -> None:
     """After a non-apply write of an object with managedFields: the changed fields move to
-    ``manager`` (operation Update); removed fields leave every manager."""
+    ``manager`` (operation Update; its entry names the ``subresource`` written through, as
+    upstream's ``kubectl scale`` entry says ``subresource: scale``); removed fields leave every
+    manager."""
     entries = _entries(old)
     if not entries:
         (new.get("metadata") or {}).pop("managedFields", None)
@@ -387,7 +396,11 @@ def track_update(
     mine_paths: set[Path] = set()
     for entry in entries:
         owned = from_fields_v1(entry.get("fieldsV1") or {})
-        if entry.get("manager") == manager and entry.get("operation") == UPDATE:
+        if (
+            entry.get("manager") == manager
+            and entry.get("operation") == UPDATE
+            and entry.get("subresource", "") == subresource
+        ):
             mine_paths = owned - gone
             continue
         remaining = owned - changed - gone
@@ -396,34 +409,61 @@ def track_update(
     mine_paths |= changed
     if mine_paths:
         updated.append(
-            _entry(manager=manager, operation=UPDATE, api_version=api_version, now=now, paths=mine_paths)
+            _entry(
+                manager=manager,
+                operation=UPDATE,
+                api_version=api_version,
+                now=now,
+                paths=mine_paths,
+                subresource=subresource,
+            )
         )
     new.setdefault("metadata", {})["managedFields"] = updated
 
 
+def _manager_text(entry: dict[str, Any]) -> str:
+    """A manager as upstream's conflict messages name it (printManager): ``"name"``, ``with
+    subresource "scale"`` when it wrote through one, and ``using <apiVersion>`` for an ``Update``
+    manager only (an applier's identity has no version)."""
+    text = f'"{entry.get("manager", "")}"'
+    if entry.get("subresource"):
+        text += f' with subresource "{entry["subresource"]}"'
+    if entry.get("operation") == UPDATE:
+        text += f" using {entry.get('apiVersion', '')}"
+    return text
+
+
+def _manager_identity(entry: dict[str, Any]) -> tuple[str, str, str, str]:
+    """What upstream's BuildManagerIdentifier keeps of an entry, in its order (conflicts are
+    grouped and sorted by it)."""
+    version = str(entry.get("apiVersion", "")) if entry.get("operation") == UPDATE else ""
+    return (
+        str(entry.get("manager", "")),
+        str(entry.get("operation", "")),
+        version,
+        str(entry.get("subresource", "")),
+    )
+
+
 def _conflict_error(conflicts: list[tuple[dict[str, Any], Path]]) -> ApplyConflictError:
-    by_manager: dict[tuple[str, str], list[str]] = {}
+    """409 worded as upstream's NewConflictError: one conflict on one line, several grouped by
+    manager (``conflicts with "m" using v:`` and one ``- <field>`` line each)."""
+    by_manager: dict[tuple[str, str, str, str], tuple[str, list[str]]] = {}
     causes = []
     for entry, path in conflicts:
-        key = (str(entry.get("manager", "")), str(entry.get("apiVersion", "")))
+        manager = _manager_text(entry)
         text = field_path_text(path)
-        by_manager.setdefault(key, []).append(text)
+        by_manager.setdefault(_manager_identity(entry), (manager, []))[1].append(text)
         causes.append(
-            {
-                "reason": "FieldManagerConflict",
-                "message": f'conflict with "{key[0]}" using {key[1]}',
-                "field": text,
-            }
+            {"reason": "FieldManagerConflict", "message": f"conflict with {manager}", "field": text}
         )
-    count = len(conflicts)
-    noun = "conflict" if count == 1 else "conflicts"
-    if count == 1:
-        (manager, version), (field,) = next(iter(by_manager.items()))
-        message = f'Apply failed with 1 conflict: conflict with "{manager}" using {version}: {field}'
+    if len(conflicts) == 1:
+        ((manager, (field,)),) = by_manager.values()
+        message = f"Apply failed with 1 conflict: conflict with {manager}: {field}"
     else:
-        parts = []
-        for (manager, version), fields in by_manager.items():
-            label = "conflict" if len(fields) == 1 else "conflicts"
-            parts.append(f'{label} with "{manager}" using {version}:\n' + "\n".join(f"- {f}" for f in fields))
-        message = f"Apply failed with {count} {noun}: " + "\n".join(parts)
+        parts = [
+            f"conflicts with {manager}:\n" + "\n".join(f"- {field}" for field in fields)
+            for _, (manager, fields) in sorted(by_manager.items())
+        ]
+        message = f"Apply failed with {len(conflicts)} conflicts: " + "\n".join(parts)
     return ApplyConflictError(code=409, reason="Conflict", message=message, details={"causes": causes})

@@ -207,8 +207,9 @@ def _field_manager(call: Call) -> str:
     return call.request.headers.get("User-Agent", "").split("/", 1)[0] or "unknown"
 
 
-def _tracking_managers(call: Call, transform: Any) -> Any:
-    """``transform``, then the managedFields of an applied object follow the change."""
+def _tracking_managers(call: Call, transform: Any, *, subresource: str = "") -> Any:
+    """``transform``, then the managedFields of an applied object follow the change (made
+    through ``subresource``, for the scale subresource's writes)."""
 
     def tracked(current: dict[str, Any]) -> dict[str, Any]:
         desired = transform(current)
@@ -221,6 +222,7 @@ def _tracking_managers(call: Call, transform: Any) -> Any:
                 manager=_field_manager(call),
                 api_version=call.rt.api_version,
                 now=call.now,
+                subresource=subresource,
             )
         return desired
 
@@ -484,7 +486,7 @@ async def _update_scale(call: Call, change: Any) -> web.Response:
         rt,
         namespace=call.info.namespace,
         name=call.info.name,
-        transform=apply,
+        transform=_tracking_managers(call, apply, subresource="scale"),
         dry_run=call.dry_run,
         user=call.user,
     )

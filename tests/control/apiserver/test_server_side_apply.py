@@ -93,16 +93,10 @@ async def test_conflicts_force_and_removal(apiserver: RunningServer) -> None:
     await apply(apiserver, deployment(replicas=2))
     code, conflict = await apply(apiserver, deployment(replicas=5), manager="intruder")
     assert code == 409 and conflict["reason"] == "Conflict"
-    assert (
-        conflict["message"]
-        == 'Apply failed with 1 conflict: conflict with "ci" using apps/v1: .spec.replicas'
-    )
+    # an applier is named without a version (upstream's manager identity of an Apply has none)
+    assert conflict["message"] == 'Apply failed with 1 conflict: conflict with "ci": .spec.replicas'
     assert conflict["details"]["causes"] == [
-        {
-            "reason": "FieldManagerConflict",
-            "message": 'conflict with "ci" using apps/v1',
-            "field": ".spec.replicas",
-        }
+        {"reason": "FieldManagerConflict", "message": 'conflict with "ci"', "field": ".spec.replicas"}
     ]
     code, forced = await apply(apiserver, deployment(replicas=5), manager="intruder", force=True)
     assert code == 200 and forced["spec"]["replicas"] == 5
@@ -126,7 +120,67 @@ async def test_updates_take_ownership_so_the_next_apply_conflicts(apiserver: Run
     )
     assert code == 200 and managers(patched)["kubectl-patch/Update"] == {".spec.replicas"}
     code, conflict = await apply(apiserver, deployment(replicas=2))
-    assert code == 409 and 'conflict with "kubectl-patch"' in conflict["message"]
+    assert (code, conflict["message"]) == (
+        409,
+        'Apply failed with 1 conflict: conflict with "kubectl-patch" using apps/v1: .spec.replicas',
+    )
+
+
+async def test_several_conflicts_are_grouped_by_manager(apiserver: RunningServer) -> None:
+    """As upstream: ``conflicts with <manager>:`` and a ``- <field>`` line each, managers sorted."""
+    await apply(apiserver, deployment(replicas=2, labels={"team": "a"}), manager="zeta")
+    await apiserver.request(
+        "PATCH",
+        f"{DEPLOYMENTS}/web",
+        body={"spec": {"replicas": 3}},
+        content_type="application/merge-patch+json",
+        params={"fieldManager": "alpha"},
+    )
+    code, conflict = await apply(apiserver, deployment(replicas=4, labels={"team": "b"}), manager="intruder")
+    assert code == 409
+    assert conflict["message"] == (
+        "Apply failed with 2 conflicts: "
+        'conflicts with "alpha" using apps/v1:\n- .spec.replicas\n'
+        'conflicts with "zeta":\n- .metadata.labels.team'
+    )
+    assert {cause["message"] for cause in conflict["details"]["causes"]} == {
+        'conflict with "alpha" using apps/v1',
+        'conflict with "zeta"',
+    }
+
+
+async def test_scaling_takes_ownership_of_the_replicas(apiserver: RunningServer) -> None:
+    """As upstream's ScaleHandler: a write through /scale (``kubectl scale``, an autoscaler) is
+    recorded on the object as an Update entry with ``subresource: scale``."""
+    await apply(apiserver, deployment(replicas=2))
+    code, _ = await apiserver.request(
+        "PATCH",
+        f"{DEPLOYMENTS}/web/scale",
+        body={"spec": {"replicas": 5}},
+        content_type="application/merge-patch+json",
+        headers={"User-Agent": "kubectl/v1.33.1 (linux/amd64) kubernetes/8adc0f0"},
+    )
+    assert code == 200
+    _, scaled = await apiserver.request("GET", f"{DEPLOYMENTS}/web")
+    (entry,) = [e for e in scaled["metadata"]["managedFields"] if e["operation"] == "Update"]
+    assert (entry["manager"], entry["apiVersion"], entry["subresource"]) == ("kubectl", "apps/v1", "scale")
+    assert entry["fieldsV1"] == {"f:spec": {"f:replicas": {}}}
+    assert ".spec.replicas" not in managers(scaled)["ci/Apply"]
+    code, conflict = await apply(apiserver, deployment(replicas=2))
+    assert code == 409
+    assert [cause["field"] for cause in conflict["details"]["causes"]] == [".spec.replicas"]
+    # scaling again through the same manager keeps one entry, and a no-op scale changes no owner
+    for replicas in (6, 6):
+        await apiserver.request(
+            "PUT",
+            f"{DEPLOYMENTS}/web/scale",
+            body={"apiVersion": "autoscaling/v1", "kind": "Scale", "metadata": {"name": "web"},
+                  "spec": {"replicas": replicas}},
+            params={"fieldManager": "hpa"},
+        )  # fmt: skip
+    _, rescaled = await apiserver.request("GET", f"{DEPLOYMENTS}/web")
+    owners = managers(rescaled)
+    assert owners.get("hpa/Update") == {".spec.replicas"} and "kubectl/Update" not in owners
 
 
 async def test_bad_apply_requests(apiserver: RunningServer) -> None:
