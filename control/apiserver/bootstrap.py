@@ -1,5 +1,6 @@
 """What kube-apiserver ensures exists at start-up: the system namespaces, the
-``default/kubernetes`` Service with its Endpoints and EndpointSlice pointing at us, and the
+``default/kubernetes`` Service with its Endpoints and EndpointSlice pointing at us, the
+``system-node-critical`` and ``system-cluster-critical`` PriorityClasses, and the
 ``kube-system/extension-apiserver-authentication`` ConfigMap.
 
 Idempotent: on a resumed data dir it only corrects what changed (a new port or address, a
@@ -35,6 +36,21 @@ class BootstrapError(Exception):
 
 
 SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
+# What upstream's scheduling/bootstrap-system-priority-classes post-start hook creates
+# (pkg/apis/scheduling's SystemPriorityClasses), which add-on manifests name.
+SYSTEM_PRIORITY_CLASSES: tuple[dict[str, Any], ...] = (
+    {
+        "metadata": {"name": "system-node-critical"},
+        "value": 2_000_001_000,
+        "description": "Used for system critical pods that must not be moved from their current node.",
+    },
+    {
+        "metadata": {"name": "system-cluster-critical"},
+        "value": 2_000_000_000,
+        "description": "Used for system critical pods that must run in the cluster, but can be moved to "
+        "another node if necessary.",
+    },
+)
 
 
 async def ensure_system_objects(objects: ResourceStore, *, address: str, port: int) -> None:
@@ -76,6 +92,10 @@ async def ensure_system_objects(objects: ResourceStore, *, address: str, port: i
         },
         owned_fields=("subsets",),
     )
+    priority_classes = registry.lookup(group="scheduling.k8s.io", version="v1", plural="priorityclasses")
+    if priority_classes is not None:
+        for desired in SYSTEM_PRIORITY_CLASSES:
+            await _ensure(objects, priority_classes, namespace="", desired=desired)
     slices = registry.lookup(group="discovery.k8s.io", version="v1", plural="endpointslices")
     if slices is not None:
         await _ensure(

@@ -224,6 +224,14 @@ class ResourceStore:
             value = for_storage(rt, obj) if rt.conversion is None else await storage_bytes(rt, obj)
             _check_size(value)
             if dry_run:
+                # As upstream's DryRunnableStorage.Create: nothing is written, but a name that is
+                # taken is refused (a generated one generated again) as the real create does.
+                for attempt in range(1, _GENERATE_NAME_ATTEMPTS + 1):
+                    if await self.store.get(self.key(rt, namespace=namespace, name=name)) is None:
+                        break
+                    if not generated or attempt == _GENERATE_NAME_ATTEMPTS:
+                        raise errors.already_exists(rt, name)
+                    name = obj["metadata"]["name"] = _generated_name(obj["metadata"]["generateName"])
                 obj["metadata"]["resourceVersion"] = ""
                 return obj
             for attempt in range(1, _GENERATE_NAME_ATTEMPTS + 1):

@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
+from multidict import MultiMapping
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
@@ -45,12 +46,14 @@ from control.apiserver.conversion import move_to_storage_keys
 from control.apiserver.custom_resources import CustomResourceServing
 from control.apiserver.discovery import Discovery
 from control.apiserver.impersonation import impersonate
+from control.apiserver.ingress_admission import DefaultIngressClass
 from control.apiserver.limitrange_admission import LimitRanger
 from control.apiserver.metrics import APIServerMetrics, StorageObjectsCollector
 from control.apiserver.negotiation import wanted_shape
 from control.apiserver.node_authorizer import NodeAuthorizer
 from control.apiserver.node_restriction import NodeRestriction
 from control.apiserver.options import APIServerOptions
+from control.apiserver.priority_admission import PriorityAdmission
 from control.apiserver.quota_admission import ResourceQuotaAdmission
 from control.apiserver.rbac import RBACAuthorizer, RBACEscalationCheck
 from control.apiserver.rbac_policy import ensure_bootstrap_policy
@@ -59,7 +62,11 @@ from control.apiserver.resource_store import ResourceStore
 from control.apiserver.reviews import Reviews
 from control.apiserver.serviceaccount_admission import ServiceAccountAdmission
 from control.apiserver.serviceaccount_tokens import ServiceAccountTokens
-from control.apiserver.storage_admission import DefaultStorageClass, StorageObjectInUseProtection
+from control.apiserver.storage_admission import (
+    DefaultStorageClass,
+    PersistentVolumeClaimResize,
+    StorageObjectInUseProtection,
+)
 from control.apiserver.tracing import configure_tracer
 from control.apiserver.watch_cache import WatchCache
 from control.pki import serving_ssl_context
@@ -101,7 +108,8 @@ def _is_long_running(request: web.Request, info: RequestInfo) -> bool:
     return info.subresource == "log" and request.query.get("follow", "").lower() in ("true", "1")
 
 
-_HEALTH_CHECKS = ("ping", "log", "etcd", "poststarthook/bootstrap-controller")
+_BOOTSTRAP_CHECK = "poststarthook/bootstrap-controller"  # the one check that fails until bootstrap is done
+_HEALTH_CHECKS = ("ping", "log", "etcd", _BOOTSTRAP_CHECK)
 
 Handler = Callable[[Call], Awaitable[web.StreamResponse]]
 
@@ -119,6 +127,35 @@ def version_info() -> dict[str, str]:
         "compiler": platform.python_implementation().lower(),
         "platform": f"{platform.system().lower()}/{_arch()}",
     }
+
+
+def health_response(*, endpoint: str, ready: bool, query: MultiMapping[str]) -> web.Response:
+    """``/healthz``, ``/livez`` or ``/readyz`` (``endpoint``) as k8s.io/apiserver's healthz handler
+    answers it: ``ok``, or with ``?verbose`` one ``[+]name ok`` line per check and ``<endpoint>
+    check passed``; ``?exclude=name`` skips a check. A failure (only the bootstrap check fails,
+    until the server is ``ready``) is always told check by check, its reason withheld as the
+    endpoints are public."""
+    excluded = set(query.getall("exclude", ()))
+    lines: list[str] = []
+    failed = False
+    for name in _HEALTH_CHECKS:
+        if name in excluded:
+            excluded.discard(name)
+            lines.append(f"[+]{name} excluded: ok")
+        elif ready or name != _BOOTSTRAP_CHECK:
+            lines.append(f"[+]{name} ok")
+        else:
+            lines.append(f"[-]{name} failed: reason withheld")
+            failed = True
+    if excluded:
+        quoted = ",".join(f'"{name}"' for name in sorted(excluded))
+        lines.append(f"warn: some health checks cannot be excluded: no matches for {quoted}")
+    body = "".join(line + "\n" for line in lines)
+    if failed:
+        return web.Response(text=f"{body}{endpoint} check failed\n", status=500)
+    if "verbose" not in query:
+        return web.Response(text="ok")
+    return web.Response(text=f"{body}{endpoint} check passed\n")
 
 
 def _arch() -> str:
@@ -174,7 +211,10 @@ class APIServer:
         plugins: list[AdmissionPlugin] = [
             ServiceAccountAdmission(objects=self.objects),
             DefaultStorageClass(objects=self.objects),
+            DefaultIngressClass(objects=self.objects),
             StorageObjectInUseProtection(),
+            PersistentVolumeClaimResize(objects=self.objects),
+            PriorityAdmission(objects=self.objects),
         ]
         if self.node_authorizer is not None:
             plugins.append(NodeRestriction(objects=self.objects))
@@ -526,7 +566,7 @@ class APIServer:
             raise errors.method_not_supported(None, request.method)
         for check in ("/healthz", "/livez", "/readyz"):
             if path == check or path.startswith(check + "/"):
-                return self._health(check, path)
+                return self._health(check, path, request.query)
         if path == "/version":
             return json_response(version_info())
         if path in (OPENID_CONFIGURATION_PATH, OPENID_JWKS_PATH) and self.tokens is not None:
@@ -550,19 +590,15 @@ class APIServer:
             return json_response({"paths": sorted(self._root_paths())})
         raise errors.path_not_found(path)
 
-    def _health(self, check: str, path: str) -> web.Response:
+    def _health(self, check: str, path: str, query: MultiMapping[str]) -> web.Response:
         ready = self.ready or check != "/readyz"
-        if path != check:
-            name = path[len(check) + 1 :]
-            if name not in _HEALTH_CHECKS:
-                raise errors.path_not_found(path)
-            ok = ready or name == "ping"
-            return web.Response(text="ok" if ok else "not ready", status=200 if ok else 500)
-        if ready:
-            return web.Response(text="ok")
-        lines = [f"[+]{name} ok" for name in _HEALTH_CHECKS[:-1]]
-        lines.append("[-]poststarthook/bootstrap-controller failed: not finished")
-        return web.Response(text="\n".join(lines) + f"\n{check[1:]} check failed\n", status=500)
+        if path == check:
+            return health_response(endpoint=check[1:], ready=ready, query=query)
+        name = path[len(check) + 1 :]
+        if name not in _HEALTH_CHECKS:
+            raise errors.path_not_found(path)
+        ok = ready or name == "ping"
+        return web.Response(text="ok" if ok else "not ready", status=200 if ok else 500)
 
     def _openapi_v3(self, path: str) -> web.Response:
         if path == "/openapi/v3":

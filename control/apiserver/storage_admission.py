@@ -1,9 +1,10 @@
-"""The storage admission plugins: the default StorageClass of a claim, and the protection
-finalizers of claims and volumes (upstream's plugin/pkg/admission/storage/storageclass/setdefault
-and plugin/pkg/admission/storage/storageobjectinuseprotection).
+"""The storage admission plugins: the default StorageClass of a claim, the protection finalizers
+of claims and volumes, and the resize check of claims (upstream's
+plugin/pkg/admission/storage/storageclass/setdefault, .../storageobjectinuseprotection and
+.../persistentvolume/resize).
 
-Both act on CREATE only, as upstream's handlers do, and only on the object itself (never a
-subresource):
+The first two act on CREATE only, as upstream's handlers do, and all three only on the object
+itself (never a subresource):
 
 - ``DefaultStorageClass``: a PersistentVolumeClaim that names no class — no
   ``spec.storageClassName`` at all (an empty string is a choice: "no class") and no beta
@@ -16,6 +17,12 @@ subresource):
   ``kubernetes.io/pv-protection``, so deleting one that is in use only marks it; the
   pvc-protection and pv-protection controllers remove the finalizers once nothing uses it.
 
+- ``PersistentVolumeClaimResize``: growing a bound claim's ``spec.resources.requests.storage``
+  is a 403 unless its StorageClass (the same before and after, not "") has
+  ``allowVolumeExpansion: true`` (upstream's plugin/pkg/admission/storage/persistentvolume/resize,
+  on UPDATE; shrinking is left to validation). kubelab expands no volume, so with the lab's
+  classes a resize is refused up front, as upstream refuses it for classes that cannot expand.
+
 The classes are read from the store directly (the API server has no informers): one prefix
 list per claim created, which is small next to the write itself.
 """
@@ -26,8 +33,10 @@ from typing import Any
 
 import orjson
 
-from control.apiserver.admission import CREATE, AdmissionRequest
+from control.apiserver.admission import CREATE, UPDATE, AdmissionRequest
+from control.apiserver.limitrange_admission import forbidden
 from control.apiserver.resource_store import ResourceStore
+from control.resources.validation import InvalidQuantityError, Quantity
 
 DEFAULT_CLASS_ANNOTATION = "storageclass.kubernetes.io/is-default-class"
 BETA_DEFAULT_CLASS_ANNOTATION = "storageclass.beta.kubernetes.io/is-default-class"
@@ -111,3 +120,58 @@ class StorageObjectInUseProtection:
 
     async def validate(self, request: AdmissionRequest) -> None:
         return None
+
+
+def claim_class(claim: dict[str, Any]) -> str:
+    """Upstream's GetPersistentVolumeClaimClass: the beta annotation, else ``spec.storageClassName``."""
+    annotations = (claim.get("metadata") or {}).get("annotations") or {}
+    if BETA_STORAGE_CLASS_ANNOTATION in annotations:
+        return str(annotations[BETA_STORAGE_CLASS_ANNOTATION])
+    return str((claim.get("spec") or {}).get("storageClassName") or "")
+
+
+def _requested_storage(claim: dict[str, Any]) -> Quantity | None:
+    requests = ((claim.get("spec") or {}).get("resources") or {}).get("requests") or {}
+    try:
+        return Quantity.parse(requests["storage"]) if "storage" in requests else None
+    except InvalidQuantityError:
+        return None  # validation already refused it
+
+
+class PersistentVolumeClaimResize:
+    """Refuses growing a claim unless its class allows volume expansion."""
+
+    def __init__(self, *, objects: ResourceStore) -> None:
+        self.objects = objects
+        classes = objects.registry.lookup(group="storage.k8s.io", version="v1", plural="storageclasses")
+        if classes is None:
+            raise ValueError("the registry has no storage.k8s.io/v1 storageclasses")
+        self._classes = classes
+
+    async def mutate(self, request: AdmissionRequest) -> None:
+        return None
+
+    async def validate(self, request: AdmissionRequest) -> None:
+        rt = request.rt
+        claim, old = request.obj, request.old
+        if rt.group or rt.plural != "persistentvolumeclaims" or request.subresource:
+            return
+        if request.operation != UPDATE or claim is None or old is None:
+            return
+        new_size, old_size = _requested_storage(claim), _requested_storage(old)
+        if new_size is None or old_size is None or new_size.value <= old_size.value:
+            return
+        # (an unbound claim's spec is immutable: validation has refused its resize already)
+        if not await self._allows_resize(claim, old):
+            raise forbidden(
+                request,
+                "only dynamically provisioned pvc can be resized and "
+                "the storageclass that provisions the pvc must support resize",
+            )
+
+    async def _allows_resize(self, claim: dict[str, Any], old: dict[str, Any]) -> bool:
+        name = claim_class(claim)
+        if not name or name != claim_class(old):
+            return False
+        kv = await self.objects.store.get(self.objects.key(self._classes, namespace="", name=name))
+        return kv is not None and orjson.loads(kv.value).get("allowVolumeExpansion") is True

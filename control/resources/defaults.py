@@ -221,6 +221,13 @@ def _default_pod(obj: Obj, old: Obj | None, creating: bool) -> None:
     _requests_from_limits(_dicts(spec, "initContainers"))
     if spec.get("enableServiceLinks") is None:
         spec["enableServiceLinks"] = True
+    if old is not None:
+        # The Priority admission plugin set these on create; an update that leaves them out keeps
+        # them (upstream's plugin does it on update, after kubelab has validated, so it is here).
+        old_spec = old.get("spec") if isinstance(old.get("spec"), dict) else {}
+        for key in ("priority", "preemptionPolicy"):
+            if spec.get(key) is None and old_spec.get(key) is not None:
+                spec[key] = old_spec[key]
     if spec.get("hostNetwork") is True:
         for key in ("containers", "initContainers"):
             for container in _dicts(spec, key):

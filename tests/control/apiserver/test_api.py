@@ -11,8 +11,9 @@ import asyncio
 
 import orjson
 import pytest
+from multidict import MultiDict
 
-from control.apiserver import resource_store
+from control.apiserver import resource_store, server
 from tests.control.apiserver.conftest import RunningServer
 
 CM = "/api/v1/namespaces/default/configmaps"
@@ -57,6 +58,37 @@ async def test_health_and_version_are_public_everything_else_needs_a_certificate
             "reason": "Unauthorized",
             "code": 401,
         }
+
+
+async def test_health_endpoints_are_verbose_when_asked(apiserver: RunningServer):
+    """`kubectl get --raw '/readyz?verbose'`, as k8s.io/apiserver's healthz handler answers it."""
+    checks = "[+]ping ok\n[+]log ok\n[+]etcd ok\n[+]poststarthook/bootstrap-controller ok\n"
+    for endpoint in ("healthz", "livez", "readyz"):
+        async with apiserver.anonymous.get(f"{apiserver.url}/{endpoint}?verbose") as response:
+            assert response.status == 200
+            assert await response.text() == f"{checks}{endpoint} check passed\n"
+    async with apiserver.anonymous.get(
+        apiserver.url + "/readyz", params=[("verbose", ""), ("exclude", "etcd"), ("exclude", "nope")]
+    ) as response:
+        assert await response.text() == (
+            "[+]ping ok\n[+]log ok\n[+]etcd excluded: ok\n[+]poststarthook/bootstrap-controller ok\n"
+            'warn: some health checks cannot be excluded: no matches for "nope"\n'
+            "readyz check passed\n"
+        )
+    async with apiserver.anonymous.get(apiserver.url + "/readyz?exclude=etcd") as response:
+        assert (response.status, await response.text()) == (200, "ok")
+
+
+def test_readyz_tells_check_by_check_until_bootstrap_is_done():
+    failing = server.health_response(endpoint="readyz", ready=False, query=MultiDict())
+    assert failing.status == 500
+    assert failing.text == (
+        "[+]ping ok\n[+]log ok\n[+]etcd ok\n"
+        "[-]poststarthook/bootstrap-controller failed: reason withheld\nreadyz check failed\n"
+    )
+    excluded = MultiDict([("exclude", "poststarthook/bootstrap-controller")])
+    answer = server.health_response(endpoint="readyz", ready=False, query=excluded)
+    assert (answer.status, answer.text) == (200, "ok")
 
 
 async def test_discovery_documents(apiserver: RunningServer):
@@ -145,6 +177,32 @@ async def test_a_generated_name_that_is_taken_is_generated_again(
 
     monkeypatch.setattr(resource_store, "_generated_name", lambda prefix: "gen-taken")
     status, refused = await apiserver.request("POST", CM, body=body)
+    assert (status, refused["reason"]) == (409, "AlreadyExists")
+
+
+async def test_a_dry_run_create_is_refused_where_the_real_one_would_be(
+    apiserver: RunningServer, monkeypatch: pytest.MonkeyPatch
+):
+    """As upstream's DryRunnableStorage: `kubectl create --dry-run=server` of a taken name is a 409."""
+    dry = {"dryRun": "All"}
+    status, fresh = await apiserver.request("POST", CM, body=configmap("dry", k="v"), params=dry)
+    assert (status, fresh["metadata"]["name"], fresh["metadata"]["resourceVersion"]) == (201, "dry", "")
+    status, _ = await apiserver.request("GET", f"{CM}/dry")
+    assert status == 404  # nothing was written
+    await apiserver.request("POST", CM, body=configmap("dry", k="v"))
+    status, dup = await apiserver.request("POST", CM, body=configmap("dry", k="w"), params=dry)
+    assert (status, dup["reason"]) == (409, "AlreadyExists")
+    assert dup["message"] == 'configmaps "dry" already exists'
+    status, kept = await apiserver.request("GET", f"{CM}/dry")
+    assert status == 200 and kept["data"] == {"k": "v"}
+
+    names = iter(["dry", "gen-fresh"])
+    monkeypatch.setattr(resource_store, "_generated_name", lambda prefix: next(names))
+    body = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"generateName": "gen-"}}
+    status, generated = await apiserver.request("POST", CM, body=body, params=dry)
+    assert (status, generated["metadata"]["name"]) == (201, "gen-fresh")
+    monkeypatch.setattr(resource_store, "_generated_name", lambda prefix: "dry")
+    status, refused = await apiserver.request("POST", CM, body=body, params=dry)
     assert (status, refused["reason"]) == (409, "AlreadyExists")
 
 

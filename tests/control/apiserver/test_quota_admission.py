@@ -23,6 +23,9 @@ CONFIG_MAPS = Resource(group="", version="v1", plural="configmaps", kind="Config
 CLAIMS = Resource(group="", version="v1", plural="persistentvolumeclaims", kind="PersistentVolumeClaim")
 NAMESPACES = Resource(group="", version="v1", plural="namespaces", kind="Namespace", namespaced=False)
 DEPLOYMENTS = Resource(group="apps", version="v1", plural="deployments", kind="Deployment")
+PRIORITY_CLASSES = Resource(
+    group="scheduling.k8s.io", version="v1", plural="priorityclasses", kind="PriorityClass", namespaced=False
+)
 
 
 @pytest.fixture
@@ -199,6 +202,7 @@ async def test_scopes_select_which_pods_a_quota_counts(client: RESTClient) -> No
 
 
 async def test_a_priority_class_scope_selector(client: RESTClient) -> None:
+    await client.create(PRIORITY_CLASSES, {"metadata": {"name": "high"}, "value": 1000})
     await make_quota(
         client,
         "high",

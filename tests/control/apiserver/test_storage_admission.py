@@ -1,6 +1,7 @@
 """The storage admission plugins: DefaultStorageClass (a claim naming no class gets the default
-one) and StorageObjectInUseProtection (the protection finalizers on create), through the real API
-server and, for the choice of default, on its own."""
+one), StorageObjectInUseProtection (the protection finalizers on create) and
+PersistentVolumeClaimResize (growing a claim needs a class that allows expansion), through the
+real API server and, for the choice of default, on its own."""
 
 from __future__ import annotations
 
@@ -137,3 +138,44 @@ async def test_an_invalid_claim_is_refused_with_upstream_causes(client: RESTClie
     with pytest.raises(errors.InvalidError) as refused:
         await client.create(CLAIMS, claim("bad", accessModes=[]), namespace="default")
     assert "spec.accessModes: Required value: at least 1 access mode is required" in str(refused.value)
+
+
+async def bound(client: RESTClient, body: dict) -> dict:
+    """``body`` created, and marked Bound as the PV controller would."""
+    created = await client.create(CLAIMS, body, namespace="default")
+    created["status"] = {"phase": "Bound"}
+    return await client.replace(CLAIMS, created, subresource="status")
+
+
+async def grow(client: RESTClient, name: str, size: str) -> dict:
+    return await client.patch(
+        CLAIMS, name, {"spec": {"resources": {"requests": {"storage": size}}}}, namespace="default"
+    )
+
+
+async def test_a_bound_claim_grows_only_when_its_class_allows_expansion(client: RESTClient) -> None:
+    await client.create(CLASSES, {"metadata": {"name": "fixed"}, "provisioner": "kubelab.dev/local-path"})
+    await client.create(
+        CLASSES,
+        {
+            "metadata": {"name": "elastic"},
+            "provisioner": "kubelab.dev/local-path",
+            "allowVolumeExpansion": True,
+        },
+    )
+    await client.create(CLAIMS, claim("pending", storageClassName="elastic"), namespace="default")
+    with pytest.raises(errors.InvalidError):  # an unbound claim's spec is immutable (validation)
+        await grow(client, "pending", "2Gi")
+    for name, storage_class in (("static", ""), ("fixed", "fixed")):
+        await bound(client, claim(name, storageClassName=storage_class))
+        with pytest.raises(errors.ForbiddenError) as refused:
+            await grow(client, name, "2Gi")
+        assert (
+            f'persistentvolumeclaims "{name}" is forbidden: only dynamically provisioned pvc can be resized '
+            "and the storageclass that provisions the pvc must support resize"
+        ) in str(refused.value)
+    await bound(client, claim("elastic", storageClassName="elastic"))
+    grown = await grow(client, "elastic", "2Gi")
+    assert grown["spec"]["resources"]["requests"]["storage"] == "2Gi"
+    same = await grow(client, "fixed", "1024Mi")  # not larger: nothing to check
+    assert same["spec"]["resources"]["requests"]["storage"] == "1024Mi"
