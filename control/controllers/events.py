@@ -79,7 +79,9 @@ class EventRecorder:
                     "lastTimestamp": now,
                     "source": {"component": self._component, **({"host": self._host} if self._host else {})},
                     "reportingComponent": self._component,
-                    "reportingInstance": self._host or self._component,
+                    # as client-go's recorder: the instance is the source host ("" for a
+                    # controller), so `kubectl get events -o wide` shows SOURCE "job-controller"
+                    "reportingInstance": self._host,
                 }
                 try:
                     await self._client.create(EVENTS, body, namespace=namespace)
