@@ -46,7 +46,8 @@ if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry
 
     from control.client.config import ClientConfig
-    from control.controllers.metrics_serving import HealthChecks, ServingConfig
+    from control.controllers.metrics_serving import ServingConfig
+    from control.healthz import HealthChecks
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -813,7 +814,8 @@ def _secure_port(
     asked of the API server as the component's own user (upstream lets both the controller manager
     and the scheduler create token and access reviews)."""
     from control.controllers.metrics import component_registry, with_request_metrics
-    from control.controllers.metrics_serving import HealthChecks, ServingConfig
+    from control.controllers.metrics_serving import ServingConfig
+    from control.healthz import HealthChecks
 
     files = layout.pki
     registry = component_registry()

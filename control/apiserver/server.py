@@ -21,7 +21,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
-from multidict import MultiMapping
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
@@ -69,6 +68,7 @@ from control.apiserver.storage_admission import (
 )
 from control.apiserver.tracing import configure_tracer
 from control.apiserver.watch_cache import WatchCache
+from control.healthz import HEALTH_ENDPOINTS, HealthChecks, check_response, health_response
 from control.pki import serving_ssl_context
 from control.resources import openapi, openapi_v2
 from control.resources.builtin import builtin_registry
@@ -108,8 +108,7 @@ def _is_long_running(request: web.Request, info: RequestInfo) -> bool:
     return info.subresource == "log" and request.query.get("follow", "").lower() in ("true", "1")
 
 
-_BOOTSTRAP_CHECK = "poststarthook/bootstrap-controller"  # the one check that fails until bootstrap is done
-_HEALTH_CHECKS = ("ping", "log", "etcd", _BOOTSTRAP_CHECK)
+BOOTSTRAP_CHECK = "poststarthook/bootstrap-controller"
 
 Handler = Callable[[Call], Awaitable[web.StreamResponse]]
 
@@ -129,33 +128,18 @@ def version_info() -> dict[str, str]:
     }
 
 
-def health_response(*, endpoint: str, ready: bool, query: MultiMapping[str]) -> web.Response:
-    """``/healthz``, ``/livez`` or ``/readyz`` (``endpoint``) as k8s.io/apiserver's healthz handler
-    answers it: ``ok``, or with ``?verbose`` one ``[+]name ok`` line per check and ``<endpoint>
-    check passed``; ``?exclude=name`` skips a check. A failure (only the bootstrap check fails,
-    until the server is ``ready``) is always told check by check, its reason withheld as the
-    endpoints are public."""
-    excluded = set(query.getall("exclude", ()))
-    lines: list[str] = []
-    failed = False
-    for name in _HEALTH_CHECKS:
-        if name in excluded:
-            excluded.discard(name)
-            lines.append(f"[+]{name} excluded: ok")
-        elif ready or name != _BOOTSTRAP_CHECK:
-            lines.append(f"[+]{name} ok")
-        else:
-            lines.append(f"[-]{name} failed: reason withheld")
-            failed = True
-    if excluded:
-        quoted = ",".join(f'"{name}"' for name in sorted(excluded))
-        lines.append(f"warn: some health checks cannot be excluded: no matches for {quoted}")
-    body = "".join(line + "\n" for line in lines)
-    if failed:
-        return web.Response(text=f"{body}{endpoint} check failed\n", status=500)
-    if "verbose" not in query:
-        return web.Response(text="ok")
-    return web.Response(text=f"{body}{endpoint} check passed\n")
+def health_checks(*, bootstrapped: Callable[[], bool], shutting_down: Callable[[], bool]) -> HealthChecks:
+    """kube-apiserver's checks, in its order: ``ping``, ``log``, ``etcd``, the bootstrap post-start
+    hook (failing on all three endpoints until the system objects and policy exist) and, on
+    ``/readyz`` only, ``shutdown`` (failing once the server stops)."""
+    checks = HealthChecks()
+    checks.add("log", lambda: None)
+    checks.add("etcd", lambda: None)
+    checks.add(BOOTSTRAP_CHECK, lambda: None if bootstrapped() else "not finished")
+    checks.add(
+        "shutdown", lambda: "process is shutting down" if shutting_down() else None, endpoints=("readyz",)
+    )
+    return checks
 
 
 def _arch() -> str:
@@ -227,6 +211,11 @@ class APIServer:
         self.objects.admission = AdmissionChain(plugins)
         self.reviews = Reviews(authorizer=self.authorizer)
         self.ready = False
+        self._bootstrapped = False
+        self.health = health_checks(
+            bootstrapped=lambda: self._bootstrapped,
+            shutting_down=lambda: self._bootstrapped and not self.ready,
+        )
         self._users_by_connection: weakref.WeakKeyDictionary[Any, UserInfo] = weakref.WeakKeyDictionary()
         self._openapi = openapi.OpenAPIV3(registry)
         self._openapi_v2 = openapi_v2.OpenAPIV2(registry, documents=self._openapi)
@@ -278,6 +267,7 @@ class APIServer:
         await ensure_extension_apiserver_authentication(self.objects, options=self.options)
         self.local_apiservices.start()  # after the CRDs' kinds are in the registry, as upstream
         await asyncio.wait_for(self.local_apiservices.synced.wait(), timeout=60)
+        self._bootstrapped = True
         self.ready = True
 
     async def stop(self) -> None:
@@ -564,9 +554,11 @@ class APIServer:
         path = request.path.rstrip("/") or "/"
         if request.method not in ("GET", "HEAD"):
             raise errors.method_not_supported(None, request.method)
-        for check in ("/healthz", "/livez", "/readyz"):
-            if path == check or path.startswith(check + "/"):
-                return self._health(check, path, request.query)
+        for endpoint in HEALTH_ENDPOINTS:
+            if path == f"/{endpoint}":
+                return health_response(self.health, endpoint=endpoint, query=request.query)
+            if path.startswith(f"/{endpoint}/"):
+                return check_response(self.health, endpoint=endpoint, name=path[len(endpoint) + 2 :])
         if path == "/version":
             return json_response(version_info())
         if path in (OPENID_CONFIGURATION_PATH, OPENID_JWKS_PATH) and self.tokens is not None:
@@ -589,16 +581,6 @@ class APIServer:
         if path == "/":
             return json_response({"paths": sorted(self._root_paths())})
         raise errors.path_not_found(path)
-
-    def _health(self, check: str, path: str, query: MultiMapping[str]) -> web.Response:
-        ready = self.ready or check != "/readyz"
-        if path == check:
-            return health_response(endpoint=check[1:], ready=ready, query=query)
-        name = path[len(check) + 1 :]
-        if name not in _HEALTH_CHECKS:
-            raise errors.path_not_found(path)
-        ok = ready or name == "ping"
-        return web.Response(text="ok" if ok else "not ready", status=200 if ok else 500)
 
     def _openapi_v3(self, path: str) -> web.Response:
         if path == "/openapi/v3":

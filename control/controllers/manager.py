@@ -62,7 +62,7 @@ from control.client.tokenrequest import (
     service_account_username,
 )
 from control.controllers.events import EventRecorder
-from control.controllers.metrics_serving import HealthChecks
+from control.healthz import HealthChecks
 
 log = logging.getLogger("kubelab.controller-manager")
 

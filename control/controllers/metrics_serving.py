@@ -4,7 +4,7 @@ its own, with its own checks and registry, even when both run in one process.
 
 Paths:
 
-- ``/healthz``, ``/livez``, ``/readyz``: the named :class:`HealthChecks` of that endpoint, answered
+- ``/healthz``, ``/livez``, ``/readyz``: the named checks (:mod:`control.healthz`) of that endpoint, answered
   as k8s.io/apiserver's healthz handler does — ``ok``, or with ``?verbose`` one ``[+]name ok`` line
   per check and ``<endpoint> check passed``; any failing check makes a 500 listing every check
   (``[-]name failed: reason withheld``; the reason goes to the log only, the endpoint being public);
@@ -49,7 +49,6 @@ from typing import Any
 
 import orjson
 from aiohttp import web
-from multidict import MultiMapping
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
@@ -57,12 +56,12 @@ from control.apiserver.authn import ANONYMOUS, UserInfo, user_from_peercert
 from control.client.config import ClientConfig
 from control.client.errors import RequestError
 from control.client.rest import Resource, RESTClient
+from control.healthz import HEALTH_ENDPOINTS, HealthChecks, check_response, health_response
 from control.pki import serving_ssl_context
 
 log = logging.getLogger("kubelab.controllers.serving")
 
 DEFAULT_BIND_ADDRESS = "127.0.0.1"
-HEALTH_ENDPOINTS = ("healthz", "livez", "readyz")
 ALWAYS_ALLOW_PATHS = tuple(f"/{endpoint}" for endpoint in HEALTH_ENDPOINTS)
 CACHE_TTL = 10.0  # seconds; upstream's delegated token and authorization cache TTLs
 _CACHE_LIMIT = 1024
@@ -72,87 +71,9 @@ SUBJECT_ACCESS_REVIEWS = Resource(
     "authorization.k8s.io", "v1", "subjectaccessreviews", "SubjectAccessReview", namespaced=False
 )
 
-HealthCheck = Callable[[], str | None]
-"""A check: ``None`` when healthy, else why not (for the log)."""
-
 
 class ServingError(Exception):
     """The secure port cannot be served (TLS files unreadable, address taken)."""
-
-
-class HealthChecks:
-    """Named checks, each on some of ``/healthz``, ``/livez`` and ``/readyz``, in the order added.
-
-    ``ping`` (always healthy) is on all three from the start. Adding a name again replaces that
-    check, so a restarted component re-registers its own.
-    """
-
-    def __init__(self) -> None:
-        self._checks: dict[str, tuple[HealthCheck, frozenset[str]]] = {}
-        self.add("ping", lambda: None)
-
-    def add(self, name: str, check: HealthCheck, *, endpoints: Iterable[str] = HEALTH_ENDPOINTS) -> None:
-        chosen = frozenset(endpoints)
-        unknown = chosen - set(HEALTH_ENDPOINTS)
-        if not name or "/" in name or unknown or not chosen:
-            raise ValueError(
-                f"a health check needs a name without '/' and endpoints among {HEALTH_ENDPOINTS}, "
-                f"got {name!r} on {sorted(chosen)}"
-            )
-        self._checks[name] = (check, chosen)
-
-    def remove(self, name: str) -> None:
-        self._checks.pop(name, None)
-
-    def of(self, endpoint: str) -> list[tuple[str, HealthCheck]]:
-        """The checks of ``endpoint``, in the order added."""
-        return [(name, check) for name, (check, endpoints) in self._checks.items() if endpoint in endpoints]
-
-
-def _run_check(name: str, check: HealthCheck) -> str | None:
-    try:
-        return check()
-    except Exception as exc:  # a check that breaks is a failing check, not a broken endpoint
-        log.exception("health check %s raised", name)
-        return f"{type(exc).__name__}: {exc}"
-
-
-def health_response(checks: HealthChecks, *, endpoint: str, query: MultiMapping[str]) -> web.Response:
-    """The answer of ``/<endpoint>`` with ``query`` (``verbose``, ``exclude``), as upstream words it."""
-    excluded = set(query.getall("exclude", ()))
-    lines: list[str] = []
-    failures: list[str] = []
-    for name, check in checks.of(endpoint):
-        if name in excluded:
-            excluded.discard(name)
-            lines.append(f"[+]{name} excluded: ok")
-            continue
-        reason = _run_check(name, check)
-        if reason is None:
-            lines.append(f"[+]{name} ok")
-        else:
-            lines.append(f"[-]{name} failed: reason withheld")
-            failures.append(f"[-]{name} failed: {reason}")
-    if excluded:
-        quoted = ", ".join(f'"{name}"' for name in sorted(excluded))
-        lines.append(f"warn: some health checks cannot be excluded: no matches for {quoted}")
-    body = "".join(line + "\n" for line in lines)
-    if failures:
-        log.warning("/%s check failed:\n%s", endpoint, "\n".join(failures))
-        return _text(500, f"{body}{endpoint} check failed\n")
-    if "verbose" not in query:
-        return _text(200, "ok")
-    return _text(200, f"{body}{endpoint} check passed\n")
-
-
-def _text(status: int, text: str) -> web.Response:
-    return web.Response(
-        status=status,
-        text=text,
-        content_type="text/plain",
-        charset="utf-8",
-        headers={"X-Content-Type-Options": "nosniff"},
-    )
 
 
 def _status(code: int, reason: str, message: str) -> web.Response:
@@ -325,7 +246,7 @@ class SecureServer:
         app = web.Application(middlewares=[self._guard])
         for endpoint in HEALTH_ENDPOINTS:
             app.router.add_get(f"/{endpoint}", self._health(endpoint))
-            app.router.add_get(f"/{endpoint}/{{check}}", self._single_check(endpoint))
+            app.router.add_get(f"/{endpoint}/{{check:.+}}", self._single_check(endpoint))
         app.router.add_get("/metrics", self._metrics)
         return app
 
@@ -381,14 +302,7 @@ class SecureServer:
 
     def _single_check(self, endpoint: str) -> Callable[[web.Request], Awaitable[web.Response]]:
         async def handle(request: web.Request) -> web.Response:
-            name = request.match_info["check"]
-            check = dict(self.checks.of(endpoint)).get(name)
-            if check is None:
-                return _text(404, "404 page not found\n")
-            reason = _run_check(name, check)
-            if reason is not None:
-                return _text(500, f"internal server error: {reason}\n")
-            return _text(200, "ok")
+            return check_response(self.checks, endpoint=endpoint, name=request.match_info["check"])
 
         return handle
 

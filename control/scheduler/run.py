@@ -34,7 +34,7 @@ from control.controllers.events import EventRecorder
 from control.scheduler.scheduler import DEFAULT_SCHEDULER_NAME, Scheduler
 
 if TYPE_CHECKING:  # the serving machinery is the caller's; the scheduler only adds a check to it
-    from control.controllers.metrics_serving import HealthChecks
+    from control.healthz import HealthChecks
 
 log = logging.getLogger("kubelab.scheduler")
 

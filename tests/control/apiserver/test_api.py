@@ -14,6 +14,7 @@ import pytest
 from multidict import MultiDict
 
 from control.apiserver import resource_store, server
+from control.healthz import health_response
 from tests.control.apiserver.conftest import RunningServer
 
 CM = "/api/v1/namespaces/default/configmaps"
@@ -63,32 +64,46 @@ async def test_health_and_version_are_public_everything_else_needs_a_certificate
 async def test_health_endpoints_are_verbose_when_asked(apiserver: RunningServer):
     """`kubectl get --raw '/readyz?verbose'`, as k8s.io/apiserver's healthz handler answers it."""
     checks = "[+]ping ok\n[+]log ok\n[+]etcd ok\n[+]poststarthook/bootstrap-controller ok\n"
-    for endpoint in ("healthz", "livez", "readyz"):
+    for endpoint, only_readyz in (("healthz", ""), ("livez", ""), ("readyz", "[+]shutdown ok\n")):
         async with apiserver.anonymous.get(f"{apiserver.url}/{endpoint}?verbose") as response:
             assert response.status == 200
-            assert await response.text() == f"{checks}{endpoint} check passed\n"
+            assert await response.text() == f"{checks}{only_readyz}{endpoint} check passed\n"
     async with apiserver.anonymous.get(
         apiserver.url + "/readyz", params=[("verbose", ""), ("exclude", "etcd"), ("exclude", "nope")]
     ) as response:
         assert await response.text() == (
             "[+]ping ok\n[+]log ok\n[+]etcd excluded: ok\n[+]poststarthook/bootstrap-controller ok\n"
-            'warn: some health checks cannot be excluded: no matches for "nope"\n'
+            '[+]shutdown ok\nwarn: some health checks cannot be excluded: no matches for "nope"\n'
             "readyz check passed\n"
         )
     async with apiserver.anonymous.get(apiserver.url + "/readyz?exclude=etcd") as response:
         assert (response.status, await response.text()) == (200, "ok")
+    for path, expected in (
+        ("/livez/poststarthook/bootstrap-controller", (200, "ok")),
+        ("/readyz/shutdown", (200, "ok")),
+        ("/livez/shutdown", (404, "404 page not found\n")),
+    ):
+        async with apiserver.anonymous.get(apiserver.url + path) as response:
+            assert (response.status, await response.text()) == expected, path
 
 
-def test_readyz_tells_check_by_check_until_bootstrap_is_done():
-    failing = server.health_response(endpoint="readyz", ready=False, query=MultiDict())
-    assert failing.status == 500
-    assert failing.text == (
-        "[+]ping ok\n[+]log ok\n[+]etcd ok\n"
-        "[-]poststarthook/bootstrap-controller failed: reason withheld\nreadyz check failed\n"
-    )
+def test_health_tells_check_by_check_until_bootstrap_is_done_and_readyz_fails_on_shutdown():
+    booting = server.health_checks(bootstrapped=lambda: False, shutting_down=lambda: False)
+    for endpoint in ("livez", "readyz"):
+        failing = health_response(booting, endpoint=endpoint, query=MultiDict())
+        assert failing.status == 500
+        assert failing.text.startswith(
+            "[+]ping ok\n[+]log ok\n[+]etcd ok\n[-]poststarthook/bootstrap-controller failed: reason withheld\n"
+        )
     excluded = MultiDict([("exclude", "poststarthook/bootstrap-controller")])
-    answer = server.health_response(endpoint="readyz", ready=False, query=excluded)
-    assert (answer.status, answer.text) == (200, "ok")
+    assert health_response(booting, endpoint="readyz", query=excluded).text == "ok"
+    stopping = server.health_checks(bootstrapped=lambda: True, shutting_down=lambda: True)
+    assert health_response(stopping, endpoint="livez", query=MultiDict()).status == 200
+    answer = health_response(stopping, endpoint="readyz", query=MultiDict())
+    assert (answer.status, answer.text.splitlines()[-2:]) == (
+        500,
+        ["[-]shutdown failed: reason withheld", "readyz check failed"],
+    )
 
 
 async def test_discovery_documents(apiserver: RunningServer):

@@ -10,7 +10,7 @@ from typing import Any
 from control.client.informer import InformerFactory
 from control.client.rest import Resource
 from control.client.testing import FakeClock, FakeListerWatcher
-from control.controllers.metrics_serving import HealthChecks
+from control.healthz import HealthChecks
 from control.scheduler import run
 from control.scheduler.scheduler import NODES, PODS
 
