@@ -128,13 +128,19 @@ def version_info() -> dict[str, str]:
     }
 
 
-def health_checks(*, bootstrapped: Callable[[], bool], shutting_down: Callable[[], bool]) -> HealthChecks:
-    """kube-apiserver's checks, in its order: ``ping``, ``log``, ``etcd``, the bootstrap post-start
-    hook (failing on all three endpoints until the system objects and policy exist) and, on
-    ``/readyz`` only, ``shutdown`` (failing once the server stops)."""
+def health_checks(
+    *,
+    bootstrapped: Callable[[], bool],
+    shutting_down: Callable[[], bool],
+    store_failure: Callable[[], str | None],
+) -> HealthChecks:
+    """kube-apiserver's checks, in its order: ``ping``, ``log``, ``etcd`` (the store: failing while
+    the last upkeep round could not reach it), the bootstrap post-start hook (failing on all three
+    endpoints until the system objects and policy exist) and, on ``/readyz`` only, ``shutdown``
+    (failing once the server stops)."""
     checks = HealthChecks()
     checks.add("log", lambda: None)
-    checks.add("etcd", lambda: None)
+    checks.add("etcd", store_failure)
     checks.add(BOOTSTRAP_CHECK, lambda: None if bootstrapped() else "not finished")
     checks.add(
         "shutdown", lambda: "process is shutting down" if shutting_down() else None, endpoints=("readyz",)
@@ -212,9 +218,11 @@ class APIServer:
         self.reviews = Reviews(authorizer=self.authorizer)
         self.ready = False
         self._bootstrapped = False
+        self._store_failure: str | None = None  # what the last upkeep round got from the store
         self.health = health_checks(
             bootstrapped=lambda: self._bootstrapped,
             shutting_down=lambda: self._bootstrapped and not self.ready,
+            store_failure=lambda: self._store_failure,
         )
         self._users_by_connection: weakref.WeakKeyDictionary[Any, UserInfo] = weakref.WeakKeyDictionary()
         self._openapi = openapi.OpenAPIV3(registry)
@@ -309,7 +317,8 @@ class APIServer:
         )
 
     async def maintain(self, *, stop: asyncio.Event) -> None:
-        """Background upkeep: compaction and storage object counts."""
+        """Background upkeep: compaction and storage object counts; its outcome is the ``etcd``
+        health check's."""
         next_compaction = time.monotonic() + self.options.compaction_interval_seconds
         while not stop.is_set():
             with contextlib.suppress(asyncio.TimeoutError):
@@ -327,7 +336,9 @@ class APIServer:
                     if target > await self.store.compacted_revision():
                         await self.store.compact(target)
                         log.info("compacted store", extra={"revision": target})
+                self._store_failure = None
             except StoreError as exc:
+                self._store_failure = f"{type(exc).__name__}: {exc}"
                 log.warning("store upkeep failed: %s", exc)
 
     # ------------------------------------------------------------- requests

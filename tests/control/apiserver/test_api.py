@@ -14,7 +14,7 @@ import pytest
 from multidict import MultiDict
 
 from control.apiserver import resource_store, server
-from control.healthz import health_response
+from control.healthz import check_response, health_response
 from tests.control.apiserver.conftest import RunningServer
 
 CM = "/api/v1/namespaces/default/configmaps"
@@ -88,7 +88,9 @@ async def test_health_endpoints_are_verbose_when_asked(apiserver: RunningServer)
 
 
 def test_health_tells_check_by_check_until_bootstrap_is_done_and_readyz_fails_on_shutdown():
-    booting = server.health_checks(bootstrapped=lambda: False, shutting_down=lambda: False)
+    booting = server.health_checks(
+        bootstrapped=lambda: False, shutting_down=lambda: False, store_failure=lambda: None
+    )
     for endpoint in ("livez", "readyz"):
         failing = health_response(booting, endpoint=endpoint, query=MultiDict())
         assert failing.status == 500
@@ -97,13 +99,31 @@ def test_health_tells_check_by_check_until_bootstrap_is_done_and_readyz_fails_on
         )
     excluded = MultiDict([("exclude", "poststarthook/bootstrap-controller")])
     assert health_response(booting, endpoint="readyz", query=excluded).text == "ok"
-    stopping = server.health_checks(bootstrapped=lambda: True, shutting_down=lambda: True)
+    stopping = server.health_checks(
+        bootstrapped=lambda: True, shutting_down=lambda: True, store_failure=lambda: None
+    )
     assert health_response(stopping, endpoint="livez", query=MultiDict()).status == 200
     answer = health_response(stopping, endpoint="readyz", query=MultiDict())
     assert (answer.status, answer.text.splitlines()[-2:]) == (
         500,
         ["[-]shutdown failed: reason withheld", "readyz check failed"],
     )
+
+
+def test_the_etcd_check_fails_while_the_store_cannot_be_reached():
+    failure: list[str] = ["StoreUnavailableError: connection refused"]
+    checks = server.health_checks(
+        bootstrapped=lambda: True,
+        shutting_down=lambda: False,
+        store_failure=lambda: failure[0] if failure else None,
+    )
+    answer = check_response(checks, endpoint="healthz", name="etcd")
+    assert (answer.status, answer.text) == (
+        500,
+        "internal server error: StoreUnavailableError: connection refused\n",
+    )
+    failure.clear()
+    assert health_response(checks, endpoint="readyz", query=MultiDict()).text == "ok"
 
 
 async def test_discovery_documents(apiserver: RunningServer):
