@@ -14,13 +14,17 @@ comes from its PriorityClass, and at most one PriorityClass is the cluster's def
 - **priorityclasses, on create and update**: a second ``globalDefault`` class is a 403
   (``PriorityClass x is already marked as default. Only one default can exist``).
 
-Subresources are left alone, as upstream. The classes are read from the store directly (the
-API server has no informers): one small prefix list per pod created, as the storage plugins do
-for claims.
+Subresources are left alone, as upstream. The classes are followed in memory from a watch on
+the store (:class:`PriorityClasses`, the API server's stand-in for upstream's lister), so a pod
+create costs a dictionary lookup, not a store read. A class the watch has not delivered yet is
+read from the store before a pod naming it is refused, so creating a class and then a pod that
+names it never fails on the watch's lag (upstream's lister would refuse it).
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from typing import Any
 
 import orjson
@@ -28,6 +32,8 @@ import orjson
 from control.apiserver.admission import CREATE, UPDATE, AdmissionRequest
 from control.apiserver.limitrange_admission import forbidden
 from control.apiserver.resource_store import ResourceStore
+from control.apiserver.store_follower import follow_prefix
+from control.store import Event, EventType, KeyValue, Store
 
 DEFAULT_PRIORITY = 0  # upstream's DefaultPriorityWhenNoDefaultClassExists
 DEFAULT_PREEMPTION_POLICY = "PreemptLowerPriority"
@@ -39,8 +45,66 @@ def default_priority_class(classes: list[dict[str, Any]]) -> dict[str, Any] | No
     return min(defaults, key=lambda pc: int(pc.get("value") or 0), default=None)
 
 
+class PriorityClasses:
+    """Every PriorityClass, by name, kept from a list and then a watch of the store."""
+
+    def __init__(self, *, store: Store, prefix: str) -> None:
+        self._store = store
+        self._prefix = prefix
+        self._by_name: dict[str, dict[str, Any]] = {}
+        self.synced = asyncio.Event()  # set once the first list has arrived
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(
+            follow_prefix(
+                self._store,
+                self._prefix,
+                on_list=self._relisted,
+                on_event=self._changed,
+                what="priority classes",
+            ),
+            name="priority classes",
+        )
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def all(self, *, fresh: bool = False) -> list[dict[str, Any]]:
+        """Every class: from memory once synced, else (or when ``fresh``) from the store."""
+        if self.synced.is_set() and not fresh:
+            return list(self._by_name.values())
+        listing = await self._store.list(self._prefix)
+        return [orjson.loads(kv.value) for kv in listing.items]
+
+    async def get(self, name: str) -> dict[str, Any] | None:
+        """The class ``name``: from memory, else from the store (a class the watch has not
+        delivered yet is still found)."""
+        found = self._by_name.get(name)
+        if found is not None:
+            return found
+        kv = await self._store.get(self._prefix + name)
+        return None if kv is None else orjson.loads(kv.value)
+
+    async def _relisted(self, items: list[KeyValue]) -> None:
+        self._by_name = {kv.key[len(self._prefix) :]: orjson.loads(kv.value) for kv in items}
+        self.synced.set()
+
+    async def _changed(self, event: Event) -> None:
+        name = event.kv.key[len(self._prefix) :]
+        if event.type is EventType.PUT:
+            self._by_name[name] = orjson.loads(event.kv.value)
+        else:
+            self._by_name.pop(name, None)
+
+
 class PriorityAdmission:
-    """Resolves a new pod's priority from its PriorityClass and keeps the default class unique."""
+    """Resolves a new pod's priority from its PriorityClass and keeps the default class unique.
+
+    :meth:`start` and :meth:`stop` run its in-memory copy of the classes (the API server's)."""
 
     def __init__(self, *, objects: ResourceStore) -> None:
         self.objects = objects
@@ -48,10 +112,13 @@ class PriorityAdmission:
         if classes is None:
             raise ValueError("the registry has no scheduling.k8s.io/v1 priorityclasses")
         self._classes = classes
+        self.classes = PriorityClasses(store=objects.store, prefix=classes.storage_prefix)
 
-    async def _all_classes(self) -> list[dict[str, Any]]:
-        listing = await self.objects.store.list(self._classes.storage_prefix)
-        return [orjson.loads(kv.value) for kv in listing.items]
+    def start(self) -> None:
+        self.classes.start()
+
+    async def stop(self) -> None:
+        await self.classes.stop()
 
     async def mutate(self, request: AdmissionRequest) -> None:
         rt = request.rt
@@ -61,14 +128,13 @@ class PriorityAdmission:
         if pod is None:
             return
         spec = pod.setdefault("spec", {})
-        classes = await self._all_classes()
         name = spec.get("priorityClassName") or ""
         if name:
-            chosen = next((pc for pc in classes if pc["metadata"].get("name") == name), None)
+            chosen = await self.classes.get(name)
             if chosen is None:
                 raise forbidden(request, f"no PriorityClass with name {name} was found")
         else:
-            chosen = default_priority_class(classes)
+            chosen = default_priority_class(await self.classes.all())
             if chosen is not None:
                 spec["priorityClassName"] = chosen["metadata"]["name"]
         priority = int(chosen.get("value") or 0) if chosen is not None else DEFAULT_PRIORITY
@@ -102,7 +168,12 @@ class PriorityAdmission:
         if pc is None or pc.get("globalDefault") is not True:
             return
         current = default_priority_class(
-            [other for other in await self._all_classes() if other["metadata"].get("name") != request.name]
+            # from the store: classes are written rarely, and a default made a moment ago counts
+            [
+                other
+                for other in await self.classes.all(fresh=True)
+                if other["metadata"].get("name") != request.name
+            ]
         )
         if current is not None:
             raise forbidden(

@@ -198,13 +198,14 @@ class APIServer:
         self.node_authorizer: NodeAuthorizer | None = None
         self.authorizer = AuthorizerChain(authorizers=self._authorizers(options.authorization_modes))
         self.tokens = ServiceAccountTokens.from_options(options, objects=self.objects)
+        self.priority_admission = PriorityAdmission(objects=self.objects)
         plugins: list[AdmissionPlugin] = [
             ServiceAccountAdmission(objects=self.objects),
             DefaultStorageClass(objects=self.objects),
             DefaultIngressClass(objects=self.objects),
             StorageObjectInUseProtection(),
             PersistentVolumeClaimResize(objects=self.objects),
-            PriorityAdmission(objects=self.objects),
+            self.priority_admission,
         ]
         if self.node_authorizer is not None:
             plugins.append(NodeRestriction(objects=self.objects))
@@ -254,6 +255,7 @@ class APIServer:
             self.objects.namespace_cache.start()
         self.limit_ranger.presence.start()
         self.quota_admission.presence.start()
+        self.priority_admission.start()
         for follower in (self.rbac, self.node_authorizer):
             if follower is not None:
                 follower.start()
@@ -285,6 +287,7 @@ class APIServer:
             await self.objects.namespace_cache.stop()
         await self.limit_ranger.presence.stop()
         await self.quota_admission.presence.stop()
+        await self.priority_admission.stop()
         for follower in (self.rbac, self.node_authorizer):
             if follower is not None:
                 await follower.stop()

@@ -4,9 +4,14 @@ contradicting priority is refused, and only one class may be the default."""
 
 from __future__ import annotations
 
+import asyncio
+import time
 from typing import Any
 
-from control.apiserver.priority_admission import default_priority_class
+import orjson
+
+from control.apiserver.priority_admission import PriorityClasses, default_priority_class
+from control.store.sqlite import SqliteStore
 from tests.control.apiserver.conftest import RunningServer
 
 PODS = "/api/v1/namespaces/default/pods"
@@ -127,3 +132,29 @@ async def test_an_update_that_leaves_the_priority_out_keeps_it(apiserver: Runnin
         2_000_001_000,
         "PreemptLowerPriority",
     )
+
+
+async def test_the_classes_are_followed_in_memory_and_a_new_one_is_found_before_its_event(
+    store: SqliteStore,
+) -> None:
+    prefix = "/registry/scheduling.k8s.io/priorityclasses/"
+    await store.create(prefix + "gold", orjson.dumps(priority_class("gold", 10)))
+    classes = PriorityClasses(store=store, prefix=prefix)
+    classes.start()
+    try:
+        await asyncio.wait_for(classes.synced.wait(), timeout=10)
+        assert [pc["metadata"]["name"] for pc in await classes.all()] == ["gold"]
+        await store.create(prefix + "silver", orjson.dumps(priority_class("silver", 5)))
+        found = await classes.get("silver")  # read from the store if the watch has not delivered it
+        assert found is not None and found["value"] == 5
+        gold = await store.get(prefix + "gold")
+        assert gold is not None
+        await store.delete(prefix + "gold", expected_revision=gold.mod_revision)
+        deadline = time.monotonic() + 10
+        while "gold" in {pc["metadata"]["name"] for pc in await classes.all()}:
+            assert time.monotonic() < deadline, "the deleted class stayed"
+            await asyncio.sleep(0.01)
+        assert await classes.get("gold") is None
+        assert [pc["metadata"]["name"] for pc in await classes.all(fresh=True)] == ["silver"]
+    finally:
+        await classes.stop()
