@@ -86,8 +86,22 @@ class RunningAgent:
     data_dir: Path
 
     async def stop(self) -> None:
+        """Stop the agent; one that has not stopped within 45 s fails the test with the stack of
+        every task still pending (a hang in CI is then told where it waits)."""
         self.stop_event.set()
-        await asyncio.wait_for(self.task, timeout=60)
+        done, _ = await asyncio.wait({self.task}, timeout=45)
+        if not done:
+            pending = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
+            stacks = []
+            for task in pending:
+                frames = task.get_stack(limit=12)
+                where = " <- ".join(
+                    f"{f.f_code.co_name} ({Path(f.f_code.co_filename).name}:{f.f_lineno})"
+                    for f in reversed(frames)
+                )
+                stacks.append(f"{task.get_name()}: {where}")
+            raise AssertionError("the node agent did not stop in 45 s; pending tasks:\n" + "\n".join(stacks))
+        self.task.result()
 
 
 @dataclass
@@ -228,11 +242,15 @@ async def cluster(tmp_path: Path) -> AsyncIterator[Cluster]:
             try:
                 yield lab
             finally:
-                for agent in lab.agents:
-                    if not agent.task.done():
-                        await agent.stop()
-                leftovers = leftover_processes(tmp_path / "nodes")
-                kill_leftovers(tmp_path / "nodes")
-                mounts = unmount_below(tmp_path)
+                try:
+                    for agent in lab.agents:
+                        if not agent.task.done():
+                            await agent.stop()
+                finally:  # an agent that would not stop still has its containers and mounts cleared
+                    for agent in lab.agents:
+                        agent.task.cancel()
+                    leftovers = leftover_processes(tmp_path / "nodes")
+                    kill_leftovers(tmp_path / "nodes")
+                    mounts = unmount_below(tmp_path)
                 assert not leftovers, f"containers outlived the test: {leftovers}"
                 assert not mounts, f"mounts outlived the test: {mounts}"
