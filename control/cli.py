@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import orjson
 
 from control import lab
-from control.apiserver.options import APIServerOptions
+from control.apiserver.options import CONTROLLER_MANAGER_SECURE_PORT, SCHEDULER_SECURE_PORT, APIServerOptions
 from control.pki import LEAF_VALIDITY, Outcome, PKIError, write_file_atomically
 
 if TYPE_CHECKING:
@@ -56,9 +56,8 @@ EXIT_NOT_RUNNING = 3
 EXIT_INTERRUPTED = 130
 
 DEFAULT_UP_TIMEOUT = 60.0
-# kube-controller-manager's and kube-scheduler's --secure-port defaults
-DEFAULT_CONTROLLERS_SECURE_PORT = 10257
-DEFAULT_SCHEDULER_SECURE_PORT = 10259
+DEFAULT_CONTROLLERS_SECURE_PORT = CONTROLLER_MANAGER_SECURE_PORT
+DEFAULT_SCHEDULER_SECURE_PORT = SCHEDULER_SECURE_PORT
 # Each component's secure-port flag, and its upstream name (in its secure port's user agent).
 _SECURE_PORT_FLAGS = {
     "controller-manager": "--controllers-secure-port",

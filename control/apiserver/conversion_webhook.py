@@ -6,11 +6,9 @@ webhook_converter.go) with its client from k8s.io/apiserver/pkg/util/webhook, re
 - one HTTPS POST of an ``apiextensions.k8s.io`` ConversionReview per batch of objects, in the
   first of the CRD's ``conversionReviewVersions`` the server speaks (v1, then v1beta1);
   objects already in the desired version are not sent;
-- to ``clientConfig.url``, or to ``clientConfig.service`` (port 443 and path "" unless
-  given) reached through the Service's endpoints (kube-apiserver's endpoint routing: the
-  lab's API server runs outside the node agents' service proxies), with TLS verified
-  against ``caBundle`` (the system's roots without one) for ``<service>.<namespace>.svc``;
-- a 30 s timeout and the ``kube-apiserver-admission`` user agent (``setGlobalDefaults``);
+- posted by the webhook client admission webhooks use too (``webhook_client``: ``clientConfig``
+  url or Service reached through its endpoints, TLS against ``caBundle``), with a 30 s timeout
+  (``setGlobalDefaults``);
 - the answer checked as upstream checks it: the review's kind and uid, ``result.status``,
   the number of objects, each object's apiVersion, kind, name, namespace and uid; its
   metadata is then the original's except labels and annotations (``restoreObjectMeta``).
@@ -22,54 +20,30 @@ webhook for <group>/<version>, Kind=<kind> failed: ...``; the API server answers
 
 from __future__ import annotations
 
-import ssl
 import uuid
 from dataclasses import dataclass
-from typing import Any, Protocol
-
-import aiohttp
-import orjson
+from typing import Any
 
 from control.apiserver.conversion import ConversionError
-from control.apiserver.service_endpoints import ServiceUnreachableError, trusting_ca_bundle
+from control.apiserver.webhook_client import ClientConfig, WebhookCallError, WebhookClient, WebhookClientError
 
 TIMEOUT_SECONDS = 30.0  # upstream's webhook client default (setGlobalDefaults)
-USER_AGENT = "kube-apiserver-admission"
 REVIEW_VERSIONS = ("v1", "v1beta1")  # what this server speaks, in upstream's order of support
-
-
-class Resolve(Protocol):
-    """A Service port -> (address, port) of one of its endpoints (``ServiceEndpoints``);
-    ServiceUnreachableError if none."""
-
-    async def __call__(self, *, namespace: str, name: str, port: int) -> tuple[str, int]: ...
 
 
 @dataclass(frozen=True, kw_only=True)
 class WebhookClientConfig:
-    """``spec.conversion.webhook``: where to call and how to trust it."""
+    """``spec.conversion.webhook``: where to call and how to trust it, and the review versions."""
 
-    url: str = ""
-    service_namespace: str = ""
-    service_name: str = ""
-    service_path: str = ""
-    service_port: int = 443
-    ca_bundle: str = ""  # base64 of PEM, as in the CRD
+    client: ClientConfig
     review_versions: tuple[str, ...] = ("v1",)
 
     @classmethod
     def from_crd(cls, crd: dict[str, Any]) -> WebhookClientConfig:
         """The CRD's webhook settings (checked when the webhook is called)."""
         webhook = ((crd.get("spec") or {}).get("conversion") or {}).get("webhook") or {}
-        client_config = webhook.get("clientConfig") or {}
-        service = client_config.get("service") or {}
         return cls(
-            url=str(client_config.get("url") or ""),
-            service_namespace=str(service.get("namespace") or ""),
-            service_name=str(service.get("name") or ""),
-            service_path=str(service.get("path") or ""),
-            service_port=int(service.get("port") or 443),
-            ca_bundle=str(client_config.get("caBundle") or ""),
+            client=ClientConfig.from_object(webhook.get("clientConfig") or {}),
             review_versions=tuple(str(v) for v in webhook.get("conversionReviewVersions") or ()),
         )
 
@@ -81,22 +55,12 @@ class WebhookConverter:
         self,
         *,
         config: WebhookClientConfig,
-        resolve: Resolve | None,
+        client: WebhookClient,
         timeout: float = TIMEOUT_SECONDS,
     ) -> None:
         self._config = config
-        self._resolve = resolve
+        self._client = client
         self._timeout = timeout
-        self._ssl: ssl.SSLContext | None = None
-
-    def _ssl_context(self) -> ssl.SSLContext:
-        """Trust the caBundle (the system's roots without one); built on first use."""
-        if self._ssl is None:
-            try:
-                self._ssl = trusting_ca_bundle(self._config.ca_bundle)
-            except ValueError as exc:
-                raise ConversionError(str(exc)) from exc
-        return self._ssl
 
     async def convert(self, objects: list[dict[str, Any]], *, api_version: str) -> list[dict[str, Any]]:
         todo = [index for index, obj in enumerate(objects) if obj.get("apiVersion") != api_version]
@@ -134,75 +98,14 @@ class WebhookConverter:
         return out
 
     async def _post(self, review: dict[str, Any], *, gvk: str) -> Any:
-        config = self._config
-        query = f"?timeout={_go_duration(self._timeout)}"  # as client-go shows the URL in errors
-        server_hostname: str | None = None
-        if config.service_name:
-            host = f"{config.service_name}.{config.service_namespace}.svc"
-            shown = f"https://{host}:{config.service_port}{config.service_path}{query}"
-            if self._resolve is None:
-                raise ConversionError(f"conversion webhook for {gvk} failed: no service resolver")
-            try:
-                address, port = await self._resolve(
-                    namespace=config.service_namespace, name=config.service_name, port=config.service_port
-                )
-            except ServiceUnreachableError as exc:
-                raise ConversionError(f'conversion webhook for {gvk} failed: Post "{shown}": {exc}') from exc
-            target = f"https://{_bracketed(address)}:{port}{config.service_path}"
-            server_hostname = host
-        elif config.url:
-            target = config.url
-            shown = config.url + query
-        else:
-            raise ConversionError(
-                f"conversion webhook for {gvk} failed: webhook configuration must have either service or URL"
-            )
         try:
-            context = self._ssl_context()
-        except ConversionError as exc:
+            return await self._client.post(self._config.client, review, timeout_seconds=self._timeout)
+        except WebhookClientError as exc:
             raise ConversionError(f"conversion webhook for {gvk} failed: {exc}") from exc
-        timeout = aiohttp.ClientTimeout(total=self._timeout)
-        try:
-            async with (
-                aiohttp.ClientSession(timeout=timeout) as session,
-                session.post(
-                    target,
-                    data=orjson.dumps(review),
-                    headers={"Content-Type": "application/json", "User-Agent": USER_AGENT},
-                    ssl=context,
-                    server_hostname=server_hostname,
-                ) as response,
-            ):
-                body = await response.read()
-                status = response.status
-        except TimeoutError as exc:
-            raise ConversionError(
-                f'conversion webhook for {gvk} failed: Post "{shown}": context deadline exceeded '
-                "(Client.Timeout exceeded while awaiting headers)"
-            ) from exc
-        except (aiohttp.ClientError, OSError) as exc:
-            raise ConversionError(f'conversion webhook for {gvk} failed: Post "{shown}": {exc}') from exc
-        if not 200 <= status < 300:
-            text = body.decode("utf-8", "replace").strip()
-            detail = (
-                f'an error on the server ("{text}") has prevented the request from succeeding'
-                if status == 500
-                else f"the server responded with the status code {status} but did not return more information"
-            )
-            raise ConversionError(f"conversion webhook for {gvk} failed: {detail}")
-        try:
-            return orjson.loads(body)
-        except orjson.JSONDecodeError as exc:
-            raise ConversionError(f"conversion webhook for {gvk} failed: {exc}") from exc
-
-
-def _go_duration(seconds: float) -> str:
-    """How client-go writes the timeout query parameter (``30s``, ``500ms``)."""
-    return f"{seconds:g}s" if seconds >= 1 else f"{round(seconds * 1000)}ms"
-
-
-def _bracketed(address: str) -> str:
-    return f"[{address}]" if ":" in address else address
+        except WebhookCallError as exc:
+            # a conversion's deadline is its client's, which Go words apart from a context's
+            waited = " (Client.Timeout exceeded while awaiting headers)" if exc.timed_out else ""
+            raise ConversionError(f"conversion webhook for {gvk} failed: {exc}{waited}") from exc
 
 
 def _converted_objects(answer: Any, *, uid: str, review_version: str) -> list[Any]:

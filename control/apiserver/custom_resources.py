@@ -30,14 +30,11 @@ import orjson
 
 from control.apiserver import errors
 from control.apiserver.conversion import NoneConverter
-from control.apiserver.conversion_webhook import (
-    Resolve,
-    WebhookClientConfig,
-    WebhookConverter,
-)
+from control.apiserver.conversion_webhook import WebhookClientConfig, WebhookConverter
 from control.apiserver.resource_store import ResourceStore, rfc3339
 from control.apiserver.service_endpoints import ServiceEndpoints
 from control.apiserver.store_follower import follow_prefix
+from control.apiserver.webhook_client import WebhookClient
 from control.resources.registry import (
     Conversion,
     Converter,
@@ -119,10 +116,11 @@ def resource_types(crd: dict[str, Any], *, converter: Converter | None = None) -
     return types
 
 
-def converter_for(crd: dict[str, Any], *, resolve: Resolve) -> Converter:
-    """The CRD's converter: its webhook for ``strategy: Webhook``, else apiVersion only."""
+def converter_for(crd: dict[str, Any], *, client: WebhookClient) -> Converter:
+    """The CRD's converter: its webhook (called through ``client``) for ``strategy: Webhook``,
+    else apiVersion only."""
     if ((crd.get("spec") or {}).get("conversion") or {}).get("strategy") == "Webhook":
-        return WebhookConverter(config=WebhookClientConfig.from_crd(crd), resolve=resolve)
+        return WebhookConverter(config=WebhookClientConfig.from_crd(crd), client=client)
     return NoneConverter()
 
 
@@ -136,7 +134,7 @@ class CustomResourceServing:
         if crds is None:
             raise RuntimeError("the registry lacks customresourcedefinitions")
         self._crds = crds
-        self._resolve = ServiceEndpoints(objects)
+        self._webhooks = WebhookClient(resolve=ServiceEndpoints(objects))  # the conversion webhooks'
         self._served: dict[str, list[ResourceType]] = {}  # CRD name -> its types
         self._task: asyncio.Task[None] | None = None
         self.synced = asyncio.Event()
@@ -149,6 +147,7 @@ class CustomResourceServing:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+        await self._webhooks.close()
 
     async def _run(self) -> None:
         await follow_prefix(
@@ -178,7 +177,7 @@ class CustomResourceServing:
 
     async def _apply(self, crd: dict[str, Any]) -> None:
         name = crd["metadata"]["name"]
-        types = resource_types(crd, converter=converter_for(crd, resolve=self._resolve))
+        types = resource_types(crd, converter=converter_for(crd, client=self._webhooks))
         previous = self._served.get(name, [])
         for old in previous:
             if all((t.group, t.version, t.plural) != (old.group, old.version, old.plural) for t in types):

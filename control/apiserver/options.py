@@ -9,6 +9,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+# kube-controller-manager's and kube-scheduler's --secure-port defaults: where the components
+# serve health and metrics, and where the API server probes them for componentstatuses (as
+# upstream, which assumes them too).
+CONTROLLER_MANAGER_SECURE_PORT = 10257
+SCHEDULER_SECURE_PORT = 10259
+
 
 @dataclass(frozen=True, kw_only=True)
 class APIServerOptions:

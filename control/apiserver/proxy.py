@@ -20,7 +20,10 @@ verifying the kubelet's serving certificate against the lab CA.
   the kubelet end to end; any other kubelet answer is relayed as is, which is what makes
   kubectl fall back from WebSocket to SPDY, or print ``unable to upgrade connection: ...``.
 - **nodes/proxy** relays any request to the kubelet's own path (``/stats/summary``,
-  ``/pods``, ``/metrics/resource``...).
+  ``/pods``, ``/metrics/resource``...) with :func:`relay`, the streaming copy that
+  pods/proxy and services/proxy (``control.apiserver.pod_service_proxy``) share: the request
+  body and the answer flow through as they arrive, hop-by-hop headers stay behind, redirects
+  are the client's to follow.
 
 The kubelet client certificate lives beside the lab's other credentials
 (``<data-dir>/pki/apiserver-kubelet-client.*``); it is created from the lab CA the first
@@ -33,12 +36,14 @@ import asyncio
 import contextlib
 import os
 import ssl
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 from urllib.parse import quote, urlencode
 
 import aiohttp
+import yarl
 from aiohttp import web
+from multidict import CIMultiDict, CIMultiDictProxy
 
 from control.apiserver import errors
 from control.apiserver.call import Call
@@ -69,19 +74,22 @@ _UPGRADE_RESPONSE_HEADERS = (
     "sec-websocket-extensions",
     "x-stream-protocol-version",
 )
+# Hop-by-hop headers (RFC 9110 7.6.1, and Go's httputil list): never copied across a proxy.
 _HOP_BY_HOP = frozenset(
     {
         "connection",
+        "proxy-connection",
         "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
         "transfer-encoding",
         "te",
         "trailer",
         "upgrade",
-        "content-length",
-        "date",
-        "server",
     }
 )
+# What the API server consumed itself (authentication, impersonation): not the backend's business.
+_CALLER_CREDENTIALS = ("authorization", "impersonate-")
 _TRUE = frozenset({"1", "t", "T", "TRUE", "true", "True"})
 _FALSE = frozenset({"0", "f", "F", "FALSE", "false", "False"})
 
@@ -202,62 +210,30 @@ class KubeletProxy:
         return await self._tunnel(call.request, host=host, port=port, target=target)
 
     async def _tunnel(self, request: web.Request, *, host: str, port: int, target: str) -> web.StreamResponse:
-        try:
-            reader, writer = await asyncio.wait_for(
-                asyncio.open_connection(host, port, ssl=self.ssl_context(), server_hostname=host), 30
-            )
-        except (OSError, TimeoutError, ssl.SSLError) as exc:
-            raise _dial_failure("error dialing backend", exc, host=host, port=port) from exc
-        try:
-            head = [f"{request.method} {target} HTTP/1.1", f"Host: {_host(host)}:{port}"]
-            for header in _UPGRADE_REQUEST_HEADERS:
-                head += [f"{header}: {value}" for value in request.headers.getall(header, [])]
-            writer.write(("\r\n".join(head) + "\r\n\r\n").encode("latin-1"))
-            await writer.drain()
-            status, headers = await _read_response_head(reader)
-            if status != 101:
-                return await _relay_refusal(status, headers, reader)
-            relayed = {name: value for name, value in headers.items() if name in _UPGRADE_RESPONSE_HEADERS}
-            client = await _switch_protocols(request, headers=relayed)
-            await _copy_both_ways(client, reader, writer)
-            return client.response
-        finally:
-            writer.close()
-            with contextlib.suppress(ConnectionError, ssl.SSLError, OSError):
-                await writer.wait_closed()
+        head = [f"{request.method} {target} HTTP/1.1", f"Host: {_host(host)}:{port}"]
+        for header in _UPGRADE_REQUEST_HEADERS:
+            head += [f"{header}: {value}" for value in request.headers.getall(header, [])]
+        return await tunnel(
+            request,
+            host=host,
+            port=port,
+            ssl_context=self.ssl_context(),
+            head=head,
+            relayed=lambda name: name in _UPGRADE_RESPONSE_HEADERS,
+        )
 
     # ----------------------------------------------------------------- nodes/proxy
     async def node_proxy(self, call: Call) -> web.StreamResponse:
-        if call.rt.plural != "nodes":
-            raise errors.path_not_found(call.info.path)
         host, port = await self._kubelet_address(call, call.info.name)
         path = "/" + "/".join(_seg(part) for part in call.info.parts)
-        url = f"https://{_host(host)}:{port}{path}"
-        body = await call.raw_body()
-        headers = {
-            key: value
-            for key, value in call.request.headers.items()
-            if key.lower() not in _HOP_BY_HOP and key.lower() not in ("host", "authorization")
-        }
+        raw_query = call.request.rel_url.raw_query_string
+        url = f"https://{_host(host)}:{port}{path}" + (f"?{raw_query}" if raw_query else "")
+        headers = forwarded_headers(call.request, keep_host=False)
         async with self._session() as session:
             try:
-                upstream = await session.request(
-                    call.request.method, url, params=call.request.query, data=body or None, headers=headers
-                )
+                return await relay(call.request, session=session, url=url, headers=headers)
             except aiohttp.ClientError as exc:
                 raise _dial_failure(f'{call.request.method} "{url}"', exc, host=host, port=port) from exc
-            async with upstream:
-                response = web.StreamResponse(status=upstream.status)
-                for key, value in upstream.headers.items():
-                    if key.lower() not in _HOP_BY_HOP:
-                        response.headers.add(key, value)
-                response.enable_chunked_encoding()
-                await response.prepare(call.request)
-                with contextlib.suppress(aiohttp.ClientError, ConnectionError):
-                    async for chunk in upstream.content.iter_any():
-                        await response.write(chunk)
-                    await response.write_eof()
-                return response
 
     # ----------------------------------------------------------------- node address
     async def _kubelet_address(self, call: Call, node_name: str) -> tuple[str, int]:
@@ -333,18 +309,143 @@ def kubelet_error(status: int, body: str, *, resource: str, name: str) -> errors
 def _dial_failure(what: str, exc: BaseException, *, host: str, port: int) -> errors.StatusError:
     """How upstream reports an unreachable kubelet, in Go's words
     (kubectl: ``Error from server: error dialing backend: dial tcp ...: connect: connection refused``)."""
+    return errors.StatusError(code=500, reason="", message=f"{what}: {dial_error(exc, host=host, port=port)}")
+
+
+def dial_error(exc: BaseException, *, host: str, port: int) -> str:
+    """Why a connection to ``host:port`` failed, as Go's dialer words it
+    (``dial tcp 127.0.0.1:1: connect: connection refused``)."""
     cause: BaseException = exc
     if isinstance(exc, aiohttp.ClientConnectorError):
         cause = exc.os_error
     if isinstance(cause, ssl.SSLError | aiohttp.ClientSSLError):
-        reason = f"tls: {cause}"
-    elif isinstance(cause, TimeoutError):
-        reason = f"dial tcp {_host(host)}:{port}: i/o timeout"
-    elif isinstance(cause, OSError) and cause.errno:
-        reason = f"dial tcp {_host(host)}:{port}: connect: {os.strerror(cause.errno).lower()}"
-    else:
-        reason = str(cause) or type(cause).__name__
-    return errors.StatusError(code=500, reason="", message=f"{what}: {reason}")
+        return f"tls: {cause}"
+    if isinstance(cause, TimeoutError | aiohttp.ServerTimeoutError):
+        return f"dial tcp {_host(host)}:{port}: i/o timeout"
+    if isinstance(cause, OSError) and cause.errno:
+        return f"dial tcp {_host(host)}:{port}: connect: {os.strerror(cause.errno).lower()}"
+    return str(cause) or type(cause).__name__
+
+
+def is_upgrade(request: web.BaseRequest) -> bool:
+    """An upgrade request: ``Connection`` names ``upgrade`` (upstream's httpstream.IsUpgradeRequest)."""
+    return "upgrade" in _connection_tokens(request.headers)
+
+
+async def tunnel(
+    request: web.BaseRequest,
+    *,
+    host: str,
+    port: int,
+    ssl_context: ssl.SSLContext | None,
+    head: Sequence[str],
+    relayed: Callable[[str], bool],
+) -> web.StreamResponse:
+    """An upgrade request's way through: dial ``host:port`` (TLS with ``ssl_context``), send
+    ``head`` (the request line and headers), and if the target switches protocols answer the
+    client's 101 with the response headers ``relayed`` accepts (lower-case names) and copy bytes
+    both ways until either side closes. As upstream's UpgradeAwareHandler, an error answer (400
+    and up) is relayed as it is, any other is a 500 ``invalid upgrade response: status code N``,
+    and a target that cannot be dialled a 500 ``error dialing backend: dial tcp ...``."""
+    try:
+        reader, writer = await asyncio.wait_for(
+            asyncio.open_connection(
+                host, port, ssl=ssl_context, server_hostname=host if ssl_context is not None else None
+            ),
+            30,
+        )
+    except (OSError, TimeoutError, ssl.SSLError) as exc:
+        raise _dial_failure("error dialing backend", exc, host=host, port=port) from exc
+    try:
+        writer.write(("\r\n".join(head) + "\r\n\r\n").encode("latin-1"))
+        await writer.drain()
+        status, headers = await _read_response_head(reader)
+        if status != 101 and status < 400:
+            raise errors.StatusError(
+                code=500, reason="", message=f"invalid upgrade response: status code {status}"
+            )
+        if status != 101:
+            return await _relay_refusal(status, headers, reader)
+        client = await _switch_protocols(
+            request, headers={name: value for name, value in headers.items() if relayed(name)}
+        )
+        await _copy_both_ways(client, reader, writer)
+        return client.response
+    finally:
+        writer.close()
+        with contextlib.suppress(ConnectionError, ssl.SSLError, OSError):
+            await writer.wait_closed()
+
+
+def forwarded_headers(request: web.BaseRequest, *, keep_host: bool) -> CIMultiDict[str]:
+    """The request's headers as a proxy passes them on: without hop-by-hop headers (and those
+    the ``Connection`` header names), without the caller's credentials, and with the caller's
+    address appended to ``X-Forwarded-For`` as Go's reverse proxy does. ``keep_host``: the
+    client's ``Host`` goes along (upstream's pod and service proxies), else the target's."""
+    named = _connection_tokens(request.headers)
+    headers: CIMultiDict[str] = CIMultiDict()
+    for key, value in request.headers.items():
+        lower = key.lower()
+        if lower in _HOP_BY_HOP or lower in named or lower.startswith(_CALLER_CREDENTIALS):
+            continue
+        if lower == "host" and not keep_host:
+            continue
+        if lower != "x-forwarded-for":
+            headers.add(key, value)
+    if request.remote:
+        prior = ", ".join(request.headers.getall("X-Forwarded-For", []))
+        headers["X-Forwarded-For"] = f"{prior}, {request.remote}" if prior else request.remote
+    return headers
+
+
+async def relay(
+    request: web.BaseRequest,
+    *,
+    session: aiohttp.ClientSession,
+    url: str,
+    headers: Mapping[str, str],
+    fix_headers: Callable[[CIMultiDict[str]], None] | None = None,
+) -> web.StreamResponse:
+    """Send ``request`` on to ``url`` (``url`` already quoted) and stream the answer back.
+
+    The request body is streamed as the client sends it; the answer is copied chunk by chunk
+    as it arrives, keeping its status, ``Content-Length`` and ``Content-Encoding`` (nothing is
+    decompressed), minus hop-by-hop headers; ``fix_headers`` may change the headers before they
+    leave. Redirects are not followed: they are the client's. Raises ``aiohttp.ClientError``
+    only when the target cannot be reached, before anything was answered; once the answer has
+    started, a side going away simply ends it."""
+    upstream = await session.request(
+        request.method,
+        yarl.URL(url, encoded=True),
+        data=request.content if request.body_exists else None,
+        headers=headers,
+        allow_redirects=False,
+        skip_auto_headers=("Accept", "Accept-Encoding", "User-Agent", "Content-Type"),
+    )
+    async with upstream:
+        response = web.StreamResponse(status=upstream.status, reason=upstream.reason)
+        named = _connection_tokens(upstream.headers)
+        for key, value in upstream.headers.items():
+            if key.lower() not in _HOP_BY_HOP and key.lower() not in named:
+                response.headers.add(key, value)
+        if fix_headers is not None:
+            fix_headers(response.headers)
+        await response.prepare(request)
+        with contextlib.suppress(aiohttp.ClientError, ConnectionError):
+            async for chunk in upstream.content.iter_any():
+                await response.write(chunk)
+            await response.write_eof()
+        return response
+
+
+def _connection_tokens(headers: CIMultiDictProxy[str]) -> frozenset[str]:
+    """Header names a ``Connection`` header declares hop-by-hop."""
+    return frozenset(
+        token.strip().lower()
+        for value in headers.getall("Connection", [])
+        for token in value.split(",")
+        if token.strip()
+    )
 
 
 def _log_params(name: str, query: Mapping[str, str]) -> list[tuple[str, str]]:
@@ -426,14 +527,14 @@ async def _read_response_head(reader: asyncio.StreamReader) -> tuple[int, dict[s
     try:
         head = await reader.readuntil(b"\r\n\r\n")
     except (asyncio.IncompleteReadError, asyncio.LimitOverrunError) as exc:
-        raise errors.internal(f"error reading the kubelet's response: {exc}") from exc
+        raise errors.internal(f"error reading the backend's response: {exc}") from exc
     if len(head) > _MAX_RESPONSE_HEAD:
-        raise errors.internal("the kubelet's response head is too large")
+        raise errors.internal("the backend's response head is too large")
     lines = head.decode("latin-1").split("\r\n")
     try:
         status = int(lines[0].split(" ", 2)[1])
     except (IndexError, ValueError) as exc:
-        raise errors.internal(f"malformed response from the kubelet: {lines[0]!r}") from exc
+        raise errors.internal(f"malformed response from the backend: {lines[0]!r}") from exc
     headers: dict[str, str] = {}
     for line in lines[1:]:
         if ":" in line:
@@ -445,7 +546,7 @@ async def _read_response_head(reader: asyncio.StreamReader) -> tuple[int, dict[s
 async def _relay_refusal(
     status: int, headers: Mapping[str, str], reader: asyncio.StreamReader
 ) -> web.Response:
-    """The kubelet would not upgrade: pass its answer on unchanged (upstream's behaviour)."""
+    """The target would not upgrade: pass its answer on unchanged (upstream's behaviour)."""
     length = headers.get("content-length")
     body = b""
     with contextlib.suppress(asyncio.IncompleteReadError, ConnectionError, ssl.SSLError, ValueError):

@@ -697,6 +697,14 @@ _CONTROLLER_RULES: dict[str, list[Rule]] = {
         rule(("list", "watch", "patch", "create", "delete"), groups=(LEGACY,), resources=("pods",)),
         _events_rule(),
     ],
+    "replication-controller": [
+        # 1.0 controllers needed get, update, so without these old controllers break on new servers
+        rule(("get", "list", "watch", "update"), groups=(LEGACY,), resources=("replicationcontrollers",)),
+        rule(("update",), groups=(LEGACY,), resources=("replicationcontrollers/status",)),
+        rule(("update",), groups=(LEGACY,), resources=("replicationcontrollers/finalizers",)),
+        rule(("list", "watch", "patch", "create", "delete"), groups=(LEGACY,), resources=("pods",)),
+        _events_rule(),
+    ],
     "resourcequota-controller": [
         # quota can count quota on anything for reconciliation, so it needs full viewing powers
         rule(("list", "watch"), groups=("*",), resources=("*",)),

@@ -41,6 +41,10 @@ _CAS_ATTEMPTS = 16
 _GENERATE_NAME_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"  # upstream's utilrand alphabet
 # Kinds whose DELETE answers with the deleted object rather than a Success Status.
 _RETURNS_DELETED_OBJECT = frozenset({("", "Pod"), ("", "Service"), ("", "Namespace")})
+# Kinds whose DELETE without a propagationPolicy orphans the dependents (upstream's strategies
+# whose DefaultGarbageCollectionPolicy is OrphanDependents: v1 ReplicationControllers, for
+# backwards compatibility); every other kind's dependents are collected in the background.
+_ORPHANS_BY_DEFAULT = frozenset({("", "ReplicationController")})
 _SYSTEM_FIELDS_KEPT_ON_UPDATE = (
     "uid",
     "creationTimestamp",
@@ -555,6 +559,14 @@ class ResourceStore:
         metadata = pending["metadata"]
         finalizers = list(metadata.get("finalizers") or [])
         policy = options.propagation_policy
+        if (
+            not policy
+            and (rt.group, rt.kind) in _ORPHANS_BY_DEFAULT
+            and "foregroundDeletion" not in finalizers
+        ):
+            policy = (
+                "Orphan"  # the kind's default (a foregroundDeletion finalizer already set wins, as upstream)
+            )
         if policy == "Orphan":
             finalizers = [f for f in finalizers if f != "foregroundDeletion"]
             if "orphan" not in finalizers:

@@ -41,6 +41,7 @@ from control.apiserver.authorization import (
 )
 from control.apiserver.bootstrap import ensure_extension_apiserver_authentication, ensure_system_objects
 from control.apiserver.call import Call, bytes_response, json_response, status_response
+from control.apiserver.component_statuses import ComponentStatuses
 from control.apiserver.conversion import move_to_storage_keys
 from control.apiserver.custom_resources import CustomResourceServing
 from control.apiserver.discovery import Discovery
@@ -52,6 +53,8 @@ from control.apiserver.negotiation import wanted_shape
 from control.apiserver.node_authorizer import NodeAuthorizer
 from control.apiserver.node_restriction import NodeRestriction
 from control.apiserver.options import APIServerOptions
+from control.apiserver.pod_security_admission import PodSecurityAdmission
+from control.apiserver.pod_service_proxy import PodServiceProxy
 from control.apiserver.priority_admission import PriorityAdmission
 from control.apiserver.quota_admission import ResourceQuotaAdmission
 from control.apiserver.rbac import RBACAuthorizer, RBACEscalationCheck
@@ -67,7 +70,9 @@ from control.apiserver.storage_admission import (
     StorageObjectInUseProtection,
 )
 from control.apiserver.tracing import configure_tracer
+from control.apiserver.warning import record_into
 from control.apiserver.watch_cache import WatchCache
+from control.apiserver.webhook_admission import WebhookAdmission
 from control.healthz import HEALTH_ENDPOINTS, HealthChecks, check_response, health_response
 from control.pki import serving_ssl_context
 from control.resources import openapi, openapi_v2
@@ -191,6 +196,15 @@ class APIServer:
         self.metrics_registry.register(self.storage_objects)
         self.watch_cache = WatchCache(store=store)
         self.kubelets = proxy.KubeletProxy.from_options(options)
+        self.pod_service_proxy = PodServiceProxy(objects=self.objects)
+        self.component_statuses = ComponentStatuses.for_lab(
+            store=store, ca_file=options.data_dir / "pki" / "ca.crt"
+        )
+        self._proxies: dict[str, Handler] = {
+            "nodes": self.kubelets.node_proxy,
+            "pods": self.pod_service_proxy.pod,
+            "services": self.pod_service_proxy.service,
+        }
         self.custom_resources = CustomResourceServing(objects=self.objects, registry=registry)
         self.local_apiservices = LocalAPIServices(objects=self.objects, registry=registry)
         self.tracer = configure_tracer("kube-apiserver")
@@ -206,6 +220,7 @@ class APIServer:
             StorageObjectInUseProtection(),
             PersistentVolumeClaimResize(objects=self.objects),
             self.priority_admission,
+            PodSecurityAdmission(objects=self.objects),
         ]
         if self.node_authorizer is not None:
             plugins.append(NodeRestriction(objects=self.objects))
@@ -214,7 +229,9 @@ class APIServer:
         # Upstream's order: LimitRanger defaults requests before ResourceQuota charges them, last.
         self.limit_ranger = LimitRanger(objects=self.objects)
         self.quota_admission = ResourceQuotaAdmission(objects=self.objects)
-        plugins += [self.limit_ranger, self.quota_admission]
+        # ... and the admission webhooks come between them, as upstream orders its plugins.
+        self.webhooks = WebhookAdmission(objects=self.objects)
+        plugins += [self.limit_ranger, *self.webhooks.plugins, self.quota_admission]
         self.objects.admission = AdmissionChain(plugins)
         self.reviews = Reviews(authorizer=self.authorizer)
         self.ready = False
@@ -255,6 +272,7 @@ class APIServer:
             self.objects.namespace_cache.start()
         self.limit_ranger.presence.start()
         self.quota_admission.presence.start()
+        await self.webhooks.start()  # the webhook configurations, followed in memory
         self.priority_admission.start()
         for follower in (self.rbac, self.node_authorizer):
             if follower is not None:
@@ -287,6 +305,7 @@ class APIServer:
             await self.objects.namespace_cache.stop()
         await self.limit_ranger.presence.stop()
         await self.quota_admission.presence.stop()
+        await self.webhooks.stop()
         await self.priority_admission.stop()
         for follower in (self.rbac, self.node_authorizer):
             if follower is not None:
@@ -427,6 +446,7 @@ class APIServer:
             warnings=[],
             user=user,
         )
+        record_into(call.warnings)  # what admission plugins warn about goes to this response
         if _is_long_running(request, info):
             gauge = self.metrics.longrunning.labels(
                 verb=info.verb.upper(),
@@ -474,6 +494,8 @@ class APIServer:
         if not rt.namespaced and info.namespace:
             raise errors.path_not_found(info.path)
         sub = info.subresource
+        if not rt.group and rt.plural == "componentstatuses":
+            return self.component_statuses.route(rt, info)
         if rt.virtual and rt.plural != "bindings":
             return self._review_handler(rt, info)
         if sub:
@@ -501,8 +523,9 @@ class APIServer:
                 ("portforward", "create"): self.kubelets.portforward,
                 ("token", "create"): self._token_request,
                 **{
-                    ("proxy", verb): self.kubelets.node_proxy
-                    for verb in ("get", "create", "update", "patch", "delete")
+                    ("proxy", verb): self._proxies[rt.plural]
+                    for verb in ("get", "create", "update", "patch", "delete", "options")
+                    if rt.plural in self._proxies
                 },
             }
             handler = table.get((sub, info.verb))

@@ -424,17 +424,23 @@ def _set_path(obj: dict[str, Any], path: str, value: Any) -> None:
 def scale_of(rt: ResourceType, obj: dict[str, Any]) -> dict[str, Any]:
     """autoscaling/v1 Scale for a workload or a custom resource with a scale subresource.
 
-    Built-ins render ``spec.selector`` (a LabelSelector) as a string; custom resources
-    read the CRD's ``labelSelectorPath``, which already holds a string.
+    Built-ins render ``spec.selector`` as a string: the apps/v1 workloads' LabelSelector as
+    ``metav1.FormatLabelSelector`` does, a core/v1 ReplicationController's label map as
+    ``labels.SelectorFromSet(...).String()`` (``k=v`` pairs sorted by key, ``""`` when
+    empty); custom resources read the CRD's ``labelSelectorPath``, which already holds a
+    string.
     """
     paths = rt.scale or ScaleSubresource()
     metadata = obj["metadata"]
     selector = ""
+    raw_selector = (obj.get("spec") or {}).get("selector")
     if rt.schema is not None:
         raw = _at_path(obj, paths.label_selector_path) if paths.label_selector_path else None
         selector = raw if isinstance(raw, str) else ""
-    elif isinstance((obj.get("spec") or {}).get("selector"), dict):
-        selector = selectors.format_label_selector(obj["spec"]["selector"])
+    elif isinstance(raw_selector, dict) and not rt.group:
+        selector = ",".join(f"{key}={value}" for key, value in sorted(raw_selector.items()))
+    elif isinstance(raw_selector, dict):
+        selector = selectors.format_label_selector(raw_selector)
     replicas = _at_path(obj, paths.spec_replicas_path)
     current = _at_path(obj, paths.status_replicas_path)
     scale: dict[str, Any] = {

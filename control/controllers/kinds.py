@@ -18,6 +18,9 @@ SERVICE_ACCOUNTS = Resource(group="", version="v1", plural="serviceaccounts", ki
 CONFIG_MAPS = Resource(group="", version="v1", plural="configmaps", kind="ConfigMap")
 SECRETS = Resource(group="", version="v1", plural="secrets", kind="Secret")
 RESOURCE_QUOTAS = Resource(group="", version="v1", plural="resourcequotas", kind="ResourceQuota")
+REPLICATION_CONTROLLERS = Resource(
+    group="", version="v1", plural="replicationcontrollers", kind="ReplicationController"
+)
 PERSISTENT_VOLUME_CLAIMS = Resource(
     group="", version="v1", plural="persistentvolumeclaims", kind="PersistentVolumeClaim"
 )

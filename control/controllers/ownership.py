@@ -55,7 +55,7 @@ from control.client.informer import SharedInformer
 from control.client.rest import PatchType, Resource, RESTClient
 from control.controllers.events import EventRecorder
 from control.controllers.kinds import PODS
-from control.resources.selectors import SelectorError, label_selector_from_spec
+from control.resources.selectors import LabelSelector, SelectorError, label_selector_from_spec
 
 # --------------------------------------------------------------------------- controller references
 
@@ -135,16 +135,29 @@ def resolve_controller_ref(
     return owner
 
 
-def controllers_selecting(cache: Indexer, obj: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """The cached controllers in ``obj``'s namespace whose ``spec.selector`` matches its labels:
-    who may adopt it while it is an orphan. Controllers with an empty or unreadable selector never
-    match. ``cache`` needs the namespace index. Shared objects: do not mutate."""
+def spec_label_selector(owner: Mapping[str, Any]) -> LabelSelector:
+    """``spec.selector`` as a ``metav1.LabelSelector`` (the apps/v1 and batch/v1 controllers');
+    raises SelectorError when it cannot be read."""
+    return label_selector_from_spec((owner.get("spec") or {}).get("selector"))
+
+
+def controllers_selecting(
+    cache: Indexer,
+    obj: Mapping[str, Any],
+    *,
+    selector_of: Callable[[Mapping[str, Any]], LabelSelector] = spec_label_selector,
+) -> list[dict[str, Any]]:
+    """The cached controllers in ``obj``'s namespace whose selector matches its labels: who may
+    adopt it while it is an orphan. ``selector_of`` reads a controller's selector (raising
+    SelectorError when it cannot): by default ``spec.selector`` as a LabelSelector. Controllers
+    with an empty or unreadable selector never match. ``cache`` needs the namespace index. Shared
+    objects: do not mutate."""
     metadata = obj.get("metadata") or {}
     labels = metadata.get("labels") or {}
     found = []
     for owner in cache.by_index(NAMESPACE_INDEX, metadata.get("namespace") or ""):
         try:
-            selector = label_selector_from_spec((owner.get("spec") or {}).get("selector"))
+            selector = selector_of(owner)
         except SelectorError:
             continue
         if not selector.empty and selector.matches(labels):

@@ -21,6 +21,13 @@ Expectations make the informer, not the API answers, the source of truth: the cr
 deletions a sync made must be seen in the cache before the next sync may act, so a burst of
 events cannot create twice. Events (``SuccessfulCreate`` "Created pod: web-abcde",
 ``FailedCreate``, ``SuccessfulDelete``, ``FailedDelete``) are recorded on the ReplicaSet.
+
+The same controller reconciles core/v1 ReplicationControllers, as upstream's
+``pkg/controller/replication`` runs the ReplicaSet controller behind a conversion: a
+:class:`ReplicatedKind` names what differs — the resource watched, owned (the pods' controller
+reference) and written, the controller's and its Events' names, and how the selector is read (a
+LabelSelector here, a label map there). ``control.controllers.replicationcontroller`` holds the
+ReplicationController's.
 """
 
 from __future__ import annotations
@@ -39,7 +46,7 @@ from control.client.clock import REAL_CLOCK, Clock
 from control.client.controller import Controller, PermanentError, TemporaryError
 from control.client.indexer import NAMESPACE_INDEX, object_key
 from control.client.informer import DeletedFinalStateUnknown, InformerFactory
-from control.client.rest import RESTClient
+from control.client.rest import Resource, RESTClient
 from control.client.workqueue import RateLimitingQueue
 from control.controllers.events import EventRecorder
 from control.controllers.kinds import PODS, REPLICA_SETS
@@ -65,12 +72,12 @@ from control.controllers.ownership import (
     pod_ready_since,
     resolve_controller_ref,
     slow_start_batch,
+    spec_label_selector,
 )
-from control.resources.selectors import LabelSelector, SelectorError, label_selector_from_spec
+from control.resources.selectors import LabelSelector, SelectorError
 
 log = logging.getLogger("kubelab.controllers.replicaset")
 
-COMPONENT = "replicaset-controller"
 BURST_REPLICAS = 500  # upstream's BurstReplicas: creates/deletes per sync at most
 SLOW_START_INITIAL_BATCH_SIZE = 1
 STATUS_UPDATE_RETRIES = 1
@@ -84,13 +91,40 @@ def _utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def new_controller(ctx: ControllerContext) -> ReplicaSetController:
+@dataclass(frozen=True, kw_only=True)
+class ReplicatedKind:
+    """What tells apart the kinds :class:`ReplicaSetController` reconciles."""
+
+    resource: Resource  # watched, set as the pods' controller, its status written
+    name: str  # the controller's name in the manager
+    queue: str  # its workqueue's name (the ``name`` label of the workqueue metrics)
+    component: str  # the source of its Events
+    # The object's selector; raises SelectorError when it cannot be read.
+    selector_of: Callable[[Mapping[str, Any]], LabelSelector]
+
+
+REPLICA_SET = ReplicatedKind(
+    resource=REPLICA_SETS,
+    name="replicaset",
+    queue="replicaset",
+    component="replicaset-controller",
+    selector_of=spec_label_selector,
+)
+
+
+def build(ctx: ControllerContext, kind: ReplicatedKind) -> ReplicaSetController:
+    """The controller for ``kind``, from the manager's context."""
     return ReplicaSetController(
+        kind=kind,
         client=ctx.client,
         informers=ctx.informers,
-        recorder=ctx.recorder(COMPONENT),
+        recorder=ctx.recorder(kind.component),
         workers=ctx.options.concurrent_syncs,
     )
+
+
+def new_controller(ctx: ControllerContext) -> ReplicaSetController:
+    return build(ctx, REPLICA_SET)
 
 
 # --------------------------------------------------------------------------- choosing pods to delete
@@ -334,13 +368,13 @@ def _status_unchanged(rs: Mapping[str, Any], status: Mapping[str, Any]) -> bool:
 
 
 class ReplicaSetController:
-    """Reconciles ReplicaSets; :meth:`run` works until cancelled and may be called again."""
-
-    name = "replicaset"
+    """Reconciles ReplicaSets (or ReplicationControllers, as ``kind`` says); :meth:`run` works until
+    cancelled and may be called again."""
 
     def __init__(
         self,
         *,
+        kind: ReplicatedKind = REPLICA_SET,
         client: RESTClient,
         informers: InformerFactory,
         recorder: EventRecorder,
@@ -348,6 +382,8 @@ class ReplicaSetController:
         clock: Clock = REAL_CLOCK,
         now: Now = _utcnow,
     ) -> None:
+        self._kind = kind
+        self.name = kind.name
         self._client = client
         self._recorder = recorder
         self._pod_control = PodControl(client=client, recorder=recorder)
@@ -357,7 +393,7 @@ class ReplicaSetController:
         # Expectations outlive a crashed run: the informers (and the events they still owe us) do.
         self.expectations = Expectations(clock=clock)
         self._queue: RateLimitingQueue[str] | None = None
-        self._replicasets = informers.informer(REPLICA_SETS)
+        self._replicasets = informers.informer(kind.resource)
         self._pods = informers.informer(PODS)
         add_controller_uid_index(self._replicasets)
         add_controller_uid_index(self._pods)
@@ -369,13 +405,13 @@ class ReplicaSetController:
         )
 
     async def run(self) -> None:
-        queue: RateLimitingQueue[str] = RateLimitingQueue(name=self.name, clock=self._clock)
+        queue: RateLimitingQueue[str] = RateLimitingQueue(name=self._kind.queue, clock=self._clock)
         self._queue = queue
         for rs in self._replicasets.cache.list():
             queue.add(object_key(rs))
         try:
             await Controller(
-                self.name,
+                self._kind.queue,
                 queue,
                 self.reconcile,
                 workers=self._workers,
@@ -405,7 +441,7 @@ class ReplicaSetController:
     def _resolve(self, namespace: str, ref: Mapping[str, Any] | None) -> dict[str, Any] | None:
         """The cached ReplicaSet a controller reference points to, if it is still that one."""
         return resolve_controller_ref(
-            self._replicasets.cache, namespace=namespace, ref=ref, kind=REPLICA_SETS.kind
+            self._replicasets.cache, namespace=namespace, ref=ref, kind=self._kind.resource.kind
         )
 
     def _replicasets_selecting(self, pod: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -413,7 +449,7 @@ class ReplicaSetController:
         orphan); none for a pod without labels, as upstream's ``GetPodReplicaSets``."""
         if not (pod.get("metadata") or {}).get("labels"):
             return []
-        return controllers_selecting(self._replicasets.cache, pod)
+        return controllers_selecting(self._replicasets.cache, pod, selector_of=self._kind.selector_of)
 
     def _on_pod_add(self, pod: dict[str, Any]) -> None:
         if pod["metadata"].get("deletionTimestamp"):
@@ -484,12 +520,16 @@ class ReplicaSetController:
             return
         needs_sync = self.expectations.satisfied(key)
         try:
-            selector = label_selector_from_spec((rs.get("spec") or {}).get("selector"))
+            selector = self._kind.selector_of(rs)
         except SelectorError as exc:
-            raise PermanentError(f"ReplicaSet {key} has an invalid selector: {exc}") from exc
+            raise PermanentError(f"{self._kind.resource.kind} {key} has an invalid selector: {exc}") from exc
         candidates = [pod for pod in owned_or_orphaned(self._pods.cache, rs) if is_pod_active(pod)]
         manager = ControllerRefManager(
-            client=self._client, owner=rs, owner_resource=REPLICA_SETS, resource=PODS, selector=selector
+            client=self._client,
+            owner=rs,
+            owner_resource=self._kind.resource,
+            resource=PODS,
+            selector=selector,
         )
         pods = await manager.claim(candidates)
         manage_error: errors.RequestError | None = None
@@ -513,7 +553,7 @@ class ReplicaSetController:
             self.expectations.expect_creations(key, count)
             log.info("%s: too few replicas: need %d, creating %d", key, _replicas(rs), count)
             template = (rs.get("spec") or {}).get("template") or {}
-            ref = controller_ref(rs, REPLICA_SETS)
+            ref = controller_ref(rs, self._kind.resource)
 
             async def create() -> None:
                 try:
@@ -561,7 +601,7 @@ class ReplicaSetController:
         related: list[dict[str, Any]] = []
         namespace_pods = self._pods.cache.by_index(NAMESPACE_INDEX, namespace)
         for sibling in self._replicasets.cache.by_index(CONTROLLER_UID_INDEX, ref["uid"]):
-            selector = _selector_or_none(sibling)
+            selector = self._selector_or_none(sibling)
             if selector is None or sibling["metadata"].get("namespace") != namespace:
                 continue
             for pod in namespace_pods:
@@ -581,12 +621,12 @@ class ReplicaSetController:
             new_status = {**status, "observedGeneration": generation} if generation else dict(status)
             body = {**current, "status": new_status}
             try:
-                return await self._client.replace(REPLICA_SETS, body, subresource="status")
+                return await self._client.replace(self._kind.resource, body, subresource="status")
             except errors.RequestError:
                 if attempt >= STATUS_UPDATE_RETRIES:
                     raise
             meta = current["metadata"]
-            current = await self._client.get(REPLICA_SETS, meta["name"], namespace=meta["namespace"])
+            current = await self._client.get(self._kind.resource, meta["name"], namespace=meta["namespace"])
         raise AssertionError("unreachable")
 
     def _requeue_for_availability(
@@ -604,9 +644,8 @@ class ReplicaSetController:
         if waits:
             self._queue.add_after(key, max(min(waits), 0.0) + 0.1)
 
-
-def _selector_or_none(rs: Mapping[str, Any]) -> LabelSelector | None:
-    try:
-        return label_selector_from_spec((rs.get("spec") or {}).get("selector"))
-    except SelectorError:
-        return None
+    def _selector_or_none(self, rs: Mapping[str, Any]) -> LabelSelector | None:
+        try:
+            return self._kind.selector_of(rs)
+        except SelectorError:
+            return None

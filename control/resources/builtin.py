@@ -10,7 +10,7 @@ checked against upstream's checked-in discovery documents (kubernetes/kubernetes
 - verbs: every kind has all eight except ``namespaces`` (no ``deletecollection``) and
   ``bindings`` (``create`` only);
 - categories: ``all`` for the workload kinds and services, ``api-extensions`` for
-  APIServices and CustomResourceDefinitions;
+  APIServices, CustomResourceDefinitions and the webhook configurations;
 - name rules: upstream's per-kind ValidateNameFunc (RBAC kinds accept any path segment,
   namespaces and StatefulSets need DNS-1123 labels, Services DNS-1035 labels);
 - subresources: only those kubelab actually serves (``namespaces/finalize``,
@@ -26,7 +26,8 @@ from control.resources import event_conversion
 from control.resources.registry import NameRule, Registry, ResourceType, ScaleSubresource, StoredAs
 
 # Upstream's scale subresource reads .spec.replicas/.status.replicas and renders
-# .spec.selector as the Scale's status.selector string.
+# .spec.selector as the Scale's status.selector string (a LabelSelector for the apps/v1
+# workloads, a label map for ReplicationControllers).
 _SCALE = ScaleSubresource(
     spec_replicas_path="spec.replicas",
     status_replicas_path="status.replicas",
@@ -52,6 +53,18 @@ BUILTIN_TYPES: tuple[ResourceType, ...] = (
         definition=_CORE + "Binding",
         # A Binding is never stored: creating one binds the named pod.
         virtual=True,
+    ),
+    ResourceType(
+        group="",
+        version="v1",
+        kind="ComponentStatus",
+        plural="componentstatuses",
+        singular="componentstatus",
+        namespaced=False,
+        short_names=("cs",),
+        # Not stored: every read probes the components (control.apiserver.component_statuses).
+        verbs=("get", "list"),
+        definition=_CORE + "ComponentStatus",
     ),
     ResourceType(
         group="",
@@ -161,8 +174,23 @@ BUILTIN_TYPES: tuple[ResourceType, ...] = (
             "exec",
             "log",
             "portforward",
+            "proxy",
         ),
         definition=_CORE + "Pod",
+    ),
+    ResourceType(
+        group="",
+        version="v1",
+        kind="ReplicationController",
+        plural="replicationcontrollers",
+        singular="replicationcontroller",
+        namespaced=True,
+        short_names=("rc",),
+        categories=("all",),
+        has_status=True,
+        # spec.selector is a plain label map here, rendered as labels.SelectorFromSet does.
+        scale=_SCALE,
+        definition=_CORE + "ReplicationController",
     ),
     ResourceType(
         group="",
@@ -504,6 +532,27 @@ BUILTIN_TYPES: tuple[ResourceType, ...] = (
         namespaced=False,
         short_names=("sc",),
         definition="io.k8s.api.storage.v1.StorageClass",
+    ),
+    # --- admissionregistration.k8s.io/v1 -----------------------------------------
+    ResourceType(
+        group="admissionregistration.k8s.io",
+        version="v1",
+        kind="MutatingWebhookConfiguration",
+        plural="mutatingwebhookconfigurations",
+        singular="mutatingwebhookconfiguration",
+        namespaced=False,
+        categories=("api-extensions",),
+        definition="io.k8s.api.admissionregistration.v1.MutatingWebhookConfiguration",
+    ),
+    ResourceType(
+        group="admissionregistration.k8s.io",
+        version="v1",
+        kind="ValidatingWebhookConfiguration",
+        plural="validatingwebhookconfigurations",
+        singular="validatingwebhookconfiguration",
+        namespaced=False,
+        categories=("api-extensions",),
+        definition="io.k8s.api.admissionregistration.v1.ValidatingWebhookConfiguration",
     ),
     # --- apiextensions.k8s.io/v1 ------------------------------------------------
     ResourceType(

@@ -457,6 +457,24 @@ def _default_replica_set(obj: Obj, old: Obj | None, creating: bool) -> None:
     _default_pod_template(_dict(spec, "template"))
 
 
+def _default_replication_controller(obj: Obj, old: Obj | None, creating: bool) -> None:
+    """SetDefaults_ReplicationController: an empty selector and empty object labels take the
+    template's labels; replicas default to 1. The template is optional (a pointer upstream), so
+    it is defaulted only when present and never created."""
+    spec = _dict(obj, "spec")
+    template = _child(spec, "template")
+    labels = _child(_child(template, "metadata"), "labels")
+    if labels:  # an empty map would only be dropped again: Go's omitempty
+        if not spec.get("selector"):
+            spec["selector"] = dict(labels)
+        metadata = _dict(obj, "metadata")
+        if not metadata.get("labels"):
+            metadata["labels"] = dict(labels)
+    _default_replicas(spec)
+    if template is not None:
+        _default_pod_template(template)
+
+
 def _default_daemon_set(obj: Obj, old: Obj | None, creating: bool) -> None:
     spec = _dict(obj, "spec")
     strategy = _dict(spec, "updateStrategy")
@@ -702,6 +720,32 @@ def _default_priority_class(obj: Obj, old: Obj | None, creating: bool) -> None:
     _set_default(obj, "preemptionPolicy", "PreemptLowerPriority")
 
 
+def _default_webhooks(obj: Obj, *, mutating: bool) -> None:
+    """admissionregistration/v1 SetDefaults_{Validating,Mutating}Webhook, _Rule and
+    _ServiceReference. sideEffects and admissionReviewVersions have no default in v1."""
+    for webhook in _dicts(obj, "webhooks"):
+        _set_default(webhook, "failurePolicy", "Fail")
+        _set_default(webhook, "matchPolicy", "Equivalent")
+        _set_default(webhook, "namespaceSelector", {})
+        _set_default(webhook, "objectSelector", {})
+        _set_default(webhook, "timeoutSeconds", 10)
+        if mutating:
+            _set_default(webhook, "reinvocationPolicy", "Never")
+        for rule in _dicts(webhook, "rules"):
+            _set_default(rule, "scope", "*")
+        service = _child(_child(webhook, "clientConfig"), "service")
+        if service is not None:
+            _set_default(service, "port", 443)
+
+
+def _default_mutating_webhooks(obj: Obj, old: Obj | None, creating: bool) -> None:
+    _default_webhooks(obj, mutating=True)
+
+
+def _default_validating_webhooks(obj: Obj, old: Obj | None, creating: bool) -> None:
+    _default_webhooks(obj, mutating=False)
+
+
 _DEFAULTERS: dict[tuple[str, str], Defaulter] = {
     ("", "Pod"): _default_pod,
     ("", "Namespace"): _default_namespace,
@@ -712,6 +756,7 @@ _DEFAULTERS: dict[tuple[str, str], Defaulter] = {
     ("", "Endpoints"): _default_endpoints,
     ("", "Node"): _default_node,
     ("", "Service"): _default_service,
+    ("", "ReplicationController"): _default_replication_controller,
     ("apps", "Deployment"): _default_deployment,
     ("apps", "ReplicaSet"): _default_replica_set,
     ("apps", "DaemonSet"): _default_daemon_set,
@@ -728,4 +773,6 @@ _DEFAULTERS: dict[tuple[str, str], Defaulter] = {
     ("apiregistration.k8s.io", "APIService"): _default_api_service,
     ("storage.k8s.io", "StorageClass"): _default_storage_class,
     ("scheduling.k8s.io", "PriorityClass"): _default_priority_class,
+    ("admissionregistration.k8s.io", "MutatingWebhookConfiguration"): _default_mutating_webhooks,
+    ("admissionregistration.k8s.io", "ValidatingWebhookConfiguration"): _default_validating_webhooks,
 }

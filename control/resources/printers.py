@@ -62,6 +62,10 @@ _DOC = {
     "ReplicaSetStatus.replicas": "Replicas is the most recently observed number of non-terminating pods. More info: https://kubernetes.io/docs/concepts/workloads/controllers/replicaset",
     "ReplicaSetStatus.readyReplicas": "The number of non-terminating pods targeted by this ReplicaSet with a Ready Condition.",
     "ReplicaSetSpec.selector": "Selector is a label query over pods that should match the replica count. If the selector is empty, it is defaulted to the labels present on the pod template. Label keys and values that must match in order to be controlled by this replica set. More info: https://kubernetes.io/docs/concepts/overview/working-with-objects/labels/#label-selectors",
+    "ReplicationControllerSpec.replicas": "Replicas is the number of desired replicas. This is a pointer to distinguish between explicit zero and unspecified. Defaults to 1. More info: https://kubernetes.io/docs/concepts/workloads/controllers/replicationcontroller#what-is-a-replicationcontroller",
+    "ReplicationControllerStatus.replicas": "Replicas is the most recently observed number of replicas. More info: https://kubernetes.io/docs/concepts/workloads/controllers/replicationcontroller#what-is-a-replicationcontroller",
+    "ReplicationControllerStatus.readyReplicas": "The number of ready replicas for this replication controller.",
+    "ReplicationControllerSpec.selector": "Selector is a label query over pods that should match the Replicas count. If Selector is empty, it is defaulted to the labels present on the Pod template. Label keys and values that must match in order to be controlled by this replication controller, if empty defaulted to labels on Pod template. More info: https://kubernetes.io/docs/concepts/overview/working-with-objects/labels/#label-selectors",
     "DaemonSetStatus.desiredNumberScheduled": "The total number of nodes that should be running the daemon pod (including nodes correctly running the daemon pod). More info: https://kubernetes.io/docs/concepts/workloads/controllers/daemonset/",
     "DaemonSetStatus.currentNumberScheduled": "The number of nodes that are running at least 1 daemon pod and are supposed to run the daemon pod. More info: https://kubernetes.io/docs/concepts/workloads/controllers/daemonset/",
     "DaemonSetStatus.numberReady": "The number of nodes that should be running the daemon pod and have one or more of the daemon pod running and ready.",
@@ -554,20 +558,22 @@ def _deployment(obj: Obj, now: datetime) -> list[Cell]:
     ]
 
 
-@_prints(
-    ("apps", "ReplicaSet"),
-    columns=(
+def _replicated_columns(doc: str) -> tuple[_Col, ...]:
+    """ReplicaSets' and ReplicationControllers' columns; ``doc`` names the type whose swagger
+    docs describe them (``ReplicaSet`` or ``ReplicationController``)."""
+    return (
         _NAME,
-        _Col("Desired", "integer", _DOC["ReplicaSetSpec.replicas"]),
-        _Col("Current", "integer", _DOC["ReplicaSetStatus.replicas"]),
-        _Col("Ready", "integer", _DOC["ReplicaSetStatus.readyReplicas"]),
+        _Col("Desired", "integer", _DOC[f"{doc}Spec.replicas"]),
+        _Col("Current", "integer", _DOC[f"{doc}Status.replicas"]),
+        _Col("Ready", "integer", _DOC[f"{doc}Status.readyReplicas"]),
         _AGE,
         _CONTAINERS,
         _IMAGES,
-        _Col("Selector", "string", _DOC["ReplicaSetSpec.selector"], 1),
-    ),
-)
-def _replica_set(obj: Obj, now: datetime) -> list[Cell]:
+        _Col("Selector", "string", _DOC[f"{doc}Spec.selector"], 1),
+    )
+
+
+def _replicated_row(obj: Obj, now: datetime, *, selector: str) -> list[Cell]:
     spec, status = _map(obj, "spec"), _map(obj, "status")
     names, images = _layout_containers(_template_spec(obj))
     return [
@@ -578,8 +584,19 @@ def _replica_set(obj: Obj, now: datetime) -> list[Cell]:
         _age(obj, now),
         names,
         images,
-        format_label_selector(_sub(spec, "selector")),
+        selector,
     ]
+
+
+@_prints(("apps", "ReplicaSet"), columns=_replicated_columns("ReplicaSet"))
+def _replica_set(obj: Obj, now: datetime) -> list[Cell]:
+    return _replicated_row(obj, now, selector=format_label_selector(_sub(_map(obj, "spec"), "selector")))
+
+
+# printReplicationController: the same cells, the selector a label map (labels.FormatLabels).
+@_prints(("", "ReplicationController"), columns=_replicated_columns("ReplicationController"))
+def _replication_controller(obj: Obj, now: datetime) -> list[Cell]:
+    return _replicated_row(obj, now, selector=format_labels(_map(_map(obj, "spec"), "selector")))
 
 
 @_prints(
@@ -1157,6 +1174,24 @@ def _node(obj: Obj, now: datetime) -> list[Cell]:
     ]
 
 
+@_prints(
+    ("", "ComponentStatus"),
+    columns=(
+        _NAME,
+        _Col("Status", "string", "Status of the component conditions"),
+        _Col("Message", "string", "Message of the component conditions"),
+        _Col("Error", "string", "Error of the component conditions"),
+    ),
+)
+def _component_status(obj: Obj, now: datetime) -> list[Cell]:
+    """printComponentStatus: the Healthy condition's verdict (anything but True is Unhealthy)."""
+    healthy = _first_condition(_conditions(obj), "Healthy")
+    if healthy is None:
+        return [_name(obj), "Unknown", "", ""]
+    status = "Healthy" if healthy.get("status") == "True" else "Unhealthy"
+    return [_name(obj), status, _str(healthy, "message"), _str(healthy, "error")]
+
+
 @_prints(("", "ConfigMap"), columns=(_NAME, _Col("Data", "string", _DOC["ConfigMap.data"]), _AGE))
 def _config_map(obj: Obj, now: datetime) -> list[Cell]:
     return [_name(obj), len(_map(obj, "data")) + len(_map(obj, "binaryData")), _age(obj, now)]
@@ -1528,6 +1563,26 @@ _EVENT_COLUMNS = (
 )
 _prints(("", "Event"), columns=_EVENT_COLUMNS)(_event_cells(_CORE_EVENT))
 _prints(("events.k8s.io", "Event"), columns=_EVENT_COLUMNS)(_event_cells(_EVENTS_K8S_IO_EVENT))
+
+
+# --- admissionregistration.k8s.io ----------------------------------------------------------------
+
+
+@_prints(
+    ("admissionregistration.k8s.io", "MutatingWebhookConfiguration"),
+    ("admissionregistration.k8s.io", "ValidatingWebhookConfiguration"),
+    columns=(
+        _NAME,
+        _Col(
+            "Webhooks",
+            "integer",
+            "Webhooks indicates the number of webhooks registered in this configuration",
+        ),
+        _AGE,
+    ),
+)
+def _webhook_configuration(obj: Obj, now: datetime) -> list[Cell]:
+    return [_name(obj), len(_list(obj, "webhooks")), _age(obj, now)]
 
 
 # --- APIService (kube-aggregator's convertor) ---------------------------------------------------

@@ -39,6 +39,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
+from urllib.parse import urlsplit
 
 import orjson
 
@@ -4213,12 +4214,14 @@ def _validate_replica_counts(status: Obj, pairs: Iterable[tuple[str, str, str]])
 
 
 def _validate_workload_status(rt: ResourceType, obj: Obj, old: Obj) -> Errors:
-    """The apps/v1 *StatusUpdate validators: counters are non-negative and consistent."""
+    """The apps/v1 *StatusUpdate validators (and core/v1 ReplicationController's, which checks
+    the same counters as a ReplicaSet's): counters are non-negative and consistent."""
     status, old_status = _map(obj.get("status")), _map(old.get("status"))
     meta_errors = validate_object_meta_update(obj.get("metadata"), old.get("metadata"))
     fields = {
         "Deployment": ("observedGeneration", "replicas", "updatedReplicas", "readyReplicas", "availableReplicas", "unavailableReplicas", "collisionCount"),
         "ReplicaSet": ("replicas", "fullyLabeledReplicas", "readyReplicas", "availableReplicas", "observedGeneration"),
+        "ReplicationController": ("replicas", "fullyLabeledReplicas", "readyReplicas", "availableReplicas", "observedGeneration"),
         "StatefulSet": ("replicas", "readyReplicas", "currentReplicas", "updatedReplicas", "availableReplicas", "observedGeneration", "collisionCount"),
         "DaemonSet": ("currentNumberScheduled", "numberMisscheduled", "desiredNumberScheduled", "numberReady", "observedGeneration", "updatedNumberScheduled", "numberAvailable", "numberUnavailable", "collisionCount"),
     }[rt.kind]  # fmt: skip
@@ -4238,7 +4241,7 @@ def _validate_workload_status(rt: ResourceType, obj: Obj, old: Obj) -> Errors:
                 ),
             )
         )
-    elif rt.kind == "ReplicaSet":
+    elif rt.kind in ("ReplicaSet", "ReplicationController"):
         errors.extend(
             _validate_replica_counts(
                 status,
@@ -4269,11 +4272,74 @@ def _validate_workload_status(rt: ResourceType, obj: Obj, old: Obj) -> Errors:
         errors = meta_errors + errors
     old_collisions, new_collisions = old_status.get("collisionCount"), status.get("collisionCount")
     if (
-        rt.kind != "ReplicaSet"
+        rt.kind not in ("ReplicaSet", "ReplicationController")
         and old_collisions is not None
         and (new_collisions is None or _int(new_collisions) < _int(old_collisions))
     ):
         errors.append(_invalid("status.collisionCount", _int(new_collisions), "cannot be decremented"))
+    return errors
+
+
+# --- core/v1 ReplicationController --------------------------------------------------------------
+# pkg/apis/core/validation: ValidateReplicationController(Update/StatusUpdate). The selector is a
+# plain label map: only required to be non-empty (its keys and values are checked through the
+# template labels it must match), and unlike apps/v1 it may change on update.
+
+GCE_PD_READ_ONLY = (
+    "must be true for replicated pods > 1; GCE PD can only be mounted on multiple machines if it is read-only"
+)
+
+
+def _selector_from_set(labels: Obj) -> _Selector:
+    """labels.Set(m).AsSelector(): one equality requirement per key (empty map: empty selector)."""
+    return _Selector(tuple((key, "In", frozenset({_str(value)})) for key, value in sorted(labels.items())))
+
+
+def _validate_read_only_persistent_disks(volumes: Any, path: str) -> Errors:
+    """ValidateReadOnlyPersistentDisks: a GCE PD shared by several replicas must be read-only."""
+    errors: Errors = []
+    for i, volume in enumerate(_maps(volumes)):
+        disk = volume.get("gcePersistentDisk")
+        if isinstance(disk, dict) and disk.get("readOnly") is not True:
+            errors.append(_invalid(f"{path}[{i}].gcePersistentDisk.readOnly", False, GCE_PD_READ_ONLY))
+    return errors
+
+
+def _validate_template_for_replication_controller(template: Any, *, selector: Obj, replicas: int) -> Errors:
+    """ValidatePodTemplateSpecForRC."""
+    path = "spec.template"
+    if not isinstance(template, dict):
+        return [_required(path)]
+    errors = _selector_mismatch(_selector_from_set(selector), template, path)
+    errors.extend(_validate_pod_template_spec(template, path))
+    spec = _map(template.get("spec"))
+    if replicas > 1:
+        errors.extend(_validate_read_only_persistent_disks(spec.get("volumes"), f"{path}.spec.volumes"))
+    restart_policy = _str(spec.get("restartPolicy"))
+    if restart_policy != "Always":
+        errors.append(_not_supported(f"{path}.spec.restartPolicy", restart_policy, ("Always",)))
+    deadline = spec.get("activeDeadlineSeconds")
+    if deadline is not None:
+        errors.append(_invalid(f"{path}.spec.activeDeadlineSeconds", deadline, "must not be specified"))
+    return errors
+
+
+def _validate_replication_controller(obj: Obj, old: Obj | None, rt: ResourceType) -> Errors:
+    spec = _map(obj.get("spec"))
+    if old is None:
+        errors = validate_object_meta(obj.get("metadata"), namespaced=True, name_fn=name_is_dns_subdomain)
+    else:
+        errors = validate_object_meta_update(obj.get("metadata"), old.get("metadata"))
+    errors.extend(_nonnegative(spec.get("minReadySeconds"), "spec.minReadySeconds"))
+    selector = _map(spec.get("selector"))
+    if not selector:
+        errors.append(_required("spec.selector"))
+    errors.extend(_nonnegative(spec.get("replicas"), "spec.replicas"))
+    errors.extend(
+        _validate_template_for_replication_controller(
+            spec.get("template"), selector=selector, replicas=_int(spec.get("replicas"))
+        )
+    )
     return errors
 
 
@@ -6435,6 +6501,297 @@ def _validate_limit_range(obj: Obj, old: Obj | None, rt: ResourceType) -> Errors
     return errors
 
 
+# --- admissionregistration.k8s.io: webhook configurations -----------------------------------------
+# pkg/apis/admissionregistration/validation and k8s.io/apiserver/pkg/util/webhook/validation.go.
+# matchConditions are neither validated nor evaluated (CEL is not run for webhooks here).
+
+_WEBHOOK_FAILURE_POLICIES = ("Fail", "Ignore")
+_WEBHOOK_MATCH_POLICIES = ("Equivalent", "Exact")
+_WEBHOOK_NO_SIDE_EFFECTS = ("None", "NoneOnDryRun")
+_WEBHOOK_SIDE_EFFECTS = ("None", "NoneOnDryRun", "Some", "Unknown")
+_WEBHOOK_OPERATIONS = ("*", "CONNECT", "CREATE", "DELETE", "UPDATE")
+_WEBHOOK_REINVOCATION_POLICIES = ("IfNeeded", "Never")
+_WEBHOOK_SCOPES = ("*", "Cluster", "Namespaced")
+ADMISSION_REVIEW_VERSIONS = ("v1", "v1beta1")  # AcceptedAdmissionReviewVersions
+_WEBHOOK_URL_FORM = "; desired format: https://host[/path]"
+
+
+def _is_fully_qualified_name(name: str, path: str) -> Errors:
+    if not name:
+        return [_required(path)]
+    problems = is_dns1123_subdomain(name)
+    if problems:
+        return [_invalid(path, name, ",".join(problems))]
+    if len(name.split(".")) < 3:
+        return [_invalid(path, name, "should be a domain with at least three segments separated by dots")]
+    return []
+
+
+def _validate_webhook_rule_resources(resources: list[str], path: str) -> Errors:
+    """validateResources: subresources allowed, wildcards not mixed with what they cover."""
+    errors: Errors = [] if resources else [_required(path)]
+    wildcard_subresources: set[str] = set()  # x/*
+    wildcard_resources: set[str] = set()  # */x
+    double_wildcard = single_wildcard = plain_resource = False
+    for i, entry in enumerate(resources):
+        if not entry:
+            errors.append(_required(f"{path}[{i}]"))
+            continue
+        double_wildcard = double_wildcard or entry == "*/*"
+        single_wildcard = single_wildcard or entry == "*"
+        resource, slash, subresource = entry.partition("/")
+        if not slash:
+            plain_resource = entry != "*"
+            continue
+        if resource in wildcard_subresources:
+            errors.append(
+                _invalid(f"{path}[{i}]", entry, f"if '{resource}/*' is present, must not specify {entry}")
+            )
+        if subresource in wildcard_resources:
+            errors.append(
+                _invalid(f"{path}[{i}]", entry, f"if '*/{subresource}' is present, must not specify {entry}")
+            )
+        if subresource == "*":
+            wildcard_subresources.add(resource)
+        if resource == "*":
+            wildcard_resources.add(subresource)
+    if len(resources) > 1 and double_wildcard:
+        errors.append(
+            _invalid(path, go_string_list(resources), "if '*/*' is present, must not specify other resources")
+        )
+    if single_wildcard and plain_resource:
+        errors.append(
+            _invalid(
+                path,
+                go_string_list(resources),
+                "if '*' is present, must not specify other resources without subresources",
+            )
+        )
+    return errors
+
+
+def _validate_webhook_rule(rule: Obj, path: str) -> Errors:
+    """validateRuleWithOperations."""
+    errors: Errors = []
+    operations = [_str(op) for op in _list(rule.get("operations"))]
+    if not operations:
+        errors.append(_required(f"{path}.operations"))
+    if len(operations) > 1 and "*" in operations:
+        errors.append(
+            _invalid(
+                f"{path}.operations",
+                go_string_list(operations),
+                "if '*' is present, must not specify other operations",
+            )
+        )
+    for i, operation in enumerate(operations):
+        if operation not in _WEBHOOK_OPERATIONS:
+            errors.append(_not_supported(f"{path}.operations[{i}]", operation, _WEBHOOK_OPERATIONS))
+    groups = [_str(g) for g in _list(rule.get("apiGroups"))]
+    if not groups:
+        errors.append(_required(f"{path}.apiGroups"))
+    if len(groups) > 1 and "*" in groups:
+        errors.append(
+            _invalid(
+                f"{path}.apiGroups",
+                go_string_list(groups),
+                "if '*' is present, must not specify other API groups",
+            )
+        )
+    versions = [_str(v) for v in _list(rule.get("apiVersions"))]
+    if not versions:
+        errors.append(_required(f"{path}.apiVersions"))
+    if len(versions) > 1 and "*" in versions:
+        errors.append(
+            _invalid(
+                f"{path}.apiVersions",
+                go_string_list(versions),
+                "if '*' is present, must not specify other API versions",
+            )
+        )
+    errors.extend(_required(f"{path}.apiVersions[{i}]") for i, version in enumerate(versions) if not version)
+    errors.extend(
+        _validate_webhook_rule_resources([_str(r) for r in _list(rule.get("resources"))], f"{path}.resources")
+    )
+    scope = rule.get("scope")
+    if scope is not None and scope not in _WEBHOOK_SCOPES:
+        errors.append(_not_supported(f"{path}.scope", scope, _WEBHOOK_SCOPES))
+    return errors
+
+
+def _validate_webhook_url(url: str, path: str) -> Errors:
+    """ValidateWebhookURL with forceHttps."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+    except ValueError as exc:
+        return [_required(path, f"url must be a valid URL: {exc}{_WEBHOOK_URL_FORM}")]
+    errors: Errors = []
+    if parts.scheme != "https":
+        errors.append(
+            _invalid(path, parts.scheme, "'https' is the only allowed URL scheme" + _WEBHOOK_URL_FORM)
+        )
+    host = parts.netloc.rpartition("@")[2]
+    if not host:
+        errors.append(_invalid(path, host, "host must be provided" + _WEBHOOK_URL_FORM))
+    if "@" in parts.netloc:
+        errors.append(
+            _invalid(path, parts.netloc.rpartition("@")[0], "user information is not permitted in the URL")
+        )
+    if parts.fragment:
+        errors.append(_invalid(path, parts.fragment, "fragments are not permitted in the URL"))
+    if parts.query:
+        errors.append(_invalid(path, parts.query, "query parameters are not permitted in the URL"))
+    return errors
+
+
+def _validate_webhook_service(service: Obj, path: str) -> Errors:
+    """ValidateWebhookService."""
+    errors: Errors = []
+    if not _str(service.get("name")):
+        errors.append(_required(f"{path}.name", "service name is required"))
+    if not _str(service.get("namespace")):
+        errors.append(_required(f"{path}.namespace", "service namespace is required"))
+    port = _int(service.get("port"))
+    port_errors = is_valid_port_num(port)
+    if port_errors:
+        errors.append(_invalid(f"{path}.port", port, "port is not valid: " + ", ".join(port_errors)))
+    url_path = service.get("path")
+    if not isinstance(url_path, str) or url_path in ("", "/"):
+        return errors
+    if url_path == "//":
+        return [*errors, _invalid(f"{path}.path", url_path, "segment[0] may not be empty")]
+    if not url_path.startswith("/"):
+        errors.append(_invalid(f"{path}.path", url_path, "must start with a '/'"))
+    to_check = url_path[1:]
+    if to_check.endswith("/"):
+        to_check = to_check[:-1]
+    for i, step in enumerate(to_check.split("/")):
+        if not step:
+            errors.append(_invalid(f"{path}.path", url_path, f"segment[{i}] may not be empty"))
+            continue
+        errors.extend(
+            _invalid(f"{path}.path", url_path, f"segment[{i}]: {msg}") for msg in is_dns1123_subdomain(step)
+        )
+    return errors
+
+
+def _validate_webhook(webhook: Obj, path: str, *, mutating: bool, no_side_effects: bool) -> Errors:
+    """validate{Validating,Mutating}Webhook (matchConditions aside, see above)."""
+    errors = _is_fully_qualified_name(_str(webhook.get("name")), f"{path}.name")
+    for i, rule in enumerate(_maps(webhook.get("rules"))):
+        errors.extend(_validate_webhook_rule(rule, f"{path}.rules[{i}]"))
+    for key, supported in (
+        ("failurePolicy", _WEBHOOK_FAILURE_POLICIES),
+        ("matchPolicy", _WEBHOOK_MATCH_POLICIES),
+    ):
+        value = webhook.get(key)
+        if value is not None and value not in supported:
+            errors.append(_not_supported(f"{path}.{key}", value, supported))
+    allowed = _WEBHOOK_NO_SIDE_EFFECTS if no_side_effects else _WEBHOOK_SIDE_EFFECTS
+    side_effects = webhook.get("sideEffects")
+    if side_effects is None:
+        errors.append(_required(f"{path}.sideEffects", f"must specify one of {', '.join(allowed)}"))
+    elif side_effects not in allowed:
+        errors.append(_not_supported(f"{path}.sideEffects", side_effects, allowed))
+    timeout = webhook.get("timeoutSeconds")
+    if timeout is not None and not 1 <= _int(timeout) <= 30:
+        errors.append(
+            _invalid(
+                f"{path}.timeoutSeconds", _int(timeout), "the timeout value must be between 1 and 30 seconds"
+            )
+        )
+    for key in ("namespaceSelector", "objectSelector"):
+        if webhook.get(key) is not None:
+            errors.extend(validate_label_selector(webhook.get(key), f"{path}.{key}"))
+    reinvocation = webhook.get("reinvocationPolicy")
+    if mutating and reinvocation is not None and reinvocation not in _WEBHOOK_REINVOCATION_POLICIES:
+        errors.append(
+            _not_supported(f"{path}.reinvocationPolicy", reinvocation, _WEBHOOK_REINVOCATION_POLICIES)
+        )
+    client_config = _map(webhook.get("clientConfig"))
+    url, service = client_config.get("url"), client_config.get("service")
+    if (url is None) == (service is None):
+        errors.append(_required(f"{path}.clientConfig", "exactly one of url or service is required"))
+    elif url is not None:
+        errors.extend(_validate_webhook_url(_str(url), f"{path}.clientConfig.url"))
+    else:
+        errors.extend(_validate_webhook_service(_map(service), f"{path}.clientConfig.service"))
+    return errors
+
+
+def _validate_admission_review_versions(
+    versions: list[Any], path: str, *, require_recognized: bool
+) -> Errors:
+    if not versions:
+        return [_required(path, f"must specify one of {', '.join(ADMISSION_REVIEW_VERSIONS)}")]
+    errors: Errors = []
+    seen: set[str] = set()
+    for i, version in enumerate(_str(v) for v in versions):
+        if version in seen:
+            errors.append(_invalid(f"{path}[{i}]", version, "duplicate version"))
+            continue
+        seen.add(version)
+        errors.extend(_invalid(f"{path}[{i}]", version, msg) for msg in is_dns1035_label(version))
+    if require_recognized and not seen & set(ADMISSION_REVIEW_VERSIONS):
+        errors.append(
+            _invalid(
+                path,
+                go_string_list([_str(v) for v in versions]),
+                f"must include at least one of {', '.join(ADMISSION_REVIEW_VERSIONS)}",
+            )
+        )
+    return errors
+
+
+def _webhook_configuration_validator(*, mutating: bool) -> Validator:
+    """Validate{Mutating,Validating}WebhookConfiguration[Update]: on update, the rules that
+    the stored object already broke (side effects, unknown review versions, duplicate
+    names) are not enforced, as upstream's update options relax them."""
+
+    def validate_configuration(obj: Obj, old: Obj | None, rt: ResourceType) -> Errors:
+        errors: Errors = []
+        if old is not None:
+            errors.extend(validate_object_meta_update(obj.get("metadata"), old.get("metadata")))
+        errors.extend(
+            validate_object_meta(obj.get("metadata"), namespaced=False, name_fn=name_is_dns_subdomain)
+        )
+        old_hooks = _maps(old.get("webhooks")) if old is not None else []
+        no_side_effects = all(h.get("sideEffects") in _WEBHOOK_NO_SIDE_EFFECTS for h in old_hooks)
+        require_recognized = all(
+            not h.get("admissionReviewVersions")
+            or set(_list(h.get("admissionReviewVersions"))) & set(ADMISSION_REVIEW_VERSIONS)
+            for h in old_hooks
+        )
+        old_names = [h.get("name") for h in old_hooks]
+        unique_names = len(old_names) == len(set(old_names))
+        seen: set[str] = set()
+        for i, webhook in enumerate(_maps(obj.get("webhooks"))):
+            path = f"webhooks[{i}]"
+            errors.extend(
+                _validate_webhook(webhook, path, mutating=mutating, no_side_effects=no_side_effects)
+            )
+            errors.extend(
+                _validate_admission_review_versions(
+                    _list(webhook.get("admissionReviewVersions")),
+                    f"{path}.admissionReviewVersions",
+                    require_recognized=require_recognized,
+                )
+            )
+            name = _str(webhook.get("name"))
+            if unique_names and name:
+                if name in seen:
+                    errors.append(_duplicate(f"{path}.name", name))
+                seen.add(name)
+        return errors
+
+    return validate_configuration
+
+
+_validate_mutating_webhooks = _webhook_configuration_validator(mutating=True)
+_validate_validating_webhooks = _webhook_configuration_validator(mutating=False)
+
+
 # --- dispatch and public entry points ------------------------------------------------------------------
 
 Validator = Callable[[Obj, "Obj | None", ResourceType], Errors]
@@ -6451,6 +6808,7 @@ _VALIDATORS: dict[tuple[str, str], Validator] = {
     ("", "LimitRange"): _validate_limit_range,
     ("", "PersistentVolumeClaim"): _validate_persistent_volume_claim,
     ("", "Pod"): _validate_pod,
+    ("", "ReplicationController"): _validate_replication_controller,
     ("", "ResourceQuota"): _validate_resource_quota,
     ("", "Secret"): _validate_secret,
     ("", "Service"): _validate_service,
@@ -6476,6 +6834,8 @@ _VALIDATORS: dict[tuple[str, str], Validator] = {
     ("storage.k8s.io", "StorageClass"): _validate_storage_class,
     ("apiextensions.k8s.io", "CustomResourceDefinition"): _validate_crd,
     ("scheduling.k8s.io", "PriorityClass"): _validate_priority_class,
+    ("admissionregistration.k8s.io", "MutatingWebhookConfiguration"): _validate_mutating_webhooks,
+    ("admissionregistration.k8s.io", "ValidatingWebhookConfiguration"): _validate_validating_webhooks,
     ("coordination.k8s.io", "Lease"): _validate_lease,
     ("discovery.k8s.io", "EndpointSlice"): _validate_endpoint_slice,
     (AUTHORIZATION_GROUP, "SubjectAccessReview"): _validate_subject_access_review,
@@ -6546,7 +6906,9 @@ def _status_validator(rt: ResourceType) -> StatusValidator:
         return _validate_hpa_status
     if key == ("apiregistration.k8s.io", "APIService"):
         return _validate_api_service_status
-    if rt.group == "apps" and rt.kind in ("Deployment", "ReplicaSet", "StatefulSet", "DaemonSet"):
+    if key == ("", "ReplicationController") or (
+        rt.group == "apps" and rt.kind in ("Deployment", "ReplicaSet", "StatefulSet", "DaemonSet")
+    ):
         return lambda obj, old: _validate_workload_status(rt, obj, old)
     if key not in _VALIDATORS and rt.schema is not None:
         return lambda obj, old: _validate_custom_resource_status(rt, obj, old)

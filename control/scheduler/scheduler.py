@@ -87,6 +87,9 @@ PODS = Resource(group="", version="v1", plural="pods", kind="Pod")
 NODES = Resource(group="", version="v1", plural="nodes", kind="Node", namespaced=False)
 NAMESPACES = Resource(group="", version="v1", plural="namespaces", kind="Namespace", namespaced=False)
 SERVICES = Resource(group="", version="v1", plural="services", kind="Service")
+REPLICATION_CONTROLLERS = Resource(
+    group="", version="v1", plural="replicationcontrollers", kind="ReplicationController"
+)
 REPLICA_SETS = Resource(group="apps", version="v1", plural="replicasets", kind="ReplicaSet")
 STATEFUL_SETS = Resource(group="apps", version="v1", plural="statefulsets", kind="StatefulSet")
 
@@ -173,6 +176,7 @@ class InformerListers:
         *,
         namespaces: SharedInformer,
         services: SharedInformer,
+        replication_controllers: SharedInformer,
         replica_sets: SharedInformer,
         stateful_sets: SharedInformer,
         claims: SharedInformer,
@@ -181,6 +185,7 @@ class InformerListers:
     ) -> None:
         self._namespaces = namespaces
         self._services = services
+        self._replication_controllers = replication_controllers
         self._replica_sets = replica_sets
         self._stateful_sets = stateful_sets
         self._claims = claims
@@ -193,6 +198,9 @@ class InformerListers:
 
     def services(self, namespace: str) -> Iterable[Mapping[str, Any]]:
         return self._services.cache.by_index(NAMESPACE_INDEX, namespace)
+
+    def replication_controller(self, namespace: str, name: str) -> Mapping[str, Any] | None:
+        return self._replication_controllers.cache.get_by_key(f"{namespace}/{name}")
 
     def replica_set(self, namespace: str, name: str) -> Mapping[str, Any] | None:
         return self._replica_sets.cache.get_by_key(f"{namespace}/{name}")
@@ -291,6 +299,7 @@ class Scheduler:
         self._pods = informers.informer(PODS)
         self._nodes = informers.informer(NODES)
         namespaces, services = informers.informer(NAMESPACES), informers.informer(SERVICES)
+        replication_controllers = informers.informer(REPLICATION_CONTROLLERS)
         replica_sets, stateful_sets = informers.informer(REPLICA_SETS), informers.informer(STATEFUL_SETS)
         claims, volumes = informers.informer(CLAIMS), informers.informer(VOLUMES)
         storage_classes = informers.informer(STORAGE_CLASSES)
@@ -299,6 +308,7 @@ class Scheduler:
             self._nodes,
             namespaces,
             services,
+            replication_controllers,
             replica_sets,
             stateful_sets,
             claims,
@@ -308,6 +318,7 @@ class Scheduler:
         listers = InformerListers(
             namespaces=namespaces,
             services=services,
+            replication_controllers=replication_controllers,
             replica_sets=replica_sets,
             stateful_sets=stateful_sets,
             claims=claims,

@@ -13,6 +13,7 @@ import subprocess
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
@@ -447,3 +448,124 @@ def test_api_resources_versions_and_explain(kc: Client) -> None:
 def test_wait_for_jsonpath(kc: Client) -> None:
     kc("patch", "configmap", "settings", "-n", kc.ns, "--type", "merge", "-p", '{"data":{"ready":"yes"}}')
     kc("wait", "configmap/settings", "-n", kc.ns, "--for=jsonpath={.data.ready}=yes", "--timeout=20s")
+
+
+PRUNE_SET = """\
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: {name}
+  namespace: {ns}
+  labels:
+    prune-set: demo
+data:
+  key: value
+"""
+
+
+def test_apply_prune_by_label_removes_what_left_the_manifest(kc: Client) -> None:
+    # kubectl's default prune set lists every kind it may prune, core/v1 ReplicationController
+    # among them: each must be served for --prune to get past the first lookup.
+    both = PRUNE_SET.format(name="kept", ns=kc.ns) + "---\n" + PRUNE_SET.format(name="stale", ns=kc.ns)
+    kc("apply", "-n", kc.ns, "--prune", "-l", "prune-set=demo", "-f", "-", input=both)
+    pruned = kc(
+        "apply",
+        "-n",
+        kc.ns,
+        "--prune",
+        "-l",
+        "prune-set=demo",
+        "-f",
+        "-",
+        input=PRUNE_SET.format(name="kept", ns=kc.ns),
+    )
+    assert "configmap/stale pruned" in pruned.stdout
+    names = kc("get", "configmaps", "-n", kc.ns, "-l", "prune-set=demo", "-o", "name").stdout.split()
+    assert names == ["configmap/kept"]
+
+
+REPLICATION_CONTROLLER = """\
+apiVersion: v1
+kind: ReplicationController
+metadata:
+  name: legacy
+  namespace: {ns}
+spec:
+  replicas: 2
+  template:
+    metadata:
+      labels:
+        app: legacy
+    spec:
+      containers:
+      - name: web
+        image: nginx:1.25
+"""
+
+
+def test_replication_controllers_are_served_and_kept(kc: Client, tmp_path: Path) -> None:
+    kc("apply", "-f", "-", input=REPLICATION_CONTROLLER.format(ns=kc.ns))
+    rc = kc.json("get", "rc", "legacy", "-n", kc.ns)
+    assert rc["spec"]["selector"] == {"app": "legacy"} and rc["metadata"]["labels"] == {"app": "legacy"}
+    # the replicationcontroller controller makes the pods, owned by the ReplicationController
+    kc("wait", "rc/legacy", "-n", kc.ns, "--for=jsonpath={.status.replicas}=2", "--timeout=30s")
+    pods = kc.json("get", "pods", "-n", kc.ns, "-l", "app=legacy")["items"]
+    assert len(pods) == 2
+    assert {ref["kind"] for p in pods for ref in p["metadata"]["ownerReferences"]} == {
+        "ReplicationController"
+    }
+    out = kc("get", "rc", "-n", kc.ns).stdout.splitlines()
+    assert out[0].split() == ["NAME", "DESIRED", "CURRENT", "READY", "AGE"]
+    assert out[1].split()[:3] == ["legacy", "2", "2"]
+    wide = kc("get", "replicationcontrollers", "legacy", "-n", kc.ns, "-o", "wide").stdout.splitlines()
+    assert wide[0].split()[-3:] == ["CONTAINERS", "IMAGES", "SELECTOR"]
+    assert wide[1].split()[-3:] == ["web", "nginx:1.25", "app=legacy"]
+    kc("scale", "rc", "legacy", "-n", kc.ns, "--replicas", "1")
+    kc("wait", "rc/legacy", "-n", kc.ns, "--for=jsonpath={.status.replicas}=1", "--timeout=30s")
+    assert "replicationcontroller/legacy" in kc("get", "all", "-n", kc.ns, "-o", "name").stdout.split()
+    # cluster-info dump lists every namespace's ReplicationControllers
+    kc("cluster-info", "dump", "--namespaces", kc.ns, "--output-directory", str(tmp_path))
+    dumped = json.loads((tmp_path / kc.ns / "replication-controllers.json").read_text())
+    assert [item["metadata"]["name"] for item in dumped["items"]] == ["legacy"]
+    kc("delete", "rc", "legacy", "-n", kc.ns, "--wait=true", "--timeout=30s")
+    # kubectl deletes in the background: the garbage collector then deletes the pods (which the
+    # kubelets may still be stopping)
+    deadline = time.monotonic() + 30
+    while any(
+        "deletionTimestamp" not in p["metadata"]
+        for p in kc.json("get", "pods", "-n", kc.ns, "-l", "app=legacy")["items"]
+    ):
+        assert time.monotonic() < deadline, "the ReplicationController's pods were not collected"
+        time.sleep(0.2)
+
+
+def test_proxy_subresources_and_component_statuses(lab: Lab) -> None:
+    """``kubectl get --raw`` through services/proxy and pods/proxy to CoreDNS's metrics port (named
+    ``metrics`` on both the Service and the container), and ``kubectl get cs``."""
+    through_service = lab.kubectl(
+        "get", "--raw", "/api/v1/namespaces/kube-system/services/kube-dns:metrics/proxy/metrics"
+    ).stdout
+    assert "coredns_dns_requests_total" in through_service
+    pod = lab.kubectl(
+        "-n",
+        "kube-system",
+        "get",
+        "pods",
+        "-l",
+        "k8s-app=kube-dns",
+        "-o",
+        "jsonpath={.items[0].metadata.name}",
+    ).stdout
+    through_pod = lab.kubectl(
+        "get", "--raw", f"/api/v1/namespaces/kube-system/pods/{pod}:metrics/proxy/metrics"
+    )
+    assert "coredns_dns_requests_total" in through_pod.stdout
+    statuses = lab.kubectl("get", "cs")
+    assert "Warning: v1 ComponentStatus is deprecated in v1.19+" in statuses.stderr
+    lines = [line.split() for line in statuses.stdout.splitlines()]
+    assert lines[0] == ["NAME", "STATUS", "MESSAGE", "ERROR"]
+    assert sorted(lines[1:]) == [
+        ["controller-manager", "Healthy", "ok"],
+        ["etcd-0", "Healthy", "ok"],
+        ["scheduler", "Healthy", "ok"],
+    ]

@@ -10,10 +10,10 @@ taints the pod tolerates), placing the pod on a node must keep
 
 Score, for ``ScheduleAnyway`` constraints — or, when the pod has no constraints at all, the
 cluster defaults (``kubernetes.io/hostname`` with maxSkew 3 and ``topology.kubernetes.io/zone``
-with maxSkew 5, ScheduleAnyway) applied to the pods of the same Services, ReplicaSet or
-StatefulSet: a node scores ``Σ count(domain) * log(domains + 2) + (maxSkew - 1)`` and fewer is
-better (``100 * (max + min - score) / max``). This default is what spreads a Deployment's
-replicas over the nodes. (ReplicationControllers are not served by kubelab and are not read.)
+with maxSkew 5, ScheduleAnyway) applied to the pods of the same Services, ReplicationController,
+ReplicaSet or StatefulSet: a node scores ``Σ count(domain) * log(domains + 2) + (maxSkew - 1)``
+and fewer is better (``100 * (max + min - score) / max``). This default is what spreads a
+Deployment's replicas over the nodes.
 """
 
 from __future__ import annotations
@@ -73,14 +73,21 @@ def _counts_node(constraint: SpreadConstraint, *, pod: PodInfo, node: NodeInfo) 
 
 
 def default_selector(pod: PodInfo, listers: Listers) -> LabelSelector:
-    """The pods counted as "the same workload" as ``pod``: its Services' and controller's selectors, ANDed."""
+    """The pods counted as "the same workload" as ``pod``: its Services' and controller's selectors,
+    ANDed (upstream's ``helper.DefaultSelector``; a ReplicationController's label map is merged into
+    the Services' labels, an apps/v1 owner's LabelSelector added as requirements)."""
     merged: dict[str, str] = {}
     for service in listers.services(pod.namespace):
         selector = (service.get("spec") or {}).get("selector")
         if selector and all(pod.labels.get(key) == value for key, value in selector.items()):
             merged.update(selector)
-    selector = LabelSelector.from_labels(merged)
     owner = pod.controller
+    if owner is not None and owner.get("apiVersion") == "v1" and owner.get("kind") == "ReplicationController":
+        rc = listers.replication_controller(pod.namespace, owner.get("name") or "")
+        rc_selector = (rc.get("spec") or {}).get("selector") if rc is not None else None
+        if isinstance(rc_selector, Mapping):
+            merged.update(rc_selector)
+    selector = LabelSelector.from_labels(merged)
     if owner is None or not str(owner.get("apiVersion", "")).startswith("apps/"):
         return selector
     kind, name = owner.get("kind"), owner.get("name") or ""

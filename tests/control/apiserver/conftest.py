@@ -22,8 +22,11 @@ import aiohttp
 import orjson
 import pytest
 
+from control.apiserver.allocators import ClusterIPAllocator, NodePortAllocator
+from control.apiserver.resource_store import ResourceStore
 from control.apiserver.server import serve
 from control.lab import Layout, Settings, prepare, server_options
+from control.resources.builtin import builtin_registry
 from control.store.sqlite import SqliteStore
 
 
@@ -127,3 +130,14 @@ async def store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
         yield opened
     finally:
         await opened.close()
+
+
+@pytest.fixture
+def objects(store: SqliteStore) -> ResourceStore:
+    """The API server's object layer over a started store, for admission plugins tested without HTTP."""
+    return ResourceStore(
+        store=store,
+        registry=builtin_registry(),
+        cluster_ips=ClusterIPAllocator("127.96.0.0/16"),
+        node_ports=NodePortAllocator(30000, 32767),
+    )

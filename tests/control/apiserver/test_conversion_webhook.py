@@ -19,6 +19,7 @@ from aiohttp import web
 
 from control.apiserver.conversion import ConversionError
 from control.apiserver.conversion_webhook import WebhookClientConfig, WebhookConverter
+from control.apiserver.webhook_client import ClientConfig, WebhookClient
 from control.pki import ensure_serving_certificate, load_or_create_ca
 from tests.control.apiserver.conftest import RunningServer, free_port
 
@@ -38,6 +39,8 @@ class Webhook:
     reviews: list[dict[str, Any]] = field(default_factory=list)
     user_agents: list[str] = field(default_factory=list)
     released: asyncio.Event = field(default_factory=asyncio.Event)
+    # what the converters under test call it with (url only: no Service to resolve)
+    client: WebhookClient = field(default_factory=lambda: WebhookClient(resolve=None))
 
     @property
     def url(self) -> str:
@@ -109,6 +112,7 @@ async def webhook(tmp_path: Path) -> AsyncIterator[Webhook]:
         yield hook
     finally:
         hook.released.set()
+        await hook.client.close()
         await runner.cleanup()
 
 
@@ -335,9 +339,10 @@ def converter(
     webhook: Webhook, *, timeout: float = 5.0, versions: tuple[str, ...] = ("v1",), ca: str | None = None
 ) -> WebhookConverter:
     config = WebhookClientConfig(
-        url=webhook.url, ca_bundle=webhook.ca_bundle if ca is None else ca, review_versions=versions
+        client=ClientConfig(url=webhook.url, ca_bundle=webhook.ca_bundle if ca is None else ca),
+        review_versions=versions,
     )
-    return WebhookConverter(config=config, resolve=None, timeout=timeout)
+    return WebhookConverter(config=config, client=webhook.client, timeout=timeout)
 
 
 async def test_converted_objects_keep_their_metadata_but_labels(webhook: Webhook) -> None:
@@ -405,9 +410,9 @@ async def test_a_slow_webhook_times_out(webhook: Webhook) -> None:
 async def test_an_untrusted_or_broken_ca_bundle_fails(webhook: Webhook, tmp_path: Path) -> None:
     load_or_create_ca(cert_file=tmp_path / "other.crt", key_file=tmp_path / "other.key")
     wrong = base64.b64encode((tmp_path / "other.crt").read_bytes()).decode()
-    with pytest.raises(ConversionError, match="CERTIFICATE_VERIFY_FAILED"):
+    with pytest.raises(ConversionError, match=r"failed: Post .*: tls: failed to verify certificate: "):
         await converter(webhook, ca=wrong).convert(objects("a"), api_version="stable.example.com/v2")
-    with pytest.raises(ConversionError, match="failed: invalid caBundle"):
+    with pytest.raises(ConversionError, match="failed: could not get REST client: invalid caBundle"):
         await converter(webhook, ca="not base64!").convert(objects("a"), api_version="stable.example.com/v2")
     assert webhook.reviews == []
 

@@ -428,10 +428,14 @@ async def test_node_proxy_reaches_the_kubelet(cluster: Cluster) -> None:
     assert code == 200 and [item["metadata"]["name"] for item in pods["items"]] == ["web"]
     code, out, _ = await cluster.kubectl("get", "--raw", "/api/v1/nodes/node-1/proxy/stats/summary")
     assert code == 0 and '"nodeName":"node-1"' in out
+    # the query goes along
+    logs = "/api/v1/nodes/node-1/proxy/containerLogs/default/web/main"
+    assert await cluster.api.request("GET", logs, params={"tailLines": "1"}) == (200, "world\n")
     code, body = await cluster.api.request("GET", "/api/v1/nodes/nope/proxy/healthz")
     assert (code, body["message"]) == (404, 'nodes "nope" not found')
-    code, _ = await cluster.api.request("GET", "/api/v1/namespaces/default/services/kubernetes/proxy/")
-    assert code == 404
+    # services/proxy is served too (test_pod_service_proxy.py); this Service's only port is named https
+    code, body = await cluster.api.request("GET", "/api/v1/namespaces/default/services/kubernetes/proxy/")
+    assert (code, body["message"]) == (503, 'no endpoints available for service "kubernetes"')
 
 
 def test_container_choice_and_kubelet_address() -> None:

@@ -26,6 +26,15 @@ EXPECTED: dict[
     tuple[str, str], tuple[str, str, bool, tuple[str, ...], tuple[str, ...], tuple[str, ...], tuple[str, ...]]
 ] = {
     ("v1", "bindings"): ("Binding", "binding", True, (), (), ("create",), ()),
+    ("v1", "componentstatuses"): (
+        "ComponentStatus",
+        "componentstatus",
+        False,
+        ("cs",),
+        (),
+        ("get", "list"),
+        (),
+    ),
     ("authentication.k8s.io/v1", "tokenreviews"): (
         "TokenReview",
         "tokenreview",
@@ -118,9 +127,28 @@ EXPECTED: dict[
         ("po",),
         ("all",),
         ALL,
-        ("status", "attach", "binding", "ephemeralcontainers", "eviction", "exec", "log", "portforward"),
+        (
+            "status",
+            "attach",
+            "binding",
+            "ephemeralcontainers",
+            "eviction",
+            "exec",
+            "log",
+            "portforward",
+            "proxy",
+        ),
     ),
     ("v1", "limitranges"): ("LimitRange", "limitrange", True, ("limits",), (), ALL, ()),
+    ("v1", "replicationcontrollers"): (
+        "ReplicationController",
+        "replicationcontroller",
+        True,
+        ("rc",),
+        ("all",),
+        ALL,
+        ("status", "scale"),
+    ),
     ("v1", "resourcequotas"): ("ResourceQuota", "resourcequota", True, ("quota",), (), ALL, ("status",)),
     ("v1", "secrets"): ("Secret", "secret", True, (), (), ALL, ()),
     ("v1", "serviceaccounts"): ("ServiceAccount", "serviceaccount", True, ("sa",), (), ALL, ("token",)),
@@ -208,6 +236,24 @@ EXPECTED: dict[
     ("rbac.authorization.k8s.io/v1", "rolebindings"): ("RoleBinding", "rolebinding", True, (), (), ALL, ()),
     ("rbac.authorization.k8s.io/v1", "roles"): ("Role", "role", True, (), (), ALL, ()),
     ("storage.k8s.io/v1", "storageclasses"): ("StorageClass", "storageclass", False, ("sc",), (), ALL, ()),
+    ("admissionregistration.k8s.io/v1", "mutatingwebhookconfigurations"): (
+        "MutatingWebhookConfiguration",
+        "mutatingwebhookconfiguration",
+        False,
+        (),
+        ("api-extensions",),
+        ALL,
+        (),
+    ),
+    ("admissionregistration.k8s.io/v1", "validatingwebhookconfigurations"): (
+        "ValidatingWebhookConfiguration",
+        "validatingwebhookconfiguration",
+        False,
+        (),
+        ("api-extensions",),
+        ALL,
+        (),
+    ),
     ("apiextensions.k8s.io/v1", "customresourcedefinitions"): (
         "CustomResourceDefinition",
         "customresourcedefinition",
@@ -244,6 +290,7 @@ UPSTREAM_GROUP_ORDER = [
     "policy",
     "rbac.authorization.k8s.io",
     "storage.k8s.io",
+    "admissionregistration.k8s.io",
     "apiextensions.k8s.io",
     "scheduling.k8s.io",
     "coordination.k8s.io",
@@ -306,9 +353,17 @@ def test_name_rules_follow_upstream(key: tuple[str, str], rule: NameRule) -> Non
     assert _declared()[key].name_rule is rule
 
 
-@pytest.mark.parametrize("plural", ["deployments", "replicasets", "statefulsets"])
-def test_scale_reads_replicas_and_renders_the_spec_selector(plural: str) -> None:
-    scale = _declared()[("apps/v1", plural)].scale
+@pytest.mark.parametrize(
+    "key",
+    [
+        ("apps/v1", "deployments"),
+        ("apps/v1", "replicasets"),
+        ("apps/v1", "statefulsets"),
+        ("v1", "replicationcontrollers"),
+    ],
+)
+def test_scale_reads_replicas_and_renders_the_spec_selector(key: tuple[str, str]) -> None:
+    scale = _declared()[key].scale
     assert scale is not None
     assert (scale.spec_replicas_path, scale.status_replicas_path, scale.label_selector_path) == (
         "spec.replicas",

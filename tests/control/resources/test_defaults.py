@@ -216,6 +216,39 @@ def test_replica_set_defaults() -> None:
     assert out["spec"]["template"]["spec"]["schedulerName"] == "default-scheduler"
 
 
+def test_replication_controller_takes_selector_and_labels_from_its_template() -> None:
+    out = defaulted(
+        "v1", "replicationcontrollers", {"metadata": {"name": "rc"}, "spec": {"template": template()}}
+    )
+    assert out["spec"]["selector"] == {"app": "web"}
+    assert out["metadata"]["labels"] == {"app": "web"}
+    assert out["spec"]["replicas"] == 1
+    assert out["spec"]["template"]["spec"]["restartPolicy"] == "Always"
+    assert out["spec"]["template"]["spec"]["containers"][0]["imagePullPolicy"] == "IfNotPresent"
+    # The copies are the controller's own: changing one leaves the template alone.
+    out["spec"]["selector"]["app"] = "db"
+    assert out["spec"]["template"]["metadata"]["labels"] == {"app": "web"}
+
+
+def test_replication_controller_keeps_its_own_selector_labels_and_zero_replicas() -> None:
+    obj = {
+        "metadata": {"name": "rc", "labels": {"team": "a"}},
+        "spec": {"replicas": 0, "selector": {"app": "web", "tier": "x"}, "template": template()},
+    }
+    out = defaulted("v1", "replicationcontrollers", obj)
+    assert out["metadata"]["labels"] == {"team": "a"}
+    assert out["spec"]["selector"] == {"app": "web", "tier": "x"}
+    assert out["spec"]["replicas"] == 0
+
+
+def test_replication_controller_without_a_template_gets_none() -> None:
+    out = defaulted(
+        "v1", "replicationcontrollers", {"metadata": {"name": "rc"}, "spec": {"selector": {"a": "b"}}}
+    )
+    assert out["spec"] == {"selector": {"a": "b"}, "replicas": 1}
+    assert "labels" not in out["metadata"]
+
+
 def test_daemon_set_defaults() -> None:
     out = defaulted("apps/v1", "daemonsets", {"spec": {"template": template()}})
     assert out["spec"]["updateStrategy"] == {

@@ -663,6 +663,20 @@ def test_every_kind_has_its_model(builtin: tuple[Registry, OpenAPIV2], decoded: 
             "Container image",
         ),
         (("", "v1", "Pod"), "spec.containers.ports.containerPort", ["integer"], "int32", "Number of port"),
+        (
+            ("", "v1", "ReplicationController"),
+            "spec.selector",
+            ["object"],
+            "",
+            "label query over pods that should match the Replicas count",
+        ),
+        (
+            ("", "v1", "ReplicationController"),
+            "spec.template.spec.containers.image",
+            ["string"],
+            "",
+            "Container image",
+        ),
     ],
 )
 def test_explain_finds_fields(

@@ -902,6 +902,29 @@ def test_deployment() -> None:
     assert cells(rt, {"metadata": {"name": "d"}})[-1] == ""  # a nil selector selects nothing: ""
 
 
+def test_replication_controller_prints_like_a_replica_set_with_a_label_map_selector() -> None:
+    rt = _rt("", "ReplicationController")
+    assert [c["name"] for c in column_definitions(rt)] == [
+        "Name",
+        "Desired",
+        "Current",
+        "Ready",
+        "Age",
+        "Containers",
+        "Images",
+        "Selector",
+    ]
+    assert [c["priority"] for c in column_definitions(rt)] == [0, 0, 0, 0, 0, 1, 1, 1]
+    rc = {
+        "metadata": {"name": "rc"},
+        "spec": {"replicas": 3, "selector": {"tier": "front", "app": "web"}, "template": TEMPLATE},
+        "status": {"replicas": 2, "readyReplicas": 1},
+    }
+    assert cells(rt, rc) == ["rc", 3, 2, 1, "<unknown>", "web,log", "nginx,busybox", "app=web,tier=front"]
+    # A template-less controller (a nil pointer upstream) prints no containers; no selector is <none>.
+    assert cells(rt, {"metadata": {"name": "rc"}})[1:] == [0, 0, 0, "<unknown>", "", "", "<none>"]
+
+
 def test_replica_set_and_daemon_set() -> None:
     rs = {
         "metadata": {"name": "rs"},
@@ -1517,6 +1540,7 @@ PRINTED_KINDS = [
     ("", "Event"),
     ("events.k8s.io", "Event"),
     ("apps", "Deployment"),
+    ("", "ReplicationController"),
     ("apps", "ReplicaSet"),
     ("apps", "DaemonSet"),
     ("apps", "StatefulSet"),

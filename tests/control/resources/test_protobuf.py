@@ -340,6 +340,33 @@ def test_deployment_with_selector_template_resources_and_inlined_structs() -> No
     assert deployment["status"] == {}
 
 
+def test_replication_controller_with_a_label_map_selector() -> None:
+    raw = body(
+        "v1",
+        "ReplicationController",
+        CORE + "ReplicationController",
+        {
+            "metadata": {"name": "web"},
+            "spec": {
+                "replicas": 0,
+                "selector": {"app": "web", "tier": "front"},
+                "template": {
+                    "metadata": {"labels": {"app": "web", "tier": "front"}},
+                    "spec": {"containers": [{"name": "web", "image": "nginx:1.25"}]},
+                },
+            },
+        },
+    )
+    rc = decode_object(raw)
+    assert rc["apiVersion"] == "v1" and rc["kind"] == "ReplicationController"
+    assert rc["spec"]["replicas"] == 0  # *int32: zero survives
+    assert rc["spec"]["selector"] == {"app": "web", "tier": "front"}  # a map, not a LabelSelector
+    assert rc["spec"]["template"]["spec"]["containers"] == [
+        {"name": "web", "image": "nginx:1.25", "resources": {}}
+    ]
+    assert rc["status"] == {"replicas": 0}  # status.replicas has no omitempty
+
+
 def test_job_with_pointer_zero_and_repeated_int32() -> None:
     raw = body(
         "batch/v1",

@@ -136,6 +136,10 @@ VALID: dict[tuple[str, str], dict[str, Any]] = {
         "spec": {"podCIDRs": ["127.244.1.0/24"], "taints": [{"key": "a", "effect": "NoSchedule"}]},
         "status": {"capacity": {"cpu": "4", "memory": "8Gi", "pods": "110"}},
     },
+    ("v1", "componentstatuses"): {  # never written (get and list only): the generic checks
+        "metadata": {"name": "scheduler"},
+        "conditions": [{"type": "Healthy", "status": "True", "message": "ok"}],
+    },
     ("v1", "configmaps"): {
         "metadata": meta("cfg"),
         "data": {"app.conf": "x=1"},
@@ -170,6 +174,10 @@ VALID: dict[tuple[str, str], dict[str, Any]] = {
     ("apps/v1", "replicasets"): {
         "metadata": meta(),
         "spec": {"selector": {"matchLabels": {"app": "web"}}, "template": pod_template()},
+    },
+    ("v1", "replicationcontrollers"): {
+        "metadata": meta(),
+        "spec": {"selector": {"app": "web"}, "template": pod_template()},
     },
     ("apps/v1", "daemonsets"): {
         "metadata": meta(),
@@ -258,6 +266,41 @@ VALID: dict[tuple[str, str], dict[str, Any]] = {
     ("coordination.k8s.io/v1", "leases"): {
         "metadata": meta("node-1", "kube-node-lease"),
         "spec": {"holderIdentity": "node-1", "leaseDurationSeconds": 40},
+    },
+    ("admissionregistration.k8s.io/v1", "mutatingwebhookconfigurations"): {
+        "metadata": meta("injector", None),
+        "webhooks": [
+            {
+                "name": "inject.example.com",
+                "clientConfig": {"service": {"namespace": "injector", "name": "webhook", "path": "/mutate"}},
+                "rules": [
+                    {
+                        "operations": ["CREATE"],
+                        "apiGroups": [""],
+                        "apiVersions": ["v1"],
+                        "resources": ["pods"],
+                    }
+                ],
+                "sideEffects": "None",
+                "admissionReviewVersions": ["v1"],
+                "reinvocationPolicy": "IfNeeded",
+            }
+        ],
+    },
+    ("admissionregistration.k8s.io/v1", "validatingwebhookconfigurations"): {
+        "metadata": meta("policy", None),
+        "webhooks": [
+            {
+                "name": "validate.example.com",
+                "clientConfig": {"url": "https://policy.example.com/validate"},
+                "rules": [
+                    {"operations": ["*"], "apiGroups": ["*"], "apiVersions": ["*"], "resources": ["*/*"]}
+                ],
+                "sideEffects": "NoneOnDryRun",
+                "admissionReviewVersions": ["v1", "v1beta1"],
+                "namespaceSelector": {"matchLabels": {"policy": "on"}},
+            }
+        ],
     },
     ("apiregistration.k8s.io/v1", "apiservices"): {
         "metadata": meta("v1beta1.metrics.k8s.io", None),
@@ -1293,6 +1336,112 @@ def test_workload_status_updates() -> None:
     ]
     fine = changed(old, lambda obj: obj["status"].update(replicas=3, readyReplicas=2))
     assert validate_status_update(rt(*key), fine, old=old) == []
+
+
+# --- core/v1 ReplicationController ------------------------------------------------------------------
+
+RC = ("v1", "replicationcontrollers")
+GCE_DISK = [{"name": "data", "gcePersistentDisk": {"pdName": "disk-1"}}]
+
+RC_CASES = [
+    (
+        "an empty selector is required (nothing to default it from)",
+        spec(selector={}, template={"metadata": {}, "spec": pod_spec()}),
+        ["spec.selector: Required value"],
+    ),
+    ("the template is required", lambda obj: obj["spec"].pop("template"), ["spec.template: Required value"]),
+    ("a null template is required too", spec(template=None), ["spec.template: Required value"]),
+    (
+        "the selector must match the template labels",
+        spec(selector={"app": "db"}),
+        [
+            'spec.template.metadata.labels: Invalid value: map[string]string{"app":"web"}: '
+            "`selector` does not match template `labels`"
+        ],
+    ),
+    (
+        "counts are non-negative, minReadySeconds first",
+        spec(replicas=-1, minReadySeconds=-2),
+        [
+            "spec.minReadySeconds: Invalid value: -2: must be greater than or equal to 0",
+            "spec.replicas: Invalid value: -1: must be greater than or equal to 0",
+        ],
+    ),
+    (
+        "pods restart always and have no deadline",
+        lambda obj: obj["spec"]["template"]["spec"].update(restartPolicy="Never", activeDeadlineSeconds=30),
+        [
+            'spec.template.spec.restartPolicy: Unsupported value: "Never": supported values: "Always"',
+            "spec.template.spec.activeDeadlineSeconds: Invalid value: 30: must not be specified",
+        ],
+    ),
+    (
+        "a GCE disk shared by several replicas must be read-only",
+        lambda obj: (
+            obj["spec"].update(replicas=2),
+            obj["spec"]["template"]["spec"].update(volumes=GCE_DISK),
+        ),
+        [
+            "spec.template.spec.volumes[0].gcePersistentDisk.readOnly: Invalid value: false: must be true for "
+            "replicated pods > 1; GCE PD can only be mounted on multiple machines if it is read-only"
+        ],
+    ),
+    (
+        "one replica may write its GCE disk",
+        lambda obj: obj["spec"]["template"]["spec"].update(volumes=GCE_DISK),
+        [],
+    ),
+    (
+        "template labels are checked, and again as the object labels they default",
+        lambda obj: obj["spec"]["template"]["metadata"]["labels"].update({"bad key": "x"}),
+        [
+            f'metadata.labels: Invalid value: "bad key": {NAME_PART}',
+            f'spec.template.labels: Invalid value: "bad key": {NAME_PART}',
+        ],
+    ),
+    (
+        "the name is a DNS subdomain",
+        lambda obj: obj["metadata"].update(name="Web"),
+        [f'metadata.name: Invalid value: "Web": {SUBDOMAIN}'],
+    ),
+]
+
+
+@pytest.mark.parametrize(("case", "edit", "expected"), RC_CASES, ids=[c[0] for c in RC_CASES])
+def test_replication_controller_rules(case: str, edit: Callable, expected: list[str]) -> None:
+    assert messages(*RC, changed(VALID[RC], edit)) == expected
+
+
+def test_replication_controller_selector_is_defaulted_then_valid() -> None:
+    assert messages(*RC, changed(VALID[RC], lambda obj: obj["spec"].pop("selector"))) == []
+
+
+def test_replication_controller_selector_may_change_on_update() -> None:
+    old = stored(*RC, VALID[RC])
+    old["spec"]["template"]["metadata"]["labels"]["tier"] = "front"
+    new = changed(old, spec(selector={"app": "web", "tier": "front"}))
+    assert messages(*RC, new, old=old) == []
+    # An emptied selector is defaulted again from the template labels (defaults run on update too).
+    emptied = changed(old, spec(selector={}))
+    assert messages(*RC, emptied, old=old) == []
+
+
+def test_replication_controller_status_updates() -> None:
+    old = stored(*RC, VALID[RC])
+    old["status"] = {"replicas": 2}
+    new = changed(
+        old,
+        lambda obj: obj.update(
+            status={"replicas": 1, "fullyLabeledReplicas": 2, "readyReplicas": -1, "availableReplicas": 1}
+        ),
+    )
+    assert [e.message() for e in validate_status_update(rt(*RC), new, old=old)] == [
+        "status.readyReplicas: Invalid value: -1: must be greater than or equal to 0",
+        "status.fullyLabeledReplicas: Invalid value: 2: cannot be greater than status.replicas",
+        "status.availableReplicas: Invalid value: 1: cannot be greater than readyReplicas",
+    ]
+    fine = changed(old, lambda obj: obj["status"].update(replicas=3, readyReplicas=2, availableReplicas=2))
+    assert validate_status_update(rt(*RC), fine, old=old) == []
 
 
 # --- batch ------------------------------------------------------------------------------------------

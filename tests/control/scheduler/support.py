@@ -113,6 +113,7 @@ class StaticListers:
 
     namespaces: dict[str, dict[str, str]] = field(default_factory=dict)
     services_by_namespace: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    replication_controllers: dict[str, dict[str, Any]] = field(default_factory=dict)
     replica_sets: dict[str, dict[str, Any]] = field(default_factory=dict)
     stateful_sets: dict[str, dict[str, Any]] = field(default_factory=dict)
     claims: dict[str, dict[str, Any]] = field(default_factory=dict)  # by namespace/name
@@ -124,6 +125,9 @@ class StaticListers:
 
     def services(self, namespace: str) -> Iterable[Mapping[str, Any]]:
         return self.services_by_namespace.get(namespace, [])
+
+    def replication_controller(self, namespace: str, name: str) -> Mapping[str, Any] | None:
+        return self.replication_controllers.get(f"{namespace}/{name}")
 
     def replica_set(self, namespace: str, name: str) -> Mapping[str, Any] | None:
         return self.replica_sets.get(f"{namespace}/{name}")

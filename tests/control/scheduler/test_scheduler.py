@@ -79,6 +79,7 @@ def test_informer_listers():
         services=informer(
             {"metadata": {"name": "a", "namespace": "blue"}}, {"metadata": {"name": "b", "namespace": "red"}}
         ),
+        replication_controllers=informer({"metadata": {"name": "rc", "namespace": "blue"}}),
         replica_sets=informer({"metadata": {"name": "rs", "namespace": "blue"}}),
         stateful_sets=informer({"metadata": {"name": "ss", "namespace": "blue"}}),
         claims=informer({"metadata": {"name": "www", "namespace": "blue"}}),
@@ -93,6 +94,8 @@ def test_informer_listers():
         and listers.replica_set("red", "rs") is None
     )
     assert listers.stateful_set("blue", "ss") is not None and listers.stateful_set("blue", "rs") is None
+    assert listers.replication_controller("blue", "rc") is not None
+    assert listers.replication_controller("red", "rc") is None
     assert listers.claim("blue", "www") is not None and listers.claim("red", "www") is None
     assert listers.volume("pv-1") is not None and listers.volume("pv-2") is None
     assert [v["metadata"]["name"] for v in listers.persistent_volumes()] == ["pv-1"]

@@ -174,6 +174,41 @@ def test_default_spreading_by_service_and_stateful_set():
     assert run_score(PodTopologySpread(listers), member, nodes=nodes) == [66, 100]
 
 
+def rc_pod(name: str, *, labels: dict[str, str]) -> dict:
+    body = pod(name, labels=labels)
+    body["metadata"]["ownerReferences"] = [
+        {"apiVersion": "v1", "kind": "ReplicationController", "name": "web", "uid": "rc", "controller": True}
+    ]
+    return body
+
+
+def test_default_spreading_of_a_replication_controller():
+    service = {"spec": {"selector": {"app": "web"}}}
+    listers = StaticListers(
+        services_by_namespace={"default": [service]},
+        replication_controllers={"default/web": {"spec": {"selector": {"app": "web", "track": "stable"}}}},
+    )
+    labels = {"app": "web", "track": "stable"}
+    member = rc_pod("new", labels=labels)
+    # the label map is merged into the Services' labels (upstream's labels.Merge, then AsSelector)
+    selector = default_selector(PodInfo(member), listers)
+    assert selector.matches(labels) and not selector.matches({"app": "web", "track": "canary"})
+    nodes = [
+        node_info(node("n1"), rc_pod("web-1", labels=labels), rc_pod("web-2", labels=labels)),
+        node_info(
+            node("n2"),
+            rc_pod("web-3", labels=labels),
+            pod("canary", labels={"app": "web", "track": "canary"}),
+        ),
+        node_info(node("n3"), pod("unrelated", labels={"app": "db"})),
+    ]
+    # the canary pod is not counted: n2 scores like a node with one replica, as in the ReplicaSet case
+    assert run_score(PodTopologySpread(listers), member, nodes=nodes) == [40, 60, 100]
+    # an RC that is not (or no longer) cached, or without a selector, adds nothing beyond the Services
+    for missing in (StaticListers(), StaticListers(replication_controllers={"default/web": {"spec": {}}})):
+        assert default_selector(PodInfo(member), missing).is_empty
+
+
 def test_no_workload_no_default_spreading():
     assert run_score(PodTopologySpread(StaticListers()), pod("lonely"), nodes=[node_info(node("n1"))]) is None
     # a controller the spreading does not know, or a missing / selector-less owner, adds nothing
