@@ -102,11 +102,22 @@ def test_deployment_spreads_and_serves_through_its_service(cluster: Lab) -> None
     assert {answer.split()[1] for answer in answers} == {pod["metadata"]["name"] for pod in pods}
     # from inside another pod, by IP
     cluster.kubectl(
-        "run", "probe", "-n", NS, "--image=python:3.11", "--restart=Never", "--command", "--",
-        "python3", "-c", f"import urllib.request; print(urllib.request.urlopen('http://{ip}/').read().decode())",
+        "run",
+        "probe",
+        "-n",
+        NS,
+        "--image=python:3.11",
+        "--restart=Never",
+        "--command",
+        "--",
+        "python3",
+        "-c",
+        f"import urllib.request; print(urllib.request.urlopen('http://{ip}/').read().decode())",
     )
-    until(lambda: get_json(cluster, "pod", "probe", "-n", NS)["status"].get("phase") == "Succeeded",
-          what="the probe pod to finish")
+    until(
+        lambda: get_json(cluster, "pod", "probe", "-n", NS)["status"].get("phase") == "Succeeded",
+        what="the probe pod to finish",
+    )
     assert cluster.kubectl("logs", "probe", "-n", NS).stdout.startswith("v1 ")
 
 
@@ -138,7 +149,11 @@ def test_rollout_under_load_drops_no_request(cluster: Lab) -> None:
 
 
 def test_readiness_and_liveness_probes(cluster: Lab) -> None:
-    cluster.kubectl("apply", "-f", "-", input=f"""\
+    cluster.kubectl(
+        "apply",
+        "-f",
+        "-",
+        input=f"""\
 apiVersion: v1
 kind: Pod
 metadata: {{name: flaky, namespace: {NS}, labels: {{app: flaky}}}}
@@ -161,26 +176,39 @@ metadata: {{name: flaky, namespace: {NS}}}
 spec:
   selector: {{app: flaky}}
   ports: [{{port: 80}}]
-""")
+""",
+    )
 
     def slice_ready() -> list[bool]:
-        slices = get_json(cluster, "endpointslices", "-n", NS, "-l", "kubernetes.io/service-name=flaky")["items"]
-        return [bool((e.get("conditions") or {}).get("ready")) for s in slices for e in s.get("endpoints") or []]
+        slices = get_json(cluster, "endpointslices", "-n", NS, "-l", "kubernetes.io/service-name=flaky")[
+            "items"
+        ]
+        return [
+            bool((e.get("conditions") or {}).get("ready")) for s in slices for e in s.get("endpoints") or []
+        ]
 
     until(lambda: slice_ready() == [True], what="the pod to be ready in its EndpointSlice")
     cluster.kubectl("exec", "flaky", "-n", NS, "--", "rm", "/probe/ready")
     until(lambda: slice_ready() == [False], what="the unready pod to leave the ready endpoints")
     # no /probe/alive: the liveness probe fails and the kubelet restarts the container
     until(
-        lambda: get_json(cluster, "pod", "flaky", "-n", NS)["status"]["containerStatuses"][0]["restartCount"] >= 1,
+        lambda: (
+            get_json(cluster, "pod", "flaky", "-n", NS)["status"]["containerStatuses"][0]["restartCount"] >= 1
+        ),
         what="a liveness restart",
     )
-    events = cluster.kubectl("get", "events", "-n", NS, "--field-selector", "involvedObject.name=flaky").stdout
+    events = cluster.kubectl(
+        "get", "events", "-n", NS, "--field-selector", "involvedObject.name=flaky"
+    ).stdout
     assert "Unhealthy" in events and "Liveness probe failed" in events
 
 
 def test_daemonset_runs_on_every_node(cluster: Lab) -> None:
-    cluster.kubectl("apply", "-f", "-", input=f"""\
+    cluster.kubectl(
+        "apply",
+        "-f",
+        "-",
+        input=f"""\
 apiVersion: apps/v1
 kind: DaemonSet
 metadata: {{name: agent, namespace: {NS}}}
@@ -190,14 +218,19 @@ spec:
     metadata: {{labels: {{app: agent}}}}
     spec:
       containers: [{{name: main, image: busybox, command: [sh, -c, "while true; do sleep 5; done"]}}]
-""")
+""",
+    )
     cluster.kubectl("rollout", "status", "daemonset/agent", "-n", NS, "--timeout=90s")
     pods = get_json(cluster, "pods", "-n", NS, "-l", "app=agent")["items"]
     assert sorted(pod["spec"]["nodeName"] for pod in pods) == ["node-1", "node-2", "node-3"]
 
 
 def test_statefulset_names_and_hostnames(cluster: Lab) -> None:
-    cluster.kubectl("apply", "-f", "-", input=f"""\
+    cluster.kubectl(
+        "apply",
+        "-f",
+        "-",
+        input=f"""\
 apiVersion: v1
 kind: Service
 metadata: {{name: db, namespace: {NS}}}
@@ -217,9 +250,12 @@ spec:
     metadata: {{labels: {{app: db}}}}
     spec:
       containers: [{{name: main, image: busybox, command: [sh, -c, "hostname > /tmp/h; sleep 3600"]}}]
-""")
+""",
+    )
     cluster.kubectl("rollout", "status", "statefulset/db", "-n", NS, "--timeout=120s")
-    names = sorted(p["metadata"]["name"] for p in get_json(cluster, "pods", "-n", NS, "-l", "app=db")["items"])
+    names = sorted(
+        p["metadata"]["name"] for p in get_json(cluster, "pods", "-n", NS, "-l", "app=db")["items"]
+    )
     assert names == ["db-0", "db-1", "db-2"]
     assert cluster.kubectl("exec", "db-1", "-n", NS, "--", "cat", "/tmp/h").stdout.strip() == "db-1"
     pod = get_json(cluster, "pod", "db-2", "-n", NS)
@@ -227,7 +263,11 @@ spec:
 
 
 def test_job_runs_to_completion(cluster: Lab) -> None:
-    cluster.kubectl("apply", "-f", "-", input=f"""\
+    cluster.kubectl(
+        "apply",
+        "-f",
+        "-",
+        input=f"""\
 apiVersion: batch/v1
 kind: Job
 metadata: {{name: count, namespace: {NS}}}
@@ -238,7 +278,8 @@ spec:
     spec:
       restartPolicy: Never
       containers: [{{name: main, image: busybox, command: [sh, -c, "echo done"]}}]
-""")
+""",
+    )
     cluster.kubectl("wait", "job/count", "-n", NS, "--for=condition=Complete", "--timeout=120s")
     assert get_json(cluster, "job", "count", "-n", NS)["status"]["succeeded"] == 3
 
@@ -246,8 +287,19 @@ spec:
 @pytest.mark.parametrize("policy", ["background", "foreground", "orphan"])
 def test_cascading_delete(cluster: Lab, policy: str) -> None:
     name = f"cascade-{policy}"
-    cluster.kubectl("create", "deployment", name, "-n", NS, "--image=busybox", "--replicas=2",
-                    "--", "sh", "-c", "while true; do sleep 5; done")
+    cluster.kubectl(
+        "create",
+        "deployment",
+        name,
+        "-n",
+        NS,
+        "--image=busybox",
+        "--replicas=2",
+        "--",
+        "sh",
+        "-c",
+        "while true; do sleep 5; done",
+    )
     cluster.kubectl("rollout", "status", f"deployment/{name}", "-n", NS, "--timeout=90s")
     cluster.kubectl("delete", "deployment", name, "-n", NS, f"--cascade={policy}", "--timeout=90s")
 
@@ -260,8 +312,11 @@ def test_cascading_delete(cluster: Lab, policy: str) -> None:
         cluster.kubectl("delete", "replicaset", "-n", NS, "-l", f"app={name}", "--timeout=90s")
     else:
         until(lambda: not replicasets(), what="the ReplicaSet to be collected")
-    until(lambda: not get_json(cluster, "pods", "-n", NS, "-l", f"app={name}")["items"],
-          timeout=90, what="the pods to be deleted")
+    until(
+        lambda: not get_json(cluster, "pods", "-n", NS, "-l", f"app={name}")["items"],
+        timeout=90,
+        what="the pods to be deleted",
+    )
 
 
 def test_deleting_a_namespace_removes_everything_in_it(lab: Lab) -> None:

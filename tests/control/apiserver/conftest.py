@@ -36,6 +36,9 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+KUBECTL = "/usr/bin/kubectl"
+
+
 @dataclass
 class RunningServer:
     url: str
@@ -67,6 +70,28 @@ class RunningServer:
                 return response.status, orjson.loads(payload)
             except orjson.JSONDecodeError:
                 return response.status, payload.decode()
+
+    async def kubectl(self, *args: str) -> tuple[int, str, str]:
+        """Real kubectl against this server as the admin (exit code, stdout, stderr); its discovery
+        cache is the server's own, so tests never share one."""
+        process = await asyncio.create_subprocess_exec(
+            KUBECTL,
+            "--kubeconfig",
+            str(self.data_dir / "kubeconfig"),
+            "--cache-dir",
+            str(self.data_dir / "kubectl-cache"),
+            *args,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        try:
+            out, err = await asyncio.wait_for(process.communicate(), 30)
+        finally:
+            if process.returncode is None:
+                process.kill()
+                await process.wait()
+        return process.returncode or 0, out.decode(), err.decode()
 
 
 def client_ssl_context(*, ca_file: Path, cert_file: Path | None, key_file: Path | None) -> ssl.SSLContext:

@@ -49,8 +49,6 @@ def crd(group: str, *versions: tuple[str, bool]) -> dict[str, Any]:
     }
 
 
-
-
 async def get(server: RunningServer, name: str) -> dict[str, Any] | None:
     status, body = await server.request("GET", f"{APISERVICES}/{name}")
     return body if status == 200 else None

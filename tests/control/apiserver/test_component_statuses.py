@@ -4,7 +4,6 @@ components are) and whose controller-manager port is closed."""
 
 from __future__ import annotations
 
-import asyncio
 import ssl
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -211,29 +210,9 @@ async def test_discovery_names_it_get_and_list_only(cluster: tuple[RunningServer
     assert resource["shortNames"] == ["cs"]
 
 
-async def kubectl(api: RunningServer, *args: str) -> tuple[int, str, str]:
-    process = await asyncio.create_subprocess_exec(
-        "/usr/bin/kubectl",
-        "--kubeconfig",
-        str(api.data_dir / "kubeconfig"),
-        "--cache-dir",
-        str(api.data_dir / "kubectl-cache"),
-        *args,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    try:
-        out, err = await asyncio.wait_for(process.communicate(), 30)
-    finally:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
-    return process.returncode or 0, out.decode(), err.decode()
-
-
 async def test_real_kubectl_get_cs(cluster: tuple[RunningServer, int]) -> None:
     api, closed = cluster
-    code, out, err = await kubectl(api, "get", "cs")
+    code, out, err = await api.kubectl("get", "cs")
     assert code == 0, err
     assert "Warning: v1 ComponentStatus is deprecated in v1.19+" in err
     lines = [line.split() for line in out.splitlines()]

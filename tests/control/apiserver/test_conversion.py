@@ -297,29 +297,13 @@ async def test_a_watch_from_zero_replays_both_versions_writes(apiserver: Running
 # --- real clients ---------------------------------------------------------------------------------
 
 
-async def kubectl(api: RunningServer, cache: Path, *args: str) -> str:
-    process = await asyncio.create_subprocess_exec(
-        "/usr/bin/kubectl",
-        "--kubeconfig",
-        str(api.data_dir / "kubeconfig"),
-        "--cache-dir",
-        str(cache),
-        *args,
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    try:
-        out, err = await asyncio.wait_for(process.communicate(), 30)
-    finally:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
-    assert process.returncode == 0, err.decode()
-    return out.decode()
+async def kubectl(api: RunningServer, *args: str) -> str:
+    code, out, err = await api.kubectl(*args)
+    assert code == 0, err
+    return out
 
 
-async def test_kubectl_shows_events_k8s_io_events(apiserver: RunningServer, tmp_path: Path) -> None:
+async def test_kubectl_shows_events_k8s_io_events(apiserver: RunningServer) -> None:
     code, pod = await apiserver.request(
         "POST",
         "/api/v1/namespaces/default/pods",
@@ -332,24 +316,22 @@ async def test_kubectl_shows_events_k8s_io_events(apiserver: RunningServer, tmp_
     pulled = legacy("web.pulled", message="Container image already present")
     pulled["involvedObject"]["uid"] = pod["metadata"]["uid"]
     await create(apiserver, CORE, pulled)
-    cache = tmp_path / "kubectl-cache"
-
-    table = await kubectl(apiserver, cache, "get", "events")
+    table = await kubectl(apiserver, "get", "events")
     assert "Successfully assigned default/web to node-1" in table
     assert "Container image already present" in table
     assert "pod/web" in table and "Scheduled" in table
 
-    as_new = orjson.loads(await kubectl(apiserver, cache, "get", "events.v1.events.k8s.io", "-o", "json"))
+    as_new = orjson.loads(await kubectl(apiserver, "get", "events.v1.events.k8s.io", "-o", "json"))
     notes = {item["metadata"]["name"]: item.get("note") for item in as_new["items"]}
     assert notes == {
         "web.sched": "Successfully assigned default/web to node-1",
         "web.pulled": "Container image already present",
     }
 
-    events = await kubectl(apiserver, cache, "events")
+    events = await kubectl(apiserver, "events")
     assert "Successfully assigned default/web to node-1" in events and "Scheduled" in events
 
-    described = await kubectl(apiserver, cache, "describe", "pod", "web")
+    described = await kubectl(apiserver, "describe", "pod", "web")
     events_section = described.split("Events:", 1)[1]
     assert "Scheduled" in events_section and "Successfully assigned default/web to node-1" in events_section
     assert "Pulled" in events_section

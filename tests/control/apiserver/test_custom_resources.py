@@ -49,7 +49,12 @@ CRD = {
 
 
 def crontab(name: str, **spec) -> dict:
-    return {"apiVersion": "stable.example.com/v1", "kind": "CronTab", "metadata": {"name": name}, "spec": spec}
+    return {
+        "apiVersion": "stable.example.com/v1",
+        "kind": "CronTab",
+        "metadata": {"name": name},
+        "spec": spec,
+    }
 
 
 async def until(predicate, *, within: float = 10.0):
@@ -81,8 +86,9 @@ async def test_a_crd_is_established_and_its_kind_served(apiserver: RunningServer
     names = {r["name"]: r for r in resources["resources"]}
     assert names["crontabs"]["shortNames"] == ["ct"] and "crontabs/status" in names
 
-    status, created = await apiserver.request("POST", CRONTABS, body={**crontab("c1", cronSpec="* * * * *", replicas=2),
-                                                                       "extra": 1})
+    status, created = await apiserver.request(
+        "POST", CRONTABS, body={**crontab("c1", cronSpec="* * * * *", replicas=2), "extra": 1}
+    )
     assert status == 201 and "extra" not in created  # pruned, as structural schemas do
     assert created["spec"] == {"cronSpec": "* * * * *", "replicas": 2}
     status, body = await apiserver.request("POST", CRONTABS, body=crontab("c2", replicas="two"))
@@ -147,7 +153,9 @@ async def test_custom_resources_are_checked_against_the_schema_values(apiserver:
 
     await until(served)
     body = {"apiVersion": "stable.example.com/v1", "kind": "Gadget", "metadata": {"name": "g"}}
-    status, answer = await apiserver.request("POST", gadgets, body={**body, "spec": {"size": "huge", "replicas": 9}})
+    status, answer = await apiserver.request(
+        "POST", gadgets, body={**body, "spec": {"size": "huge", "replicas": 9}}
+    )
     assert status == 422
     assert answer["message"] == (
         'Gadget.stable.example.com "g" is invalid: [spec.size: Unsupported value: "huge": supported values: '
@@ -160,7 +168,9 @@ async def test_custom_resources_are_checked_against_the_schema_values(apiserver:
         "message": "Required value",
         "field": "spec",
     }
-    status, _ = await apiserver.request("POST", gadgets, body={**body, "spec": {"size": "small", "replicas": 2}})
+    status, _ = await apiserver.request(
+        "POST", gadgets, body={**body, "spec": {"size": "small", "replicas": 2}}
+    )
     assert status == 201
     # updates are checked too
     status, answer = await apiserver.request(

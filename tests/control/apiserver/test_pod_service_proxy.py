@@ -465,21 +465,8 @@ async def test_real_kubectl_get_raw_through_a_service(apiserver: RunningServer, 
         target_port=backend.port,
         endpoints=[{"addresses": ["127.0.0.1"]}],  # ready unset: ready
     )
-    process = await asyncio.create_subprocess_exec(
-        "/usr/bin/kubectl",
-        "--kubeconfig",
-        str(apiserver.data_dir / "kubeconfig"),
-        "get",
-        "--raw",
-        "/api/v1/namespaces/default/services/web:http/proxy/metrics",
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
+    code, out, err = await apiserver.kubectl(
+        "get", "--raw", "/api/v1/namespaces/default/services/web:http/proxy/metrics"
     )
-    try:
-        out, err = await asyncio.wait_for(process.communicate(), 30)
-    finally:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
-    assert process.returncode == 0, err
+    assert code == 0, err
     assert orjson.loads(out)["path"] == "/metrics"
