@@ -77,14 +77,7 @@ def admission_review(request: AdmissionRequest, *, version: str) -> tuple[str, d
     uid = str(uuid.uuid4())
     kind = {"group": rt.group, "version": rt.version, "kind": rt.kind}
     resource = {"group": rt.group, "version": rt.version, "resource": rt.plural}
-    user = request.user
-    user_info: dict[str, Any] = {"username": user.name}
-    if user.uid:
-        user_info["uid"] = user.uid
-    if user.groups:
-        user_info["groups"] = list(user.groups)
-    if user.extra:
-        user_info["extra"] = {key: list(values) for key, values in user.extra.items()}
+    user_info = request.user.as_user_info()
     options: dict[str, Any] = {
         "kind": _OPTIONS_KIND.get(request.operation, "UpdateOptions"),
         "apiVersion": "meta.k8s.io/v1",

@@ -79,14 +79,7 @@ class Reviews:
         """Who the caller is, as the API server sees them after authentication and
         impersonation (pkg/registry/authentication/selfsubjectreview)."""
         await _decode_review(call)
-        user = call.user
-        user_info: dict[str, Any] = {"username": user.name}
-        if user.uid:
-            user_info["uid"] = user.uid
-        if user.groups:
-            user_info["groups"] = list(user.groups)
-        if user.extra:
-            user_info["extra"] = {key: list(values) for key, values in user.extra.items()}
+        user_info = call.user.as_user_info()
         answer = {
             "kind": call.rt.kind,
             "apiVersion": call.rt.api_version,

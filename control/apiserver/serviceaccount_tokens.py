@@ -737,16 +737,7 @@ class ServiceAccountTokens:
             user = verified.user
             status = {
                 "authenticated": True,
-                "user": {
-                    "username": user.name,
-                    "uid": user.uid,
-                    "groups": list(user.groups),
-                    **(
-                        {"extra": {key: list(value) for key, value in user.extra.items()}}
-                        if user.extra
-                        else {}
-                    ),
-                },
+                "user": user.as_user_info(),
                 "audiences": matched,
             }
         answer = {
