@@ -725,6 +725,9 @@ def _start_components(
             environment,
             use_service_account_credentials=True,
             storage_dir=str(lab.storage_dir(layout)),  # the local-path provisioner's volumes
+            # the CSR signer signs with the lab CA, which the API server trusts for client certificates
+            cluster_signing_cert_file=str(layout.pki.ca_cert),
+            cluster_signing_key_file=str(layout.pki.ca_key),
         )
         config = configs["controller-manager"]
         manager_extra: dict[str, Any] = {}

@@ -33,6 +33,7 @@ _SUBRESOURCE_SHAPES: dict[str, tuple[tuple[str, ...], tuple[str, str, str] | Non
     "finalize": (("update",), None),
     "proxy": (("create", "delete", "get", "patch", "update"), None),
     "ephemeralcontainers": (("get", "patch", "update"), None),
+    "approval": (("get", "patch", "update"), None),
 }
 _PROXY_KINDS = {"pods": "PodProxyOptions", "nodes": "NodeProxyOptions", "services": "ServiceProxyOptions"}
 

@@ -554,6 +554,38 @@ def _policy_roles() -> list[dict[str, Any]]:
 
 # service account -> rules, for the controllers kubelab runs (control.controllers.manager)
 _CONTROLLER_RULES: dict[str, list[Rule]] = {
+    # kubelab runs upstream's csrsigning and csrcleaner controllers as this account (not the approver)
+    "certificate-controller": [
+        rule(
+            ("get", "list", "watch", "delete"),
+            groups=(CERTIFICATES,),
+            resources=("certificatesigningrequests",),
+        ),
+        rule(
+            ("update",),
+            groups=(CERTIFICATES,),
+            resources=("certificatesigningrequests/status", "certificatesigningrequests/approval"),
+        ),
+        rule(
+            ("approve",),
+            groups=(CERTIFICATES,),
+            resources=("signers",),
+            names=("kubernetes.io/kube-apiserver-client-kubelet",),
+        ),
+        rule(
+            ("sign",),
+            groups=(CERTIFICATES,),
+            resources=("signers",),
+            names=(
+                "kubernetes.io/legacy-unknown",
+                "kubernetes.io/kube-apiserver-client",
+                "kubernetes.io/kube-apiserver-client-kubelet",
+                "kubernetes.io/kubelet-serving",
+            ),
+        ),
+        rule(("create",), groups=(AUTHORIZATION,), resources=("subjectaccessreviews",)),
+        _events_rule(),
+    ],
     "clusterrole-aggregation-controller": [
         rule(
             ("escalate", "get", "list", "watch", "update", "patch"),

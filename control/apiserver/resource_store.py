@@ -32,7 +32,7 @@ from control.apiserver.authn import UserInfo
 from control.apiserver.codec import decode
 from control.apiserver.conversion import decoded, for_storage, read_object, storage_bytes
 from control.apiserver.namespace_cache import NamespaceCache
-from control.resources import defaults, validation
+from control.resources import certificates, defaults, validation
 from control.resources.registry import Registry, ResourceType, field_error
 from control.store import KeyExistsError, KeyValue, Store, SwapResult
 
@@ -415,9 +415,13 @@ class ResourceStore:
                 f"the API version in the data ({body_api_version}) does not match the expected API version "
                 f"({rt.api_version})"
             )
-        if subresource == "status":
+        if subresource == "status" and _is_csr(rt):  # CSR status: conditions stamped, approval kept
+            new = certificates.status_update(desired, _private_copy(rt, kv, old), now=rfc3339(self.clock()))
+        elif subresource == "status":
             new = _private_copy(rt, kv, old)
             new["status"] = desired.get("status") if desired.get("status") is not None else {}
+        elif subresource == "approval":  # certificatesigningrequests/<name>/approval: only conditions
+            new = certificates.approval_update(desired, _private_copy(rt, kv, old), now=rfc3339(self.clock()))
         elif subresource == "binding":  # pods/binding: spec.nodeName once, and PodScheduled=True
             new = _private_copy(rt, kv, old)
             new.setdefault("spec", {})["nodeName"] = (desired.get("spec") or {}).get("nodeName")
@@ -463,6 +467,8 @@ class ResourceStore:
             new_metadata.pop("generation", None)
         if subresource == "status":
             problems = validation.validate_status_update(rt, new, old=old)
+        elif subresource == "approval":
+            problems = validation.validate_approval_update(new, old=old)
         elif subresource == "binding":
             problems = []
         elif subresource == "ephemeralcontainers":
@@ -833,6 +839,10 @@ def _set_pod_scheduled(pod: dict[str, Any], *, now: str) -> None:
                 condition.update({"type": "PodScheduled", "status": "True", "lastTransitionTime": now})
             return
     conditions.append({"type": "PodScheduled", "status": "True", "lastTransitionTime": now})
+
+
+def _is_csr(rt: ResourceType) -> bool:
+    return rt.group == certificates.GROUP and rt.kind == "CertificateSigningRequest"
 
 
 def _is_crd(rt: ResourceType) -> bool:

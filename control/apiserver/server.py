@@ -41,6 +41,7 @@ from control.apiserver.authorization import (
 )
 from control.apiserver.bootstrap import ensure_extension_apiserver_authentication, ensure_system_objects
 from control.apiserver.call import Call, bytes_response, json_response, status_response
+from control.apiserver.certificates_admission import certificate_plugins
 from control.apiserver.component_statuses import ComponentStatuses
 from control.apiserver.conversion import move_to_storage_keys
 from control.apiserver.custom_resources import CustomResourceServing
@@ -97,6 +98,7 @@ SERVED_SUBRESOURCES = frozenset(
         "proxy",
         "token",
         "ephemeralcontainers",
+        "approval",
         "eviction",
     }
 )
@@ -221,6 +223,7 @@ class APIServer:
             PersistentVolumeClaimResize(objects=self.objects),
             self.priority_admission,
             PodSecurityAdmission(objects=self.objects),
+            *certificate_plugins(authorizer=self.authorizer),
         ]
         if self.node_authorizer is not None:
             plugins.append(NodeRestriction(objects=self.objects))
@@ -514,6 +517,9 @@ class APIServer:
                 ("ephemeralcontainers", "get"): reads.get,
                 ("ephemeralcontainers", "update"): writes.update,
                 ("ephemeralcontainers", "patch"): writes.patch_,
+                ("approval", "get"): reads.get,
+                ("approval", "update"): writes.update,
+                ("approval", "patch"): writes.patch_,
                 ("log", "get"): self.kubelets.log,
                 ("exec", "get"): self.kubelets.exec,
                 ("exec", "create"): self.kubelets.exec,

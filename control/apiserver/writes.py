@@ -118,7 +118,7 @@ async def update(call: Call) -> web.Response:
     subresource = call.info.subresource
     if subresource == "scale":
         return await _update_scale(call, lambda scale: body)
-    if subresource not in ("", "status", "finalize", "ephemeralcontainers"):
+    if subresource not in ("", "status", "finalize", "ephemeralcontainers", "approval"):
         raise errors.method_not_supported(rt, "update")
     _check_type_meta(rt, body)
     _check_fields(call, body, mode=mode)
@@ -184,7 +184,7 @@ async def patch_(call: Call) -> web.Response:
 
     if subresource == "scale":
         return await _update_scale(call, apply)
-    if subresource not in ("", "status", "ephemeralcontainers"):
+    if subresource not in ("", "status", "ephemeralcontainers", "approval"):
         raise errors.method_not_supported(rt, "patch")
     updated = await call.objects.update(
         rt,

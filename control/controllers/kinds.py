@@ -43,3 +43,10 @@ STORAGE_CLASSES = Resource(
     group="storage.k8s.io", version="v1", plural="storageclasses", kind="StorageClass", namespaced=False
 )
 LEASES = Resource(group="coordination.k8s.io", version="v1", plural="leases", kind="Lease")
+CERTIFICATE_SIGNING_REQUESTS = Resource(
+    group="certificates.k8s.io",
+    version="v1",
+    plural="certificatesigningrequests",
+    kind="CertificateSigningRequest",
+    namespaced=False,
+)

@@ -92,6 +92,8 @@ CONTROLLER_MODULES: dict[str, str] = {
     "persistentvolumeclaim-protection": "pvcprotection",
     "persistentvolume-protection": "pvprotection",
     "resourcequota": "resourcequota",
+    "csrsigning": "csrsigning",
+    "csrcleaner": "csrcleaner",
 }
 
 # Where the controllers' ServiceAccounts live (upstream: kube-system, which users cannot read).
@@ -123,6 +125,8 @@ CONTROLLER_SERVICE_ACCOUNTS: dict[str, str] = {
     "persistentvolumeclaim-protection": "pvc-protection-controller",
     "persistentvolume-protection": "pv-protection-controller",
     "resourcequota": "resourcequota-controller",
+    "csrsigning": "certificate-controller",
+    "csrcleaner": "certificate-controller",
 }
 
 
@@ -144,6 +148,11 @@ class ControllerOptions:
     use_service_account_credentials: bool = False
     # where the local-path provisioner keeps volumes (<lab data dir>/storage; "" provisions nothing)
     storage_dir: str = ""
+    # the CSR signer's CA (--cluster-signing-cert-file / --cluster-signing-key-file; "" signs nothing)
+    cluster_signing_cert_file: str = ""
+    cluster_signing_key_file: str = ""
+    # the life of signed certificates (--cluster-signing-duration, 8760h), in seconds
+    cluster_signing_duration: float = 365 * 24 * 3600.0
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] = os.environ) -> ControllerOptions:

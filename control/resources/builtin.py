@@ -438,6 +438,22 @@ BUILTIN_TYPES: tuple[ResourceType, ...] = (
         has_status=True,
         definition=_BATCH + "Job",
     ),
+    # --- certificates.k8s.io/v1 -------------------------------------------------
+    ResourceType(
+        group="certificates.k8s.io",
+        version="v1",
+        kind="CertificateSigningRequest",
+        plural="certificatesigningrequests",
+        singular="certificatesigningrequest",
+        namespaced=False,
+        short_names=("csr",),
+        # Any name (upstream's ValidateCertificateRequestName accepts all; the path segment rule stays).
+        name_rule=NameRule.PATH_SEGMENT,
+        has_status=True,
+        # ``approval``: conditions only, for approvers (kubectl certificate approve/deny).
+        extra_subresources=("approval",),
+        definition="io.k8s.api.certificates.v1.CertificateSigningRequest",
+    ),
     # --- networking.k8s.io/v1 ---------------------------------------------------
     ResourceType(
         group="networking.k8s.io",

@@ -27,6 +27,7 @@ import base64
 from collections.abc import Callable
 from typing import Any
 
+from control.resources import certificates
 from control.resources.registry import ResourceType
 
 Obj = dict[str, Any]
@@ -711,6 +712,14 @@ def _default_limit_range(obj: Obj, old: Obj | None, creating: bool) -> None:
             item["defaultRequest"] = request
 
 
+def _default_certificate_signing_request(obj: Obj, old: Obj | None, creating: bool) -> None:
+    """certificates/v1 has no defaults; the strategy's PrepareForUpdate keeps the stored spec (a
+    CSR's spec never changes after create; the requestor is filled in by admission, which knows
+    the user)."""
+    if old is not None:
+        certificates.keep_spec(obj, old)
+
+
 def _default_storage_class(obj: Obj, old: Obj | None, creating: bool) -> None:
     _set_default(obj, "reclaimPolicy", "Delete")
     _set_default(obj, "volumeBindingMode", "Immediate")
@@ -772,6 +781,7 @@ _DEFAULTERS: dict[tuple[str, str], Defaulter] = {
     ("apiextensions.k8s.io", "CustomResourceDefinition"): _default_crd,
     ("apiregistration.k8s.io", "APIService"): _default_api_service,
     ("storage.k8s.io", "StorageClass"): _default_storage_class,
+    (certificates.GROUP, "CertificateSigningRequest"): _default_certificate_signing_request,
     ("scheduling.k8s.io", "PriorityClass"): _default_priority_class,
     ("admissionregistration.k8s.io", "MutatingWebhookConfiguration"): _default_mutating_webhooks,
     ("admissionregistration.k8s.io", "ValidatingWebhookConfiguration"): _default_validating_webhooks,

@@ -1273,6 +1273,50 @@ def _lease(obj: Obj, now: datetime) -> list[Cell]:
 
 
 @_prints(
+    ("certificates.k8s.io", "CertificateSigningRequest"),
+    columns=(
+        _NAME,
+        _AGE,
+        _Col(
+            "SignerName",
+            "string",
+            "signerName indicates the requested signer, and is a qualified name.",
+        ),
+        _Col("Requestor", "string", "Name of the user which made this request."),
+        _Col(
+            "RequestedDuration",
+            "string",
+            "expirationSeconds is the requested duration of validity of the issued certificate.",
+        ),
+        _Col("Condition", "string", "All status conditions applied to this request."),
+    ),
+)
+def _certificate_signing_request(obj: Obj, now: datetime) -> list[Cell]:
+    spec = _map(obj, "spec")
+    expiration = spec.get("expirationSeconds")
+    requested = "<none>" if not isinstance(expiration, int) else human_duration(timedelta(seconds=expiration))
+    return [
+        _name(obj),
+        _age(obj, now),
+        _str(spec, "signerName") or "<none>",
+        _str(spec, "username"),
+        requested,
+        _csr_condition(obj),
+    ]
+
+
+def _csr_condition(obj: Obj) -> str:
+    """``extractCSRStatus``: Denied beats Approved beats Pending, then ,Failed and ,Issued."""
+    types = {_str(c, "type") for c in _list(_map(obj, "status"), "conditions")}
+    text = "Denied" if "Denied" in types else "Approved" if "Approved" in types else "Pending"
+    if "Failed" in types:
+        text += ",Failed"
+    if _str(_map(obj, "status"), "certificate"):
+        text += ",Issued"
+    return text
+
+
+@_prints(
     ("scheduling.k8s.io", "PriorityClass"),
     columns=(
         _NAME,

@@ -43,7 +43,7 @@ from urllib.parse import urlsplit
 
 import orjson
 
-from control.resources import cron
+from control.resources import certificates, cron
 from control.resources.crd_cel import validate_rules, validate_schema_rules
 from control.resources.crd_validation import validate_custom_resource
 from control.resources.registry import FieldError, NameRule, ResourceType, field_error
@@ -6792,6 +6792,68 @@ _validate_mutating_webhooks = _webhook_configuration_validator(mutating=True)
 _validate_validating_webhooks = _webhook_configuration_validator(mutating=False)
 
 
+# --- certificates.k8s.io ---------------------------------------------------------------------------------
+
+
+def validate_signer_name(path: str, signer: str) -> Errors:
+    """ValidateSignerName (pkg/apis/core/validation): ``<domain>/<path>``, the domain made of DNS-1123
+    labels with at least one dot, the path of DNS-1123 subdomains, 571 characters at most."""
+    if not signer:
+        return [_required(path)]
+    segments = signer.split("/")
+    if len(segments) != 2:
+        return [
+            _invalid(
+                path,
+                signer,
+                "must be a fully qualified domain and path of the form 'example.com/signer-name'",
+            )
+        ]
+    domain, name = segments
+    errors: Errors = []
+    if len(domain) > 253:
+        errors.append(_too_long(path, 253))
+    labels = domain.split(".")
+    for label in labels:
+        problems = is_dns1123_label(label)
+        if problems:
+            errors += [_invalid(path, domain, f"validating label {_go_quote(label)}: {p}") for p in problems]
+            break
+    if len(labels) < 2:
+        errors.append(
+            _invalid(path, domain, "should be a domain with at least two segments separated by dots")
+        )
+    for label in name.split("."):
+        problems = is_dns1123_subdomain(label)
+        if problems:
+            errors += [_invalid(path, name, f"validating label {_go_quote(label)}: {p}") for p in problems]
+            break
+    max_length = 253 + (253 + 63 + 1) + 1
+    if len(signer) > max_length:
+        errors.append(_too_long(path, max_length))
+    return errors
+
+
+def _validate_certificate_signing_request(obj: Obj, old: Obj | None, rt: ResourceType) -> Errors:
+    """ObjectMeta here (any path-segment name), the kind's own rules in control.resources.certificates."""
+    if old is None:
+        errors = validate_object_meta(obj.get("metadata"), namespaced=False, name_fn=name_is_path_segment)
+    else:
+        errors = validate_object_meta_update(obj.get("metadata"), old.get("metadata"))
+    return errors + certificates.validate(obj, old, signer_name=validate_signer_name)
+
+
+def _validate_certificate_signing_request_status(obj: Obj, old: Obj) -> Errors:
+    errors = certificates.validate_status_update(obj, old, signer_name=validate_signer_name)
+    return errors + validate_object_meta_update(obj.get("metadata"), old.get("metadata"))
+
+
+def validate_approval_update(obj: Obj, *, old: Obj) -> list[FieldError]:
+    """Every error upstream would report for a write to ``certificatesigningrequests/<name>/approval``."""
+    errors = certificates.validate_approval_update(obj, old, signer_name=validate_signer_name)
+    return errors + validate_object_meta_update(obj.get("metadata"), old.get("metadata"))
+
+
 # --- dispatch and public entry points ------------------------------------------------------------------
 
 Validator = Callable[[Obj, "Obj | None", ResourceType], Errors]
@@ -6837,6 +6899,7 @@ _VALIDATORS: dict[tuple[str, str], Validator] = {
     ("admissionregistration.k8s.io", "MutatingWebhookConfiguration"): _validate_mutating_webhooks,
     ("admissionregistration.k8s.io", "ValidatingWebhookConfiguration"): _validate_validating_webhooks,
     ("coordination.k8s.io", "Lease"): _validate_lease,
+    (certificates.GROUP, "CertificateSigningRequest"): _validate_certificate_signing_request,
     ("discovery.k8s.io", "EndpointSlice"): _validate_endpoint_slice,
     (AUTHORIZATION_GROUP, "SubjectAccessReview"): _validate_subject_access_review,
     (AUTHORIZATION_GROUP, "SelfSubjectAccessReview"): _validate_subject_access_review,
@@ -6906,6 +6969,8 @@ def _status_validator(rt: ResourceType) -> StatusValidator:
         return _validate_hpa_status
     if key == ("apiregistration.k8s.io", "APIService"):
         return _validate_api_service_status
+    if key == (certificates.GROUP, "CertificateSigningRequest"):
+        return _validate_certificate_signing_request_status
     if key == ("", "ReplicationController") or (
         rt.group == "apps" and rt.kind in ("Deployment", "ReplicaSet", "StatefulSet", "DaemonSet")
     ):

@@ -427,3 +427,87 @@ def test_a_pods_token_is_mounted_and_authenticates_it_from_inside(secured: Lab) 
     }
     # The token is bound to the pod: the API server says which one.
     assert printed["user"]["extra"]["authentication.kubernetes.io/pod-name"] == ["token-reader"]
+
+
+# --- a user made through a CertificateSigningRequest ---------------------------------------------
+
+
+def test_a_certificate_signing_request_makes_a_user_as_the_docs_tutorial_does(
+    secured: Lab, tmp_path: Path
+) -> None:
+    """kubernetes.io's "issue a certificate for a user": create the CSR, approve it with kubectl,
+    read the certificate the controller manager signed, and log in with it."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name(
+        [
+            x509.NameAttribute(NameOID.COMMON_NAME, "myuser"),
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "dev"),
+        ]
+    )
+    request = x509.CertificateSigningRequestBuilder().subject_name(subject).sign(key, hashes.SHA256())
+    manifest = {
+        "apiVersion": "certificates.k8s.io/v1",
+        "kind": "CertificateSigningRequest",
+        "metadata": {"name": "myuser"},
+        "spec": {
+            "request": base64.b64encode(request.public_bytes(serialization.Encoding.PEM)).decode(),
+            "signerName": "kubernetes.io/kube-apiserver-client",
+            "expirationSeconds": 86400,
+            "usages": ["client auth"],
+        },
+    }
+    secured.kubectl("apply", "-f", "-", input=json.dumps(manifest))
+    try:
+        pending = secured.kubectl("get", "csr", "myuser", "--no-headers").stdout.split()
+        assert pending[2:] == ["kubernetes.io/kube-apiserver-client", "kubernetes-admin", "24h", "Pending"]
+        approved = secured.kubectl("certificate", "approve", "myuser")
+        assert approved.stdout == "certificatesigningrequest.certificates.k8s.io/myuser approved\n"
+        deadline = time.monotonic() + 30
+        encoded = ""
+        while not encoded:
+            assert time.monotonic() < deadline, "the controller manager did not sign the approved CSR in 30 s"
+            encoded = secured.kubectl("get", "csr", "myuser", "-o", "jsonpath={.status.certificate}").stdout
+            if not encoded:
+                time.sleep(0.2)
+        certificate = x509.load_pem_x509_certificate(base64.b64decode(encoded))
+        assert certificate.subject == subject
+        assert (
+            timedelta(hours=23) < certificate.not_valid_after_utc - datetime.now(UTC) <= timedelta(hours=24)
+        )
+        (tmp_path / "myuser.key").write_bytes(
+            key.private_bytes(
+                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+            )
+        )
+        (tmp_path / "myuser.crt").write_bytes(base64.b64decode(encoded))
+        kubeconfig = tmp_path / "myuser.kubeconfig"
+        for args in (
+            (
+                "config",
+                "set-cluster",
+                "lab",
+                f"--server={secured.server_url}",
+                f"--certificate-authority={secured.data_dir / 'pki' / 'ca.crt'}",
+            ),
+            (
+                "config",
+                "set-credentials",
+                "myuser",
+                f"--client-key={tmp_path / 'myuser.key'}",
+                f"--client-certificate={tmp_path / 'myuser.crt'}",
+                "--embed-certs=true",
+            ),
+            ("config", "set-context", "myuser", "--cluster=lab", "--user=myuser"),
+            ("config", "use-context", "myuser"),
+        ):
+            made = kubectl_with(secured, *args, kubeconfig=kubeconfig)
+            assert made.returncode == 0, made.stderr
+        whoami = kubectl_with(secured, "auth", "whoami", "-o", "json", kubeconfig=kubeconfig)
+        assert whoami.returncode == 0, whoami.stderr
+        assert json.loads(whoami.stdout)["status"]["userInfo"] == {
+            "username": "myuser",
+            "groups": ["dev", "system:authenticated"],
+        }
+        assert kubectl_with(secured, "auth", "can-i", "list", "pods", kubeconfig=kubeconfig).stdout == "no\n"
+    finally:
+        secured.kubectl("delete", "csr", "myuser", "--ignore-not-found")

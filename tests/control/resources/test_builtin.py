@@ -273,6 +273,15 @@ EXPECTED: dict[
         (),
     ),
     ("coordination.k8s.io/v1", "leases"): ("Lease", "lease", True, (), (), ALL, ()),
+    ("certificates.k8s.io/v1", "certificatesigningrequests"): (
+        "CertificateSigningRequest",
+        "certificatesigningrequest",
+        False,
+        ("csr",),
+        (),
+        ALL,
+        ("status", "approval"),
+    ),
     ("discovery.k8s.io/v1", "endpointslices"): ("EndpointSlice", "endpointslice", True, (), (), ALL, ()),
 }
 
@@ -286,6 +295,7 @@ UPSTREAM_GROUP_ORDER = [
     "authorization.k8s.io",
     "autoscaling",
     "batch",
+    "certificates.k8s.io",
     "networking.k8s.io",
     "policy",
     "rbac.authorization.k8s.io",

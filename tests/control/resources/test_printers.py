@@ -1554,6 +1554,7 @@ PRINTED_KINDS = [
     ("networking.k8s.io", "NetworkPolicy"),
     ("discovery.k8s.io", "EndpointSlice"),
     ("coordination.k8s.io", "Lease"),
+    ("certificates.k8s.io", "CertificateSigningRequest"),
     ("rbac.authorization.k8s.io", "RoleBinding"),
     ("rbac.authorization.k8s.io", "ClusterRoleBinding"),
     ("rbac.authorization.k8s.io", "Role"),

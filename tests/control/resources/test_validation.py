@@ -30,6 +30,7 @@ from control.resources.validation import (
     validate,
     validate_status_update,
 )
+from tests.control.certificate_requests import new_request
 
 REGISTRY = builtin_registry()
 
@@ -262,6 +263,15 @@ VALID: dict[tuple[str, str], dict[str, Any]] = {
         "metadata": meta("read-metrics", None),
         "roleRef": {"kind": "ClusterRole", "name": "system:metrics"},
         "subjects": [{"kind": "ServiceAccount", "name": "prometheus", "namespace": "monitoring"}],
+    },
+    ("certificates.k8s.io/v1", "certificatesigningrequests"): {
+        "metadata": meta("jane", None),
+        "spec": {
+            "request": new_request("jane", ["developers"]).encoded,
+            "signerName": "kubernetes.io/kube-apiserver-client",
+            "usages": ["client auth"],
+            "username": "jane",
+        },
     },
     ("coordination.k8s.io/v1", "leases"): {
         "metadata": meta("node-1", "kube-node-lease"),
