@@ -88,10 +88,11 @@ _EXEC_OUTPUT_LIMIT = 16 * 1024 * 1024
 def _installation_dirs_under_tmp() -> tuple[str, ...]:
     """kubelab's own directories (its Python, its sources) that live under /tmp, e.g. a CI
     checkout there: a container's private /tmp must keep showing them, or the programs
-    the `kubelab` and `python` images run would vanish."""
-    import control
-
-    dirs = {Path(sys.prefix).resolve(), Path(control.__file__).resolve().parent.parent}
+    the `kubelab` and `python` images run would vanish. The sources are found from this
+    file, not from ``control.__file__``, which is None when ``control`` is imported as a
+    namespace package (an editable install made before ``control/__init__.py`` existed)."""
+    sources = Path(__file__).resolve().parents[3]  # <sources>/control/kubelet/runtime/process.py
+    dirs = {Path(sys.prefix).resolve(), sources}
     return tuple(sorted(str(d) for d in dirs if d.is_relative_to("/tmp") and d != Path("/tmp")))
 
 

@@ -6,6 +6,8 @@ import asyncio
 import json
 import os
 import signal
+import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -426,3 +428,30 @@ def test_the_runtime_works_under_uvloop(tmp_path: Path) -> None:
 
     uvloop.run(scenario())
     assert not leftover_processes(tmp_path)
+
+
+def test_the_runtime_imports_when_control_is_a_namespace_package(tmp_path: Path) -> None:
+    """A stale editable install makes ``control`` a namespace package (``__file__`` None):
+    the node agent must still import its runtime, from any working directory."""
+    repo = Path(__file__).resolve().parents[4]
+    shadow = tmp_path / "shadow"
+    shadow.mkdir()
+    script = (
+        "import importlib.machinery, sys\n"
+        "spec = importlib.machinery.ModuleSpec('control', None, is_package=True)\n"
+        f"spec.submodule_search_locations = [{str(repo / 'control')!r}]\n"
+        "module = importlib.util.module_from_spec(spec)\n"
+        "sys.modules['control'] = module\n"
+        "assert module.__file__ is None\n"
+        "from control.kubelet.runtime import process\n"
+        "print(process._KEEP_IN_TMP)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", "import importlib.util\n" + script],
+        cwd=shadow,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
