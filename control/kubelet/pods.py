@@ -30,7 +30,10 @@ which does what ``SyncPod`` does:
    ``Never``), the first restart at once and then after ``CrashLoopBackOff`` delays of 10 s
    doubling to 5 min (reset once a container ran 10 min; all configurable); restarted when
    a liveness or startup probe says so;
-5. the status is written (:mod:`control.kubelet.status`).
+5. a pod running longer than its ``activeDeadlineSeconds`` (from ``startTime``) is failed as
+   upstream's activeDeadlineHandler does: a ``DeadlineExceeded`` event, its containers
+   stopped within the grace period, phase ``Failed`` with reason ``DeadlineExceeded``;
+6. the status is written (:mod:`control.kubelet.status`).
 
 Starting a container: its image (:meth:`Runtime.image_info`: ``InvalidImageName``, or
 ``ErrImagePull`` then ``ImagePullBackOff`` with the same back-off, for images the runtime
@@ -49,8 +52,9 @@ runs before the container counts as started; if it fails the container is killed
 
 Events are upstream's: ``Pulled``, ``Created``, ``Started``, ``Killing``, ``BackOff``,
 ``Unhealthy``, ``Failed``, ``FailedMount``, ``FailedPostStartHook``, ``FailedPreStopHook``,
-``DNSConfigForming``, and one ``ProcessRuntimeLimits`` warning per pod when the runtime
-cannot isolate it (not root, no cgroups) or does not apply part of its securityContext.
+``DNSConfigForming``, ``DeadlineExceeded``, and one ``ProcessRuntimeLimits`` warning per pod
+when the runtime cannot isolate it (not root, no cgroups) or does not apply part of its
+securityContext.
 
 On start, the manager lets workers re-adopt containers the runtime already runs (after a
 node agent restart nothing is started twice), and terminates containers of pods the API
@@ -70,6 +74,7 @@ import os
 import time
 from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -128,6 +133,9 @@ LABEL_POD_NAME = "io.kubernetes.pod.name"
 LABEL_POD_NAMESPACE = "io.kubernetes.pod.namespace"
 LABEL_CONTAINER_NAME = "io.kubernetes.container.name"
 LABEL_INIT = "io.kubelab.container.init"
+# pkg/kubelet/active_deadline.go
+DEADLINE_EXCEEDED = "DeadlineExceeded"
+DEADLINE_EXCEEDED_MESSAGE = "Pod was active on the node longer than the specified deadline"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -564,6 +572,7 @@ class PodWorker:
         self.finished = False
         self.terminated = False  # every container stopped for good (terminal phase or deletion)
         self.initialized = False  # every init container completed (sidecars: started) once
+        self.failure: tuple[str, str] | None = None  # (reason, message) when this kubelet failed the pod
         self.sandbox_ready = False
         self.pod_ips: list[str] = []
         self.start_time = (pod.get("status") or {}).get("startTime")
@@ -778,6 +787,10 @@ class PodWorker:
             await self._stop_containers(grace=self._grace())
             await self._push_status()
             return None
+        deadline_in = self._active_deadline_remaining()
+        if deadline_in is not None and deadline_in <= 0:
+            await self._exceed_active_deadline()
+            return None
         if not self.sandbox_ready:
             try:
                 await self._prepare_sandbox()
@@ -797,6 +810,9 @@ class PodWorker:
         wake_in: list[float] = []
         if self.volumes is not None and self.volumes.next_refresh is not None:
             wake_in.append(max(0.0, self.volumes.next_refresh - time.time()))
+        deadline_in = self._active_deadline_remaining()
+        if deadline_in is not None:
+            wake_in.append(max(0.0, deadline_in))
         policy = pod["spec"].get("restartPolicy") or "Always"
 
         for record in self.containers.values():
@@ -908,6 +924,26 @@ class PodWorker:
     async def _fail_pod(self) -> None:
         self.terminated = True
         await self._stop_probes()
+
+    def _active_deadline_remaining(self) -> float | None:
+        """Seconds left before ``activeDeadlineSeconds`` runs out, counted from ``startTime``;
+        None when the pod has no deadline or has not started."""
+        deadline = self.pod["spec"].get("activeDeadlineSeconds")
+        if deadline is None or not self.start_time:
+            return None
+        started = datetime.fromisoformat(self.start_time).timestamp()
+        return started + float(deadline) - time.time()
+
+    async def _exceed_active_deadline(self) -> None:
+        """Upstream's activeDeadlineHandler: a ``DeadlineExceeded`` event, every container
+        stopped within the grace period, and the pod ``Failed`` with that reason."""
+        self.event("Normal", DEADLINE_EXCEEDED, DEADLINE_EXCEEDED_MESSAGE)
+        self.failure = (DEADLINE_EXCEEDED, DEADLINE_EXCEEDED_MESSAGE)
+        self.terminated = True
+        await self._stop_probes()
+        await self._stop_containers(grace=self._grace())
+        await self._refresh()
+        await self._push_status()
 
     # ------------------------------------------------------------------ sandbox and volumes
 
@@ -1022,8 +1058,10 @@ class PodWorker:
             now = time.time()
             remaining = self.manager.image_backoff.remaining(image_key, since=now, now=now)
             if record.waiting_reason in ("ErrImagePull", "ImagePullBackOff") and remaining > 0:
-                if record.waiting_reason != "ImagePullBackOff":
-                    self.event("Normal", "BackOff", f'Back-off pulling image "{image}"')
+                # Upstream's image manager and startContainer, on every sync inside the back-off
+                # (the recorder folds repeats into one event with a count).
+                self.event("Normal", "BackOff", f'Back-off pulling image "{image}"')
+                self.event("Warning", "Failed", "Error: ImagePullBackOff")
                 record.waiting_reason = "ImagePullBackOff"
                 record.waiting_message = f'Back-off pulling image "{image}": ErrImagePull: {exc}'
                 return remaining
@@ -1376,6 +1414,7 @@ class PodWorker:
             terminal=self.terminated
             and (self.deleted or bool(self.pod["metadata"].get("deletionTimestamp"))),
             initialized=self.initialized,
+            failure=self.failure,
         )
 
     async def _push_status(self) -> None:

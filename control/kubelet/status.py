@@ -16,8 +16,10 @@
   container with restartPolicy Never -> Failed; running containers -> Running; all
   stopped -> Running while they will restart, else Succeeded or Failed; a pod being
   deleted whose containers have stopped ends Succeeded only if all exited 0), never
-  leaving a terminal phase once reached. Sidecars (init containers with ``restartPolicy:
-  Always``) keep the pod Pending until started, then count as running containers; their
+  leaving a terminal phase once reached; a pod the kubelet fails itself (past its
+  ``activeDeadlineSeconds``) is ``Failed`` with that ``reason`` and ``message``. Sidecars
+  (init containers with ``restartPolicy: Always``) keep the pod Pending until started,
+  then count as running containers; their
   ``ready``/``started`` follow their probes and they take part in ``ContainersReady``;
 - conditions ``PodReadyToStartContainers``, ``Initialized``, ``ContainersReady``, ``Ready``
   (readiness gates honoured) and ``PodScheduled``, with upstream's reasons and messages
@@ -87,6 +89,9 @@ class PodView:
     terminal: bool  # deleted (or otherwise done) and every container has stopped
     initialized: bool = False  # the init containers have all completed (or started, sidecars) once
     ephemeral_containers: Sequence[ContainerView] = ()
+    # Set when the kubelet itself fails the pod (upstream's ShouldEvict: activeDeadlineSeconds):
+    # the phase becomes Failed with this status reason and message.
+    failure: tuple[str, str] | None = None
 
 
 def is_sidecar(container: Obj) -> bool:
@@ -410,6 +415,8 @@ def generate_status(view: PodView, *, last_sent: Obj | None = None, now: float |
         terminal=view.terminal,
         initialized=view.initialized,
     )
+    if view.failure is not None:
+        phase = "Failed"
     for earlier in (old, api_status):
         if earlier.get("phase") in ("Succeeded", "Failed") and phase != earlier.get("phase"):
             phase = earlier["phase"]  # pods never leave a terminal phase
@@ -468,6 +475,8 @@ def generate_status(view: PodView, *, last_sent: Obj | None = None, now: float |
         for key in ("reason", "message"):
             if api_status.get(key):
                 status[key] = api_status[key]
+    if view.failure is not None and phase == "Failed":
+        status["reason"], status["message"] = view.failure
     return status
 
 

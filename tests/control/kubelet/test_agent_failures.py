@@ -38,6 +38,8 @@ async def test_bad_images_and_commands_leave_other_pods_running(cluster: Cluster
     await cluster.wait_event(
         "unknown-image", "BackOff", contains='Back-off pulling image "registry.example/acme/app:1.0"'
     )
+    # As upstream's describe shows it: "Warning  Failed  ...  Error: ImagePullBackOff".
+    await cluster.wait_event("unknown-image", "Failed", contains="Error: ImagePullBackOff")
 
     invalid = await cluster.wait_pod(
         "bad-name", lambda p: state_of(p, "app").get("waiting", {}).get("reason") == "InvalidImageName"
@@ -181,3 +183,20 @@ async def test_a_pod_made_terminal_by_someone_else_stops_running(cluster: Cluste
     stopped = await cluster.wait_pod("evicted", lambda p: "terminated" in state_of(p, "app"))
     assert stopped["status"]["phase"] == "Failed" and stopped["status"]["reason"] == "Evicted"
     assert state_of(stopped, "app")["terminated"]["exitCode"] == 143
+
+
+async def test_a_pod_past_its_active_deadline_is_failed_and_stopped(cluster: Cluster) -> None:
+    await cluster.start_agent()
+    await cluster.create_pod(pod("deadline", shell("app", "sleep 60"), activeDeadlineSeconds=2))
+    await cluster.create_pod(pod("in-time", shell("app", "sleep 60"), activeDeadlineSeconds=600))
+    await cluster.wait_pod("deadline", lambda p: "running" in state_of(p, "app"))
+    failed = await cluster.wait_pod("deadline", lambda p: p["status"].get("phase") == "Failed")
+    assert failed["status"]["reason"] == "DeadlineExceeded"
+    assert failed["status"]["message"] == "Pod was active on the node longer than the specified deadline"
+    stopped = await cluster.wait_pod("deadline", lambda p: "terminated" in state_of(p, "app"))
+    assert state_of(stopped, "app")["terminated"]["exitCode"] == 143
+    assert container_status(stopped, "app")["restartCount"] == 0, "a failed pod is not restarted"
+    event = await cluster.wait_event("deadline", "DeadlineExceeded")
+    assert event["type"] == "Normal"
+    in_time = await cluster.get_pod("in-time")
+    assert in_time is not None and in_time["status"]["phase"] == "Running"

@@ -249,3 +249,28 @@ def test_terminal_phase_is_never_left() -> None:
     assert status["phase"] == "Failed"
     conditions = {c["type"]: c for c in status["conditions"]}
     assert conditions["Ready"]["reason"] == "PodFailed"
+
+
+def test_a_pod_the_kubelet_fails_is_failed_with_its_reason() -> None:
+    spec = pod("app")
+    spec["status"] = {"phase": "Running"}
+    running = ContainerView(name="app", image="busybox", current=RUNNING, ready=True, started=True)
+    failed = view(spec, running)
+    failed.failure = ("DeadlineExceeded", "Pod was active on the node longer than the specified deadline")
+    status = generate_status(failed)
+    assert status["phase"] == "Failed"
+    assert status["reason"] == "DeadlineExceeded"
+    assert status["message"] == "Pod was active on the node longer than the specified deadline"
+    assert {c["type"]: c for c in status["conditions"]}["Ready"]["reason"] == "PodFailed"
+
+
+def test_a_succeeded_pod_stays_succeeded_whatever_the_kubelet_says_later() -> None:
+    spec = pod("app", policy="Never")
+    spec["status"] = {"phase": "Succeeded"}
+    done = ContainerView(
+        name="app", image="busybox", current=runtime_status(ContainerState.EXITED, exit_code=0)
+    )
+    finished = view(spec, done)
+    finished.failure = ("DeadlineExceeded", "Pod was active on the node longer than the specified deadline")
+    status = generate_status(finished)
+    assert status["phase"] == "Succeeded" and "reason" not in status
