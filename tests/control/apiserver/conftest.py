@@ -8,6 +8,7 @@ certificate. The server is stopped, and its store closed, when the test ends.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import dataclasses
 import socket
@@ -21,11 +22,13 @@ from typing import Any
 import aiohttp
 import orjson
 import pytest
+from aiohttp import web
 
 from control.apiserver.allocators import ClusterIPAllocator, NodePortAllocator
 from control.apiserver.resource_store import ResourceStore
 from control.apiserver.server import serve
 from control.lab import Layout, Settings, prepare, server_options
+from control.pki import ensure_serving_certificate, load_or_create_ca
 from control.resources.builtin import builtin_registry
 from control.store.sqlite import SqliteStore
 
@@ -92,6 +95,35 @@ class RunningServer:
                 process.kill()
                 await process.wait()
         return process.returncode or 0, out.decode(), err.decode()
+
+
+def webhook_tls(tmp_path: Path, *, name: str) -> tuple[ssl.SSLContext, str]:
+    """TLS for a webhook server a test runs on 127.0.0.1: the server's context (a certificate for
+    127.0.0.1 and ``<name>.default.svc`` from a CA of its own) and that CA as a ``caBundle``."""
+    ca, _ = load_or_create_ca(cert_file=tmp_path / f"{name}-ca.crt", key_file=tmp_path / f"{name}-ca.key")
+    ensure_serving_certificate(
+        ca=ca,
+        cert_file=tmp_path / f"{name}.crt",
+        key_file=tmp_path / f"{name}.key",
+        common_name=name,
+        dns_names=[f"{name}.default.svc"],
+        ip_addresses=["127.0.0.1"],
+    )
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(str(tmp_path / f"{name}.crt"), str(tmp_path / f"{name}.key"))
+    return context, base64.b64encode((tmp_path / f"{name}-ca.crt").read_bytes()).decode()
+
+
+@asynccontextmanager
+async def serving(app: web.Application, *, port: int, context: ssl.SSLContext) -> AsyncIterator[None]:
+    """``app`` served over HTTPS on 127.0.0.1:``port`` for the block."""
+    runner = web.AppRunner(app)
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, "127.0.0.1", port, ssl_context=context).start()
+        yield
+    finally:
+        await runner.cleanup()
 
 
 def client_ssl_context(*, ca_file: Path, cert_file: Path | None, key_file: Path | None) -> ssl.SSLContext:

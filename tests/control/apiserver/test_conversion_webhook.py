@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import copy
-import ssl
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,8 +19,8 @@ from aiohttp import web
 from control.apiserver.conversion import ConversionError
 from control.apiserver.conversion_webhook import WebhookClientConfig, WebhookConverter
 from control.apiserver.webhook_client import ClientConfig, WebhookClient
-from control.pki import ensure_serving_certificate, load_or_create_ca
-from tests.control.apiserver.conftest import RunningServer, free_port
+from control.pki import load_or_create_ca
+from tests.control.apiserver.conftest import RunningServer, free_port, serving, webhook_tls
 
 CRDS = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
 V1 = "/apis/stable.example.com/v1/namespaces/default/crontabs"
@@ -88,32 +87,16 @@ def convert(obj: dict[str, Any], api_version: str) -> dict[str, Any]:
 
 @pytest.fixture
 async def webhook(tmp_path: Path) -> AsyncIterator[Webhook]:
-    ca, _ = load_or_create_ca(cert_file=tmp_path / "webhook-ca.crt", key_file=tmp_path / "webhook-ca.key")
-    ensure_serving_certificate(
-        ca=ca,
-        cert_file=tmp_path / "webhook.crt",
-        key_file=tmp_path / "webhook.key",
-        common_name="conv",
-        dns_names=["conv.default.svc"],
-        ip_addresses=["127.0.0.1"],
-    )
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.load_cert_chain(str(tmp_path / "webhook.crt"), str(tmp_path / "webhook.key"))
-    hook = Webhook(
-        port=free_port(), ca_bundle=base64.b64encode((tmp_path / "webhook-ca.crt").read_bytes()).decode()
-    )
+    context, ca_bundle = webhook_tls(tmp_path, name="conv")
+    hook = Webhook(port=free_port(), ca_bundle=ca_bundle)
     app = web.Application()
     app.router.add_post("/convert", hook.handle)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", hook.port, ssl_context=context)
-    await site.start()
-    try:
-        yield hook
-    finally:
-        hook.released.set()
-        await hook.client.close()
-        await runner.cleanup()
+    async with serving(app, port=hook.port, context=context):
+        try:
+            yield hook
+        finally:
+            hook.released.set()
+            await hook.client.close()
 
 
 def crd(*, strategy: str, client_config: dict[str, Any] | None = None) -> dict[str, Any]:

@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import itertools
-import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,9 +29,8 @@ from control.apiserver.authn import UserInfo
 from control.apiserver.errors import StatusError
 from control.apiserver.resource_store import ResourceStore
 from control.apiserver.webhook_admission import WebhookAdmission, WebhookConfigurations
-from control.pki import ensure_serving_certificate, load_or_create_ca
 from control.resources.registry import ResourceType
-from tests.control.apiserver.conftest import RunningServer, free_port
+from tests.control.apiserver.conftest import RunningServer, free_port, serving, webhook_tls
 
 GROUP_PATH = "/apis/admissionregistration.k8s.io/v1"
 VALIDATING = f"{GROUP_PATH}/validatingwebhookconfigurations"
@@ -103,31 +101,15 @@ class WebhookServer:
 
 @pytest.fixture
 async def hooks(tmp_path: Path) -> AsyncIterator[WebhookServer]:
-    ca, _ = load_or_create_ca(cert_file=tmp_path / "hooks-ca.crt", key_file=tmp_path / "hooks-ca.key")
-    ensure_serving_certificate(
-        ca=ca,
-        cert_file=tmp_path / "hooks.crt",
-        key_file=tmp_path / "hooks.key",
-        common_name="hooks",
-        dns_names=["hooks.default.svc"],
-        ip_addresses=["127.0.0.1"],
-    )
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.load_cert_chain(str(tmp_path / "hooks.crt"), str(tmp_path / "hooks.key"))
-    server = WebhookServer(
-        port=free_port(), ca_bundle=base64.b64encode((tmp_path / "hooks-ca.crt").read_bytes()).decode()
-    )
+    context, ca_bundle = webhook_tls(tmp_path, name="hooks")
+    server = WebhookServer(port=free_port(), ca_bundle=ca_bundle)
     app = web.Application()
     app.router.add_post("/{path:.*}", server.handle)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", server.port, ssl_context=context)
-    await site.start()
-    try:
-        yield server
-    finally:
-        server.released.set()
-        await runner.cleanup()
+    async with serving(app, port=server.port, context=context):
+        try:
+            yield server
+        finally:
+            server.released.set()
 
 
 def webhook(name: str, client_config: dict[str, Any], **fields: Any) -> dict[str, Any]:
