@@ -86,26 +86,8 @@ async def kubectl(
         path = tmp_path / "manifest.yaml"
         path.write_text(yaml.safe_dump(manifest))
         extra = ["-f", str(path)]
-    process = await asyncio.create_subprocess_exec(
-        "/usr/bin/kubectl",
-        "--kubeconfig",
-        str(api.data_dir / "kubeconfig"),
-        "--cache-dir",
-        str(tmp_path / "kubectl-cache"),
-        *args,
-        *extra,
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-    )
-    try:
-        out, _ = await asyncio.wait_for(process.communicate(), 30)
-    finally:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
-    assert process.returncode is not None
-    return process.returncode, out.decode()
+    code, out, err = await api.kubectl(*args, *extra)
+    return code, out + err
 
 
 async def established(api: RunningServer) -> None:
