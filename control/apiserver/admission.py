@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from control.apiserver import errors
 from control.apiserver.authn import UserInfo
 from control.resources.registry import ResourceType
 
@@ -56,3 +57,20 @@ class AdmissionChain:
     async def validate(self, request: AdmissionRequest) -> None:
         for plugin in self.plugins:
             await plugin.validate(request)
+
+
+def forbidden(request: AdmissionRequest, reason: str) -> errors.StatusError:
+    """Upstream's ``admission.NewForbidden``: ``<resource> "<name>" is forbidden: <reason>``,
+    naming the object (its generateName before a name is generated)."""
+    metadata = (request.obj or request.old or {}).get("metadata") or {}
+    name = request.name or metadata.get("name") or metadata.get("generateName") or ""
+    resource = request.rt.group_resource
+    subject = f'{resource} "{name}"' if name else resource
+    details: dict[str, Any] = {"kind": request.rt.plural}
+    if request.rt.group:
+        details["group"] = request.rt.group
+    if name:
+        details["name"] = name
+    return errors.StatusError(
+        code=403, reason="Forbidden", message=f"{subject} is forbidden: {reason}", details=details
+    )

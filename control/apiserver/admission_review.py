@@ -71,13 +71,12 @@ def review_namespace(request: AdmissionRequest) -> str:
     return request.namespace
 
 
-def admission_review(request: AdmissionRequest, *, version: str) -> tuple[str, dict[str, Any]]:
-    """A new review of ``request`` in ``version``: (its uid, the review)."""
+def review_request(request: AdmissionRequest) -> dict[str, Any]:
+    """The AdmissionRequest ``request`` is, without a uid: what a review sends and what the
+    ``request`` variable of admission expressions (CEL) reads."""
     rt = request.rt
-    uid = str(uuid.uuid4())
     kind = {"group": rt.group, "version": rt.version, "kind": rt.kind}
     resource = {"group": rt.group, "version": rt.version, "resource": rt.plural}
-    user_info = request.user.as_user_info()
     options: dict[str, Any] = {
         "kind": _OPTIONS_KIND.get(request.operation, "UpdateOptions"),
         "apiVersion": "meta.k8s.io/v1",
@@ -85,7 +84,6 @@ def admission_review(request: AdmissionRequest, *, version: str) -> tuple[str, d
     if request.dry_run:
         options["dryRun"] = ["All"]
     body: dict[str, Any] = {
-        "uid": uid,
         "kind": kind,
         "resource": resource,
         "requestKind": kind,
@@ -93,7 +91,7 @@ def admission_review(request: AdmissionRequest, *, version: str) -> tuple[str, d
         "name": request.name,
         "namespace": review_namespace(request),
         "operation": request.operation,
-        "userInfo": user_info,
+        "userInfo": request.user.as_user_info(),
         "object": _typed(request.obj, request),
         "oldObject": _typed(request.old, request),
         "dryRun": request.dry_run,
@@ -101,6 +99,13 @@ def admission_review(request: AdmissionRequest, *, version: str) -> tuple[str, d
     }
     if request.subresource:
         body["subResource"] = body["requestSubResource"] = request.subresource
+    return body
+
+
+def admission_review(request: AdmissionRequest, *, version: str) -> tuple[str, dict[str, Any]]:
+    """A new review of ``request`` in ``version``: (its uid, the review)."""
+    uid = str(uuid.uuid4())
+    body = {"uid": uid, **review_request(request)}
     return uid, {"apiVersion": f"admission.k8s.io/{version}", "kind": "AdmissionReview", "request": body}
 
 

@@ -25,8 +25,7 @@ from typing import Any
 
 from cryptography.x509.oid import NameOID
 
-from control.apiserver import errors
-from control.apiserver.admission import CREATE, UPDATE, AdmissionPlugin, AdmissionRequest
+from control.apiserver.admission import CREATE, UPDATE, AdmissionPlugin, AdmissionRequest, forbidden
 from control.apiserver.authn import UserInfo
 from control.apiserver.authorization import Attributes, AuthorizerChain
 from control.resources import certificates
@@ -54,19 +53,6 @@ def authorized_for_signer(authorizer: AuthorizerChain, *, user: UserInfo, verb: 
         if authorizer.allowed(attributes):
             return True
     return False
-
-
-def _forbidden(request: AdmissionRequest, reason: str) -> errors.StatusError:
-    """``admission.NewForbidden``: ``<resource> "<name>" is forbidden: <reason>``."""
-    name = request.name or ((request.obj or {}).get("metadata") or {}).get("name") or ""
-    resource = request.rt.group_resource
-    subject = f'{resource} "{name}"' if name else resource
-    details: dict[str, Any] = {"group": request.rt.group, "kind": request.rt.plural}
-    if name:
-        details["name"] = name
-    return errors.StatusError(
-        code=403, reason="Forbidden", message=f"{subject} is forbidden: {reason}", details=details
-    )
 
 
 class CertificateRequestor:
@@ -100,7 +86,7 @@ class CertificateApproval:
         # by a body naming another.
         signer = _signer(request.old)
         if not authorized_for_signer(self.authorizer, user=request.user, verb="approve", signer=signer):
-            raise _forbidden(request, f'user not permitted to approve requests with signerName "{signer}"')
+            raise forbidden(request, f'user not permitted to approve requests with signerName "{signer}"')
 
 
 class CertificateSigning:
@@ -123,7 +109,7 @@ class CertificateSigning:
             return
         signer = _signer(request.old)
         if not authorized_for_signer(self.authorizer, user=request.user, verb="sign", signer=signer):
-            raise _forbidden(request, f'user not permitted to sign requests with signerName "{signer}"')
+            raise forbidden(request, f'user not permitted to sign requests with signerName "{signer}"')
 
 
 class CertificateSubjectRestriction:
@@ -142,10 +128,10 @@ class CertificateSubjectRestriction:
                 certificates.decode_bytes(((request.obj or {}).get("spec") or {}).get("request"))
             )
         except (ValueError, certificates.RequestError) as exc:
-            raise _forbidden(request, f"failed to parse CSR: {exc}") from exc
+            raise forbidden(request, f"failed to parse CSR: {exc}") from exc
         organizations = parsed.subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)
         if any(attribute.value == SYSTEM_MASTERS for attribute in organizations):
-            raise _forbidden(
+            raise forbidden(
                 request,
                 f"use of {certificates.KUBE_APISERVER_CLIENT} signer with system:masters group is not allowed",
             )

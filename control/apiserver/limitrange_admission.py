@@ -27,8 +27,7 @@ from typing import Any
 
 import orjson
 
-from control.apiserver import errors
-from control.apiserver.admission import CREATE, UPDATE, AdmissionRequest
+from control.apiserver.admission import CREATE, UPDATE, AdmissionRequest, forbidden
 from control.apiserver.namespace_presence import NamespacePresence
 from control.apiserver.resource_store import ResourceStore
 from control.resources import quota
@@ -36,22 +35,6 @@ from control.resources.quota import ResourceList
 from control.resources.validation import Quantity
 
 LIMIT_RANGER_ANNOTATION = "kubernetes.io/limit-ranger"
-
-
-def forbidden(request: AdmissionRequest, reason: str) -> errors.StatusError:
-    """Upstream's ``admission.NewForbidden``: ``<resource> "<name>" is forbidden: <reason>``."""
-    metadata = (request.obj or request.old or {}).get("metadata") or {}
-    name = request.name or metadata.get("name") or metadata.get("generateName") or ""
-    resource = request.rt.group_resource
-    subject = f'{resource} "{name}"' if name else resource
-    details: dict[str, Any] = {"kind": request.rt.plural}
-    if request.rt.group:
-        details["group"] = request.rt.group
-    if name:
-        details["name"] = name
-    return errors.StatusError(
-        code=403, reason="Forbidden", message=f"{subject} is forbidden: {reason}", details=details
-    )
 
 
 def aggregate(messages: list[str]) -> str:

@@ -30,7 +30,7 @@ from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from control.apiserver import errors
-from control.apiserver.admission import CREATE, DELETE, UPDATE, AdmissionRequest
+from control.apiserver.admission import CREATE, DELETE, UPDATE, AdmissionRequest, forbidden
 from control.apiserver.node_authorizer import (
     CONFIG_MAP,
     NODE_LEASE_NAMESPACE,
@@ -81,7 +81,7 @@ class NodeRestriction:
         if node is None:
             return
         if not node:
-            raise _forbidden(request, f'could not determine node from user "{request.user.name}"')
+            raise forbidden(request, f'could not determine node from user "{request.user.name}"')
         group, plural = request.rt.group, request.rt.plural
         if group == "":
             if plural == "pods":
@@ -100,11 +100,11 @@ class NodeRestriction:
                 await self._mirror_pod(node, request)
             elif request.operation == DELETE:
                 if _node_name(request.old) != node:
-                    raise _forbidden(
+                    raise forbidden(
                         request, f'node "{node}" can only delete pods with spec.nodeName set to itself'
                     )
             else:
-                raise _forbidden(
+                raise forbidden(
                     request,
                     f'unexpected operation "{request.operation}", node "{node}" can only create and delete '
                     "mirror pods",
@@ -114,7 +114,7 @@ class NodeRestriction:
         elif request.subresource == "eviction":
             await self._eviction(node, request)
         else:
-            raise _forbidden(
+            raise forbidden(
                 request,
                 f"unexpected pod subresource \"{request.subresource}\", only 'status' and 'eviction' are allowed",
             )
@@ -123,37 +123,37 @@ class NodeRestriction:
         pod = request.obj or {}
         metadata = pod.get("metadata") or {}
         if MIRROR_POD_ANNOTATION not in (metadata.get("annotations") or {}):
-            raise _forbidden(
+            raise forbidden(
                 request,
                 f'pod does not have "{MIRROR_POD_ANNOTATION}" annotation, node "{node}" can only create '
                 "mirror pods",
             )
         if _node_name(pod) != node:
-            raise _forbidden(request, f'node "{node}" can only create pods with spec.nodeName set to itself')
+            raise forbidden(request, f'node "{node}" can only create pods with spec.nodeName set to itself')
         owners = metadata.get("ownerReferences") or []
         if len(owners) > 1:
-            raise _forbidden(
+            raise forbidden(
                 request, f'node "{node}" can only create pods with a single owner reference set to itself'
             )
         if not owners:
-            raise _forbidden(
+            raise forbidden(
                 request, f'node "{node}" can only create pods with an owner reference set to itself'
             )
         owner = owners[0]
         if owner.get("apiVersion") != "v1" or owner.get("kind") != "Node" or owner.get("name") != node:
-            raise _forbidden(
+            raise forbidden(
                 request, f'node "{node}" can only create pods with an owner reference set to itself'
             )
         if not owner.get("controller"):
-            raise _forbidden(
+            raise forbidden(
                 request, f'node "{node}" can only create pods with a controller owner reference set to itself'
             )
         if owner.get("blockOwnerDeletion"):
-            raise _forbidden(request, f'node "{node}" must not set blockOwnerDeletion on an owner reference')
+            raise forbidden(request, f'node "{node}" must not set blockOwnerDeletion on an owner reference')
         stored = await self._get(request, plural="nodes", namespace="", name=node)
         stored_uid = (stored.get("metadata") or {}).get("uid", "")
         if owner.get("uid") != stored_uid:
-            raise _forbidden(
+            raise forbidden(
                 request, f"node {node} UID mismatch: expected {owner.get('uid', '')} got {stored_uid}"
             )
         kinds = {kind for kind, _ in pod_references(pod)}
@@ -163,27 +163,27 @@ class NodeRestriction:
             (CONFIG_MAP, "can not create pods that reference configmaps"),
         ):
             if kind in kinds:
-                raise _forbidden(request, f'node "{node}" {what}')
+                raise forbidden(request, f'node "{node}" {what}')
         for volume in (pod.get("spec") or {}).get("volumes") or ():
             for source in ((volume or {}).get("projected") or {}).get("sources") or ():
                 if (source or {}).get("clusterTrustBundle"):
-                    raise _forbidden(
+                    raise forbidden(
                         request, f'node "{node}" can not create pods that reference clustertrustbundles'
                     )
         if PERSISTENT_VOLUME_CLAIM in kinds:
-            raise _forbidden(
+            raise forbidden(
                 request, f'node "{node}" can not create pods that reference persistentvolumeclaims'
             )
 
     async def _eviction(self, node: str, request: AdmissionRequest) -> None:
         if request.operation != CREATE:
-            raise _forbidden(request, f"unexpected operation {request.operation}")
+            raise forbidden(request, f"unexpected operation {request.operation}")
         name = request.name or ((request.obj or {}).get("metadata") or {}).get("name", "")
         if not name:
-            raise _forbidden(request, "could not determine pod from request data")
+            raise forbidden(request, "could not determine pod from request data")
         pod = await self._get(request, plural="pods", namespace=request.namespace, name=name)
         if _node_name(pod) != node:
-            raise _forbidden(request, f"node {node} can only evict pods with spec.nodeName set to itself")
+            raise forbidden(request, f"node {node} can only evict pods with spec.nodeName set to itself")
 
     # ------------------------------------------------------------- tokens
     async def _service_account(self, node: str, request: AdmissionRequest) -> None:
@@ -194,18 +194,18 @@ class NodeRestriction:
         if not isinstance(ref, Mapping):
             ref = {}
         if ref.get("apiVersion") != "v1" or ref.get("kind") != "Pod" or not ref.get("name"):
-            raise _forbidden(request, "node requested token not bound to a pod")
+            raise forbidden(request, "node requested token not bound to a pod")
         if not ref.get("uid"):
-            raise _forbidden(request, "node requested token with a pod binding without a uid")
+            raise forbidden(request, "node requested token with a pod binding without a uid")
         pod = await self._get(request, plural="pods", namespace=request.namespace, name=ref["name"])
         if ref["uid"] != (pod.get("metadata") or {}).get("uid"):
-            raise _forbidden(
+            raise forbidden(
                 request,
                 f"the UID in the bound object reference ({ref['uid']}) does not match the UID in record. "
                 "The object might have been deleted and then recreated",
             )
         if _node_name(pod) != node:
-            raise _forbidden(request, "node requested token bound to a pod scheduled on a different node")
+            raise forbidden(request, "node requested token bound to a pod scheduled on a different node")
 
     async def _get(
         self, request: AdmissionRequest, *, plural: str, namespace: str, name: str
@@ -223,46 +223,46 @@ class NodeRestriction:
 
 def _pod_status(node: str, request: AdmissionRequest) -> None:
     if request.operation != UPDATE:
-        raise _forbidden(request, f'unexpected operation "{request.operation}"')
+        raise forbidden(request, f'unexpected operation "{request.operation}"')
     old, new = request.old or {}, request.obj or {}
     if _node_name(old) != node:
-        raise _forbidden(
+        raise forbidden(
             request, f'node "{node}" can only update pod status for pods with spec.nodeName set to itself'
         )
     if _labels(old) != _labels(new):
-        raise _forbidden(request, f'node "{node}" cannot update labels through pod status')
+        raise forbidden(request, f'node "{node}" cannot update labels through pod status')
     if _claim_statuses(old) != _claim_statuses(new):
-        raise _forbidden(request, f'node "{node}" cannot update resource claim statues')
+        raise forbidden(request, f'node "{node}" cannot update resource claim statues')
 
 
 # ------------------------------------------------------------- nodes and leases
 def _node(node: str, request: AdmissionRequest) -> None:
     if request.name != node:
-        raise _forbidden(request, f'node "{node}" is not allowed to modify node "{request.name}"')
+        raise forbidden(request, f'node "{node}" is not allowed to modify node "{request.name}"')
     new = request.obj or {}
     if request.operation == CREATE:
         if (new.get("spec") or {}).get("configSource") is not None:
-            raise _forbidden(
+            raise forbidden(
                 request, f'node "{node}" is not allowed to create pods with a non-nil configSource'
             )
-        forbidden = forbidden_labels(_modified_labels(_labels(new), {}))
-        if forbidden:
-            raise _forbidden(
-                request, f'node "{node}" is not allowed to set the following labels: {", ".join(forbidden)}'
+        refused = forbidden_labels(_modified_labels(_labels(new), {}))
+        if refused:
+            raise forbidden(
+                request, f'node "{node}" is not allowed to set the following labels: {", ".join(refused)}'
             )
     elif request.operation == UPDATE:
         old = request.old or {}
         new_spec, old_spec = new.get("spec") or {}, old.get("spec") or {}
         config_source = new_spec.get("configSource")
         if config_source is not None and config_source != old_spec.get("configSource"):
-            raise _forbidden(
+            raise forbidden(
                 request, f'node "{node}" is not allowed to update configSource to a new non-nil configSource'
             )
         if (new_spec.get("taints") or []) != (old_spec.get("taints") or []):
-            raise _forbidden(request, f'node "{node}" is not allowed to modify taints')
-        forbidden = forbidden_labels(_modified_labels(_labels(new), _labels(old)))
-        if forbidden:
-            raise _forbidden(request, f"is not allowed to modify labels: {', '.join(forbidden)}")
+            raise forbidden(request, f'node "{node}" is not allowed to modify taints')
+        refused = forbidden_labels(_modified_labels(_labels(new), _labels(old)))
+        if refused:
+            raise forbidden(request, f"is not allowed to modify labels: {', '.join(refused)}")
 
 
 def forbidden_labels(keys: Iterable[str]) -> list[str]:
@@ -303,14 +303,14 @@ def _is_kubelet_label(key: str, namespace: str) -> bool:
 
 def _lease(node: str, request: AdmissionRequest) -> None:
     if request.namespace != NODE_LEASE_NAMESPACE:
-        raise _forbidden(request, f'can only access leases in the "{NODE_LEASE_NAMESPACE}" system namespace')
+        raise forbidden(request, f'can only access leases in the "{NODE_LEASE_NAMESPACE}" system namespace')
     name = (
         ((request.obj or {}).get("metadata") or {}).get("name")
         if request.operation == CREATE
         else request.name
     )
     if name != node:
-        raise _forbidden(request, "can only access node lease with the same name as the requesting node")
+        raise forbidden(request, "can only access node lease with the same name as the requesting node")
 
 
 # ------------------------------------------------------------- helpers
@@ -325,18 +325,3 @@ def _labels(obj: Mapping[str, Any]) -> Mapping[str, str]:
 def _claim_statuses(pod: Mapping[str, Any]) -> list[tuple[Any, Any]]:
     statuses = (pod.get("status") or {}).get("resourceClaimStatuses") or ()
     return [((status or {}).get("name"), (status or {}).get("resourceClaimName")) for status in statuses]
-
-
-def _forbidden(request: AdmissionRequest, reason: str) -> errors.StatusError:
-    """Upstream's ``admission.NewForbidden``: ``<resource> "<name>" is forbidden: <reason>``."""
-    name = request.name or ((request.obj or {}).get("metadata") or {}).get("name") or ""
-    resource = request.rt.group_resource
-    subject = f'{resource} "{name}"' if name else resource
-    details: dict[str, Any] = {"kind": request.rt.plural}
-    if request.rt.group:
-        details["group"] = request.rt.group
-    if name:
-        details["name"] = name
-    return errors.StatusError(
-        code=403, reason="Forbidden", message=f"{subject} is forbidden: {reason}", details=details
-    )

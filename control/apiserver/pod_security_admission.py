@@ -42,9 +42,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from control.apiserver import errors
-from control.apiserver.admission import CREATE, UPDATE, AdmissionRequest
+from control.apiserver.admission import CREATE, UPDATE, AdmissionRequest, forbidden
 from control.apiserver.conversion import decoded
-from control.apiserver.limitrange_admission import aggregate, forbidden
+from control.apiserver.limitrange_admission import aggregate
 from control.apiserver.pod_security_policy import (
     AUDIT_LEVEL_LABEL,
     AUDIT_VERSION_LABEL,

@@ -23,17 +23,14 @@ names it never fails on the watch's lag (upstream's lister would refuse it).
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from typing import Any
 
 import orjson
 
-from control.apiserver.admission import CREATE, UPDATE, AdmissionRequest
-from control.apiserver.limitrange_admission import forbidden
+from control.apiserver.admission import CREATE, UPDATE, AdmissionRequest, forbidden
 from control.apiserver.resource_store import ResourceStore
-from control.apiserver.store_follower import follow_prefix
-from control.store import Event, EventType, KeyValue, Store
+from control.apiserver.store_follower import FollowedObjects
+from control.store import Store
 
 DEFAULT_PRIORITY = 0  # upstream's DefaultPriorityWhenNoDefaultClassExists
 DEFAULT_PREEMPTION_POLICY = "PreemptLowerPriority"
@@ -51,54 +48,32 @@ class PriorityClasses:
     def __init__(self, *, store: Store, prefix: str) -> None:
         self._store = store
         self._prefix = prefix
-        self._by_name: dict[str, dict[str, Any]] = {}
-        self.synced = asyncio.Event()  # set once the first list has arrived
-        self._task: asyncio.Task[None] | None = None
+        self._followed = FollowedObjects(
+            store=store, prefix=prefix, what="priority classes", changed=lambda: None
+        )
+        self.synced = self._followed.synced  # set once the first list has arrived
 
     def start(self) -> None:
-        self._task = asyncio.create_task(
-            follow_prefix(
-                self._store,
-                self._prefix,
-                on_list=self._relisted,
-                on_event=self._changed,
-                what="priority classes",
-            ),
-            name="priority classes",
-        )
+        self._followed.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await self._followed.stop()
 
     async def all(self, *, fresh: bool = False) -> list[dict[str, Any]]:
         """Every class: from memory once synced, else (or when ``fresh``) from the store."""
         if self.synced.is_set() and not fresh:
-            return list(self._by_name.values())
+            return list(self._followed.objects.values())
         listing = await self._store.list(self._prefix)
         return [orjson.loads(kv.value) for kv in listing.items]
 
     async def get(self, name: str) -> dict[str, Any] | None:
         """The class ``name``: from memory, else from the store (a class the watch has not
         delivered yet is still found)."""
-        found = self._by_name.get(name)
+        found = self._followed.objects.get(name)
         if found is not None:
             return found
         kv = await self._store.get(self._prefix + name)
         return None if kv is None else orjson.loads(kv.value)
-
-    async def _relisted(self, items: list[KeyValue]) -> None:
-        self._by_name = {kv.key[len(self._prefix) :]: orjson.loads(kv.value) for kv in items}
-        self.synced.set()
-
-    async def _changed(self, event: Event) -> None:
-        name = event.kv.key[len(self._prefix) :]
-        if event.type is EventType.PUT:
-            self._by_name[name] = orjson.loads(event.kv.value)
-        else:
-            self._by_name.pop(name, None)
 
 
 class PriorityAdmission:

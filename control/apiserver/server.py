@@ -71,6 +71,7 @@ from control.apiserver.storage_admission import (
     StorageObjectInUseProtection,
 )
 from control.apiserver.tracing import configure_tracer
+from control.apiserver.validating_admission_policy import ValidatingAdmissionPolicies
 from control.apiserver.warning import record_into
 from control.apiserver.watch_cache import WatchCache
 from control.apiserver.webhook_admission import WebhookAdmission
@@ -233,8 +234,17 @@ class APIServer:
         self.limit_ranger = LimitRanger(objects=self.objects)
         self.quota_admission = ResourceQuotaAdmission(objects=self.objects)
         # ... and the admission webhooks come between them, as upstream orders its plugins.
-        self.webhooks = WebhookAdmission(objects=self.objects)
-        plugins += [self.limit_ranger, *self.webhooks.plugins, self.quota_admission]
+        self.webhooks = WebhookAdmission(objects=self.objects, authorizer=self.authorizer)
+        self.admission_policies = ValidatingAdmissionPolicies(
+            objects=self.objects, authorizer=self.authorizer
+        )
+        plugins += [
+            self.limit_ranger,
+            self.webhooks.mutating,
+            self.admission_policies,
+            self.webhooks.validating,
+            self.quota_admission,
+        ]
         self.objects.admission = AdmissionChain(plugins)
         self.reviews = Reviews(authorizer=self.authorizer)
         self.ready = False
@@ -276,6 +286,7 @@ class APIServer:
         self.limit_ranger.presence.start()
         self.quota_admission.presence.start()
         await self.webhooks.start()  # the webhook configurations, followed in memory
+        await asyncio.wait_for(self.admission_policies.start(), timeout=60)  # and the admission policies
         self.priority_admission.start()
         for follower in (self.rbac, self.node_authorizer):
             if follower is not None:
@@ -309,6 +320,7 @@ class APIServer:
         await self.limit_ranger.presence.stop()
         await self.quota_admission.presence.stop()
         await self.webhooks.stop()
+        await self.admission_policies.stop()
         await self.priority_admission.stop()
         for follower in (self.rbac, self.node_authorizer):
             if follower is not None:

@@ -33,8 +33,7 @@ from typing import Any
 
 import orjson
 
-from control.apiserver.admission import CREATE, UPDATE, AdmissionRequest
-from control.apiserver.limitrange_admission import forbidden
+from control.apiserver.admission import CREATE, UPDATE, AdmissionRequest, forbidden
 from control.apiserver.resource_store import ResourceStore
 from control.resources.validation import InvalidQuantityError, Quantity
 

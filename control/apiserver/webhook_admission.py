@@ -18,10 +18,12 @@ resources incl. ``pods/status``, ``pods/*``, ``*/status``, ``*`` without subreso
 scope ``Cluster``/``Namespaced``/``*``), then the namespaceSelector against the namespace's labels
 (a Namespace's own labels for a write to it; cluster-scoped objects always match; a namespace
 that does not exist answers 404 as upstream), then the objectSelector against the new or the old
-object's labels. The configuration kinds themselves are never sent to webhooks, so a bad webhook
-can always be removed. ``matchConditions`` are stored but not evaluated (kubelab runs no CEL for
-webhooks): a webhook with them is called for everything its rules and selectors match.
-``matchPolicy: Equivalent`` matches as ``Exact``: kubelab serves one version of each built-in kind.
+object's labels (:mod:`control.apiserver.admission_matching`, shared with admission policies),
+then the ``matchConditions`` (CEL, :mod:`control.apiserver.admission_expressions`): any false skips
+the webhook; one that fails to evaluate refuses the request with upstream's 403 under ``Fail`` and
+skips the webhook under ``Ignore``. The configuration kinds themselves are never sent to webhooks,
+so a bad webhook can always be removed. ``matchPolicy: Equivalent`` matches as ``Exact``: kubelab
+serves one version of each built-in kind.
 
 Calling: a dry-run request fails with upstream's 400 ``admission webhook "x" does not support dry
 run`` when a matching webhook's sideEffects is not None/NoneOnDryRun. A webhook that cannot be
@@ -47,7 +49,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-import contextlib
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -56,7 +57,14 @@ from typing import Any
 import orjson
 
 from control.apiserver import errors
-from control.apiserver.admission import CREATE, DELETE, UPDATE, AdmissionRequest
+from control.apiserver.admission import DELETE, UPDATE, AdmissionRequest, forbidden
+from control.apiserver.admission_expressions import (
+    MatchCondition,
+    RequestExpressions,
+    compile_match_conditions,
+    match_conditions,
+)
+from control.apiserver.admission_matching import NamespaceOfRequest, Rule, Selectors, is_exempt
 from control.apiserver.admission_review import (
     AdmissionResponse,
     InvalidResponseError,
@@ -65,23 +73,22 @@ from control.apiserver.admission_review import (
     review_version,
     verify_response,
 )
+from control.apiserver.authorization import AuthorizerChain
 from control.apiserver.patch import PatchError, json_patch
 from control.apiserver.resource_store import ResourceStore
 from control.apiserver.service_endpoints import ServiceEndpoints
-from control.apiserver.store_follower import follow_prefix
+from control.apiserver.store_follower import FollowedObjects
 from control.apiserver.warning import add_warning
 from control.apiserver.webhook_client import ClientConfig, WebhookCallError, WebhookClient, WebhookClientError
 from control.resources import defaults, validation
 from control.resources.registry import ResourceType
-from control.resources.selectors import EVERYTHING, LabelSelector, SelectorError, label_selector_from_spec
-from control.store import Event, EventType, KeyValue, Store
+from control.store import Store
 
 log = logging.getLogger("kubelab.apiserver.webhooks")
 
 GROUP = "admissionregistration.k8s.io"
 MUTATING_CONFIGURATIONS = "mutatingwebhookconfigurations"
 VALIDATING_CONFIGURATIONS = "validatingwebhookconfigurations"
-_EXEMPT = frozenset({MUTATING_CONFIGURATIONS, VALIDATING_CONFIGURATIONS})
 _NO_SIDE_EFFECTS = frozenset({"None", "NoneOnDryRun"})
 SYNC_TIMEOUT_SECONDS = 60.0
 
@@ -93,47 +100,6 @@ class CallingWebhookError(Exception):
         super().__init__(f'failed calling webhook "{webhook}": {reason}')
 
 
-@dataclass(frozen=True, kw_only=True)
-class Rule:
-    """One ``RuleWithOperations``; resources as (resource, subresource) pairs."""
-
-    operations: frozenset[str]
-    groups: frozenset[str]
-    versions: frozenset[str]
-    resources: tuple[tuple[str, str], ...]
-    scope: str
-
-    @classmethod
-    def from_object(cls, rule: dict[str, Any]) -> Rule:
-        return cls(
-            operations=frozenset(str(o) for o in rule.get("operations") or ()),
-            groups=frozenset(str(g) for g in rule.get("apiGroups") or ()),
-            versions=frozenset(str(v) for v in rule.get("apiVersions") or ()),
-            resources=tuple(_split_resource(str(r)) for r in rule.get("resources") or ()),
-            scope=str(rule.get("scope") or "*"),
-        )
-
-    def matches(self, request: AdmissionRequest) -> bool:
-        """predicates/rules ``Matcher.Matches``."""
-        rt = request.rt
-        if "*" not in self.operations and request.operation not in self.operations:
-            return False
-        if "*" not in self.groups and rt.group not in self.groups:
-            return False
-        if "*" not in self.versions and rt.version not in self.versions:
-            return False
-        if not any(
-            (resource in ("*", rt.plural)) and (subresource in ("*", request.subresource))
-            for resource, subresource in self.resources
-        ):
-            return False
-        if self.scope == "Namespaced":
-            return not _is_namespace(rt) and bool(request.namespace)
-        if self.scope == "Cluster":
-            return _is_namespace(rt) or not request.namespace
-        return True
-
-
 @dataclass(frozen=True, kw_only=True, eq=False)
 class Webhook:
     """One webhook of a configuration, compiled for matching and calling."""
@@ -143,9 +109,8 @@ class Webhook:
     position: int  # upstream's order across all configurations of the kind
     rules: tuple[Rule, ...]
     ignore_failures: bool
-    namespace_selector: LabelSelector
-    object_selector: LabelSelector
-    selector_error: str  # a selector that does not parse: an internal error when matched
+    selectors: Selectors
+    match_conditions: tuple[MatchCondition, ...]
     side_effects: str
     timeout: float
     review_versions: tuple[str, ...]
@@ -154,23 +119,14 @@ class Webhook:
 
     @classmethod
     def from_object(cls, hook: dict[str, Any], *, configuration: str, position: int) -> Webhook:
-        selector_error = ""
-        selectors = []
-        for key in ("namespaceSelector", "objectSelector"):
-            try:
-                selectors.append(label_selector_from_spec(hook.get(key) or {}))
-            except SelectorError as exc:
-                selectors.append(EVERYTHING)
-                selector_error = str(exc)
         return cls(
             name=str(hook.get("name") or ""),
             configuration=configuration,
             position=position,
             rules=tuple(Rule.from_object(r) for r in hook.get("rules") or () if isinstance(r, dict)),
             ignore_failures=hook.get("failurePolicy") == "Ignore",
-            namespace_selector=selectors[0],
-            object_selector=selectors[1],
-            selector_error=selector_error,
+            selectors=Selectors.from_object(hook),
+            match_conditions=compile_match_conditions(hook.get("matchConditions"), params=False),
             side_effects=str(hook.get("sideEffects") or ""),
             timeout=float(hook.get("timeoutSeconds") or 10),
             review_versions=tuple(str(v) for v in hook.get("admissionReviewVersions") or ()),
@@ -192,22 +148,15 @@ class WebhookConfigurations:
     """The webhooks of one configuration kind, followed from the store (see the module doc)."""
 
     def __init__(self, *, store: Store, prefix: str, what: str) -> None:
-        self._store = store
-        self._prefix = prefix
-        self._what = what
-        self._objects: dict[str, dict[str, Any]] = {}
+        self._followed = FollowedObjects(store=store, prefix=prefix, what=what, changed=self._reindex)
         self._index: dict[tuple[str, str], tuple[Webhook, ...]] = {}
-        self._task: asyncio.Task[None] | None = None
-        self.synced = asyncio.Event()
+        self.synced = self._followed.synced
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name=self._what)
+        self._followed.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await self._followed.stop()
 
     def candidates(self, rt: ResourceType) -> Sequence[Webhook]:
         """Webhooks whose rules name ``rt``'s group and resource (or wildcards), in order."""
@@ -218,29 +167,12 @@ class WebhookConfigurations:
             found.update(dict.fromkeys(self._index.get(key, ())))
         return sorted(found, key=lambda hook: hook.position)
 
-    async def _run(self) -> None:
-        await follow_prefix(
-            self._store, self._prefix, on_list=self._relisted, on_event=self._changed, what=self._what
-        )
-
-    async def _relisted(self, items: list[KeyValue]) -> None:
-        self._objects = {kv.key[len(self._prefix) :]: orjson.loads(kv.value) for kv in items}
-        self._reindex()
-        self.synced.set()
-
-    async def _changed(self, event: Event) -> None:
-        name = event.kv.key[len(self._prefix) :]
-        if event.type is EventType.PUT:
-            self._objects[name] = orjson.loads(event.kv.value)
-        else:
-            self._objects.pop(name, None)
-        self._reindex()
-
     def _reindex(self) -> None:
         buckets: dict[tuple[str, str], list[Webhook]] = {}
         position = 0
-        for name in sorted(self._objects):
-            for hook in self._objects[name].get("webhooks") or ():
+        objects = self._followed.objects
+        for name in sorted(objects):
+            for hook in objects[name].get("webhooks") or ():
                 if not isinstance(hook, dict):
                     continue
                 webhook = Webhook.from_object(hook, configuration=name, position=position)
@@ -253,42 +185,40 @@ class WebhookConfigurations:
 class _Dispatcher:
     """What both plugins do alike: match a request against webhooks and call one."""
 
-    def __init__(self, *, objects: ResourceStore, client: WebhookClient) -> None:
+    def __init__(self, *, objects: ResourceStore, client: WebhookClient, authorizer: AuthorizerChain) -> None:
         self._objects = objects
         self._client = client
-        self._namespaces = objects.registry.lookup(group="", version="v1", plural="namespaces")
+        self._authorizer = authorizer
 
     async def matching(self, hooks: Sequence[Webhook], request: AdmissionRequest) -> list[Webhook]:
-        """The webhooks of ``hooks`` that ``request`` must be sent to, in order."""
+        """The webhooks of ``hooks`` that ``request`` must be sent to, in order: rules, selectors,
+        then matchConditions (a condition that fails to evaluate refuses the request under
+        ``Fail``, as upstream's ShouldCallHook, and skips the webhook under ``Ignore``)."""
         found = []
-        namespace_labels: dict[str, str] | None = None
+        namespace = NamespaceOfRequest(objects=self._objects, request=request)
+        expressions: RequestExpressions | None = None
         for hook in hooks:
             if not any(rule.matches(request) for rule in hook.rules):
                 continue
-            if hook.selector_error:
-                raise errors.internal(hook.selector_error)
-            if not hook.namespace_selector.empty and (request.namespace or _is_namespace(request.rt)):
-                if namespace_labels is None:
-                    namespace_labels = await self._namespace_labels(request)
-                if not hook.namespace_selector.matches(namespace_labels):
-                    continue
-            if not hook.object_selector.empty and not (
-                _labels_match(hook.object_selector, request.obj)
-                or _labels_match(hook.object_selector, request.old)
-            ):
+            if not await hook.selectors.match(request, namespace):
                 continue
+            if hook.match_conditions:
+                if expressions is None:
+                    expressions = RequestExpressions(
+                        request=request, namespace=namespace, authorizer=self._authorizer
+                    )
+                outcome = await match_conditions(
+                    hook.match_conditions, expressions, fail_closed=not hook.ignore_failures
+                )
+                if outcome.error:
+                    log.warning(
+                        "Failed evaluating match conditions, failing closed %s: %s", hook.name, outcome.error
+                    )
+                    raise forbidden(request, outcome.error)
+                if not outcome.matches:
+                    continue
             found.append(hook)
         return found
-
-    async def _namespace_labels(self, request: AdmissionRequest) -> dict[str, str]:
-        """``namespace.Matcher.GetNamespaceLabels``: a Namespace written is its own namespace."""
-        if _is_namespace(request.rt):
-            writing = request.operation in (CREATE, UPDATE) and not request.subresource
-            return _labels(request.obj if writing else request.old)
-        if self._namespaces is None:
-            return {}
-        namespace = await self._objects.get(self._namespaces, namespace="", name=request.namespace)
-        return _labels(namespace)
 
     async def call(self, hook: Webhook, request: AdmissionRequest, *, mutating: bool) -> AdmissionResponse:
         """Send ``request`` to ``hook``: its verified answer (warnings already added), a
@@ -324,7 +254,7 @@ class MutatingAdmissionWebhook:
         self._dispatcher = dispatcher
 
     async def mutate(self, request: AdmissionRequest) -> None:
-        if request.operation == DELETE or _exempt(request.rt):
+        if request.operation == DELETE or is_exempt(request.rt):
             return
         hooks = self._configurations.candidates(request.rt)
         if not hooks:
@@ -344,7 +274,7 @@ class MutatingAdmissionWebhook:
 
     async def validate(self, request: AdmissionRequest) -> None:
         """Deletes have no mutate phase here: mutating webhooks for DELETE are asked now."""
-        if request.operation != DELETE or _exempt(request.rt):
+        if request.operation != DELETE or is_exempt(request.rt):
             return
         hooks = self._configurations.candidates(request.rt)
         if hooks:
@@ -397,7 +327,7 @@ class ValidatingAdmissionWebhook:
         return None
 
     async def validate(self, request: AdmissionRequest) -> None:
-        if _exempt(request.rt):
+        if is_exempt(request.rt):
             return
         hooks = self._configurations.candidates(request.rt)
         if not hooks:
@@ -424,9 +354,9 @@ class WebhookAdmission:
     """Both plugins, the configurations they follow and the client they share; start before
     serving (it waits for the first lists), stop at shutdown."""
 
-    def __init__(self, *, objects: ResourceStore) -> None:
+    def __init__(self, *, objects: ResourceStore, authorizer: AuthorizerChain) -> None:
         self.client = WebhookClient(resolve=ServiceEndpoints(objects))
-        dispatcher = _Dispatcher(objects=objects, client=self.client)
+        dispatcher = _Dispatcher(objects=objects, client=self.client, authorizer=authorizer)
         followed = []
         for plural in (MUTATING_CONFIGURATIONS, VALIDATING_CONFIGURATIONS):
             rt = objects.registry.lookup(group=GROUP, version="v1", plural=plural)
@@ -440,11 +370,6 @@ class WebhookAdmission:
         self.mutating_configurations, self.validating_configurations = followed
         self.mutating = MutatingAdmissionWebhook(configurations=followed[0], dispatcher=dispatcher)
         self.validating = ValidatingAdmissionWebhook(configurations=followed[1], dispatcher=dispatcher)
-
-    @property
-    def plugins(self) -> tuple[MutatingAdmissionWebhook, ValidatingAdmissionWebhook]:
-        """In upstream's order: MutatingAdmissionWebhook, then ValidatingAdmissionWebhook."""
-        return self.mutating, self.validating
 
     async def start(self) -> None:
         for configurations in (self.mutating_configurations, self.validating_configurations):
@@ -517,26 +442,3 @@ def _decoded_patch(hook: Webhook, response: AdmissionResponse) -> list[Any]:
     if operations and response.patch_type != "JSONPatch":
         raise CallingWebhookError(hook.name, f'unsupported patch type "{response.patch_type}"')
     return operations
-
-
-def _split_resource(entry: str) -> tuple[str, str]:
-    resource, _, subresource = entry.partition("/")
-    return resource, subresource
-
-
-def _is_namespace(rt: ResourceType) -> bool:
-    return not rt.group and rt.plural == "namespaces"
-
-
-def _exempt(rt: ResourceType) -> bool:
-    """Upstream's IsExemptAdmissionConfigurationResource: webhooks never see their own configuration."""
-    return rt.group == GROUP and rt.plural in _EXEMPT
-
-
-def _labels(obj: dict[str, Any] | None) -> dict[str, str]:
-    labels = ((obj or {}).get("metadata") or {}).get("labels")
-    return labels if isinstance(labels, dict) else {}
-
-
-def _labels_match(selector: LabelSelector, obj: dict[str, Any] | None) -> bool:
-    return obj is not None and selector.matches(_labels(obj))

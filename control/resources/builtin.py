@@ -10,7 +10,8 @@ checked against upstream's checked-in discovery documents (kubernetes/kubernetes
 - verbs: every kind has all eight except ``namespaces`` (no ``deletecollection``) and
   ``bindings`` (``create`` only);
 - categories: ``all`` for the workload kinds and services, ``api-extensions`` for
-  APIServices, CustomResourceDefinitions and the webhook configurations;
+  APIServices, CustomResourceDefinitions, the webhook configurations and the
+  ValidatingAdmissionPolicies and their bindings;
 - name rules: upstream's per-kind ValidateNameFunc (RBAC kinds accept any path segment,
   namespaces and StatefulSets need DNS-1123 labels, Services DNS-1035 labels);
 - subresources: only those kubelab actually serves (``namespaces/finalize``,
@@ -559,6 +560,27 @@ BUILTIN_TYPES: tuple[ResourceType, ...] = (
         namespaced=False,
         categories=("api-extensions",),
         definition="io.k8s.api.admissionregistration.v1.MutatingWebhookConfiguration",
+    ),
+    ResourceType(
+        group="admissionregistration.k8s.io",
+        version="v1",
+        kind="ValidatingAdmissionPolicy",
+        plural="validatingadmissionpolicies",
+        singular="validatingadmissionpolicy",
+        namespaced=False,
+        categories=("api-extensions",),
+        has_status=True,
+        definition="io.k8s.api.admissionregistration.v1.ValidatingAdmissionPolicy",
+    ),
+    ResourceType(
+        group="admissionregistration.k8s.io",
+        version="v1",
+        kind="ValidatingAdmissionPolicyBinding",
+        plural="validatingadmissionpolicybindings",
+        singular="validatingadmissionpolicybinding",
+        namespaced=False,
+        categories=("api-extensions",),
+        definition="io.k8s.api.admissionregistration.v1.ValidatingAdmissionPolicyBinding",
     ),
     ResourceType(
         group="admissionregistration.k8s.io",

@@ -755,6 +755,38 @@ def _default_validating_webhooks(obj: Obj, old: Obj | None, creating: bool) -> N
     _default_webhooks(obj, mutating=False)
 
 
+def _default_match_resources(match: Obj | None) -> None:
+    """admissionregistration/v1 SetDefaults_MatchResources, and SetDefaults_Rule on its rules."""
+    if match is None:
+        return
+    _set_default(match, "matchPolicy", "Equivalent")
+    _set_default(match, "namespaceSelector", {})
+    _set_default(match, "objectSelector", {})
+    for key in ("resourceRules", "excludeResourceRules"):
+        for rule in _dicts(match, key):
+            _set_default(rule, "scope", "*")
+
+
+def _spec(obj: Obj) -> Obj | None:
+    """The spec to default: a Go struct, so an absent one is defaulted as an empty one."""
+    if obj.get("spec") is None:
+        obj["spec"] = {}
+    return _child(obj, "spec")
+
+
+def _default_validating_admission_policy(obj: Obj, old: Obj | None, creating: bool) -> None:
+    """SetDefaults_ValidatingAdmissionPolicySpec and the MatchResources of spec.matchConstraints."""
+    spec = _spec(obj)
+    if spec is not None:
+        _set_default(spec, "failurePolicy", "Fail")
+        _default_match_resources(_child(spec, "matchConstraints"))
+
+
+def _default_validating_admission_policy_binding(obj: Obj, old: Obj | None, creating: bool) -> None:
+    """Only spec.matchResources has defaults; v1 leaves paramRef.parameterNotFoundAction to the user."""
+    _default_match_resources(_child(obj.get("spec"), "matchResources"))
+
+
 _DEFAULTERS: dict[tuple[str, str], Defaulter] = {
     ("", "Pod"): _default_pod,
     ("", "Namespace"): _default_namespace,
@@ -785,4 +817,9 @@ _DEFAULTERS: dict[tuple[str, str], Defaulter] = {
     ("scheduling.k8s.io", "PriorityClass"): _default_priority_class,
     ("admissionregistration.k8s.io", "MutatingWebhookConfiguration"): _default_mutating_webhooks,
     ("admissionregistration.k8s.io", "ValidatingWebhookConfiguration"): _default_validating_webhooks,
+    ("admissionregistration.k8s.io", "ValidatingAdmissionPolicy"): _default_validating_admission_policy,
+    (
+        "admissionregistration.k8s.io",
+        "ValidatingAdmissionPolicyBinding",
+    ): _default_validating_admission_policy_binding,
 }

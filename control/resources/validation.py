@@ -44,6 +44,7 @@ from urllib.parse import urlsplit
 import orjson
 
 from control.resources import certificates, cron
+from control.resources.admission_cel import ExpressionType, expression_error
 from control.resources.crd_cel import validate_rules, validate_schema_rules
 from control.resources.crd_validation import validate_custom_resource
 from control.resources.registry import FieldError, NameRule, ResourceType, field_error
@@ -6503,7 +6504,9 @@ def _validate_limit_range(obj: Obj, old: Obj | None, rt: ResourceType) -> Errors
 
 # --- admissionregistration.k8s.io: webhook configurations -----------------------------------------
 # pkg/apis/admissionregistration/validation and k8s.io/apiserver/pkg/util/webhook/validation.go.
-# matchConditions are neither validated nor evaluated (CEL is not run for webhooks here).
+# CEL expressions (matchConditions here, a policy's validations below) are compiled with
+# control.resources.admission_cel; one that does not compile is refused as upstream's
+# convertCELErrorToValidationError reports it: Invalid, the expression as the value.
 
 _WEBHOOK_FAILURE_POLICIES = ("Fail", "Ignore")
 _WEBHOOK_MATCH_POLICIES = ("Equivalent", "Exact")
@@ -6514,6 +6517,55 @@ _WEBHOOK_REINVOCATION_POLICIES = ("IfNeeded", "Never")
 _WEBHOOK_SCOPES = ("*", "Cluster", "Namespaced")
 ADMISSION_REVIEW_VERSIONS = ("v1", "v1beta1")  # AcceptedAdmissionReviewVersions
 _WEBHOOK_URL_FORM = "; desired format: https://host[/path]"
+
+
+def _go_typed_list(type_name: str, items: list[str]) -> _GoValue:
+    """``[]admissionregistration.ValidationAction{"Deny", "Warn"}``: Go's %#v of a named string slice."""
+    return _GoValue(f"[]{type_name}{{" + ", ".join(_go_quote(item) for item in items) + "}")
+
+
+def _go_string(value: str) -> _GoValue:
+    """A string as Go's %q prints it: CEL expressions and messages often hold quotes and
+    newlines, which upstream shows escaped (``"object.name == \\"a\\""``)."""
+    return _GoValue(_go_quote(value))
+
+
+def _expression_errors(
+    expression: str, path: str, *, returns: ExpressionType, params: bool, value: str | None = None
+) -> Errors:
+    """validateCELCondition: the compiler's complaint as Invalid at ``path``. ``value`` is what
+    the error shows when upstream compiles a trimmed expression but reports the original."""
+    detail = expression_error(expression, returns=returns, params=params)
+    shown = _go_string(expression if value is None else value)
+    return [_invalid(path, shown, detail)] if detail else []
+
+
+def _validate_match_conditions(conditions: Any, path: str, *, params: bool) -> Errors:
+    """validateMatchConditions: at most 64, each named (a qualified name, unique) with an
+    expression that compiles to a bool."""
+    items = _maps(conditions)
+    errors: Errors = [_too_many(path, len(items), 64)] if len(items) > 64 else []
+    seen: set[str] = set()
+    for i, condition in enumerate(items):
+        item = f"{path}[{i}]"
+        expression = _str(condition.get("expression")).strip()
+        if not expression:
+            errors.append(_required(f"{item}.expression"))
+        else:
+            errors.extend(
+                _expression_errors(
+                    expression, f"{item}.expression", returns=ExpressionType.BOOL, params=params
+                )
+            )
+        name = _str(condition.get("name"))
+        if not name:
+            errors.append(_required(f"{item}.name"))
+            continue
+        errors.extend(_validate_label_name(name, f"{item}.name"))
+        if name in seen:
+            errors.append(_duplicate(f"{item}.name", name))
+        seen.add(name)
+    return errors
 
 
 def _is_fully_qualified_name(name: str, path: str) -> Errors:
@@ -6580,7 +6632,7 @@ def _validate_webhook_rule(rule: Obj, path: str) -> Errors:
         errors.append(
             _invalid(
                 f"{path}.operations",
-                go_string_list(operations),
+                _go_typed_list("admissionregistration.OperationType", operations),
                 "if '*' is present, must not specify other operations",
             )
         )
@@ -6676,8 +6728,11 @@ def _validate_webhook_service(service: Obj, path: str) -> Errors:
     return errors
 
 
-def _validate_webhook(webhook: Obj, path: str, *, mutating: bool, no_side_effects: bool) -> Errors:
-    """validate{Validating,Mutating}Webhook (matchConditions aside, see above)."""
+def _validate_webhook(
+    webhook: Obj, path: str, *, mutating: bool, no_side_effects: bool, match_conditions: bool
+) -> Errors:
+    """validate{Validating,Mutating}Webhook; ``match_conditions`` False skips them (an update
+    that left every webhook's matchConditions as they were)."""
     errors = _is_fully_qualified_name(_str(webhook.get("name")), f"{path}.name")
     for i, rule in enumerate(_maps(webhook.get("rules"))):
         errors.extend(_validate_webhook_rule(rule, f"{path}.rules[{i}]"))
@@ -6717,6 +6772,12 @@ def _validate_webhook(webhook: Obj, path: str, *, mutating: bool, no_side_effect
         errors.extend(_validate_webhook_url(_str(url), f"{path}.clientConfig.url"))
     else:
         errors.extend(_validate_webhook_service(_map(service), f"{path}.clientConfig.service"))
+    if match_conditions:
+        errors.extend(
+            _validate_match_conditions(
+                webhook.get("matchConditions"), f"{path}.matchConditions", params=False
+            )
+        )
     return errors
 
 
@@ -6747,7 +6808,8 @@ def _validate_admission_review_versions(
 def _webhook_configuration_validator(*, mutating: bool) -> Validator:
     """Validate{Mutating,Validating}WebhookConfiguration[Update]: on update, the rules that
     the stored object already broke (side effects, unknown review versions, duplicate
-    names) are not enforced, as upstream's update options relax them."""
+    names) are not enforced, and matchConditions are checked only if they changed, as
+    upstream's update options relax them."""
 
     def validate_configuration(obj: Obj, old: Obj | None, rt: ResourceType) -> Errors:
         errors: Errors = []
@@ -6765,11 +6827,21 @@ def _webhook_configuration_validator(*, mutating: bool) -> Validator:
         )
         old_names = [h.get("name") for h in old_hooks]
         unique_names = len(old_names) == len(set(old_names))
+        hooks = _maps(obj.get("webhooks"))
+        match_conditions = old is None or [h.get("matchConditions") for h in hooks] != [
+            h.get("matchConditions") for h in old_hooks
+        ]
         seen: set[str] = set()
-        for i, webhook in enumerate(_maps(obj.get("webhooks"))):
+        for i, webhook in enumerate(hooks):
             path = f"webhooks[{i}]"
             errors.extend(
-                _validate_webhook(webhook, path, mutating=mutating, no_side_effects=no_side_effects)
+                _validate_webhook(
+                    webhook,
+                    path,
+                    mutating=mutating,
+                    no_side_effects=no_side_effects,
+                    match_conditions=match_conditions,
+                )
             )
             errors.extend(
                 _validate_admission_review_versions(
@@ -6790,6 +6862,366 @@ def _webhook_configuration_validator(*, mutating: bool) -> Validator:
 
 _validate_mutating_webhooks = _webhook_configuration_validator(mutating=True)
 _validate_validating_webhooks = _webhook_configuration_validator(mutating=False)
+
+
+# --- admissionregistration.k8s.io: ValidatingAdmissionPolicies and their bindings -------------------
+# pkg/apis/admissionregistration/validation (validateValidatingAdmissionPolicySpec and friends).
+# Unlike the webhook configurations' fields, failurePolicy, matchPolicy and the selectors are
+# required here: defaulting fills them, so only a null written through a patch reaches these.
+# One upstream quirk is kept because kubectl shows it: a validation's reason may not be
+# Unauthorized although the API documentation lists it.
+
+_POLICY_REASONS = ("Forbidden", "Invalid", "RequestEntityTooLarge")
+_VALIDATION_ACTIONS = ("Audit", "Deny", "Warn")
+_PARAMETER_NOT_FOUND_ACTIONS = ("Deny", "Allow")
+_MAX_AUDIT_ANNOTATIONS = 20
+_MAX_AUDIT_ANNOTATION_VALUE_EXPRESSION_LENGTH = 5 * 1024
+_CEL_IDENTIFIER_RE = re.compile(r"[_a-zA-Z][_a-zA-Z0-9]*")
+_CEL_RESERVED = frozenset(
+    [
+        "true",
+        "false",
+        "null",
+        "in",
+        "as",
+        "break",
+        "const",
+        "continue",
+        "else",
+        "for",
+        "function",
+        "if",
+        "import",
+        "let",
+        "loop",
+        "package",
+        "namespace",
+        "return",
+        "var",
+        "void",
+        "while",
+    ]
+)
+_LINE_BREAK_RE = re.compile(r"[\n\r]+")  # the newline characters of CEL's grammar
+
+
+def _validate_param_kind(param_kind: Obj, path: str) -> Errors:
+    """validateParamKind: apiVersion as an APIService's group and version, kind a DNS-1035
+    label in any case."""
+    errors: Errors = []
+    api_version = _str(param_kind.get("apiVersion"))
+    if not api_version:
+        errors.append(_required(f"{path}.apiVersion"))
+    elif api_version.count("/") > 1:
+        errors.append(
+            _invalid(f"{path}.apiVersion", api_version, f"unexpected GroupVersion string: {api_version}")
+        )
+    else:
+        group, _, version = api_version.rpartition("/")
+        problems = is_dns1123_subdomain(group) if group else []
+        if problems:
+            errors.append(_invalid(f"{path}.apiVersion", group, ",".join(problems)))
+        if not version:
+            errors.append(_invalid(f"{path}.apiVersion", api_version, "version must be specified"))
+        elif is_dns1035_label(version):
+            errors.append(_invalid(f"{path}.apiVersion", version, ",".join(is_dns1035_label(version))))
+    kind = _str(param_kind.get("kind"))
+    if not kind:
+        errors.append(_required(f"{path}.kind"))
+    elif is_dns1035_label(kind.lower()):
+        detail = "may have mixed case, but should otherwise match: " + ",".join(
+            is_dns1035_label(kind.lower())
+        )
+        errors.append(_invalid(f"{path}.kind", kind, detail))
+    return errors
+
+
+def _validate_named_rule(rule: Obj, path: str) -> Errors:
+    """validateNamedRuleWithOperations: unique path-segment resourceNames, then the rule."""
+    errors: Errors = []
+    seen: set[str] = set()
+    for i, name in enumerate(_str(n) for n in _list(rule.get("resourceNames"))):
+        item = f"{path}.resourceNames[{i}]"
+        errors.extend(_invalid(item, name, msg) for msg in is_valid_path_segment_name(name))
+        if name in seen:
+            errors.append(_duplicate(item, name))
+        seen.add(name)
+    return errors + _validate_webhook_rule(rule, path)
+
+
+def _validate_match_resources(match: Obj, path: str) -> Errors:
+    """validateMatchResources (selectors validated strictly: the type postdates the lenient rule)."""
+    errors: Errors = []
+    policy = match.get("matchPolicy")
+    if policy is None:
+        errors.append(_required(f"{path}.matchPolicy"))
+    elif policy not in _WEBHOOK_MATCH_POLICIES:
+        errors.append(_not_supported(f"{path}.matchPolicy", policy, _WEBHOOK_MATCH_POLICIES))
+    for key in ("namespaceSelector", "objectSelector"):
+        if match.get(key) is None:
+            errors.append(_required(f"{path}.{key}"))
+        else:
+            errors.extend(validate_label_selector(match.get(key), f"{path}.{key}"))
+    for key in ("resourceRules", "excludeResourceRules"):
+        for i, rule in enumerate(_maps(match.get(key))):
+            errors.extend(_validate_named_rule(rule, f"{path}.{key}[{i}]"))
+    return errors
+
+
+def _validate_variable(variable: Obj, path: str, *, params: bool) -> Errors:
+    """validateVariable: a CEL identifier naming an expression of any type (names need not be
+    unique: upstream does not check)."""
+    errors: Errors = []
+    name = _str(variable.get("name"))
+    if not name.strip():
+        errors.append(_required(f"{path}.name", "name is not specified"))
+    elif not _CEL_IDENTIFIER_RE.fullmatch(name) or name in _CEL_RESERVED:
+        errors.append(_invalid(f"{path}.name", _go_string(name), "name is not a valid CEL identifier"))
+    expression = _str(variable.get("expression"))
+    if not expression.strip():
+        errors.append(_required(f"{path}.expression", "expression is not specified"))
+    else:
+        errors.extend(
+            _expression_errors(expression, f"{path}.expression", returns=ExpressionType.ANY, params=params)
+        )
+    return errors
+
+
+def _validate_policy_validation(validation: Obj, path: str, *, params: bool) -> Errors:
+    """validateValidation: a bool expression, an optional string messageExpression, a one-line
+    message and a supported reason."""
+    errors: Errors = []
+    expression = _str(validation.get("expression"))
+    if not expression.strip():
+        errors.append(_required(f"{path}.expression", "expression is not specified"))
+    else:
+        errors.extend(
+            _expression_errors(expression, f"{path}.expression", returns=ExpressionType.BOOL, params=params)
+        )
+    message_expression = _str(validation.get("messageExpression"))
+    if message_expression and not message_expression.strip():
+        errors.append(
+            _invalid(
+                f"{path}.messageExpression", _go_string(message_expression), "must be non-empty if specified"
+            )
+        )
+    elif message_expression:
+        errors.extend(
+            _expression_errors(
+                message_expression, f"{path}.messageExpression", returns=ExpressionType.STRING, params=params
+            )
+        )
+    message = _str(validation.get("message"))
+    if message and not message.strip():
+        errors.append(
+            _invalid(f"{path}.message", _go_string(message), "message must be non-empty if specified")
+        )
+    elif _LINE_BREAK_RE.search(message.strip()):
+        errors.append(
+            _invalid(f"{path}.message", _go_string(message), "message must not contain line breaks")
+        )
+    reason = validation.get("reason")
+    if reason is not None and reason not in _POLICY_REASONS:
+        errors.append(_not_supported(f"{path}.reason", reason, _POLICY_REASONS))
+    return errors
+
+
+def _validate_audit_annotation(annotation: Obj, path: str, *, policy_name: str, params: bool) -> Errors:
+    """validateAuditAnnotation: ``<policy name>/<key>`` is the audit annotation's name, so it
+    must be a qualified name; the value expression yields a string or null."""
+    key = _str(annotation.get("key"))
+    if policy_name:
+        errors = _validate_label_name(f"{policy_name}/{key}", f"{path}.key")
+    else:
+        errors = [_invalid(f"{path}.key", key, "requires metadata.name be non-empty")]
+    value_expression = _str(annotation.get("valueExpression"))
+    trimmed = value_expression.strip()
+    if not trimmed:
+        errors.append(_required(f"{path}.valueExpression", "valueExpression is not specified"))
+    elif len(trimmed.encode()) > _MAX_AUDIT_ANNOTATION_VALUE_EXPRESSION_LENGTH:
+        errors.append(
+            _required(
+                f"{path}.valueExpression",
+                f"must not exceed {_MAX_AUDIT_ANNOTATION_VALUE_EXPRESSION_LENGTH} bytes in length",
+            )
+        )
+    else:
+        errors.extend(
+            _expression_errors(
+                trimmed,
+                f"{path}.valueExpression",
+                returns=ExpressionType.STRING_OR_NULL,
+                params=params,
+                value=value_expression,
+            )
+        )
+    return errors
+
+
+def _go_audit_annotations(annotations: list[Obj]) -> _GoValue:
+    """Go's %#v of the internal []AuditAnnotation, as the too-many error prints it."""
+    items = (
+        "admissionregistration.AuditAnnotation{"
+        f"Key:{_go_quote(_str(a.get('key')))}, ValueExpression:{_go_quote(_str(a.get('valueExpression')))}}}"
+        for a in annotations
+    )
+    return _GoValue("[]admissionregistration.AuditAnnotation{" + ", ".join(items) + "}")
+
+
+def _validate_policy_spec(spec: Obj, *, policy_name: str, match_conditions: bool) -> Errors:
+    """validateValidatingAdmissionPolicySpec. Expressions may use ``params`` only when the
+    policy declares a paramKind."""
+    errors: Errors = []
+    failure_policy = spec.get("failurePolicy")
+    if failure_policy is None:
+        errors.append(_required("spec.failurePolicy"))
+    elif failure_policy not in _WEBHOOK_FAILURE_POLICIES:
+        errors.append(_not_supported("spec.failurePolicy", failure_policy, _WEBHOOK_FAILURE_POLICIES))
+    params = spec.get("paramKind") is not None
+    if params:
+        errors.extend(_validate_param_kind(_map(spec.get("paramKind")), "spec.paramKind"))
+    constraints = spec.get("matchConstraints")
+    if constraints is None:
+        errors.append(_required("spec.matchConstraints"))
+    else:
+        errors.extend(_validate_match_resources(_map(constraints), "spec.matchConstraints"))
+        # at least one resourceRule gives the expressions a type to check against
+        if not _list(_map(constraints).get("resourceRules")):
+            errors.append(_required("spec.matchConstraints.resourceRules"))
+    if match_conditions:
+        errors.extend(
+            _validate_match_conditions(spec.get("matchConditions"), "spec.matchConditions", params=params)
+        )
+    for i, variable in enumerate(_maps(spec.get("variables"))):
+        errors.extend(_validate_variable(variable, f"spec.variables[{i}]", params=params))
+    validations = _maps(spec.get("validations"))
+    annotations = _maps(spec.get("auditAnnotations"))
+    if not validations and not annotations:
+        detail = "validations or auditAnnotations must contain at least one item"
+        return [*errors, _required("spec.validations", detail), _required("spec.auditAnnotations", detail)]
+    for i, validation in enumerate(validations):
+        errors.extend(_validate_policy_validation(validation, f"spec.validations[{i}]", params=params))
+    if len(annotations) > _MAX_AUDIT_ANNOTATIONS:
+        errors.append(
+            _invalid(
+                "spec.auditAnnotations",
+                _go_audit_annotations(annotations),
+                f"must not have more than {_MAX_AUDIT_ANNOTATIONS} auditAnnotations",
+            )
+        )
+    keys: set[str] = set()
+    for i, annotation in enumerate(annotations):
+        path = f"spec.auditAnnotations[{i}]"
+        errors.extend(_validate_audit_annotation(annotation, path, policy_name=policy_name, params=params))
+        key = _str(annotation.get("key"))
+        if key in keys:
+            errors.append(_duplicate(f"{path}.key", key))
+        keys.add(key)
+    return errors
+
+
+def _validate_validating_admission_policy(obj: Obj, old: Obj | None, rt: ResourceType) -> Errors:
+    """ValidateValidatingAdmissionPolicy[Update]. On update the matchConditions are checked only
+    when they or the paramKind changed (upstream's ignoreMatchConditions)."""
+    errors: Errors = []
+    if old is not None:
+        errors.extend(validate_object_meta_update(obj.get("metadata"), old.get("metadata")))
+    metadata = obj.get("metadata")
+    errors.extend(validate_object_meta(metadata, namespaced=False, name_fn=name_is_dns_subdomain))
+    spec = _map(obj.get("spec"))
+    old_spec = _map(old.get("spec")) if old is not None else None
+    match_conditions = old_spec is None or any(
+        spec.get(key) != old_spec.get(key) for key in ("paramKind", "matchConditions")
+    )
+    policy_name = _str(_map(metadata).get("name"))
+    return errors + _validate_policy_spec(spec, policy_name=policy_name, match_conditions=match_conditions)
+
+
+def _validate_validating_admission_policy_status(obj: Obj, old: Obj) -> Errors:
+    """ValidateValidatingAdmissionPolicyStatusUpdate: the type checker's warnings and the
+    conditions. A warning's fieldRef must be present; it is not parsed as a JSONPath (upstream
+    runs client-go's parser on it), as the only writer is the type-checking controller."""
+    errors = validate_object_meta_update(obj.get("metadata"), old.get("metadata"))
+    status = _map(obj.get("status"))
+    warnings = _maps(_map(status.get("typeChecking")).get("expressionWarnings"))
+    for i, warning in enumerate(warnings):
+        path = f"status.typeChecking.expressionWarnings[{i}]"
+        if not _str(warning.get("warning")):
+            errors.append(_required(f"{path}.warning"))
+        if not _str(warning.get("fieldRef")).strip():
+            errors.append(_required(f"{path}.fieldRef"))
+    return errors + _validate_conditions(status.get("conditions"), "status.conditions")
+
+
+def _validate_param_ref(param_ref: Obj, path: str) -> Errors:
+    """validateParamRef: a name or a selector (not both) and what to do when no param is found."""
+    errors: Errors = []
+    name = _str(param_ref.get("name"))
+    selector = param_ref.get("selector")
+    exclusive = "name and selector are mutually exclusive"
+    if name:
+        errors.extend(_invalid(f"{path}.name", name, msg) for msg in is_valid_path_segment_name(name))
+        if selector is not None:
+            errors.append(_forbidden(f"{path}.name", exclusive))
+    if selector is not None:
+        errors.extend(validate_label_selector(selector, f"{path}.selector"))
+        if name:
+            errors.append(_forbidden(f"{path}.selector", exclusive))
+    if not name and selector is None:
+        errors.append(_required(path, "one of name or selector must be specified"))
+    action = param_ref.get("parameterNotFoundAction")
+    if action is None or action == "":
+        errors.append(_required(f"{path}.parameterNotFoundAction"))
+    elif action not in _PARAMETER_NOT_FOUND_ACTIONS:
+        errors.append(_not_supported(f"{path}.parameterNotFoundAction", action, _PARAMETER_NOT_FOUND_ACTIONS))
+    return errors
+
+
+def _validate_validation_actions(actions: list[Any], path: str) -> Errors:
+    """validateValidationActions: unique, supported, never Deny with Warn, at least one."""
+    errors: Errors = []
+    seen: set[str] = set()
+    for i, action in enumerate(_str(a) for a in actions):
+        if action not in _VALIDATION_ACTIONS:
+            errors.append(_not_supported(f"{path}[{i}]", action, _VALIDATION_ACTIONS))
+        if action in seen:
+            errors.append(_duplicate(f"{path}[{i}]", action))
+        seen.add(action)
+    if {"Deny", "Warn"} <= seen:
+        errors.append(
+            _invalid(
+                path,
+                _go_typed_list("admissionregistration.ValidationAction", [_str(a) for a in actions]),
+                "must not contain both Deny and Warn (repeating the same validation failure "
+                "information in the API response and headers serves no purpose)",
+            )
+        )
+    if not seen:
+        errors.append(_required(path, "at least one validation action is required"))
+    return errors
+
+
+def _validate_validating_admission_policy_binding(obj: Obj, old: Obj | None, rt: ResourceType) -> Errors:
+    """ValidateValidatingAdmissionPolicyBinding[Update] (an update is checked as a create)."""
+    errors: Errors = []
+    if old is not None:
+        errors.extend(validate_object_meta_update(obj.get("metadata"), old.get("metadata")))
+    errors.extend(validate_object_meta(obj.get("metadata"), namespaced=False, name_fn=name_is_dns_subdomain))
+    spec = _map(obj.get("spec"))
+    policy_name = _str(spec.get("policyName"))
+    if not policy_name:
+        errors.append(_required("spec.policyName"))
+    else:
+        errors.extend(
+            _invalid("spec.policyName", policy_name, msg) for msg in name_is_dns_subdomain(policy_name, False)
+        )
+    if spec.get("paramRef") is not None:
+        errors.extend(_validate_param_ref(_map(spec.get("paramRef")), "spec.paramRef"))
+    if spec.get("matchResources") is not None:
+        errors.extend(_validate_match_resources(_map(spec.get("matchResources")), "spec.matchResources"))
+    return errors + _validate_validation_actions(
+        _list(spec.get("validationActions")), "spec.validationActions"
+    )
 
 
 # --- certificates.k8s.io ---------------------------------------------------------------------------------
@@ -6898,6 +7330,11 @@ _VALIDATORS: dict[tuple[str, str], Validator] = {
     ("scheduling.k8s.io", "PriorityClass"): _validate_priority_class,
     ("admissionregistration.k8s.io", "MutatingWebhookConfiguration"): _validate_mutating_webhooks,
     ("admissionregistration.k8s.io", "ValidatingWebhookConfiguration"): _validate_validating_webhooks,
+    ("admissionregistration.k8s.io", "ValidatingAdmissionPolicy"): _validate_validating_admission_policy,
+    (
+        "admissionregistration.k8s.io",
+        "ValidatingAdmissionPolicyBinding",
+    ): _validate_validating_admission_policy_binding,
     ("coordination.k8s.io", "Lease"): _validate_lease,
     (certificates.GROUP, "CertificateSigningRequest"): _validate_certificate_signing_request,
     ("discovery.k8s.io", "EndpointSlice"): _validate_endpoint_slice,
@@ -6971,6 +7408,8 @@ def _status_validator(rt: ResourceType) -> StatusValidator:
         return _validate_api_service_status
     if key == (certificates.GROUP, "CertificateSigningRequest"):
         return _validate_certificate_signing_request_status
+    if key == ("admissionregistration.k8s.io", "ValidatingAdmissionPolicy"):
+        return _validate_validating_admission_policy_status
     if key == ("", "ReplicationController") or (
         rt.group == "apps" and rt.kind in ("Deployment", "ReplicaSet", "StatefulSet", "DaemonSet")
     ):

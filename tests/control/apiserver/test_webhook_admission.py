@@ -26,6 +26,7 @@ from aiohttp import web
 
 from control.apiserver.admission import CREATE, AdmissionRequest
 from control.apiserver.authn import UserInfo
+from control.apiserver.authorization import AlwaysAllow, AuthorizerChain
 from control.apiserver.errors import StatusError
 from control.apiserver.resource_store import ResourceStore
 from control.apiserver.webhook_admission import WebhookAdmission, WebhookConfigurations
@@ -772,7 +773,7 @@ async def test_bad_configurations_are_refused_with_field_paths(apiserver: Runnin
         ),
         (
             "webhooks[0].rules[0].operations",
-            'Invalid value: []string{"*", "CREATE"}: if \'*\' is present, must not specify other operations',
+            'Invalid value: []admissionregistration.OperationType{"*", "CREATE"}: if \'*\' is present, must not specify other operations',
         ),
         ("webhooks[0].rules[0].apiGroups", "Required value"),
         (
@@ -841,7 +842,7 @@ async def test_service_references_are_validated(apiserver: RunningServer):
 
 @pytest.fixture
 async def admission(objects: ResourceStore) -> AsyncIterator[WebhookAdmission]:
-    started = WebhookAdmission(objects=objects)
+    started = WebhookAdmission(objects=objects, authorizer=AuthorizerChain(authorizers=[AlwaysAllow()]))
     await started.start()
     try:
         yield started

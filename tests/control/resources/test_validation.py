@@ -312,6 +312,31 @@ VALID: dict[tuple[str, str], dict[str, Any]] = {
             }
         ],
     },
+    ("admissionregistration.k8s.io/v1", "validatingadmissionpolicies"): {
+        "metadata": meta("replica-limit.example.com", None),
+        "spec": {
+            "paramKind": {"apiVersion": "v1", "kind": "ConfigMap"},
+            "matchConstraints": {
+                "resourceRules": [
+                    {
+                        "operations": ["CREATE", "UPDATE"],
+                        "apiGroups": ["apps"],
+                        "apiVersions": ["v1"],
+                        "resources": ["deployments"],
+                    }
+                ]
+            },
+            "validations": [{"expression": "object.spec.replicas <= int(params.data.max)"}],
+        },
+    },
+    ("admissionregistration.k8s.io/v1", "validatingadmissionpolicybindings"): {
+        "metadata": meta("replica-limit-binding.example.com", None),
+        "spec": {
+            "policyName": "replica-limit.example.com",
+            "paramRef": {"name": "limits", "namespace": "default", "parameterNotFoundAction": "Deny"},
+            "validationActions": ["Deny", "Audit"],
+        },
+    },
     ("apiregistration.k8s.io/v1", "apiservices"): {
         "metadata": meta("v1beta1.metrics.k8s.io", None),
         "spec": {

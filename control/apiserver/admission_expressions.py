@@ -1,0 +1,206 @@
+"""Admission expressions (CEL) on one request: what they see, whom ``authorizer`` asks, matchConditions.
+
+ValidatingAdmissionPolicies and webhook ``matchConditions`` evaluate CEL expressions on the
+request being admitted (upstream's ``k8s.io/apiserver/pkg/admission/plugin/cel`` filter). The
+compiler and the environment are :mod:`control.resources.admission_cel`; this module binds them
+to the API server: :class:`RequestExpressions` builds a request's activation once — ``object`` and
+``oldObject`` with their apiVersion and kind, ``request`` (the AdmissionRequest a webhook would be
+sent, :func:`control.apiserver.admission_review.review_request`), ``namespaceObject`` (upstream's
+trimmed Namespace: metadata, spec and status) — and answers ``authorizer`` checks with the API
+server's authorizer chain for the request's user (or the ServiceAccount an expression names).
+
+matchConditions (:func:`match_conditions`) are upstream's ``matchconditions.Matcher``: any
+condition false skips the webhook or policy; otherwise, if any failed to evaluate, ``Fail``
+refuses the request and ``Ignore`` skips; otherwise it matches. Evaluation errors read as
+upstream's: ``expression 'x' resulted in error: no such key: y``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from control.apiserver.admission import AdmissionRequest
+from control.apiserver.admission_matching import NamespaceOfRequest
+from control.apiserver.admission_review import review_request
+from control.apiserver.authn import UserInfo
+from control.apiserver.authorization import Attributes, AuthorizerChain, Decision
+from control.resources.admission_cel import (
+    PARAMS,
+    VARIABLES,
+    AuthorizationCheck,
+    AuthorizationDecision,
+    CompiledExpression,
+    ExpressionCompileError,
+    ExpressionEvaluationError,
+    ExpressionType,
+    activation,
+    authorizing,
+    compile_expression,
+    evaluate,
+)
+
+# upstream's CreateNamespaceObject keeps only these of a Namespace's metadata
+_NAMESPACE_METADATA = (
+    "name",
+    "generateName",
+    "namespace",
+    "labels",
+    "annotations",
+    "uid",
+    "creationTimestamp",
+    "deletionGracePeriodSeconds",
+    "deletionTimestamp",
+    "generation",
+    "resourceVersion",
+    "finalizers",
+)
+
+
+class ExpressionError(Exception):
+    """An expression that could not be evaluated (or compiled); the text is upstream's."""
+
+
+@dataclass(frozen=True, slots=True)
+class MatchCondition:
+    name: str
+    expression: CompiledExpression | None
+    error: str  # the compile error of an expression that does not compile (then expression is None)
+
+
+def compile_match_conditions(conditions: Any, *, params: bool) -> tuple[MatchCondition, ...]:
+    """A configuration's ``matchConditions``, compiled (validation refuses bad ones; an object
+    stored before that keeps its error and fails at evaluation, as upstream's)."""
+    compiled = []
+    for condition in conditions or ():
+        if not isinstance(condition, dict):
+            continue
+        source = str(condition.get("expression") or "")
+        try:
+            expression = compile_expression(source, returns=ExpressionType.BOOL, params=params)
+        except ExpressionCompileError as exc:
+            compiled.append(
+                MatchCondition(str(condition.get("name") or ""), None, f"compilation error: {exc}")
+            )
+        else:
+            compiled.append(MatchCondition(str(condition.get("name") or ""), expression, ""))
+    return tuple(compiled)
+
+
+class RequestExpressions:
+    """What admission expressions see of one request (built on first use, then reused)."""
+
+    def __init__(
+        self, *, request: AdmissionRequest, namespace: NamespaceOfRequest, authorizer: AuthorizerChain
+    ) -> None:
+        self._request = request
+        self._namespace = namespace
+        self._authorizer = authorizer
+        self._base: dict[str, Any] | None = None
+
+    async def activation(
+        self, *, params: Any = None, variables: Mapping[str, Any] | None = None
+    ) -> dict[str, Any]:
+        if self._base is None:
+            request = self._request
+            body = review_request(request)
+            typed_object, typed_old = body.pop("object"), body.pop("oldObject")
+            rt = request.rt
+            self._base = activation(
+                obj=typed_object,
+                old=typed_old,
+                request=body,
+                namespace_object=_namespace_object(await self._namespace.object()),
+                user=body["userInfo"],
+                request_resource={
+                    "group": rt.group,
+                    "resource": rt.plural,
+                    "subresource": request.subresource,
+                    "namespace": request.namespace,
+                    "name": request.name,
+                },
+            )
+        data = dict(self._base)
+        data[PARAMS] = params
+        data[VARIABLES] = dict(variables or {})
+        return data
+
+    def evaluate(self, expression: CompiledExpression, data: Mapping[str, Any]) -> Any:
+        """The value of ``expression`` on ``data``; ExpressionError in upstream's words."""
+        try:
+            with authorizing(self._authorize):
+                return evaluate(expression, data)
+        except ExpressionEvaluationError as exc:
+            raise ExpressionError(f"expression '{expression.source}' resulted in error: {exc}") from None
+
+    def _authorize(self, check: AuthorizationCheck) -> AuthorizationDecision:
+        user = check.user
+        attributes = Attributes(
+            user=UserInfo(
+                name=str(user.get("username") or ""),
+                groups=tuple(user.get("groups") or ()),
+                uid=str(user.get("uid") or ""),
+                extra={key: tuple(values) for key, values in (user.get("extra") or {}).items()},
+            ),
+            verb=check.verb,
+            resource_request=check.resource_request,
+            api_group=check.group,
+            api_version="*",
+            resource=check.resource,
+            subresource=check.subresource,
+            namespace=check.namespace,
+            name=check.name,
+            path=check.path,
+        )
+        decision, reason = self._authorizer.authorize(attributes)
+        return AuthorizationDecision(decision is Decision.ALLOW, reason)
+
+
+@dataclass(frozen=True, slots=True)
+class MatchOutcome:
+    matches: bool
+    error: str = ""  # with fail_closed: why the request is refused
+
+
+async def match_conditions(
+    conditions: Sequence[MatchCondition],
+    expressions: RequestExpressions,
+    *,
+    fail_closed: bool,
+    params: Any = None,
+) -> MatchOutcome:
+    """Upstream's ``matchconditions.Matcher.Match`` (see the module doc)."""
+    if not conditions:
+        return MatchOutcome(True)
+    data = await expressions.activation(params=params)
+    problems = []
+    for condition in conditions:
+        if condition.expression is None:
+            problems.append(condition.error)
+            continue
+        try:
+            outcome = expressions.evaluate(condition.expression, data)
+        except ExpressionError as exc:
+            problems.append(str(exc))
+            continue
+        if outcome is False:
+            return MatchOutcome(False)
+        if outcome is not True:
+            problems.append(f"expression '{condition.expression.source}' resulted in error: no such overload")
+    if problems:
+        if not fail_closed:
+            return MatchOutcome(False)
+        return MatchOutcome(False, problems[0] if len(problems) == 1 else "[" + ", ".join(problems) + "]")
+    return MatchOutcome(True)
+
+
+def _namespace_object(namespace: dict[str, Any] | None) -> dict[str, Any] | None:
+    if namespace is None:
+        return None
+    metadata = namespace.get("metadata") or {}
+    return {
+        "metadata": {key: metadata[key] for key in _NAMESPACE_METADATA if key in metadata},
+        "spec": namespace.get("spec") or {},
+        "status": namespace.get("status") or {},
+    }
