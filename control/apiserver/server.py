@@ -26,6 +26,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from control.apiserver import errors, eviction, proxy, reads, watch, writes
 from control.apiserver.admission import AdmissionChain, AdmissionPlugin
+from control.apiserver.admission_policy_authz import AdmissionPolicyParamAuthorization
 from control.apiserver.aggregator import Aggregator
 from control.apiserver.allocators import ClusterIPAllocator, NodePortAllocator
 from control.apiserver.apiservice_availability import RemoteAvailability
@@ -225,6 +226,7 @@ class APIServer:
             self.priority_admission,
             PodSecurityAdmission(objects=self.objects),
             *certificate_plugins(authorizer=self.authorizer),
+            AdmissionPolicyParamAuthorization(objects=self.objects, authorizer=self.authorizer),
         ]
         if self.node_authorizer is not None:
             plugins.append(NodeRestriction(objects=self.objects))

@@ -561,3 +561,80 @@ async def test_kubectl_sees_the_docs_example_refuse_a_deployment(apiserver: Runn
         "create", "deployment", "nginx", "--image=nginx", "--replicas=5", "-n", "test"
     )
     assert code == 0, err
+
+
+# --- who may point a policy at params ------------------------------------------------------------
+
+
+async def test_pointing_at_params_needs_permission_to_read_them(apiserver: RunningServer):
+    rbac = "/apis/rbac.authorization.k8s.io/v1"
+    writer = {
+        "apiGroups": ["admissionregistration.k8s.io"],
+        "resources": ["*"],
+        "verbs": ["create", "update"],
+    }
+    for name, rules in (
+        ("policy-writer", [writer]),
+        (
+            "configmap-reader",
+            [{"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get"]}],
+        ),
+    ):
+        code, body = await apiserver.request(
+            "POST", f"{rbac}/clusterroles", body={"metadata": {"name": name}, "rules": rules}
+        )
+        assert code == 201, body
+    subject = [{"kind": "User", "name": "alice", "apiGroup": "rbac.authorization.k8s.io"}]
+
+    async def bind(role: str) -> None:
+        body = {
+            "metadata": {"name": role},
+            "roleRef": {"kind": "ClusterRole", "name": role, "apiGroup": "rbac.authorization.k8s.io"},
+            "subjects": subject,
+        }
+        code, answer = await apiserver.request("POST", f"{rbac}/clusterrolebindings", body=body)
+        assert code == 201, answer
+
+    await bind("policy-writer")
+    as_alice = {"Impersonate-User": "alice"}
+    params = policy(
+        "with-params", {"expression": "true"}, paramKind={"apiVersion": "v1", "kind": "ConfigMap"}
+    )
+    code, body = await answer_other_than(apiserver, 403, POLICIES, params, headers=as_alice)  # RBAC in effect
+    assert code == 422, body
+    assert body["details"]["causes"] == [
+        {
+            "reason": "FieldValueForbidden",
+            "message": 'Forbidden: user &{alice  [system:authenticated] map[]} must have "get" permission on all '
+            "objects of the referenced paramKind (kind=ConfigMap, apiVersion=v1)",
+            "field": "spec.paramKind",
+        }
+    ]
+    ref = binding(
+        "with-params",
+        "with-params",
+        paramRef={"name": "limits", "namespace": "default", "parameterNotFoundAction": "Allow"},
+    )
+    code, body = await apiserver.request("POST", POLICIES, body=params)  # the admin may
+    assert code == 201, body
+    code, body = await apiserver.request("POST", BINDINGS, body=ref, headers=as_alice)
+    assert code == 422, body
+    assert body["details"]["causes"][0]["message"] == (
+        'Forbidden: user &{alice  [system:authenticated] map[]} does not have "get" permission on the object '
+        "referenced by paramRef"
+    )
+    await bind("configmap-reader")
+    code, body = await answer_other_than(apiserver, 422, BINDINGS, ref, headers=as_alice)  # RBAC in effect
+    assert code == 201, body
+
+
+async def answer_other_than(
+    api: RunningServer, status: int, path: str, body: dict[str, Any], *, headers: dict[str, str]
+) -> tuple[int, Any]:
+    """POST until the answer is not ``status`` (the API server follows RBAC from a watch)."""
+    async with asyncio.timeout(10):
+        while True:
+            code, answer = await api.request("POST", path, body=body, headers=headers)
+            if code != status:
+                return code, answer
+            await asyncio.sleep(0.01)
