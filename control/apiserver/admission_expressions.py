@@ -92,8 +92,9 @@ class RequestExpressions:
     """What admission expressions see of one request (built on first use, then reused)."""
 
     def __init__(
-        self, *, request: AdmissionRequest, namespace: NamespaceOfRequest, authorizer: AuthorizerChain
+        self, *, request: AdmissionRequest, namespace: NamespaceOfRequest | None, authorizer: AuthorizerChain
     ) -> None:
+        """``namespace`` None: ``namespaceObject`` is null (webhook matchConditions get none upstream)."""
         self._request = request
         self._namespace = namespace
         self._authorizer = authorizer
@@ -111,7 +112,9 @@ class RequestExpressions:
                 obj=typed_object,
                 old=typed_old,
                 request=body,
-                namespace_object=_namespace_object(await self._namespace.object()),
+                namespace_object=None
+                if self._namespace is None
+                else _namespace_object(await self._namespace.object()),
                 user=body["userInfo"],
                 request_resource={
                     "group": rt.group,

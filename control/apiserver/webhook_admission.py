@@ -205,7 +205,7 @@ class _Dispatcher:
             if hook.match_conditions:
                 if expressions is None:
                     expressions = RequestExpressions(
-                        request=request, namespace=namespace, authorizer=self._authorizer
+                        request=request, namespace=None, authorizer=self._authorizer
                     )
                 outcome = await match_conditions(
                     hook.match_conditions, expressions, fail_closed=not hook.ignore_failures

@@ -513,6 +513,7 @@ async def test_webhook_match_conditions_skip_the_webhook_or_refuse_under_fail(ap
         "failurePolicy": "Fail",
         "matchConditions": [
             {"name": "opted-in", "expression": "'webhook' in object.metadata.labels"},
+            {"name": "no-namespace-object", "expression": "namespaceObject == null"},  # as upstream
             {
                 "name": "breaks",
                 "expression": "object.metadata.labels['webhook'] != 'error' || object.data.nope == ''",
