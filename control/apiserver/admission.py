@@ -14,9 +14,12 @@ writes (bootstrap objects, cascading deletes) carry no user and are not admitted
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
+
+from prometheus_client import Histogram
 
 from control.apiserver import errors
 from control.apiserver.authn import UserInfo
@@ -47,16 +50,40 @@ class AdmissionPlugin(Protocol):
 
 
 class AdmissionChain:
-    def __init__(self, plugins: Sequence[AdmissionPlugin] = ()) -> None:
+    """The plugins in order; each step's duration goes to ``step_duration`` when given
+    (``apiserver_admission_step_admission_duration_seconds``: type, operation, rejected)."""
+
+    def __init__(
+        self, plugins: Sequence[AdmissionPlugin] = (), *, step_duration: Histogram | None = None
+    ) -> None:
         self.plugins = tuple(plugins)
+        self._step_duration = step_duration
 
     async def mutate(self, request: AdmissionRequest) -> None:
-        for plugin in self.plugins:
-            await plugin.mutate(request)
+        started = time.perf_counter()
+        rejected = True
+        try:
+            for plugin in self.plugins:
+                await plugin.mutate(request)
+            rejected = False
+        finally:
+            self._observe("admit", request, started, rejected=rejected)
 
     async def validate(self, request: AdmissionRequest) -> None:
-        for plugin in self.plugins:
-            await plugin.validate(request)
+        started = time.perf_counter()
+        rejected = True
+        try:
+            for plugin in self.plugins:
+                await plugin.validate(request)
+            rejected = False
+        finally:
+            self._observe("validate", request, started, rejected=rejected)
+
+    def _observe(self, step: str, request: AdmissionRequest, started: float, *, rejected: bool) -> None:
+        if self._step_duration is not None:
+            self._step_duration.labels(step, request.operation, "true" if rejected else "false").observe(
+                time.perf_counter() - started
+            )
 
 
 def forbidden(request: AdmissionRequest, reason: str) -> errors.StatusError:

@@ -164,6 +164,7 @@ class RequestExpressions:
 class MatchOutcome:
     matches: bool
     error: str = ""  # with fail_closed: why the request is refused
+    errored: bool = False  # some condition failed to evaluate (for the metrics)
 
 
 async def match_conditions(
@@ -193,8 +194,9 @@ async def match_conditions(
             problems.append(f"expression '{condition.expression.source}' resulted in error: no such overload")
     if problems:
         if not fail_closed:
-            return MatchOutcome(False)
-        return MatchOutcome(False, problems[0] if len(problems) == 1 else "[" + ", ".join(problems) + "]")
+            return MatchOutcome(False, errored=True)
+        text = problems[0] if len(problems) == 1 else "[" + ", ".join(problems) + "]"
+        return MatchOutcome(False, text, errored=True)
     return MatchOutcome(True)
 
 

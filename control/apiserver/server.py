@@ -26,6 +26,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from control.apiserver import errors, eviction, proxy, reads, watch, writes
 from control.apiserver.admission import AdmissionChain, AdmissionPlugin
+from control.apiserver.admission_metrics import AdmissionMetrics
 from control.apiserver.admission_policy_authz import AdmissionPolicyParamAuthorization
 from control.apiserver.aggregator import Aggregator
 from control.apiserver.allocators import ClusterIPAllocator, NodePortAllocator
@@ -176,6 +177,7 @@ class APIServer:
         self.registry = registry
         self.metrics_registry = metrics_registry or CollectorRegistry()
         self.metrics = APIServerMetrics(registry=self.metrics_registry)
+        self.admission_metrics = AdmissionMetrics(registry=self.metrics_registry)
         self.objects = ResourceStore(
             store=store,
             registry=registry,
@@ -236,9 +238,11 @@ class APIServer:
         self.limit_ranger = LimitRanger(objects=self.objects)
         self.quota_admission = ResourceQuotaAdmission(objects=self.objects)
         # ... and the admission webhooks come between them, as upstream orders its plugins.
-        self.webhooks = WebhookAdmission(objects=self.objects, authorizer=self.authorizer)
+        self.webhooks = WebhookAdmission(
+            objects=self.objects, authorizer=self.authorizer, metrics=self.admission_metrics
+        )
         self.admission_policies = ValidatingAdmissionPolicies(
-            objects=self.objects, authorizer=self.authorizer
+            objects=self.objects, authorizer=self.authorizer, metrics=self.admission_metrics
         )
         plugins += [
             self.limit_ranger,
@@ -247,7 +251,7 @@ class APIServer:
             self.webhooks.validating,
             self.quota_admission,
         ]
-        self.objects.admission = AdmissionChain(plugins)
+        self.objects.admission = AdmissionChain(plugins, step_duration=self.admission_metrics.step_duration)
         self.reviews = Reviews(authorizer=self.authorizer)
         self.ready = False
         self._bootstrapped = False

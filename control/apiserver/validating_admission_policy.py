@@ -32,12 +32,16 @@ the mutating and the validating webhooks. This module is that plugin:
 
 Not done: the type-checking status controller (``status.typeChecking`` stays empty; expressions
 are checked for syntax and result type when a policy is written); ``matchPolicy: Equivalent`` acts
-as ``Exact`` (one version of each kind is served); no admission policy metrics.
+as ``Exact`` (one version of each kind is served).
+
+Metrics: ``apiserver_validating_admission_policy_check_total`` / ``_check_duration_seconds`` and
+the matchCondition counters (:mod:`control.apiserver.admission_metrics`).
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -54,6 +58,7 @@ from control.apiserver.admission_expressions import (
     match_conditions,
 )
 from control.apiserver.admission_matching import MatchResources, NamespaceOfRequest, is_exempt
+from control.apiserver.admission_metrics import AdmissionMetrics
 from control.apiserver.authorization import AuthorizerChain
 from control.apiserver.conversion import read_objects
 from control.apiserver.resource_store import ResourceStore
@@ -195,6 +200,12 @@ class _Denial:
     binding: str | None
     message: str
     reason: str = ""
+    error: bool = False  # an evaluation or configuration error, not a false validation
+
+    @property
+    def error_type(self) -> str:
+        """Upstream's ErrorType of a decision that is not a plain admit."""
+        return "compile_error" if self.message.startswith("compilation") else "invalid_error"
 
 
 class _ConfigurationError(Exception):
@@ -204,9 +215,12 @@ class _ConfigurationError(Exception):
 class ValidatingAdmissionPolicies:
     """The plugin (see the module doc); start before serving, stop at shutdown."""
 
-    def __init__(self, *, objects: ResourceStore, authorizer: AuthorizerChain) -> None:
+    def __init__(
+        self, *, objects: ResourceStore, authorizer: AuthorizerChain, metrics: AdmissionMetrics
+    ) -> None:
         self._objects = objects
         self._authorizer = authorizer
+        self._metrics = metrics
         followed = []
         for plural in (POLICIES, BINDINGS):
             rt = objects.registry.lookup(group=GROUP, version="v1", plural=plural)
@@ -268,46 +282,116 @@ class ValidatingAdmissionPolicies:
             for binding in bindings:
                 if binding.match is not None and not await binding.match.match(request, namespace):
                     continue
+                started = time.perf_counter()
                 try:
                     params = await self._params(policy, binding, request)
                 except _ConfigurationError as exc:
-                    if policy.fail_closed:
-                        denials.append(
-                            _Denial(policy.name, binding.name, f"failed to configure binding: {exc}")
-                        )
+                    error = _Denial(
+                        policy.name, binding.name, f"failed to configure binding: {exc}", error=True
+                    )
+                    self._decided(
+                        binding, [error], denials, request, started=started, fail_closed=policy.fail_closed
+                    )
                     continue
                 for param in params:
-                    for denial in await _evaluate(policy, binding, expressions, param):
-                        self._act(binding, denial, denials, request)
+                    decided = await self._evaluate(policy, binding, expressions, request, param)
+                    self._decided(
+                        binding, decided, denials, request, started=started, fail_closed=policy.fail_closed
+                    )
+                    started = time.perf_counter()
         if denials:
             raise _refusal(request, denials[0])
 
-    def _act(
-        self, binding: Binding, denial: _Denial, denials: list[_Denial], request: AdmissionRequest
+    def _decided(
+        self,
+        binding: Binding,
+        decided: list[_Denial],
+        denials: list[_Denial],
+        request: AdmissionRequest,
+        *,
+        started: float,
+        fail_closed: bool,
     ) -> None:
-        for action in binding.actions:
-            if action == "Deny":
-                denials.append(denial)
-            elif action == "Warn":
-                add_warning(
-                    f"Validation failed for ValidatingAdmissionPolicy '{denial.policy}' with binding "
-                    f"'{binding.name}': {denial.message}"
+        """Act on one evaluation's denials by the binding's validationActions (errors only under
+        ``Fail``; under ``Ignore`` they admit), observing each in the policy metrics."""
+        seconds = time.perf_counter() - started
+        for denial in decided:
+            if denial.error and not fail_closed:
+                self._metrics.observe_policy(
+                    policy=denial.policy,
+                    binding=binding.name,
+                    error_type=denial.error_type,
+                    action="allow",
+                    seconds=seconds,
                 )
-            elif action == "Audit":
-                log.info(
-                    "admission policy audit",
-                    extra={
-                        "annotation": "validation.policy.admission.k8s.io/validation_failure",
-                        "policy": denial.policy,
-                        "binding": binding.name,
-                        "failure": denial.message,
-                        "validationActions": list(binding.actions),
-                        "resource": request.rt.group_resource,
-                        "namespace": request.namespace,
-                        "object": request.name,
-                        "operation": request.operation,
-                    },
+                continue
+            for action in binding.actions:
+                self._metrics.observe_policy(
+                    policy=denial.policy,
+                    binding=binding.name,
+                    error_type=denial.error_type,
+                    action=action.lower(),
+                    seconds=seconds,
                 )
+                self._act(action, binding, denial, denials, request)
+
+    def _act(
+        self,
+        action: str,
+        binding: Binding,
+        denial: _Denial,
+        denials: list[_Denial],
+        request: AdmissionRequest,
+    ) -> None:
+        if action == "Deny":
+            denials.append(denial)
+        elif action == "Warn":
+            add_warning(
+                f"Validation failed for ValidatingAdmissionPolicy '{denial.policy}' with binding "
+                f"'{binding.name}': {denial.message}"
+            )
+        elif action == "Audit":
+            log.info(
+                "admission policy audit",
+                extra={
+                    "annotation": "validation.policy.admission.k8s.io/validation_failure",
+                    "policy": denial.policy,
+                    "binding": binding.name,
+                    "failure": denial.message,
+                    "validationActions": list(binding.actions),
+                    "resource": request.rt.group_resource,
+                    "namespace": request.namespace,
+                    "object": request.name,
+                    "operation": request.operation,
+                },
+            )
+
+    async def _evaluate(
+        self,
+        policy: Policy,
+        binding: Binding,
+        expressions: RequestExpressions,
+        request: AdmissionRequest,
+        param: Any,
+    ) -> list[_Denial]:
+        """Upstream's validator.Validate for one param: its denials, errors included (whether an
+        error denies is the failure policy's business, in :meth:`_decided`)."""
+        typed_param = param
+        if param is not None and policy.param_kind is not None:
+            typed_param = {"apiVersion": policy.param_kind[0], "kind": policy.param_kind[1], **param}
+        outcome = await match_conditions(
+            policy.match_conditions, expressions, fail_closed=True, params=typed_param
+        )
+        labels = (policy.name, "validatingadmissionpolicy", "validating", request.operation)
+        if outcome.errored:
+            self._metrics.match_condition_errors.labels(*labels).inc()
+            return [_Denial(policy.name, binding.name, outcome.error, error=True)]
+        if not outcome.matches:
+            self._metrics.match_condition_exclusions.labels(*labels).inc()
+            return []
+        return _validations(
+            policy, binding, _Variables(policy, expressions, await expressions.activation(params=typed_param))
+        )
 
     async def _params(self, policy: Policy, binding: Binding, request: AdmissionRequest) -> list[Any]:
         """Upstream's CollectParams: the param objects to evaluate with ([None] without paramKind)."""
@@ -358,40 +442,23 @@ class ValidatingAdmissionPolicies:
         ]
 
 
-async def _evaluate(
-    policy: Policy, binding: Binding, expressions: RequestExpressions, param: Any
-) -> list[_Denial]:
-    """Upstream's validator.Validate for one param: the denials (errors included, under Fail)."""
-    typed_param = param
-    if param is not None and policy.param_kind is not None:
-        typed_param = {"apiVersion": policy.param_kind[0], "kind": policy.param_kind[1], **param}
-    outcome = await match_conditions(
-        policy.match_conditions, expressions, fail_closed=policy.fail_closed, params=typed_param
-    )
-    if outcome.error:
-        return [_Denial(policy.name, binding.name, outcome.error)]
-    if not outcome.matches:
-        return []
-    scope = _Variables(policy, expressions, await expressions.activation(params=typed_param))
+def _validations(policy: Policy, binding: Binding, scope: _Variables) -> list[_Denial]:
+    """The validations and audit annotations of one evaluation: false ones and errors."""
     denials = []
+
+    def error(message: str) -> None:
+        denials.append(_Denial(policy.name, binding.name, message, error=True))
+
     for validation in policy.validations:
         try:
             passed = scope.evaluate(validation.expression)
         except ExpressionError as exc:
-            if policy.fail_closed:
-                denials.append(_Denial(policy.name, binding.name, str(exc)))
+            error(str(exc))
             continue
         if passed is True:
             continue
         if passed is not False:
-            if policy.fail_closed:
-                denials.append(
-                    _Denial(
-                        policy.name,
-                        binding.name,
-                        f"expression '{validation.expression.source}' resulted in error: no such overload",
-                    )
-                )
+            error(f"expression '{validation.expression.source}' resulted in error: no such overload")
             continue
         denials.append(
             _Denial(
@@ -402,21 +469,15 @@ async def _evaluate(
         try:
             value = scope.evaluate(expression)
         except ExpressionError as exc:
-            if policy.fail_closed:
-                denials.append(_Denial(policy.name, binding.name, str(exc)))
+            error(str(exc))
             continue
         if value is None or (isinstance(value, str) and not value.strip()):
             continue
         if not isinstance(value, str):
-            if policy.fail_closed:
-                denials.append(
-                    _Denial(
-                        policy.name,
-                        binding.name,
-                        f"valueExpression '{expression.source}' resulted in unsupported return type: "
-                        f"{type(value).__name__}. Return type must be either string or null.",
-                    )
-                )
+            error(
+                f"valueExpression '{expression.source}' resulted in unsupported return type: "
+                f"{type(value).__name__}. Return type must be either string or null."
+            )
             continue
         log.info(
             "admission policy audit annotation",

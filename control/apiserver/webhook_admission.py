@@ -50,6 +50,7 @@ import asyncio
 import base64
 import binascii
 import logging
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -65,6 +66,7 @@ from control.apiserver.admission_expressions import (
     match_conditions,
 )
 from control.apiserver.admission_matching import NamespaceOfRequest, Rule, Selectors, is_exempt
+from control.apiserver.admission_metrics import AdmissionMetrics
 from control.apiserver.admission_review import (
     AdmissionResponse,
     InvalidResponseError,
@@ -89,6 +91,8 @@ log = logging.getLogger("kubelab.apiserver.webhooks")
 GROUP = "admissionregistration.k8s.io"
 MUTATING_CONFIGURATIONS = "mutatingwebhookconfigurations"
 VALIDATING_CONFIGURATIONS = "validatingwebhookconfigurations"
+MUTATING_TYPE = "admit"  # upstream's "type" label of mutating webhooks in admission metrics
+VALIDATING_TYPE = "validating"
 _NO_SIDE_EFFECTS = frozenset({"None", "NoneOnDryRun"})
 SYNC_TIMEOUT_SECONDS = 60.0
 
@@ -105,6 +109,7 @@ class Webhook:
     """One webhook of a configuration, compiled for matching and calling."""
 
     name: str
+    kind: str  # MUTATING_TYPE or VALIDATING_TYPE (upstream's metric label "type")
     configuration: str
     position: int  # upstream's order across all configurations of the kind
     rules: tuple[Rule, ...]
@@ -118,9 +123,10 @@ class Webhook:
     client: ClientConfig
 
     @classmethod
-    def from_object(cls, hook: dict[str, Any], *, configuration: str, position: int) -> Webhook:
+    def from_object(cls, hook: dict[str, Any], *, kind: str, configuration: str, position: int) -> Webhook:
         return cls(
             name=str(hook.get("name") or ""),
+            kind=kind,
             configuration=configuration,
             position=position,
             rules=tuple(Rule.from_object(r) for r in hook.get("rules") or () if isinstance(r, dict)),
@@ -147,7 +153,8 @@ class Webhook:
 class WebhookConfigurations:
     """The webhooks of one configuration kind, followed from the store (see the module doc)."""
 
-    def __init__(self, *, store: Store, prefix: str, what: str) -> None:
+    def __init__(self, *, store: Store, prefix: str, what: str, kind: str) -> None:
+        self._kind = kind
         self._followed = FollowedObjects(store=store, prefix=prefix, what=what, changed=self._reindex)
         self._index: dict[tuple[str, str], tuple[Webhook, ...]] = {}
         self.synced = self._followed.synced
@@ -175,7 +182,7 @@ class WebhookConfigurations:
             for hook in objects[name].get("webhooks") or ():
                 if not isinstance(hook, dict):
                     continue
-                webhook = Webhook.from_object(hook, configuration=name, position=position)
+                webhook = Webhook.from_object(hook, kind=self._kind, configuration=name, position=position)
                 position += 1
                 for key in webhook.index_keys():
                     buckets.setdefault(key, []).append(webhook)
@@ -185,10 +192,18 @@ class WebhookConfigurations:
 class _Dispatcher:
     """What both plugins do alike: match a request against webhooks and call one."""
 
-    def __init__(self, *, objects: ResourceStore, client: WebhookClient, authorizer: AuthorizerChain) -> None:
+    def __init__(
+        self,
+        *,
+        objects: ResourceStore,
+        client: WebhookClient,
+        authorizer: AuthorizerChain,
+        metrics: AdmissionMetrics,
+    ) -> None:
         self._objects = objects
         self._client = client
         self._authorizer = authorizer
+        self._metrics = metrics
 
     async def matching(self, hooks: Sequence[Webhook], request: AdmissionRequest) -> list[Webhook]:
         """The webhooks of ``hooks`` that ``request`` must be sent to, in order: rules, selectors,
@@ -210,6 +225,11 @@ class _Dispatcher:
                 outcome = await match_conditions(
                     hook.match_conditions, expressions, fail_closed=not hook.ignore_failures
                 )
+                labels = (hook.name, "webhook", hook.kind, request.operation)
+                if outcome.errored:
+                    self._metrics.match_condition_errors.labels(*labels).inc()
+                elif not outcome.matches:
+                    self._metrics.match_condition_exclusions.labels(*labels).inc()
                 if outcome.error:
                     log.warning(
                         "Failed evaluating match conditions, failing closed %s: %s", hook.name, outcome.error
@@ -220,7 +240,48 @@ class _Dispatcher:
             found.append(hook)
         return found
 
-    async def call(self, hook: Webhook, request: AdmissionRequest, *, mutating: bool) -> AdmissionResponse:
+    async def admit(
+        self, hook: Webhook, request: AdmissionRequest
+    ) -> tuple[AdmissionResponse, list[Any]] | None:
+        """Call ``hook``: its allowing answer and (for a mutating webhook) its patch operations;
+        None when the call failed and the failure policy ignores that. A refusal, or a failure
+        under ``Fail``, is raised. Each call is observed in the webhook metrics."""
+        mutating = hook.kind == MUTATING_TYPE
+        started = time.perf_counter()
+        try:
+            response = await self._call(hook, request, mutating=mutating)
+            operations = _decoded_patch(hook, response) if mutating else []
+        except CallingWebhookError as exc:
+            self._metrics.observe_webhook(
+                name=hook.name,
+                type_=hook.kind,
+                operation=request.operation,
+                seconds=time.perf_counter() - started,
+                code=503,
+                rejected=not hook.ignore_failures,
+                error_type="calling_webhook_error",
+            )
+            if not hook.ignore_failures:
+                log.warning("Failed calling webhook, failing closed %s: %s", hook.name, exc)
+                raise errors.internal(str(exc)) from exc
+            self._metrics.webhook_fail_open.labels(hook.name, hook.kind).inc()
+            log.warning("Failed calling webhook, failing open %s: %s", hook.name, exc)
+            return None
+        refusal = None if response.allowed else rejection(hook.name, response.result)
+        self._metrics.observe_webhook(
+            name=hook.name,
+            type_=hook.kind,
+            operation=request.operation,
+            seconds=time.perf_counter() - started,
+            code=200 if refusal is None else refusal.code,
+            rejected=refusal is not None,
+            error_type="no_error",
+        )
+        if refusal is not None:
+            raise refusal
+        return response, operations
+
+    async def _call(self, hook: Webhook, request: AdmissionRequest, *, mutating: bool) -> AdmissionResponse:
         """Send ``request`` to ``hook``: its verified answer (warnings already added), a
         CallingWebhookError (the failure policy decides), or a StatusError for a dry run it
         cannot take."""
@@ -283,14 +344,10 @@ class MutatingAdmissionWebhook:
 
     async def _admit(self, hook: Webhook, request: AdmissionRequest) -> bool:
         """Call ``hook`` and apply its patch to ``request.obj``; True if the object changed."""
-        try:
-            response = await self._dispatcher.call(hook, request, mutating=True)
-            operations = _decoded_patch(hook, response)
-        except CallingWebhookError as exc:
-            _fail_open_or_raise(hook, exc)
+        admitted = await self._dispatcher.admit(hook, request)
+        if admitted is None:
             return False
-        if not response.allowed:
-            raise rejection(hook.name, response.result)
+        _, operations = admitted
         if not operations:
             return False
         if request.obj is None:
@@ -334,37 +391,33 @@ class ValidatingAdmissionWebhook:
             return
         invoked = await self._dispatcher.matching(hooks, request)
         outcomes = await asyncio.gather(
-            *(self._admit(hook, request) for hook in invoked), return_exceptions=True
+            *(self._dispatcher.admit(hook, request) for hook in invoked), return_exceptions=True
         )
         for outcome in outcomes:
             if isinstance(outcome, BaseException):
                 raise outcome
-
-    async def _admit(self, hook: Webhook, request: AdmissionRequest) -> None:
-        try:
-            response = await self._dispatcher.call(hook, request, mutating=False)
-        except CallingWebhookError as exc:
-            _fail_open_or_raise(hook, exc)
-            return
-        if not response.allowed:
-            raise rejection(hook.name, response.result)
 
 
 class WebhookAdmission:
     """Both plugins, the configurations they follow and the client they share; start before
     serving (it waits for the first lists), stop at shutdown."""
 
-    def __init__(self, *, objects: ResourceStore, authorizer: AuthorizerChain) -> None:
+    def __init__(
+        self, *, objects: ResourceStore, authorizer: AuthorizerChain, metrics: AdmissionMetrics
+    ) -> None:
         self.client = WebhookClient(resolve=ServiceEndpoints(objects))
-        dispatcher = _Dispatcher(objects=objects, client=self.client, authorizer=authorizer)
+        dispatcher = _Dispatcher(objects=objects, client=self.client, authorizer=authorizer, metrics=metrics)
         followed = []
-        for plural in (MUTATING_CONFIGURATIONS, VALIDATING_CONFIGURATIONS):
+        for plural, kind in (
+            (MUTATING_CONFIGURATIONS, MUTATING_TYPE),
+            (VALIDATING_CONFIGURATIONS, VALIDATING_TYPE),
+        ):
             rt = objects.registry.lookup(group=GROUP, version="v1", plural=plural)
             if rt is None:
                 raise RuntimeError(f"the registry lacks {plural}")
             followed.append(
                 WebhookConfigurations(
-                    store=objects.store, prefix=objects.prefix(rt, namespace=""), what=plural
+                    store=objects.store, prefix=objects.prefix(rt, namespace=""), what=plural, kind=kind
                 )
             )
         self.mutating_configurations, self.validating_configurations = followed
@@ -415,13 +468,6 @@ def _check_patched_update(
         return
     if problems:
         raise errors.invalid(rt, request.name, problems)
-
-
-def _fail_open_or_raise(hook: Webhook, exc: CallingWebhookError) -> None:
-    if not hook.ignore_failures:
-        log.warning("Failed calling webhook, failing closed %s: %s", hook.name, exc)
-        raise errors.internal(str(exc)) from exc
-    log.warning("Failed calling webhook, failing open %s: %s", hook.name, exc)
 
 
 def _decoded_patch(hook: Webhook, response: AdmissionResponse) -> list[Any]:

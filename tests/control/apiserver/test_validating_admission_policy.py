@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.control.apiserver.conftest import RunningServer
 from tests.control.apiserver.test_admission_policy_resources_kubectl import DOCS_EXAMPLE, apply
@@ -106,6 +107,17 @@ async def configure_unchecked(api: RunningServer, *objects: dict[str, Any]) -> N
         assert code == 201, body
 
 
+async def metric(api: RunningServer, metric_name: str, **labels: str) -> float:
+    """The value of one sample of the API server's /metrics (0 when absent)."""
+    async with api.session.get(api.url + "/metrics") as response:
+        text = await response.text()
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == metric_name and sample.labels == labels:
+                return sample.value
+    return 0.0
+
+
 async def namespace(api: RunningServer, name: str, **labels: str) -> None:
     code, body = await api.request("POST", NAMESPACES, body={"metadata": {"name": name, "labels": labels}})
     assert code == 201, body
@@ -168,6 +180,23 @@ async def test_the_docs_example_refuses_too_many_replicas_in_test_namespaces(api
         "PATCH", path, body={"spec": {"replicas": 7}}, content_type="application/merge-patch+json"
     )
     assert code == 422, body
+    checks = await metric(
+        apiserver,
+        "apiserver_validating_admission_policy_check_total",
+        policy="demo-policy.example.com",
+        policy_binding="demo-binding-test.example.com",
+        error_type="invalid_error",
+        enforcement_action="deny",
+    )
+    assert checks == 2
+    rejected_steps = await metric(
+        apiserver,
+        "apiserver_admission_step_admission_duration_seconds_count",
+        type="validate",
+        operation="UPDATE",
+        rejected="true",
+    )
+    assert rejected_steps == 1
 
 
 # --- messages, reasons and actions ---------------------------------------------------------------
@@ -536,6 +565,26 @@ async def test_webhook_match_conditions_skip_the_webhook_or_refuse_under_fail(ap
         "configmaps \"broken\" is forbidden: expression 'object.metadata.labels['webhook'] != 'error' || "
         "object.data.nope == ''' resulted in error: no such key: nope"
     )
+    labels = {
+        "name": "conditional.kubelab.test",
+        "kind": "webhook",
+        "type": "validating",
+        "operation": "CREATE",
+    }
+    assert await metric(apiserver, "apiserver_admission_match_condition_exclusions_total", **labels) >= 1
+    assert (
+        await metric(apiserver, "apiserver_admission_match_condition_evaluation_errors_total", **labels) == 1
+    )
+    calls = await metric(
+        apiserver,
+        "apiserver_admission_webhook_request_total",
+        name="conditional.kubelab.test",
+        type="validating",
+        operation="CREATE",
+        code="503",
+        rejected="true",
+    )
+    assert calls >= 1  # the probes that reached the (unreachable) webhook
 
 
 # --- real kubectl --------------------------------------------------------------------------------

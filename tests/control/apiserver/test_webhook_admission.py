@@ -23,8 +23,10 @@ from typing import Any
 import orjson
 import pytest
 from aiohttp import web
+from prometheus_client import CollectorRegistry
 
 from control.apiserver.admission import CREATE, AdmissionRequest
+from control.apiserver.admission_metrics import AdmissionMetrics
 from control.apiserver.authn import UserInfo
 from control.apiserver.authorization import AlwaysAllow, AuthorizerChain
 from control.apiserver.errors import StatusError
@@ -842,7 +844,11 @@ async def test_service_references_are_validated(apiserver: RunningServer):
 
 @pytest.fixture
 async def admission(objects: ResourceStore) -> AsyncIterator[WebhookAdmission]:
-    started = WebhookAdmission(objects=objects, authorizer=AuthorizerChain(authorizers=[AlwaysAllow()]))
+    started = WebhookAdmission(
+        objects=objects,
+        authorizer=AuthorizerChain(authorizers=[AlwaysAllow()]),
+        metrics=AdmissionMetrics(registry=CollectorRegistry()),
+    )
     await started.start()
     try:
         yield started
