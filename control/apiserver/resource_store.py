@@ -876,6 +876,11 @@ def _initial_status(rt: ResourceType, obj: dict[str, Any]) -> dict[str, Any]:
         }
     if not rt.group and rt.kind == "Node":
         return copy.deepcopy(obj.get("status") or {})  # kubelets register with their status
+    if rt.group == "autoscaling" and rt.kind == "HorizontalPodAutoscaler":
+        # autoscaling/v2's status has two fields without omitempty: a new HPA reads
+        # {"currentMetrics": null, "desiredReplicas": 0}, and clients that require
+        # desiredReplicas (the Python client's V2HorizontalPodAutoscalerStatus) rely on it.
+        return {"currentMetrics": None, "desiredReplicas": 0}
     return {}
 
 

@@ -7,7 +7,9 @@ One command, two wires, one driver:
   ``v5.channel.k8s.io`` adds 255 "close channel N" so a client can end stdin. The
   ``base64.`` variants send text messages whose channel is an ASCII digit and whose data
   is base64. ``v4``/``v5`` report the end as a JSON ``metav1.Status`` on channel 3; the
-  unversioned ``channel.k8s.io`` writes only a failure, as text.
+  unversioned ``channel.k8s.io`` writes only a failure, as text. What a client sends is
+  read as upstream's wsstream reads it: a frame's payload as bytes whether the frame is
+  binary or text (the Python client sends ``write_stdin("...")`` as text frames).
 - **SPDY/3.1** (kubectl before 1.30): the client opens one SPDY stream per channel
   (header ``streamtype``: error, stdin, stdout, stderr, resize) and the server answers
   each; ``v4.channel.k8s.io`` carries the Status on the error stream, v2/v3 plain text.
@@ -229,19 +231,19 @@ class WebSocketWire(Wire):
     async def receive(self) -> None:
         try:
             async for message in self._ws:
-                if message.type is WSMsgType.BINARY and not self._base64:
-                    data: bytes = message.data
+                # The subprotocol picks the codec, never the frame type (see above).
+                if message.type is WSMsgType.BINARY or message.type is WSMsgType.TEXT:
+                    data: bytes = message.data if message.type is WSMsgType.BINARY else message.data.encode()
                     if not data:
+                        continue
+                    if self._base64:
+                        self._input(data[0] - ord("0"), _b64decode(data[1:].decode("ascii", "replace")))
                         continue
                     if self._close_signal and data[0] == CLOSE_SIGNAL:
                         if len(data) == 2 and data[1] == STDIN:
                             self._end_stdin()
                         continue
                     self._input(data[0], data[1:])
-                elif message.type is WSMsgType.TEXT and self._base64:
-                    text: str = message.data
-                    if text:
-                        self._input(ord(text[0]) - ord("0"), _b64decode(text[1:]))
                 else:
                     log.warning(
                         "closing exec stream: unexpected %s message for %s", message.type, self._protocol

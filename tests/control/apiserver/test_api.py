@@ -339,6 +339,30 @@ async def test_generation_and_the_status_subresource(apiserver: RunningServer):
     assert after["metadata"]["generation"] == 2
 
 
+async def test_a_new_hpa_has_the_status_fields_upstream_never_omits(apiserver: RunningServer):
+    hpa = {
+        "apiVersion": "autoscaling/v2",
+        "kind": "HorizontalPodAutoscaler",
+        "metadata": {"name": "web"},
+        "spec": {
+            "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"},
+            "maxReplicas": 3,
+            "metrics": [
+                {
+                    "type": "Resource",
+                    "resource": {"name": "cpu", "target": {"type": "Utilization", "averageUtilization": 50}},
+                }
+            ],
+        },
+        "status": {"desiredReplicas": 5, "currentReplicas": 5},  # create cannot set status
+    }
+    path = "/apis/autoscaling/v2/namespaces/default/horizontalpodautoscalers"
+    status, created = await apiserver.request("POST", path, body=hpa)
+    assert status == 201 and created["status"] == {"currentMetrics": None, "desiredReplicas": 0}
+    _, read = await apiserver.request("GET", f"{path}/web")
+    assert read["status"] == {"currentMetrics": None, "desiredReplicas": 0}
+
+
 async def test_scale_subresource(apiserver: RunningServer):
     await apiserver.request("POST", DEPLOY, body=deployment("sc", replicas=2))
     status, scale = await apiserver.request("GET", f"{DEPLOY}/sc/scale")

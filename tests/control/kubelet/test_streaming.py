@@ -100,6 +100,32 @@ async def test_v5_close_signal_ends_stdin(kubelet: RunningKubelet) -> None:
     assert json.loads(channels[3])["status"] == "Success"
 
 
+async def test_stdin_sent_as_text_frames_is_read_like_binary_frames(kubelet: RunningKubelet) -> None:
+    # The Python client's write_stdin(str) sends text frames on v4/v5; upstream reads
+    # any frame's payload as bytes, so the command gets its input either way.
+    url = exec_url(kubelet, ["cat"], input="1", output="1")
+    async with kubelet.session.ws_connect(url, protocols=("v5.channel.k8s.io",)) as ws:
+        await ws.send_str("\x00hello ")
+        await ws.send_bytes(b"\x00world")
+        await ws.send_str("\xff\x00")  # chr(255) is two bytes in UTF-8: not the close signal
+        await ws.send_bytes(bytes((255, 0)))
+        channels, _ = await collect(ws)
+    assert channels[1] == b"hello world"
+    assert json.loads(channels[3])["status"] == "Success"
+
+    # base64 protocols: the digit-prefixed base64 payload, in a binary frame or a text one.
+    url = exec_url(kubelet, ["head", "-c", "34"], input="1", output="1")
+    texts = []
+    async with kubelet.session.ws_connect(url, protocols=("v4.base64.channel.k8s.io",)) as ws:
+        await ws.send_bytes(b"0" + base64.b64encode(b"from a binary frame"))
+        await ws.send_str("0" + base64.b64encode(b" and a text one").decode())
+        async with asyncio.timeout(10):
+            async for message in ws:
+                texts.append(message.data)
+    stdout = b"".join(base64.b64decode(text[1:]) for text in texts if text[:1] == "1")
+    assert stdout == b"from a binary frame and a text one"
+
+
 async def test_v4_binary_and_base64_protocols(kubelet: RunningKubelet) -> None:
     url = exec_url(kubelet, ["sh", "-c", "echo%20hi"], output="1", error="1")
     async with kubelet.session.ws_connect(url, protocols=("v4.channel.k8s.io",)) as ws:
