@@ -106,7 +106,16 @@ class NodePortAllocator(_RangeAllocator):
         super().__init__(first=first, last=last, what="port", rng=rng)
 
     def reserve(self, port: int) -> None:
-        self._reserve(port, str(port))
+        """Errors worded as upstream's portallocator (``ErrNotInRange``, ``ErrAllocated``):
+        users see them verbatim in ``spec.ports[i].nodePort: Invalid value: ...``."""
+        if not self._first <= port <= self._last:
+            raise AllocationError(
+                "provided port is not in the valid range. "
+                f"The range of valid ports is {self._first}-{self._last}"
+            )
+        if port in self._used:
+            raise AllocationError("provided port is already allocated")
+        self._used.add(port)
 
     def allocate(self) -> int:
         return self._allocate_next()

@@ -11,8 +11,10 @@ replicas from the lowest ordinal and stops at the first one that is missing (it 
 terminating, or not yet Running and Ready (and available for ``minReadySeconds``): a pod is
 only created when all its predecessors run. Surplus pods (ordinal beyond the replica count) are
 deleted from the highest ordinal, one at a time, each only when every other pod is healthy.
-``Parallel`` creates and deletes without waiting. A Failed or Succeeded pod is deleted and
-recreated (``RecreatingFailedPod`` / ``RecreatingTerminatedPod``).
+``Parallel`` creates and deletes without waiting. A Failed or Succeeded pod is deleted (once;
+not again while it terminates) and created anew on a later pass, after the old one is gone, as
+upstream since 1.30 (kubernetes#123809: no ``RecreatingFailedPod`` / ``RecreatingTerminatedPod``
+events, which every rolling update raised once deleted pods end in a terminal phase).
 
 **Updates.** Each template is a ControllerRevision (:mod:`.controllerrevision`, named
 ``<set>-<hash>``): ``status.updateRevision`` is the current template's, ``status.currentRevision``
@@ -899,24 +901,9 @@ class _Sync:
         pod = self.replicas[index]
         phase = _phase(pod)
         if phase in ("Failed", "Succeeded"):
-            namespace, name = sts["metadata"]["namespace"], sts["metadata"]["name"]
-            victim = pod["metadata"]["name"]
-            if phase == "Failed":
-                await controller.recorder.event(
-                    sts,
-                    type="Warning",
-                    reason="RecreatingFailedPod",
-                    message=f"StatefulSet {namespace}/{name} is recreating failed Pod {victim}",
-                )
-            else:
-                await controller.recorder.event(
-                    sts,
-                    type="Normal",
-                    reason="RecreatingTerminatedPod",
-                    message=f"StatefulSet {namespace}/{name} is recreating terminated Pod {victim}",
-                )
-            await controller.delete_pod(sts, pod)
-            pod = self.replicas[index] = self.versioned_pod(index + self.start)
+            if not is_terminating(pod):
+                await controller.delete_pod(sts, pod)
+            return True  # the new pod is made on a later pass, once this one is gone
         if not is_created(pod):
             if controller.claim_is_stale(sts, pod):
                 return True  # an earlier pod's claim, waiting for the garbage collector

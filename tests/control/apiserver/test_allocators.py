@@ -43,7 +43,13 @@ def test_node_ports():
     assert {ports.allocate(), ports.allocate()} == {30000, 30002}
     with pytest.raises(AllocationError):
         ports.allocate()
-    with pytest.raises(AllocationError, match="not in the valid range"):
+    with pytest.raises(AllocationError) as out_of_range:
         ports.reserve(80)
+    assert str(out_of_range.value) == (
+        "provided port is not in the valid range. The range of valid ports is 30000-30002"
+    )
+    with pytest.raises(AllocationError) as taken:
+        ports.reserve(30001)
+    assert str(taken.value) == "provided port is already allocated"  # upstream's ErrAllocated
     with pytest.raises(ValueError):
         NodePortAllocator(10, 5)

@@ -379,12 +379,40 @@ async def test_failed_pods_are_recreated(apiserver):  # noqa: F811
             return pod["metadata"]["uid"] != old_uid
 
         await cluster.wait_for(recreated, what="web-0 recreated")
+        # As upstream since 1.30: the failed pod is deleted and made anew, with no
+        # RecreatingFailedPod / RecreatingTerminatedPod event.
         events = (await cluster.client.list(EVENTS, namespace=NS))["items"]
-        assert any(
-            e["reason"] == "RecreatingFailedPod"
-            and e["message"] == f"StatefulSet {NS}/web is recreating failed Pod web-0"
-            for e in events
+        reasons = [e["reason"] for e in events]
+        assert "SuccessfulDelete" in reasons
+        assert not any(reason.startswith("Recreating") for reason in reasons)
+
+
+async def test_a_terminal_pod_still_terminating_is_waited_for_not_replaced(apiserver):  # noqa: F811
+    async with running(apiserver, controller) as cluster:
+        await cluster.client.create(STATEFUL_SETS, statefulset(replicas=1))
+        await wait_names(cluster, ["web-0"])
+        await cluster.client.patch(
+            PODS, "web-0", {"metadata": {"finalizers": ["example.com/hold"]}}, namespace=NS
         )
+        await cluster.client.delete(PODS, "web-0", namespace=NS)  # held by the finalizer
+        held = await cluster.client.patch(
+            PODS, "web-0", {"status": {"phase": "Failed"}}, namespace=NS, subresource="status"
+        )
+        assert held["metadata"]["deletionTimestamp"]
+        await cluster.client.patch(PODS, "web-0", {"metadata": {"finalizers": None}}, namespace=NS)
+
+        async def replaced() -> bool:
+            try:
+                fresh = await cluster.client.get(PODS, "web-0", namespace=NS)
+            except errors.NotFoundError:
+                return False
+            return fresh["metadata"]["uid"] != held["metadata"]["uid"]
+
+        await cluster.wait_for(replaced, what="web-0 made anew once the old one is gone")
+        # While the old pod was held, the controller neither created over it (FailedCreate,
+        # AlreadyExists) nor announced a recreation.
+        reasons = {e["reason"] for e in (await cluster.client.list(EVENTS, namespace=NS))["items"]}
+        assert reasons == {"SuccessfulCreate"}
 
 
 async def test_orphans_with_the_right_name_are_adopted_and_others_ignored(apiserver):  # noqa: F811
