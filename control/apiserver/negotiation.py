@@ -11,6 +11,7 @@ meta.k8s.io Table (``kubectl get``), or PartialObjectMetadata (metadata-only inf
 from __future__ import annotations
 
 import enum
+import functools
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,8 +36,10 @@ class Wanted:
     table_version: str = "v1"  # meta.k8s.io version of Table / PartialObjectMetadata
 
 
+@functools.lru_cache(maxsize=256)
 def wanted_shape(accept: str) -> Wanted:
-    """The first Accept entry we can serve, in the client's order (as upstream)."""
+    """The first Accept entry we can serve, in the client's order (as upstream). Cached: clients
+    send the same few Accept headers on every request."""
     if not accept:
         return Wanted(Shape.OBJECT)
     for entry in accept.split(","):

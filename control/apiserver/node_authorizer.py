@@ -54,8 +54,8 @@ NODE_USER_PREFIX = "system:node:"
 NODES_GROUP = "system:nodes"
 NODE_LEASE_NAMESPACE = "kube-node-lease"
 
-# Upstream's bootstrappolicy NodeRules(), for the resources kubelab serves (no
-# CertificateSigningRequests, VolumeAttachments, CSI or RuntimeClass objects).
+# Upstream's bootstrappolicy NodeRules(), for the resources kubelab serves (no VolumeAttachments
+# or CSI objects).
 NODE_RULES: tuple[dict[str, Any], ...] = (
     # Needed to check API access. These creates are non-mutating.
     {"verbs": ["create"], "apiGroups": ["authentication.k8s.io"], "resources": ["tokenreviews"]},
@@ -90,6 +90,14 @@ NODE_RULES: tuple[dict[str, Any], ...] = (
     },
     # Tokens for the ServiceAccounts its pods run as, bound to those pods.
     {"verbs": ["create"], "apiGroups": [""], "resources": ["serviceaccounts/token"]},
+    # The kubelet's own client certificates (bootstrap and rotation).
+    {
+        "verbs": ["create", "get", "list", "watch"],
+        "apiGroups": ["certificates.k8s.io"],
+        "resources": ["certificatesigningrequests"],
+    },
+    # A pod's RuntimeClass: its handler and overhead.
+    {"verbs": ["get", "list", "watch"], "apiGroups": ["node.k8s.io"], "resources": ["runtimeclasses"]},
 )
 
 SECRET = "secret"

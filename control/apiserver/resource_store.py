@@ -189,7 +189,15 @@ class ResourceStore:
         metadata["creationTimestamp"] = rfc3339(now)
         for dropped in ("resourceVersion", "deletionTimestamp", "deletionGracePeriodSeconds", "selfLink"):
             metadata.pop(dropped, None)
-        if "spec" in obj or rt.kind in ("Pod", "Deployment", "ReplicaSet", "DaemonSet", "StatefulSet", "Job"):
+        if "spec" in obj or rt.kind in (
+            "Pod",
+            "PodTemplate",
+            "Deployment",
+            "ReplicaSet",
+            "DaemonSet",
+            "StatefulSet",
+            "Job",
+        ):
             metadata["generation"] = 1
         else:
             metadata.pop("generation", None)

@@ -65,6 +65,7 @@ from control.apiserver.rbac_policy import ensure_bootstrap_policy
 from control.apiserver.requestinfo import RequestInfo, parse_request
 from control.apiserver.resource_store import ResourceStore
 from control.apiserver.reviews import Reviews
+from control.apiserver.runtimeclass_admission import RuntimeClassAdmission
 from control.apiserver.serviceaccount_admission import ServiceAccountAdmission
 from control.apiserver.serviceaccount_tokens import ServiceAccountTokens
 from control.apiserver.storage_admission import (
@@ -227,6 +228,7 @@ class APIServer:
             PersistentVolumeClaimResize(objects=self.objects),
             self.priority_admission,
             PodSecurityAdmission(objects=self.objects),
+            RuntimeClassAdmission(objects=self.objects),
             *certificate_plugins(authorizer=self.authorizer),
             AdmissionPolicyParamAuthorization(objects=self.objects, authorizer=self.authorizer),
         ]

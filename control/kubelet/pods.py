@@ -11,9 +11,12 @@ which does what ``SyncPod`` does:
    grace period (the pod's ``deletionGracePeriodSeconds``, at least 2 s, as upstream); its
    final status is written, and the pod object is deleted with ``gracePeriodSeconds=0``
    (UID precondition). Once the object is gone, its volumes, IP, sandbox and logs go too;
-2. the sandbox: a pod IP from the node's pod CIDR (``spec.podCIDR``, or ``127.244.N.0/24``
-   for node IP ``127.100.0.N`` until the node-IPAM controller assigns one), the pod's
-   ``resolv.conf`` and ``hosts`` (:mod:`control.kubelet.dns`), then its volumes
+2. the sandbox: the handler of the pod's RuntimeClass (``spec.runtimeClassName``; the process
+   runtime has only ``runc``, any other handler or a missing class is a ``FailedCreatePodSandBox``
+   event and the pod stays ``ContainerCreating``, retried), a pod IP from the node's pod CIDR
+   (``spec.podCIDR``, or ``127.244.N.0/24`` for node IP ``127.100.0.N`` until the node-IPAM
+   controller assigns one), the pod's ``resolv.conf`` and ``hosts``
+   (:mod:`control.kubelet.dns`), then its volumes
    (:mod:`control.kubelet.volumes`; a failure is a ``FailedMount`` event and the pod stays
    ``ContainerCreating``);
 3. init containers one at a time, in order; a failed one is restarted (with back-off)
@@ -80,7 +83,7 @@ from typing import Any
 
 from control.client import errors
 from control.client.informer import DeletedFinalStateUnknown, SharedInformer
-from control.client.rest import Preconditions, RESTClient
+from control.client.rest import Preconditions, Resource, RESTClient
 from control.controllers.events import EventRecorder
 from control.kubelet import dns, logs
 from control.kubelet.env import EnvError, build_env, expand, expand_command, mapping_for
@@ -133,6 +136,9 @@ LABEL_POD_NAME = "io.kubernetes.pod.name"
 LABEL_POD_NAMESPACE = "io.kubernetes.pod.namespace"
 LABEL_CONTAINER_NAME = "io.kubernetes.container.name"
 LABEL_INIT = "io.kubelab.container.init"
+RUNTIME_CLASSES = Resource(
+    group="node.k8s.io", version="v1", plural="runtimeclasses", kind="RuntimeClass", namespaced=False
+)
 # pkg/kubelet/active_deadline.go
 DEADLINE_EXCEEDED = "DeadlineExceeded"
 DEADLINE_EXCEEDED_MESSAGE = "Pod was active on the node longer than the specified deadline"
@@ -150,6 +156,10 @@ class KubeletOptions:
     retry_interval: float = 2.0  # after a failed sync step (volumes, sandbox)
     host_resolv_conf: Path = dns.HOST_RESOLV_CONF
     host_hosts: Path = dns.HOST_HOSTS
+
+
+class RuntimeClassLookupError(Exception):
+    """The pod's RuntimeClass could not be read (the message is the event's, after its prefix)."""
 
 
 class LogUnavailableError(Exception):
@@ -794,7 +804,7 @@ class PodWorker:
         if not self.sandbox_ready:
             try:
                 await self._prepare_sandbox()
-            except (IPAMError, OSError, RuntimeError_) as exc:
+            except (IPAMError, OSError, RuntimeError_, RuntimeClassLookupError) as exc:
                 self.event("Warning", "FailedCreatePodSandBox", f"Failed to create pod sandbox: {exc}")
                 await self._push_status()
                 return self.options.retry_interval
@@ -947,14 +957,32 @@ class PodWorker:
 
     # ------------------------------------------------------------------ sandbox and volumes
 
+    async def _runtime_handler(self) -> str:
+        """The runtimeClassManager's LookupRuntimeHandler: the handler of the pod's RuntimeClass,
+        "" when it names none. Read from the API at each sandbox attempt (upstream reads its
+        informer): pods naming a class are few and their sandboxes are made once."""
+        name = self.pod["spec"].get("runtimeClassName")
+        if not name:
+            return ""
+        try:
+            runtime_class = await self.manager.client.get(RUNTIME_CLASSES, str(name))
+        except errors.NotFoundError as exc:
+            raise RuntimeClassLookupError(f'runtimeclass.node.k8s.io "{name}" not found') from exc
+        except errors.RequestError as exc:
+            raise RuntimeClassLookupError(f"failed to lookup RuntimeClass {name}: {exc}") from exc
+        return str(runtime_class.get("handler") or "")
+
     async def _prepare_sandbox(self) -> None:
         manager = self.manager
         pod = self.pod
+        handler = await self._runtime_handler()
         host_network = bool(pod["spec"].get("hostNetwork"))
         if host_network:
-            self.pod_ips = [manager.node.node_ip]
-        elif not self.pod_ips:
-            self.pod_ips = [await asyncio.to_thread(manager.ipam().allocate, self.uid)]
+            pod_ips = [manager.node.node_ip]
+        elif self.pod_ips:
+            pod_ips = self.pod_ips
+        else:  # the same address again on a retry: IPAM allocates by pod UID
+            pod_ips = [await asyncio.to_thread(manager.ipam().allocate, self.uid)]
         options = self.options
         resolver = self._resolver_config(report=True)
         hostname, _ = dns.pod_hostname(pod, cluster_domain=options.cluster_domain)
@@ -963,18 +991,20 @@ class PodWorker:
                 pod_uid=self.uid,
                 namespace=self.namespace,
                 name=self.name,
-                pod_ip=self.pod_ips[0],
+                pod_ip=pod_ips[0],
                 hostname=hostname,
                 directory=self.sandbox_dir,
                 resolv_conf=resolver.render(),
                 hosts=dns.hosts_file(
                     pod,
-                    pod_ips=self.pod_ips,
+                    pod_ips=pod_ips,
                     cluster_domain=options.cluster_domain,
                     host_hosts=manager.host_hosts.text(),
                 ),
+                runtime_handler=handler,
             )
         )
+        self.pod_ips = pod_ips  # reported once the sandbox exists, as upstream reports its IP
         if not self.start_time:
             self.start_time = rfc3339(time.time())
         self.sandbox_ready = True

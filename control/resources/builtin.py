@@ -182,6 +182,15 @@ BUILTIN_TYPES: tuple[ResourceType, ...] = (
     ResourceType(
         group="",
         version="v1",
+        kind="PodTemplate",
+        plural="podtemplates",
+        singular="podtemplate",
+        namespaced=True,
+        definition=_CORE + "PodTemplate",
+    ),
+    ResourceType(
+        group="",
+        version="v1",
         kind="ReplicationController",
         plural="replicationcontrollers",
         singular="replicationcontroller",
@@ -625,6 +634,16 @@ BUILTIN_TYPES: tuple[ResourceType, ...] = (
         singular="lease",
         namespaced=True,
         definition="io.k8s.api.coordination.v1.Lease",
+    ),
+    # --- node.k8s.io/v1 ----------------------------------------------------------
+    ResourceType(
+        group="node.k8s.io",
+        version="v1",
+        kind="RuntimeClass",
+        plural="runtimeclasses",
+        singular="runtimeclass",
+        namespaced=False,
+        definition="io.k8s.api.node.v1.RuntimeClass",
     ),
     # --- discovery.k8s.io/v1 ----------------------------------------------------
     ResourceType(

@@ -431,6 +431,11 @@ def _default_service(obj: Obj, old: Obj | None, creating: bool) -> None:
 # --- apps ------------------------------------------------------------------------
 
 
+def _default_pod_template_kind(obj: Obj, old: Obj | None, creating: bool) -> None:
+    """SetObjectDefaults_PodTemplate: the template gets every pod spec default (no strategy defaults)."""
+    _default_pod_template(_dict(obj, "template"))
+
+
 def _default_replicas(spec: Obj) -> None:
     if spec.get("replicas") is None:
         spec["replicas"] = 1
@@ -798,6 +803,7 @@ _DEFAULTERS: dict[tuple[str, str], Defaulter] = {
     ("", "Node"): _default_node,
     ("", "Service"): _default_service,
     ("", "ReplicationController"): _default_replication_controller,
+    ("", "PodTemplate"): _default_pod_template_kind,
     ("apps", "Deployment"): _default_deployment,
     ("apps", "ReplicaSet"): _default_replica_set,
     ("apps", "DaemonSet"): _default_daemon_set,

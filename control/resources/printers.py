@@ -1316,6 +1316,32 @@ def _csr_condition(obj: Obj) -> str:
     return text
 
 
+# printPodTemplate: the template's containers (on every row, not only wide) and pod labels.
+@_prints(
+    ("", "PodTemplate"),
+    columns=(
+        _NAME,
+        _Col("Containers", "string", "Names of each container in the template."),
+        _Col("Images", "string", "Images referenced by each container in the template."),
+        _Col("Pod Labels", "string", "The labels for the pod template."),
+    ),
+)
+def _pod_template(obj: Obj, now: datetime) -> list[Cell]:
+    template = _map(obj, "template")
+    names, images = _layout_containers(_map(template, "spec"))
+    return [_name(obj), names, images, format_labels(_map(_map(template, "metadata"), "labels"))]
+
+
+# printRuntimeClass. Upstream describes Handler with metav1.ObjectMeta{}.SwaggerDoc()["handler"],
+# a key ObjectMeta does not have: the description is empty.
+@_prints(
+    ("node.k8s.io", "RuntimeClass"),
+    columns=(_NAME, _Col("Handler", "string", ""), _AGE),
+)
+def _runtime_class(obj: Obj, now: datetime) -> list[Cell]:
+    return [_name(obj), _str(obj, "handler"), _age(obj, now)]
+
+
 @_prints(
     ("scheduling.k8s.io", "PriorityClass"),
     columns=(

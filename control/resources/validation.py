@@ -796,13 +796,20 @@ def validate_object_meta(
     generation = _int(meta.get("generation"))
     if generation < 0:
         errors.append(_invalid(f"{path}.generation", generation, "must be greater than or equal to 0"))
-    errors.extend(_validate_labels(meta.get("labels"), f"{path}.labels"))
-    errors.extend(_validate_annotations(meta.get("annotations"), f"{path}.annotations"))
-    errors.extend(_validate_owner_references(meta.get("ownerReferences"), f"{path}.ownerReferences"))
-    errors.extend(_validate_finalizers(meta.get("finalizers"), f"{path}.finalizers", kube=False))
-    errors.extend(_validate_managed_fields(meta.get("managedFields"), f"{path}.managedFields"))
-    if kube_finalizers:
-        names = [_str(item) for item in _list(meta.get("finalizers"))]
+    # Each check below finds nothing in an absent field; most objects have few of them set.
+    if meta.get("labels") is not None:
+        errors.extend(_validate_labels(meta["labels"], f"{path}.labels"))
+    if meta.get("annotations") is not None:
+        errors.extend(_validate_annotations(meta["annotations"], f"{path}.annotations"))
+    if meta.get("ownerReferences") is not None:
+        errors.extend(_validate_owner_references(meta["ownerReferences"], f"{path}.ownerReferences"))
+    finalizers = meta.get("finalizers")
+    if finalizers is not None:
+        errors.extend(_validate_finalizers(finalizers, f"{path}.finalizers", kube=False))
+    if meta.get("managedFields") is not None:
+        errors.extend(_validate_managed_fields(meta["managedFields"], f"{path}.managedFields"))
+    if kube_finalizers and finalizers is not None:
+        names = [_str(item) for item in _list(finalizers)]
         errors.extend(_validate_kube_finalizer_names(names, f"{path}.finalizers"))
     return errors
 
@@ -2631,6 +2638,16 @@ def _validate_pod_template_spec(template: Any, path: str) -> Errors:
             _forbidden(f"{path}.spec.ephemeralContainers", "ephemeral containers not allowed in pod template")
         )
     return errors
+
+
+def _validate_pod_template(obj: Obj, old: Obj | None, rt: ResourceType) -> Errors:
+    """ValidatePodTemplate and ValidatePodTemplateUpdate: the ObjectMeta (a pod's name rule), then
+    ``template`` as any workload's pod template spec, on create and on update alike (it is mutable)."""
+    if old is not None:
+        errors = validate_object_meta_update(obj.get("metadata"), old.get("metadata"))
+    else:
+        errors = validate_object_meta(obj.get("metadata"), namespaced=True, name_fn=name_is_dns_subdomain)
+    return errors + _validate_pod_template_spec(obj.get("template"), "template")
 
 
 def _validate_pod_metadata_and_spec(obj: Obj) -> Errors:
@@ -5187,6 +5204,47 @@ def _validate_lease(obj: Obj, old: Obj | None, rt: ResourceType) -> Errors:
     return errors
 
 
+def _go_toleration(toleration: Obj) -> _GoValue:
+    """A ``core.Toleration`` as ``%#v`` prints it. A set ``tolerationSeconds`` is a pointer, which Go
+    prints as its address; kubelab prints the value there instead (``(*int64)(300)``)."""
+    seconds = toleration.get("tolerationSeconds")
+    pointer = "(*int64)(nil)" if seconds is None else f"(*int64)({_int(seconds)})"
+    fields = ", ".join(
+        f"{name}:{_go_quote(_str(toleration.get(key)))}"
+        for name, key in (("Key", "key"), ("Operator", "operator"), ("Value", "value"), ("Effect", "effect"))
+    )
+    return _GoValue(f"core.Toleration{{{fields}, TolerationSeconds:{pointer}}}")
+
+
+def _validate_runtime_class(obj: Obj, old: Obj | None, rt: ResourceType) -> Errors:
+    """pkg/apis/node/validation: ValidateRuntimeClass on create and update, then (update)
+    ValidateRuntimeClassUpdate. ``overhead.podFixed`` is checked as container limits, so its
+    errors name ``overhead.limits[<resource>]``, as upstream's reuse of that code does."""
+    errors = validate_object_meta(obj.get("metadata"), namespaced=False, name_fn=name_is_dns_subdomain)
+    handler = _str(obj.get("handler"))
+    errors.extend(_invalid("handler", handler, message) for message in name_is_dns_label(handler, False))
+    overhead = obj.get("overhead")
+    if isinstance(overhead, dict):
+        errors.extend(_validate_resource_requirements({"limits": overhead.get("podFixed")}, "overhead"))
+    scheduling = obj.get("scheduling")
+    if isinstance(scheduling, dict):
+        if scheduling.get("nodeSelector") is not None:
+            errors.extend(_validate_labels(scheduling.get("nodeSelector"), "scheduling.nodeSelector"))
+        tolerations = _maps(scheduling.get("tolerations"))
+        errors.extend(_validate_tolerations(tolerations, "scheduling.tolerations"))
+        seen: set[tuple[str, str, str, str]] = set()
+        for i, toleration in enumerate(tolerations):
+            get = toleration.get
+            list_key = (_str(get("key")), _str(get("operator")), _str(get("value")), _str(get("effect")))
+            if list_key in seen:
+                errors.append(_duplicate(f"scheduling.tolerations[{i}]", _go_toleration(toleration)))
+            seen.add(list_key)
+    if old is not None:
+        errors.extend(validate_object_meta_update(obj.get("metadata"), old.get("metadata")))
+        errors.extend(_immutable(handler, _str(old.get("handler")), "handler"))
+    return errors
+
+
 HIGHEST_USER_DEFINABLE_PRIORITY = 1_000_000_000
 _SYSTEM_PRIORITY_CLASSES = {"system-node-critical": 2_000_001_000, "system-cluster-critical": 2_000_000_000}
 
@@ -7302,6 +7360,7 @@ _VALIDATORS: dict[tuple[str, str], Validator] = {
     ("", "LimitRange"): _validate_limit_range,
     ("", "PersistentVolumeClaim"): _validate_persistent_volume_claim,
     ("", "Pod"): _validate_pod,
+    ("", "PodTemplate"): _validate_pod_template,
     ("", "ReplicationController"): _validate_replication_controller,
     ("", "ResourceQuota"): _validate_resource_quota,
     ("", "Secret"): _validate_secret,
@@ -7320,6 +7379,7 @@ _VALIDATORS: dict[tuple[str, str], Validator] = {
     ("networking.k8s.io", "Ingress"): _validate_ingress,
     ("networking.k8s.io", "IngressClass"): _validate_ingress_class,
     ("networking.k8s.io", "NetworkPolicy"): _validate_network_policy,
+    ("node.k8s.io", "RuntimeClass"): _validate_runtime_class,
     ("policy", "PodDisruptionBudget"): _validate_pod_disruption_budget,
     (RBAC_GROUP, "ClusterRole"): _validate_role,
     (RBAC_GROUP, "ClusterRoleBinding"): _validate_role_binding,

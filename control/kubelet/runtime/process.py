@@ -9,6 +9,8 @@ Implements :class:`control.kubelet.runtime.protocol.Runtime`. The pieces:
   fork server (``control.kubelet.runtime.zygote``) and keeps its records in
   ``<sandbox>/containers/<id>/``. Its id is 64 hex digits, as containerd's;
 - images are profiles of host programs (``control.kubelet.runtime.images``);
+- one runtime handler, ``runc`` (containerd's default name; ``""`` means it too): a sandbox
+  asking for any other is refused as containerd refuses a handler it has no runtime for;
 - limits and usage come from cgroups when writable (``control.kubelet.runtime.cgroups``),
   else usage from the container's session in ``/proc`` and no limits;
 - the securityContext (``control.kubelet.runtime.security``): credentials resolved here,
@@ -65,6 +67,7 @@ from control.kubelet.runtime.protocol import (
     ExecTimeoutError,
     ImageInfo,
     RuntimeError_,
+    RuntimeHandlerError,
     SandboxConfig,
     SandboxStatus,
 )
@@ -83,6 +86,19 @@ LOST_EXIT_CODE = 137
 _FRAME = struct.Struct(">BI")
 _TREE_SAMPLE_SECONDS = 0.5
 _EXEC_OUTPUT_LIMIT = 16 * 1024 * 1024
+# Every pod runs the same way here; it answers to "runc", containerd's default handler name, and
+# to "" (no RuntimeClass: the default handler).
+RUNTIME_HANDLERS = ("", "runc")
+
+
+def check_runtime_handler(handler: str) -> None:
+    """Refuse a handler this runtime has no runtime for, as containerd's RunPodSandbox does (its
+    error as the kubelet's CRI client reports it)."""
+    if handler not in RUNTIME_HANDLERS:
+        raise RuntimeHandlerError(
+            "rpc error: code = Unknown desc = failed to get sandbox runtime: "
+            f'no runtime for "{handler}" is configured'
+        )
 
 
 def _installation_dirs_under_tmp() -> tuple[str, ...]:
@@ -398,6 +414,7 @@ class ProcessRuntime:
     # ------------------------------------------------------------------ sandboxes
 
     async def run_sandbox(self, config: SandboxConfig) -> None:
+        check_runtime_handler(config.runtime_handler)
         directory = config.directory
         existing = self._sandboxes.get(config.pod_uid)
         created_at = existing.created_at if existing else time.time()

@@ -19,7 +19,9 @@ RemoveContainer), ``list_sandboxes``, ``usage`` (CRI ContainerStats, synchronous
 ``close``. Then ``SecurityConfig`` (CRI's LinuxContainerSecurityContext) as
 ``ContainerConfig.security``, and ``ImageInfo.uid``/``username`` (the user an image runs as,
 as CRI ImageStatus reports it, for runAsNonRoot). Then ``ContainerStatus.user`` (CRI's
-ContainerUser: the uid, gid and groups the container's process started with).
+ContainerUser: the uid, gid and groups the container's process started with). Then
+``SandboxConfig.runtime_handler`` (RunPodSandboxRequest's runtime_handler: the handler of the pod's
+RuntimeClass, "" for the default) and ``RuntimeHandlerError`` for a handler the runtime has none for.
 """
 
 from __future__ import annotations
@@ -51,6 +53,11 @@ class ExecTimeoutError(RuntimeError_):
     """``exec_sync`` ran out of time; the command was killed."""
 
 
+class RuntimeHandlerError(RuntimeError_):
+    """The sandbox asks for a runtime handler this runtime has no runtime for (the pod's sandbox is
+    not created; the kubelet reports it and retries)."""
+
+
 class ContainerState(enum.Enum):
     CREATED = "created"
     RUNNING = "running"
@@ -68,6 +75,7 @@ class SandboxConfig:
     directory: Path  # pods/<ns>_<name>_<uid>/ under the data dir
     resolv_conf: str = ""  # contents of the pod's /etc/resolv.conf ("" = host's)
     hosts: str = ""  # contents of the pod's /etc/hosts
+    runtime_handler: str = ""  # the pod's RuntimeClass handler ("" = the runtime's default)
 
 
 @dataclass(frozen=True, kw_only=True)

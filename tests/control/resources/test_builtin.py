@@ -291,6 +291,8 @@ EXPECTED: dict[
         (),
     ),
     ("coordination.k8s.io/v1", "leases"): ("Lease", "lease", True, (), (), ALL, ()),
+    ("v1", "podtemplates"): ("PodTemplate", "podtemplate", True, (), (), ALL, ()),
+    ("node.k8s.io/v1", "runtimeclasses"): ("RuntimeClass", "runtimeclass", False, (), (), ALL, ()),
     ("certificates.k8s.io/v1", "certificatesigningrequests"): (
         "CertificateSigningRequest",
         "certificatesigningrequest",
@@ -322,6 +324,7 @@ UPSTREAM_GROUP_ORDER = [
     "apiextensions.k8s.io",
     "scheduling.k8s.io",
     "coordination.k8s.io",
+    "node.k8s.io",
     "discovery.k8s.io",
 ]
 

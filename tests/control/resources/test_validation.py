@@ -385,6 +385,8 @@ VALID: dict[tuple[str, str], dict[str, Any]] = {
         "parameters": {"type": "fast"},
     },
     ("scheduling.k8s.io/v1", "priorityclasses"): {"metadata": meta("high", None), "value": 1000},
+    ("v1", "podtemplates"): {"metadata": meta(), "template": {"spec": pod_spec()}},
+    ("node.k8s.io/v1", "runtimeclasses"): {"metadata": meta("runc", None), "handler": "runc"},
     # Reviews: never stored, metadata empty (as kubectl sends them).
     ("authentication.k8s.io/v1", "tokenreviews"): {
         "metadata": {"creationTimestamp": None},
