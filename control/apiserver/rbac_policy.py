@@ -664,6 +664,17 @@ _CONTROLLER_RULES: dict[str, list[Rule]] = {
         rule(("get", "list", "watch", "patch", "update", "delete"), groups=("*",), resources=("*",)),
         _events_rule(),
     ],
+    "horizontal-pod-autoscaler": [
+        rule(("get", "list", "watch"), groups=(AUTOSCALING,), resources=("horizontalpodautoscalers",)),
+        rule(("update",), groups=(AUTOSCALING,), resources=("horizontalpodautoscalers/status",)),
+        rule(("get", "update"), groups=("*",), resources=("*/scale",)),
+        rule(("list",), groups=(LEGACY,), resources=("pods",)),
+        # allow listing resource, custom, and external metrics
+        rule(("list",), groups=("metrics.k8s.io",), resources=("pods",)),
+        rule(("get", "list"), groups=("custom.metrics.k8s.io",), resources=("*",)),
+        rule(("get", "list"), groups=("external.metrics.k8s.io",), resources=("*",)),
+        _events_rule(),
+    ],
     "job-controller": [
         # kubelab's controller also deletes finished Jobs past ttlSecondsAfterFinished (upstream:
         # the ttl-after-finished controller)

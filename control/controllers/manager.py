@@ -94,6 +94,7 @@ CONTROLLER_MODULES: dict[str, str] = {
     "resourcequota": "resourcequota",
     "csrsigning": "csrsigning",
     "csrcleaner": "csrcleaner",
+    "horizontalpodautoscaling": "horizontalpodautoscaler",
 }
 
 # Where the controllers' ServiceAccounts live (upstream: kube-system, which users cannot read).
@@ -127,6 +128,7 @@ CONTROLLER_SERVICE_ACCOUNTS: dict[str, str] = {
     "resourcequota": "resourcequota-controller",
     "csrsigning": "certificate-controller",
     "csrcleaner": "certificate-controller",
+    "horizontalpodautoscaling": "horizontal-pod-autoscaler",
 }
 
 

@@ -23,7 +23,7 @@ The module holds data only; :func:`builtin_registry` returns a fresh, independen
 
 from __future__ import annotations
 
-from control.resources import event_conversion
+from control.resources import event_conversion, hpa_conversion
 from control.resources.registry import NameRule, Registry, ResourceType, ScaleSubresource, StoredAs
 
 # Upstream's scale subresource reads .spec.replicas/.status.replicas and renders
@@ -423,6 +423,26 @@ BUILTIN_TYPES: tuple[ResourceType, ...] = (
         categories=("all",),
         has_status=True,
         definition="io.k8s.api.autoscaling.v2.HorizontalPodAutoscaler",
+    ),
+    # autoscaling/v1: the same HPAs, stored at v2's keys in its shape, as upstream. Declared
+    # after v2 so discovery lists v2 first and prefers it (kube-apiserver 1.33's order).
+    ResourceType(
+        group="autoscaling",
+        version="v1",
+        kind="HorizontalPodAutoscaler",
+        plural="horizontalpodautoscalers",
+        singular="horizontalpodautoscaler",
+        namespaced=True,
+        short_names=("hpa",),
+        categories=("all",),
+        has_status=True,
+        definition="io.k8s.api.autoscaling.v1.HorizontalPodAutoscaler",
+        stored_as=StoredAs(
+            group="autoscaling",
+            plural="horizontalpodautoscalers",
+            to_storage=hpa_conversion.to_storage,
+            from_storage=hpa_conversion.to_v1,
+        ),
     ),
     # --- batch/v1 ---------------------------------------------------------------
     ResourceType(

@@ -52,7 +52,9 @@ def apply_defaults(rt: ResourceType, obj: Obj, *, old: Obj | None = None) -> Non
     always does, so callers that cannot pass ``old`` still get create-only behaviour right).
     Comparisons with the stored object (a Service changing type) need ``old``.
     """
-    defaulter = _DEFAULTERS.get((rt.group, rt.kind))
+    defaulter = _VERSION_DEFAULTERS.get((rt.group, rt.version, rt.kind)) or _DEFAULTERS.get(
+        (rt.group, rt.kind)
+    )
     if defaulter is not None:
         metadata = obj.get("metadata")
         has_version = isinstance(metadata, dict) and bool(metadata.get("resourceVersion"))
@@ -530,7 +532,62 @@ def _scaling_rules(rules: Obj | None, *, window: int, policies: list[Obj]) -> Ob
     return rules
 
 
+# The annotations in which autoscaling/v1 carries what it cannot express (upstream's names;
+# control.resources.hpa_conversion writes and reads them, and imports this module, so the
+# names are spelled here too), and the two of them that hold status.
+HPA_ROUND_TRIP_ANNOTATIONS = (
+    "autoscaling.alpha.kubernetes.io/metrics",
+    "autoscaling.alpha.kubernetes.io/behavior",
+    "autoscaling.alpha.kubernetes.io/scale-down-tolerance",
+    "autoscaling.alpha.kubernetes.io/scale-up-tolerance",
+    "autoscaling.alpha.kubernetes.io/current-metrics",
+    "autoscaling.alpha.kubernetes.io/conditions",
+)
+_HPA_V1_STATUS_ANNOTATIONS = HPA_ROUND_TRIP_ANNOTATIONS[4:]
+
+
+def default_horizontal_pod_autoscaler(obj: Obj) -> None:
+    """autoscaling/v2's SetDefaults_HorizontalPodAutoscaler, for ``hpa_conversion``: upstream
+    applies them to every HPA it decodes from storage, whichever version wrote it."""
+    _default_hpa(obj, None, False)
+
+
+def _default_hpa_v1(obj: Obj, old: Obj | None, creating: bool) -> None:
+    """autoscaling/v1's SetDefaults_HorizontalPodAutoscaler: only minReplicas (the implicit
+    cpu metric is added by the conversion to the stored version, as upstream).
+
+    On an update the stored status is kept (upstream's PrepareForUpdate copies the old
+    internal status), and through v1 part of that status is in two annotations: they are
+    the stored object's too, whatever the body carries, so a v1 PUT of an object built
+    from scratch keeps the conditions and current metrics v1 cannot express."""
+    spec = _dict(obj, "spec")
+    if spec.get("minReplicas") is None:
+        spec["minReplicas"] = 1
+    if old is None:
+        return
+    old_annotations = _child(old.get("metadata"), "annotations") or {}
+    annotations = _child(obj.get("metadata"), "annotations") or {}
+    kept = {key: value for key, value in annotations.items() if key not in _HPA_V1_STATUS_ANNOTATIONS}
+    kept.update({key: old_annotations[key] for key in _HPA_V1_STATUS_ANNOTATIONS if key in old_annotations})
+    if kept == annotations:
+        return
+    metadata = _dict(obj, "metadata")
+    if kept:
+        metadata["annotations"] = kept
+    else:
+        metadata.pop("annotations", None)
+
+
 def _default_hpa(obj: Obj, old: Obj | None, creating: bool) -> None:
+    # Not a default but upstream's v2 conversion: "v2 round-trips to internal without any
+    # serialized annotations", so a v2 write never stores autoscaling/v1's.
+    annotations = _child(obj.get("metadata"), "annotations")
+    if annotations is not None and any(key in annotations for key in HPA_ROUND_TRIP_ANNOTATIONS):
+        kept = {k: v for k, v in annotations.items() if k not in HPA_ROUND_TRIP_ANNOTATIONS}
+        if kept:
+            obj["metadata"]["annotations"] = kept
+        else:
+            del obj["metadata"]["annotations"]
     spec = _dict(obj, "spec")
     if spec.get("minReplicas") is None:
         spec["minReplicas"] = 1
@@ -791,6 +848,11 @@ def _default_validating_admission_policy_binding(obj: Obj, old: Obj | None, crea
     """Only spec.matchResources has defaults; v1 leaves paramRef.parameterNotFoundAction to the user."""
     _default_match_resources(_child(obj.get("spec"), "matchResources"))
 
+
+# Kinds served in several versions whose defaults differ; the others are looked up by (group, kind).
+_VERSION_DEFAULTERS: dict[tuple[str, str, str], Defaulter] = {
+    ("autoscaling", "v1", "HorizontalPodAutoscaler"): _default_hpa_v1,
+}
 
 _DEFAULTERS: dict[tuple[str, str], Defaulter] = {
     ("", "Pod"): _default_pod,

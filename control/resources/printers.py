@@ -34,6 +34,7 @@ from typing import Any
 
 import orjson
 
+from control.resources import hpa_conversion
 from control.resources.registry import PrinterColumn, ResourceType
 from control.resources.selectors import (
     SelectorError,
@@ -879,6 +880,8 @@ def _hpa_metrics(specs: list[Any], statuses: list[Any]) -> str:
     ),
 )
 def _horizontal_pod_autoscaler(obj: Obj, now: datetime) -> list[Cell]:
+    if obj.get("apiVersion") == hpa_conversion.V1_API_VERSION:
+        obj = hpa_conversion.to_v2(obj)  # upstream prints the internal object: one row for both
     spec, status = _map(obj, "spec"), _map(obj, "status")
     target = _map(spec, "scaleTargetRef")
     min_replicas = spec.get("minReplicas")

@@ -43,7 +43,7 @@ from urllib.parse import urlsplit
 
 import orjson
 
-from control.resources import certificates, cron
+from control.resources import certificates, cron, hpa_conversion
 from control.resources.admission_cel import ExpressionType, expression_error
 from control.resources.crd_cel import validate_rules, validate_schema_rules
 from control.resources.crd_validation import validate_custom_resource
@@ -5497,6 +5497,11 @@ def _validate_metric(metric: Obj, path: str) -> Errors:
 
 
 def _validate_hpa(obj: Obj, old: Obj | None, rt: ResourceType) -> Errors:
+    if rt.version == "v1":
+        # Upstream validates the internal object converted from v1, so v1 writes are checked
+        # (and their errors named) as v2's: spec.metrics[0].resource.target.averageUtilization.
+        obj = hpa_conversion.to_v2(obj)
+        old = None if old is None else hpa_conversion.to_v2(old)
     if old is None:
         errors = validate_object_meta(obj.get("metadata"), namespaced=True, name_fn=name_is_dns_subdomain)
     else:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 
 import pytest
 from kubernetes import client, config, watch
 from kubernetes.client.rest import ApiException
+from kubernetes.stream import stream
 
 from tests.e2e.conftest import Lab
 
@@ -149,3 +151,63 @@ def test_pagination_with_limit_and_continue(api: client.ApiClient) -> None:
     assert names == [f"page-{index}" for index in range(7)] and pages == 3
     core.delete_collection_namespaced_config_map(NS, label_selector="page=y")
     assert core.list_namespaced_config_map(NS, label_selector="page=y").items == []
+
+
+def test_an_hpa_reads_back_through_the_typed_client(api: client.ApiClient) -> None:
+    autoscaling = client.AutoscalingV2Api(api)
+    body = client.V2HorizontalPodAutoscaler(
+        metadata=client.V1ObjectMeta(name="hpa"),
+        spec=client.V2HorizontalPodAutoscalerSpec(
+            scale_target_ref=client.V2CrossVersionObjectReference(
+                api_version="apps/v1", kind="Deployment", name="nothing"
+            ),
+            max_replicas=3,
+        ),
+    )
+    autoscaling.create_namespaced_horizontal_pod_autoscaler(NS, body)
+    # The client requires status.desiredReplicas, which upstream always serialises.
+    read = autoscaling.read_namespaced_horizontal_pod_autoscaler("hpa", NS)
+    assert read.spec.max_replicas == 3 and read.status.desired_replicas is not None
+    assert [
+        item.metadata.name for item in autoscaling.list_namespaced_horizontal_pod_autoscaler(NS).items
+    ] == ["hpa"]
+    autoscaling.delete_namespaced_horizontal_pod_autoscaler("hpa", NS)
+
+
+def test_exec_with_stdin_through_the_websocket_stream(api: client.ApiClient) -> None:
+    core = client.CoreV1Api(api)
+    pod = client.V1Pod(
+        metadata=client.V1ObjectMeta(name="shell"),
+        spec=client.V1PodSpec(
+            containers=[client.V1Container(name="sh", image="busybox", command=["sleep", "3600"])],
+            termination_grace_period_seconds=0,
+        ),
+    )
+    core.create_namespaced_pod(NS, pod)
+    try:
+        deadline = time.monotonic() + 60
+        while core.read_namespaced_pod("shell", NS).status.phase != "Running":
+            assert time.monotonic() < deadline, "the pod did not start in 60 s"
+            time.sleep(0.2)
+        session = stream(
+            core.connect_get_namespaced_pod_exec,
+            "shell",
+            NS,
+            command=["sh", "-c", "read line; echo got-$line; exit 3"],
+            stdin=True,
+            stdout=True,
+            stderr=True,
+            tty=False,
+            _preload_content=False,
+        )
+        session.write_stdin("abc\n")  # the client sends text frames
+        output = ""
+        deadline = time.monotonic() + 30
+        while session.is_open() and time.monotonic() < deadline:
+            session.update(timeout=1)
+            output += session.read_stdout()
+        session.close()
+        assert output == "got-abc\n"
+        assert session.returncode == 3
+    finally:
+        core.delete_namespaced_pod("shell", NS, grace_period_seconds=0)

@@ -201,6 +201,15 @@ EXPECTED: dict[
         ALL,
         ("status",),
     ),
+    ("autoscaling/v1", "horizontalpodautoscalers"): (
+        "HorizontalPodAutoscaler",
+        "horizontalpodautoscaler",
+        True,
+        ("hpa",),
+        ("all",),
+        ALL,
+        ("status",),
+    ),
     ("batch/v1", "cronjobs"): ("CronJob", "cronjob", True, ("cj",), ("all",), ALL, ("status",)),
     ("batch/v1", "jobs"): ("Job", "job", True, (), ("all",), ALL, ("status",)),
     ("networking.k8s.io/v1", "ingressclasses"): ("IngressClass", "ingressclass", False, (), (), ALL, ()),
@@ -432,6 +441,8 @@ def test_registry_finds_every_kind_by_resource_and_by_kind() -> None:
 
 
 def test_group_versions_follow_upstream_group_order() -> None:
-    groups = [group for group, _ in builtin_registry().group_versions()]
+    group_versions = builtin_registry().group_versions()
+    groups = list(dict.fromkeys(group for group, _ in group_versions))
     assert groups == UPSTREAM_GROUP_ORDER
-    assert ("autoscaling", "v2") in builtin_registry().group_versions()
+    # Within a group, the preferred version first: upstream 1.33 lists autoscaling v2, then v1.
+    assert [version for group, version in group_versions if group == "autoscaling"] == ["v2", "v1"]

@@ -208,6 +208,14 @@ VALID: dict[tuple[str, str], dict[str, Any]] = {
             "maxReplicas": 5,
         },
     },
+    ("autoscaling/v1", "horizontalpodautoscalers"): {
+        "metadata": meta(),
+        "spec": {
+            "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"},
+            "maxReplicas": 5,
+            "targetCPUUtilizationPercentage": 60,
+        },
+    },
     ("networking.k8s.io/v1", "ingresses"): {
         "metadata": meta(),
         "spec": {
