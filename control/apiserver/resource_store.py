@@ -25,6 +25,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import orjson
+
 from control.apiserver import errors
 from control.apiserver.admission import CREATE, DELETE, UPDATE, AdmissionChain, AdmissionRequest
 from control.apiserver.allocators import AllocationError, ClusterIPAllocator, NodePortAllocator
@@ -54,6 +56,17 @@ _SYSTEM_FIELDS_KEPT_ON_UPDATE = (
 
 Clock = Callable[[], datetime]
 Transform = Callable[[dict[str, Any]], dict[str, Any] | Awaitable[dict[str, Any]]]
+
+
+def _dry_run_answer(rt: ResourceType, obj: dict[str, Any], value: bytes) -> dict[str, Any]:
+    """What a dry run answers: the object as the real write would read it back. A kind stored in
+    another version is converted from the bytes it would store (defaults of the stored version
+    included), as upstream's dry run returns the object the storage layer would have."""
+    if rt.stored_as is None:
+        return obj
+    answer = rt.stored_as.from_storage(orjson.loads(value))
+    answer.setdefault("metadata", {})["resourceVersion"] = obj["metadata"].get("resourceVersion", "")
+    return answer
 
 
 def rfc3339(moment: datetime) -> str:
@@ -245,7 +258,7 @@ class ResourceStore:
                         raise errors.already_exists(rt, name)
                     name = obj["metadata"]["name"] = _generated_name(obj["metadata"]["generateName"])
                 obj["metadata"]["resourceVersion"] = ""
-                return obj
+                return _dry_run_answer(rt, obj, value)
             for attempt in range(1, _GENERATE_NAME_ATTEMPTS + 1):
                 try:
                     kv = await self.store.create(self.key(rt, namespace=namespace, name=name), value)
@@ -371,7 +384,7 @@ class ResourceStore:
             try:
                 _check_size(value)
                 if dry_run:
-                    return new
+                    return _dry_run_answer(rt, new, value)
                 result = await self.store.update(
                     self.key(rt, namespace=namespace, name=name), value, expected_revision=kv.mod_revision
                 )

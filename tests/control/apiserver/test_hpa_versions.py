@@ -322,3 +322,32 @@ async def test_a_v1_put_from_scratch_keeps_the_v2_status(apiserver: RunningServe
     assert as_v2["status"]["conditions"] == [condition]
     assert as_v2["status"]["currentMetrics"] == current
     assert as_v2["status"]["desiredReplicas"] == 3
+
+
+async def test_a_dry_run_answers_what_the_real_write_reads_back(apiserver: RunningServer) -> None:
+    def comparable(obj: dict) -> dict:
+        meta = {
+            k: v
+            for k, v in obj["metadata"].items()
+            if k not in ("uid", "creationTimestamp", "resourceVersion")
+        }
+        return {**obj, "metadata": meta}
+
+    body = v1_hpa("dry", maxReplicas=4)  # no target: v1 reads back the default 80% cpu
+    code, dry = await apiserver.request("POST", V1, body=body, params={"dryRun": "All"})
+    assert code == 201, dry
+    assert dry["spec"]["targetCPUUtilizationPercentage"] == 80 and dry["metadata"]["resourceVersion"] == ""
+    code, real = await apiserver.request("POST", V1, body=body)
+    assert code == 201, real
+    assert comparable(dry) == comparable(real)
+    code, dry_update = await apiserver.request(
+        "PATCH",
+        f"{V1}/dry",
+        body={"spec": {"maxReplicas": 6}},
+        content_type="application/merge-patch+json",
+        params={"dryRun": "All"},
+    )
+    assert code == 200, dry_update
+    assert (
+        dry_update["spec"]["maxReplicas"] == 6 and dry_update["spec"]["targetCPUUtilizationPercentage"] == 80
+    )
