@@ -41,12 +41,49 @@ from control.store import KeyExistsError, KeyValue, Store, SwapResult
 MAX_OBJECT_BYTES = 1_572_864  # etcd's default request limit, as upstream's 1.5 MiB
 _CAS_ATTEMPTS = 16
 _GENERATE_NAME_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"  # upstream's utilrand alphabet
-# Kinds whose DELETE answers with the deleted object rather than a Success Status.
-_RETURNS_DELETED_OBJECT = frozenset({("", "Pod"), ("", "Service"), ("", "Namespace")})
+# Kinds whose DELETE answers with the deleted object rather than a Success Status: upstream's
+# registries with ReturnDeletedObject (the Python client types these deletes as the object and
+# cannot read a Status as, say, a V1StorageClass), plus the Namespace, whose REST returns it.
+_RETURNS_DELETED_OBJECT = frozenset(
+    {
+        ("", "Pod"),
+        ("", "PodTemplate"),
+        ("", "Service"),
+        ("", "ServiceAccount"),
+        ("", "ResourceQuota"),
+        ("", "PersistentVolume"),
+        ("", "PersistentVolumeClaim"),
+        ("", "Namespace"),
+        ("storage.k8s.io", "StorageClass"),
+    }
+)
 # Kinds whose DELETE without a propagationPolicy orphans the dependents (upstream's strategies
 # whose DefaultGarbageCollectionPolicy is OrphanDependents: v1 ReplicationControllers, for
 # backwards compatibility); every other kind's dependents are collected in the background.
 _ORPHANS_BY_DEFAULT = frozenset({("", "ReplicationController")})
+# Status fields upstream's types have without omitempty, so every answer carries them, zero-valued
+# until a controller writes them (an empty struct for loadBalancer). Typed clients rely on them:
+# the Python client refuses a ReplicaSetStatus without replicas or a DaemonSetStatus without its
+# four counters. The HorizontalPodAutoscaler's differ by version and are set in _initial_status.
+_ALWAYS_SERIALIZED_STATUS: dict[tuple[str, str], dict[str, Any]] = {
+    ("", "ReplicationController"): {"replicas": 0},
+    ("apps", "ReplicaSet"): {"replicas": 0},
+    ("apps", "StatefulSet"): {"replicas": 0, "availableReplicas": 0},
+    ("apps", "DaemonSet"): {
+        "currentNumberScheduled": 0,
+        "numberMisscheduled": 0,
+        "desiredNumberScheduled": 0,
+        "numberReady": 0,
+    },
+    ("policy", "PodDisruptionBudget"): {
+        "disruptionsAllowed": 0,
+        "currentHealthy": 0,
+        "desiredHealthy": 0,
+        "expectedPods": 0,
+    },
+    ("", "Service"): {"loadBalancer": {}},
+    ("networking.k8s.io", "Ingress"): {"loadBalancer": {}},
+}
 _SYSTEM_FIELDS_KEPT_ON_UPDATE = (
     "uid",
     "creationTimestamp",
@@ -441,6 +478,7 @@ class ResourceStore:
         elif subresource == "status":
             new = _private_copy(rt, kv, old)
             new["status"] = desired.get("status") if desired.get("status") is not None else {}
+            _fill_always_serialized_status(rt, new["status"])
         elif subresource == "approval":  # certificatesigningrequests/<name>/approval: only conditions
             new = certificates.approval_update(desired, _private_copy(rt, kv, old), now=rfc3339(self.clock()))
         elif subresource == "binding":  # pods/binding: spec.nodeName once, and PodScheduled=True
@@ -902,7 +940,19 @@ def _initial_status(rt: ResourceType, obj: dict[str, Any]) -> dict[str, Any]:
         # {"currentMetrics": null, "desiredReplicas": 0}, and clients that require
         # desiredReplicas (the Python client's V2HorizontalPodAutoscalerStatus) rely on it.
         return {"currentMetrics": None, "desiredReplicas": 0}
-    return {}
+    status: dict[str, Any] = {}
+    _fill_always_serialized_status(rt, status)
+    return status
+
+
+def _fill_always_serialized_status(rt: ResourceType, status: Any) -> None:
+    """Give ``status`` the fields upstream always serializes that it lacks (or holds as null, which
+    decodes to the zero value upstream); a status that is not an object is left to validation."""
+    if not isinstance(status, dict):
+        return
+    for key, zero in _ALWAYS_SERIALIZED_STATUS.get((rt.group, rt.kind), {}).items():
+        if status.get(key) is None:
+            status[key] = copy.deepcopy(zero)
 
 
 def _qos_class(spec: dict[str, Any]) -> str:
