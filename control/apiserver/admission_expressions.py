@@ -28,7 +28,6 @@ from control.apiserver.authn import UserInfo
 from control.apiserver.authorization import Attributes, AuthorizerChain, Decision
 from control.resources.admission_cel import (
     PARAMS,
-    VARIABLES,
     AuthorizationCheck,
     AuthorizationDecision,
     CompiledExpression,
@@ -63,29 +62,41 @@ class ExpressionError(Exception):
 
 
 @dataclass(frozen=True, slots=True)
+class Expression:
+    """One expression of a stored configuration, compiled, or the reason it did not compile:
+    validation refuses such objects, but one stored before (or by an older server) fails when it is
+    evaluated, as upstream's (``compilation error: ...``)."""
+
+    source: str
+    compiled: CompiledExpression | None
+    error: str
+
+    @classmethod
+    def compile(cls, source: str, *, returns: ExpressionType, params: bool) -> Expression:
+        try:
+            return cls(source, compile_expression(source, returns=returns, params=params), "")
+        except ExpressionCompileError as exc:
+            return cls(source, None, f"compilation error: {exc}")
+
+
+@dataclass(frozen=True, slots=True)
 class MatchCondition:
     name: str
-    expression: CompiledExpression | None
-    error: str  # the compile error of an expression that does not compile (then expression is None)
+    expression: Expression
 
 
 def compile_match_conditions(conditions: Any, *, params: bool) -> tuple[MatchCondition, ...]:
-    """A configuration's ``matchConditions``, compiled (validation refuses bad ones; an object
-    stored before that keeps its error and fails at evaluation, as upstream's)."""
-    compiled = []
-    for condition in conditions or ():
-        if not isinstance(condition, dict):
-            continue
-        source = str(condition.get("expression") or "")
-        try:
-            expression = compile_expression(source, returns=ExpressionType.BOOL, params=params)
-        except ExpressionCompileError as exc:
-            compiled.append(
-                MatchCondition(str(condition.get("name") or ""), None, f"compilation error: {exc}")
-            )
-        else:
-            compiled.append(MatchCondition(str(condition.get("name") or ""), expression, ""))
-    return tuple(compiled)
+    """A configuration's ``matchConditions``, compiled."""
+    return tuple(
+        MatchCondition(
+            str(condition.get("name") or ""),
+            Expression.compile(
+                str(condition.get("expression") or ""), returns=ExpressionType.BOOL, params=params
+            ),
+        )
+        for condition in conditions or ()
+        if isinstance(condition, dict)
+    )
 
 
 class RequestExpressions:
@@ -100,9 +111,8 @@ class RequestExpressions:
         self._authorizer = authorizer
         self._base: dict[str, Any] | None = None
 
-    async def activation(
-        self, *, params: Any = None, variables: Mapping[str, Any] | None = None
-    ) -> dict[str, Any]:
+    async def activation(self, *, params: Any = None) -> dict[str, Any]:
+        """The request's activation with ``params`` (``variables`` empty: a policy fills them)."""
         if self._base is None:
             request = self._request
             body = review_request(request)
@@ -124,16 +134,16 @@ class RequestExpressions:
                     "name": request.name,
                 },
             )
-        data = dict(self._base)
-        data[PARAMS] = params
-        data[VARIABLES] = dict(variables or {})
-        return data
+        return {**self._base, PARAMS: params}
 
-    def evaluate(self, expression: CompiledExpression, data: Mapping[str, Any]) -> Any:
-        """The value of ``expression`` on ``data``; ExpressionError in upstream's words."""
+    def evaluate(self, expression: Expression, data: Mapping[str, Any]) -> Any:
+        """The value of ``expression`` on ``data``; ExpressionError in upstream's words (also for
+        an expression that did not compile)."""
+        if expression.compiled is None:
+            raise ExpressionError(expression.error)
         try:
             with authorizing(self._authorize):
-                return evaluate(expression, data)
+                return evaluate(expression.compiled, data)
         except ExpressionEvaluationError as exc:
             raise ExpressionError(f"expression '{expression.source}' resulted in error: {exc}") from None
 
@@ -180,9 +190,6 @@ async def match_conditions(
     data = await expressions.activation(params=params)
     problems = []
     for condition in conditions:
-        if condition.expression is None:
-            problems.append(condition.error)
-            continue
         try:
             outcome = expressions.evaluate(condition.expression, data)
         except ExpressionError as exc:

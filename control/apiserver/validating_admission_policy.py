@@ -51,6 +51,7 @@ import orjson
 from control.apiserver import errors
 from control.apiserver.admission import AdmissionRequest, forbidden
 from control.apiserver.admission_expressions import (
+    Expression,
     ExpressionError,
     MatchCondition,
     RequestExpressions,
@@ -66,10 +67,7 @@ from control.apiserver.store_follower import FollowedObjects
 from control.apiserver.warning import add_warning
 from control.resources.admission_cel import (
     VARIABLES,
-    CompiledExpression,
-    ExpressionCompileError,
     ExpressionType,
-    compile_expression,
 )
 from control.resources.registry import ResourceType
 from control.resources.selectors import SelectorError, label_selector_from_spec
@@ -86,26 +84,10 @@ _CODES = {"Unauthorized": 401, "Forbidden": 403, "Invalid": 422, "RequestEntityT
 
 
 @dataclass(frozen=True, slots=True)
-class _Expression:
-    """One compiled expression, or the reason it did not compile (an error when evaluated)."""
-
-    source: str
-    compiled: CompiledExpression | None
-    error: str
-
-    @classmethod
-    def compile(cls, source: str, *, returns: ExpressionType, params: bool) -> _Expression:
-        try:
-            return cls(source, compile_expression(source, returns=returns, params=params), "")
-        except ExpressionCompileError as exc:
-            return cls(source, None, f"compilation error: {exc}")
-
-
-@dataclass(frozen=True, slots=True)
 class _Validation:
-    expression: _Expression
+    expression: Expression
     message: str
-    message_expression: _Expression | None
+    message_expression: Expression | None
     reason: str
 
 
@@ -116,9 +98,9 @@ class Policy:
     param_kind: tuple[str, str] | None  # (apiVersion, kind)
     match: MatchResources
     match_conditions: tuple[MatchCondition, ...]
-    variables: tuple[tuple[str, _Expression], ...]
+    variables: tuple[tuple[str, Expression], ...]
     validations: tuple[_Validation, ...]
-    audit_annotations: tuple[tuple[str, _Expression], ...]
+    audit_annotations: tuple[tuple[str, Expression], ...]
 
     @classmethod
     def from_object(cls, obj: Mapping[str, Any]) -> Policy:
@@ -131,11 +113,11 @@ class Policy:
             message_expression = str(entry.get("messageExpression") or "")
             validations.append(
                 _Validation(
-                    expression=_Expression.compile(
+                    expression=Expression.compile(
                         str(entry.get("expression") or ""), returns=ExpressionType.BOOL, params=params
                     ),
                     message=str(entry.get("message") or ""),
-                    message_expression=_Expression.compile(
+                    message_expression=Expression.compile(
                         message_expression, returns=ExpressionType.STRING, params=params
                     )
                     if message_expression
@@ -152,7 +134,7 @@ class Policy:
             variables=tuple(
                 (
                     str(entry.get("name") or ""),
-                    _Expression.compile(
+                    Expression.compile(
                         str(entry.get("expression") or ""), returns=ExpressionType.ANY, params=params
                     ),
                 )
@@ -162,7 +144,7 @@ class Policy:
             audit_annotations=tuple(
                 (
                     str(entry.get("key") or ""),
-                    _Expression.compile(
+                    Expression.compile(
                         str(entry.get("valueExpression") or ""),
                         returns=ExpressionType.STRING_OR_NULL,
                         params=params,
@@ -197,7 +179,7 @@ class Binding:
 @dataclass(frozen=True, slots=True)
 class _Denial:
     policy: str
-    binding: str | None
+    binding: str
     message: str
     reason: str = ""
     error: bool = False  # an evaluation or configuration error, not a false validation
@@ -501,15 +483,14 @@ class _Variables:
         self._values: dict[str, Any] = {}
         self._errors: dict[str, str] = {}
 
-    def evaluate(self, expression: _Expression) -> Any:
-        if expression.compiled is None:
-            raise ExpressionError(expression.error)
-        failed = [name for name in self._needed(expression.compiled.variables) if name in self._errors]
+    def evaluate(self, expression: Expression) -> Any:
+        reads = expression.compiled.variables if expression.compiled is not None else frozenset()
+        failed = [name for name in self._needed(reads) if name in self._errors]
         try:
             # A variable that failed is left out: reading it is an error inside the expression,
             # which CEL's logic may still absorb (``error || true`` is true), as upstream's lazy
             # variables are.
-            return self._expressions.evaluate(expression.compiled, {**self._data, VARIABLES: self._values})
+            return self._expressions.evaluate(expression, {**self._data, VARIABLES: self._values})
         except ExpressionError:
             if not failed:
                 raise
@@ -534,13 +515,9 @@ class _Variables:
         for name in ordered:
             if name in self._values or name in self._errors:
                 continue
-            variable = self._declared[name]
-            if variable.compiled is None:
-                self._errors[name] = variable.error
-                continue
             try:
                 self._values[name] = self._expressions.evaluate(
-                    variable.compiled, {**self._data, VARIABLES: self._values}
+                    self._declared[name], {**self._data, VARIABLES: self._values}
                 )
             except ExpressionError as exc:
                 self._errors[name] = str(exc)
@@ -567,13 +544,10 @@ def _failure_message(validation: _Validation, scope: _Variables) -> str:
 
 def _refusal(request: AdmissionRequest, denial: _Denial) -> errors.StatusError:
     """Upstream's dispatcher refusal: admission.NewForbidden, then the denial's reason and code."""
-    if denial.binding is None:
-        message = f"ValidatingAdmissionPolicy '{denial.policy}' denied request: {denial.message}"
-    else:
-        message = (
-            f"ValidatingAdmissionPolicy '{denial.policy}' with binding '{denial.binding}' "
-            f"denied request: {denial.message}"
-        )
+    message = (
+        f"ValidatingAdmissionPolicy '{denial.policy}' with binding '{denial.binding}' "
+        f"denied request: {denial.message}"
+    )
     refusal = forbidden(request, message)
     reason = denial.reason or "Invalid"
     details = dict(refusal.details or {})

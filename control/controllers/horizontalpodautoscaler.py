@@ -38,6 +38,7 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from fractions import Fraction
 from typing import Any
 from urllib.parse import quote
 
@@ -54,6 +55,7 @@ from control.controllers.kinds import PODS
 from control.controllers.manager import ControllerContext
 from control.controllers.ownership import format_time, parse_time
 from control.resources.selectors import SelectorError, format_label_selector, parse_label_selector
+from control.resources.validation import Quantity
 from control.scheduler.quantity import QuantityError, milli_value
 
 log = logging.getLogger("kubelab.controllers.horizontalpodautoscaler")
@@ -130,20 +132,9 @@ def set_condition(
 
 
 def milli_quantity(milli: int, *, binary: bool = False) -> str:
-    """``resource.NewMilliQuantity(milli, DecimalSI|BinarySI).String()``."""
-    if milli % 1000:
-        return f"{milli}m"
-    whole = milli // 1000
-    if binary and whole:
-        for suffix in ("Ei", "Pi", "Ti", "Gi", "Mi", "Ki"):
-            unit = 1024 ** ("KMGTPE".index(suffix[0]) + 1)
-            if whole % unit == 0:
-                return f"{whole // unit}{suffix}"
-        return str(whole)
-    for suffix, power in (("E", 18), ("P", 15), ("T", 12), ("G", 9), ("M", 6), ("k", 3)):
-        if whole and whole % 10**power == 0:
-            return f"{whole // 10**power}{suffix}"
-    return str(whole)
+    """``resource.NewMilliQuantity(milli, DecimalSI|BinarySI).String()``: kubelab's Quantity prints
+    Go's canonical form."""
+    return str(Quantity(Fraction(milli, 1000), "BinarySI" if binary else "DecimalSI"))
 
 
 def _format_go_selector(selector: Mapping[str, Any] | None) -> str:

@@ -40,9 +40,13 @@ from functools import lru_cache
 from typing import Any
 
 from cel_expr_python import cel
-from cel_expr_python.ext import ext_math, ext_optional, ext_strings
 
-from control.resources.crd_cel_library import NoSuchOverloadError, kubernetes_library
+from control.resources.crd_cel_library import (
+    NoSuchOverloadError,
+    cel_go_text,
+    engine_text,
+    standard_extensions,
+)
 
 _T = cel.Type
 _OPAQUE = _T.Map(_T.STRING, _T.DYN)
@@ -58,8 +62,6 @@ AUTHORIZER = "authorizer"
 REQUEST_RESOURCE = "authorizer.requestResource"
 
 _VARIABLE_REFERENCE = re.compile(r"\bvariables\s*\.\s*([A-Za-z_][A-Za-z0-9_]*)")
-_STATUS_PREFIX = re.compile(r"^[A-Z_]+: ")
-_STATUS_SUFFIX = re.compile(r" \[[A-Z_]+\]$")
 
 
 class ExpressionType(enum.Enum):
@@ -84,11 +86,6 @@ class CompiledExpression:
     source: str
     program: Any
     variables: frozenset[str]  # the names it reads as ``variables.<name>``
-
-
-def _engine_text(exc: Exception | str) -> str:
-    text = _STATUS_PREFIX.sub("", str(exc), count=1)
-    return _STATUS_SUFFIX.sub("", text)
 
 
 def _type_name(declared: Any) -> str:
@@ -117,14 +114,7 @@ def _environment(*, params: bool) -> Any:
     }
     if params:
         variables[PARAMS] = _T.DYN
-    extensions = [
-        ext_strings.ExtStrings(),
-        ext_math.ExtMath(),
-        ext_optional.ExtOptional(),
-        kubernetes_library(),
-        _authorizer_library(),
-    ]
-    return cel.NewEnv(variables=variables, extensions=extensions)
+    return cel.NewEnv(variables=variables, extensions=[*standard_extensions(), _authorizer_library()])
 
 
 @lru_cache(maxsize=2048)
@@ -133,7 +123,7 @@ def compile_expression(expression: str, *, returns: ExpressionType, params: bool
     try:
         program = _environment(params=params).compile(expression)
     except RuntimeError as exc:
-        raise ExpressionCompileError(f"compilation failed: {_engine_text(exc)}") from None
+        raise ExpressionCompileError(f"compilation failed: {engine_text(exc)}") from None
     wanted = _WANTED.get(returns)
     if wanted is not None:
         got = program.return_type()
@@ -165,23 +155,12 @@ def evaluate(compiled: CompiledExpression, data: Mapping[str, Any]) -> Any:
     try:
         result = compiled.program.eval(data=dict(data))
     except RuntimeError as exc:
-        raise ExpressionEvaluationError(_cel_go_text(_engine_text(exc))) from None
+        raise ExpressionEvaluationError(cel_go_text(engine_text(exc))) from None
     except NoSuchOverloadError:
         raise ExpressionEvaluationError("no such overload") from None
     if result.type() == _T.ERROR:
-        raise ExpressionEvaluationError(_cel_go_text(_engine_text(result.plain_value())))
+        raise ExpressionEvaluationError(cel_go_text(engine_text(result.plain_value())))
     return result.plain_value()
-
-
-def _cel_go_text(text: str) -> str:
-    missing = re.match(r'Key not found in map : "(.*)"$', text)
-    if missing:
-        return f"no such key: {missing.group(1)}"
-    if text.startswith(("No matching overloads", "no such overload")):
-        return "no such overload"
-    if text == "divide by zero":
-        return "division by zero"
-    return text
 
 
 # --- the authz library ----------------------------------------------------------------------------
@@ -400,18 +379,16 @@ def activation(
     namespace_object: Any,
     user: Mapping[str, Any],
     request_resource: Mapping[str, str],
-    params: Any = None,
-    variables: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The variables an admission expression sees (``params`` only matters when declared)."""
-    data = {
+    """The variables an admission expression sees of a request; ``params`` (null) and
+    ``variables`` (empty) are the caller's to set per evaluation."""
+    return {
         OBJECT: obj,
         OLD_OBJECT: old,
         REQUEST: dict(request),
         NAMESPACE_OBJECT: namespace_object,
-        VARIABLES: dict(variables or {}),
+        VARIABLES: {},
         AUTHORIZER: authorizer_value(user),
         REQUEST_RESOURCE: request_resource_value(user, **request_resource),
-        PARAMS: params,
+        PARAMS: None,
     }
-    return data

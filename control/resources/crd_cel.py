@@ -52,9 +52,13 @@ from typing import Any
 
 import orjson
 from cel_expr_python import cel
-from cel_expr_python.ext import ext_math, ext_optional, ext_strings
 
-from control.resources.crd_cel_library import kubernetes_library
+from control.resources.crd_cel_library import (
+    cel_go_text,
+    engine_text,
+    is_no_such_overload,
+    standard_extensions,
+)
 from control.resources.registry import FieldError, field_error
 
 Schema = Mapping[str, Any]
@@ -82,8 +86,6 @@ _OLD_LIST = "__kubelabOldSelf"
 _OPTIONAL_OLD_SELF = (
     "(size({old}) == 0 ? [optional.none()] : [optional.of({old}[0])]).all(oldSelf,\n{rule}\n)"
 )
-_STATUS_PREFIX = re.compile(r"^[A-Z_]+: ")
-_STATUS_SUFFIX = re.compile(r" \[[A-Z_]+\]$")
 _LINE = re.compile(r"<input>:(\d+):")
 _NEWLINES = re.compile(r"[\n\r]+")
 _IDENTIFIER = re.compile(r"^[_a-zA-Z][_a-zA-Z0-9]*$")
@@ -179,13 +181,7 @@ def _environments(key: TypeKey) -> _Environments:
     self_type = _cel_type(key)
 
     def new_env(variables: dict[str, Any]) -> Any:
-        extensions = [
-            ext_strings.ExtStrings(),
-            ext_math.ExtMath(),
-            ext_optional.ExtOptional(),
-            kubernetes_library(),
-        ]
-        return cel.NewEnv(variables=variables, extensions=extensions)
+        return cel.NewEnv(variables=variables, extensions=standard_extensions())
 
     return _Environments(
         rules=new_env({"self": self_type, "oldSelf": self_type, _OLD_LIST: cel.Type.List(self_type)}),
@@ -344,18 +340,12 @@ class CompiledRule:
         return self.message or f"failed rule: {self.rule.strip()}"
 
 
-def _engine_text(exc: Exception | str) -> str:
-    text = str(exc)
-    text = _STATUS_PREFIX.sub("", text, count=1)
-    return _STATUS_SUFFIX.sub("", text)
-
-
 def _compile(env: Any, source: str) -> tuple[Any, str]:
     """(program, "") or (None, cel-go's issue text)."""
     try:
         return env.compile(source), ""
     except RuntimeError as exc:
-        return None, _engine_text(exc)
+        return None, engine_text(exc)
 
 
 def _compile_rule(rule: Mapping[str, Any], schema: Schema) -> CompiledRule:
@@ -711,7 +701,7 @@ class _Run:
         try:
             result = rule.program.eval(data=data)
         except RuntimeError as exc:
-            text = _engine_text(exc)
+            text = engine_text(exc)
             if "budget" in text.lower():
                 self._add(
                     field_error(
@@ -726,7 +716,7 @@ class _Run:
             self._add(_runtime_error(text, rule=rule, node=node, path=path))
             return None
         if result.type() == cel.Type.ERROR:
-            self._add(_runtime_error(_engine_text(result.plain_value()), rule=rule, node=node, path=path))
+            self._add(_runtime_error(engine_text(result.plain_value()), rule=rule, node=node, path=path))
             return None
         outcome = result.plain_value()
         if not isinstance(outcome, bool):
@@ -770,18 +760,15 @@ _OUT_OF_BUDGET = (
 
 def _runtime_error(text: str, *, rule: CompiledRule, node: _Node, path: str) -> FieldError:
     """cel-go's wording for what the engine reports in its own words."""
-    if text.startswith(("No matching overloads", "no such overload")):
+    if is_no_such_overload(text):
         detail = (
             "'no such overload': call arguments did not match a supported operator, function or macro "
             f"signature for rule: {rule.shown}"
         )
         return field_error("FieldValueInvalid", path, detail, value=node.type)
-    missing = re.match(r'Key not found in map : "(.*)"$', text)
-    if missing:
-        text = f"no such key: {missing.group(1)}"
-    elif text == "divide by zero":
-        text = "division by zero"
-    return field_error("FieldValueInvalid", path, f"{text} evaluating rule: {rule.shown}", value=node.type)
+    return field_error(
+        "FieldValueInvalid", path, f"{cel_go_text(text)} evaluating rule: {rule.shown}", value=node.type
+    )
 
 
 def _message(rule: CompiledRule, data: dict[str, Any]) -> str:

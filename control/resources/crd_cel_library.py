@@ -17,6 +17,7 @@ no rule can backtrack the server into a hang.
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Callable, Sequence
 from functools import lru_cache
 from typing import Any
@@ -24,8 +25,12 @@ from urllib.parse import parse_qsl, urlsplit
 
 import re2
 from cel_expr_python import cel
+from cel_expr_python.ext import ext_math, ext_optional, ext_strings
 
 _TAG = "@kubelab.cel"
+_STATUS_PREFIX = re.compile(r"^[A-Z_]+: ")
+_STATUS_SUFFIX = re.compile(r" \[[A-Z_]+\]$")
+_MISSING_KEY = re.compile(r'Key not found in map : "(.*)"$')
 _T = cel.Type
 _LIST = _T.List(_T.DYN)
 _OPAQUE = _T.Map(_T.STRING, _T.DYN)
@@ -465,3 +470,30 @@ def kubernetes_library() -> Any:
         _function("string", _overload("kubernetes_to_string", s, [_OPAQUE], _string_of)),
     ]
     return cel.CelExtension("kubernetes", functions)
+
+
+def standard_extensions() -> list[Any]:
+    """The extensions every Kubernetes CEL environment has: strings, math, optional and this
+    module's Kubernetes library (CRD rules and admission expressions alike)."""
+    return [ext_strings.ExtStrings(), ext_math.ExtMath(), ext_optional.ExtOptional(), kubernetes_library()]
+
+
+def engine_text(exc: Exception | str) -> str:
+    """The engine's message without its status code prefix and suffix (``INVALID_ARGUMENT: ...``)."""
+    return _STATUS_SUFFIX.sub("", _STATUS_PREFIX.sub("", str(exc), count=1))
+
+
+def is_no_such_overload(text: str) -> bool:
+    return text.startswith(("No matching overloads", "no such overload"))
+
+
+def cel_go_text(text: str) -> str:
+    """A runtime error in cel-go's words (``no such key: x``, ``division by zero``)."""
+    missing = _MISSING_KEY.match(text)
+    if missing:
+        return f"no such key: {missing.group(1)}"
+    if is_no_such_overload(text):
+        return "no such overload"
+    if text == "divide by zero":
+        return "division by zero"
+    return text
