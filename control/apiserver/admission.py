@@ -4,9 +4,12 @@ else exists, after authorization and before it is stored (kube-apiserver's admis
 Defaulting and validation that depend only on the object itself live with the kinds
 (``control.resources``); admission is for the rest — the ServiceAccount plugin (mount the
 pod's token), NodeRestriction (a kubelet may touch only its own Node and pods), RBAC's
-escalation checks. Each plugin has a ``mutate`` step (may change ``request.obj``) and a
-``validate`` step (may only refuse, by raising a StatusError); the chain runs every
+escalation checks. A plugin has a ``mutate`` step (may change ``request.obj``), a
+``validate`` step (may only refuse, by raising a StatusError), or both; the chain runs every
 plugin's ``mutate``, then the object's own validation, then every plugin's ``validate``.
+As upstream's ``MutationInterface``/``ValidationInterface``, a plugin without a step is not
+called for it, and one that acts on a few kinds names them (``resources``), so a write of
+another kind does not pass through it: the chain works out once per kind which steps run.
 
 The ResourceStore runs the chain for writes made on behalf of a user. The API server's own
 writes (bootstrap objects, cascading deletes) carry no user and are not admitted.
@@ -15,7 +18,7 @@ writes (bootstrap objects, cascading deletes) carry no user and are not admitted
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -43,10 +46,29 @@ class AdmissionRequest:
     dry_run: bool = False
 
 
-class AdmissionPlugin(Protocol):
+class MutatingPlugin(Protocol):
     async def mutate(self, request: AdmissionRequest) -> None: ...
 
+
+class ValidatingPlugin(Protocol):
     async def validate(self, request: AdmissionRequest) -> None: ...
+
+
+AdmissionPlugin = MutatingPlugin | ValidatingPlugin
+Step = Callable[[AdmissionRequest], Awaitable[None]]
+
+
+def steps_for(
+    plugins: Sequence[AdmissionPlugin], rt: ResourceType
+) -> tuple[tuple[Step, ...], tuple[Step, ...]]:
+    """The ``mutate`` and ``validate`` steps that act on ``rt``'s writes, in chain order. A
+    plugin's optional ``resources`` (a set of ``(group, plural)``) names the only kinds it acts
+    on; a plugin without it sees every kind."""
+    kind = (rt.group, rt.plural)
+    acting = [plugin for plugin in plugins if kind in getattr(plugin, "resources", (kind,))]
+    mutating = tuple(plugin.mutate for plugin in acting if hasattr(plugin, "mutate"))
+    validating = tuple(plugin.validate for plugin in acting if hasattr(plugin, "validate"))
+    return mutating, validating
 
 
 class AdmissionChain:
@@ -59,13 +81,20 @@ class AdmissionChain:
         self.plugins = tuple(plugins)
         self._step_duration = step_duration
         self._step_children: dict[tuple[str, str, bool], Any] = {}
+        self._steps_by_kind: dict[tuple[str, str], tuple[tuple[Step, ...], tuple[Step, ...]]] = {}
+
+    def _steps(self, rt: ResourceType) -> tuple[tuple[Step, ...], tuple[Step, ...]]:
+        steps = self._steps_by_kind.get((rt.group, rt.plural))
+        if steps is None:
+            steps = self._steps_by_kind[rt.group, rt.plural] = steps_for(self.plugins, rt)
+        return steps
 
     async def mutate(self, request: AdmissionRequest) -> None:
         started = time.perf_counter()
         rejected = True
         try:
-            for plugin in self.plugins:
-                await plugin.mutate(request)
+            for step in self._steps(request.rt)[0]:
+                await step(request)
             rejected = False
         finally:
             self._observe("admit", request, started, rejected=rejected)
@@ -74,8 +103,8 @@ class AdmissionChain:
         started = time.perf_counter()
         rejected = True
         try:
-            for plugin in self.plugins:
-                await plugin.validate(request)
+            for step in self._steps(request.rt)[1]:
+                await step(request)
             rejected = False
         finally:
             self._observe("validate", request, started, rejected=rejected)

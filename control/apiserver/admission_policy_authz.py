@@ -30,12 +30,11 @@ BINDINGS = "validatingadmissionpolicybindings"
 class AdmissionPolicyParamAuthorization:
     """The checks (see the module doc), as an admission plugin with a validate step only."""
 
+    resources = frozenset({(GROUP, POLICIES), (GROUP, BINDINGS)})
+
     def __init__(self, *, objects: ResourceStore, authorizer: AuthorizerChain) -> None:
         self._objects = objects
         self._authorizer = authorizer
-
-    async def mutate(self, request: AdmissionRequest) -> None:
-        return None
 
     async def validate(self, request: AdmissionRequest) -> None:
         rt = request.rt

@@ -54,9 +54,12 @@ class Call:
         length = self.request.content_length
         if length is not None and length > MAX_BODY_BYTES:
             raise errors.entity_too_large(MAX_BODY_BYTES)
+        content = self.request.content
         chunks: list[bytes] = []
         size = 0
-        async for chunk in self.request.content.iter_chunked(65536):
+        while not content.at_eof():
+            # Once all of it has arrived (a small object usually has), take it without an await.
+            chunk = content.read_nowait() if content.is_eof() else await content.readany()
             size += len(chunk)
             if size > MAX_BODY_BYTES:
                 raise errors.entity_too_large(MAX_BODY_BYTES)

@@ -31,6 +31,7 @@ from control.apiserver.authorization import Attributes, AuthorizerChain
 from control.resources import certificates
 
 PLURAL = "certificatesigningrequests"
+CSRS = frozenset({(certificates.GROUP, PLURAL)})  # what the plugins here act on
 SYSTEM_MASTERS = "system:masters"
 
 
@@ -58,6 +59,8 @@ def authorized_for_signer(authorizer: AuthorizerChain, *, user: UserInfo, verb: 
 class CertificateRequestor:
     """Creates record the requesting user in the spec (upstream: csrStrategy.PrepareForCreate)."""
 
+    resources = CSRS
+
     async def mutate(self, request: AdmissionRequest) -> None:
         if request.operation != CREATE or request.subresource or not _is_csr(request) or request.obj is None:
             return
@@ -66,18 +69,14 @@ class CertificateRequestor:
             request.obj, username=user.name, uid=user.uid, groups=user.groups, extra=user.extra
         )
 
-    async def validate(self, request: AdmissionRequest) -> None:
-        return None
-
 
 class CertificateApproval:
     """``/approval`` writes need ``approve`` on the stored CSR's signer."""
 
+    resources = CSRS
+
     def __init__(self, *, authorizer: AuthorizerChain) -> None:
         self.authorizer = authorizer
-
-    async def mutate(self, request: AdmissionRequest) -> None:
-        return None
 
     async def validate(self, request: AdmissionRequest) -> None:
         if request.operation != UPDATE or request.subresource != "approval" or not _is_csr(request):
@@ -92,11 +91,10 @@ class CertificateApproval:
 class CertificateSigning:
     """``/status`` writes changing the certificate or the conditions need ``sign`` on the signer."""
 
+    resources = CSRS
+
     def __init__(self, *, authorizer: AuthorizerChain) -> None:
         self.authorizer = authorizer
-
-    async def mutate(self, request: AdmissionRequest) -> None:
-        return None
 
     async def validate(self, request: AdmissionRequest) -> None:
         if request.operation != UPDATE or request.subresource != "status" or not _is_csr(request):
@@ -115,8 +113,7 @@ class CertificateSigning:
 class CertificateSubjectRestriction:
     """No ``system:masters`` organization in a kube-apiserver-client request."""
 
-    async def mutate(self, request: AdmissionRequest) -> None:
-        return None
+    resources = CSRS
 
     async def validate(self, request: AdmissionRequest) -> None:
         if request.operation != CREATE or request.subresource or not _is_csr(request):

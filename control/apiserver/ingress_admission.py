@@ -44,6 +44,8 @@ def default_ingress_class(classes: list[dict[str, Any]]) -> dict[str, Any] | Non
 class DefaultIngressClass:
     """Sets ``spec.ingressClassName`` of a new Ingress that names no class to the default class."""
 
+    resources = frozenset({("networking.k8s.io", "ingresses")})
+
     def __init__(self, *, objects: ResourceStore) -> None:
         self.objects = objects
         classes = objects.registry.lookup(group="networking.k8s.io", version="v1", plural="ingressclasses")
@@ -66,6 +68,3 @@ class DefaultIngressClass:
         chosen = default_ingress_class([orjson.loads(kv.value) for kv in listing.items])
         if chosen is not None:
             spec["ingressClassName"] = chosen["metadata"]["name"]
-
-    async def validate(self, request: AdmissionRequest) -> None:
-        return None

@@ -73,9 +73,6 @@ class NodeRestriction:
     def __init__(self, *, objects: ResourceStore | None = None) -> None:
         self._objects = objects
 
-    async def mutate(self, request: AdmissionRequest) -> None:
-        return None  # NodeRestriction only refuses
-
     async def validate(self, request: AdmissionRequest) -> None:
         node = node_identity(request.user)
         if node is None:

@@ -123,9 +123,6 @@ class PodSecurityAdmission:
         self._namespaces = _lookup(objects, plural="namespaces")
         self._pods = _lookup(objects, plural="pods")
 
-    async def mutate(self, request: AdmissionRequest) -> None:
-        return None
-
     async def validate(self, request: AdmissionRequest) -> None:
         if request.operation not in (CREATE, UPDATE) or request.obj is None:
             return

@@ -81,6 +81,8 @@ class PriorityAdmission:
 
     :meth:`start` and :meth:`stop` run its in-memory copy of the classes (the API server's)."""
 
+    resources = frozenset({("", "pods"), ("scheduling.k8s.io", "priorityclasses")})
+
     def __init__(self, *, objects: ResourceStore) -> None:
         self.objects = objects
         classes = objects.registry.lookup(group="scheduling.k8s.io", version="v1", plural="priorityclasses")

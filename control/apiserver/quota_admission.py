@@ -60,9 +60,6 @@ class ResourceQuotaAdmission:
             store=objects.store, prefix=quotas.storage_prefix, what="resource quota presence"
         )
 
-    async def mutate(self, request: AdmissionRequest) -> None:
-        return None
-
     async def validate(self, request: AdmissionRequest) -> None:
         rt = request.rt
         if not rt.namespaced or request.obj is None or request.operation not in (CREATE, UPDATE):

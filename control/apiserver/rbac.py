@@ -575,12 +575,11 @@ def only_gc_fields_change(new: Mapping[str, Any], old: Mapping[str, Any]) -> boo
 class RBACEscalationCheck:
     """Admission's validate step for writes of Roles, ClusterRoles and their bindings."""
 
+    resources = frozenset((RBAC_GROUP, plural) for plural in _PLURALS)
+
     def __init__(self, *, rbac: RBACAuthorizer, authorizer: AuthorizerChain) -> None:
         self.rbac = rbac
         self.authorizer = authorizer
-
-    async def mutate(self, request: AdmissionRequest) -> None:
-        return None
 
     async def validate(self, request: AdmissionRequest) -> None:
         rt = request.rt

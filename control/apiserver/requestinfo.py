@@ -41,22 +41,22 @@ class RequestInfo:
 
 def parse_request(*, method: str, path: str, query: dict[str, str]) -> RequestInfo:
     """Parse; paths that are not resource requests come back with is_resource_request False."""
-    segments = [unquote(s) for s in path.strip("/").split("/")] if path.strip("/") else []
-    non_resource = RequestInfo(is_resource_request=False, path=path, verb=method.lower())
+    stripped = path.strip("/")
+    segments = stripped.split("/") if stripped else []
+    if "%" in stripped:
+        segments = [unquote(segment) for segment in segments]
     if not segments or segments[0] not in ("api", "apis"):
-        return non_resource
+        return _non_resource(method=method, path=path)
     prefix = segments[0]
     rest = segments[1:]
     group = ""
     if prefix == "apis":
         if len(rest) < 2:
-            return non_resource
+            return _non_resource(method=method, path=path)
         group, rest = rest[0], rest[1:]
-    if not rest:
-        return non_resource
+    if len(rest) < 2:
+        return _non_resource(method=method, path=path)
     version, rest = rest[0], rest[1:]
-    if not rest:
-        return non_resource
 
     namespace = ""
     if rest[0] == "namespaces" and len(rest) > 1:
@@ -72,13 +72,14 @@ def parse_request(*, method: str, path: str, query: dict[str, str]) -> RequestIn
     subresource = rest[2] if len(rest) > 2 else ""
     parts = tuple(rest[3:])
 
-    verb = _METHOD_VERBS.get(method.upper(), method.lower())
-    if method.upper() in ("GET", "HEAD"):
+    method = method.upper()
+    verb = _METHOD_VERBS.get(method) or method.lower()
+    if method in ("GET", "HEAD"):
         if _is_true(query.get("watch", "")):
             verb = "watch"
         elif not name:
             verb = "list"
-    elif method.upper() == "DELETE" and not name:
+    elif method == "DELETE" and not name:
         verb = "deletecollection"
     return RequestInfo(
         is_resource_request=True,
@@ -93,6 +94,10 @@ def parse_request(*, method: str, path: str, query: dict[str, str]) -> RequestIn
         subresource=subresource,
         parts=parts,
     )
+
+
+def _non_resource(*, method: str, path: str) -> RequestInfo:
+    return RequestInfo(is_resource_request=False, path=path, verb=method.lower())
 
 
 def _is_true(value: str) -> bool:

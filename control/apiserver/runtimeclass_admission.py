@@ -101,6 +101,8 @@ def merge_tolerations(first: list[Obj], second: list[Obj]) -> list[Obj]:
 class RuntimeClassAdmission:
     """Applies a new pod's RuntimeClass: overhead and scheduling (mutate), overhead (validate)."""
 
+    resources = frozenset({("", "pods")})
+
     def __init__(self, *, objects: ResourceStore) -> None:
         self.objects = objects
         classes = objects.registry.lookup(group="node.k8s.io", version="v1", plural="runtimeclasses")

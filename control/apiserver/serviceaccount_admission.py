@@ -67,6 +67,8 @@ def token_volume_source() -> dict[str, Any]:
 
 
 class ServiceAccountAdmission:
+    resources = frozenset({("", "pods")})
+
     def __init__(self, *, objects: ResourceStore) -> None:
         self.objects = objects
         accounts = objects.registry.lookup(group="", version="v1", plural="serviceaccounts")

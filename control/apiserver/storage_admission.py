@@ -75,6 +75,8 @@ def default_class(classes: list[dict[str, Any]]) -> dict[str, Any] | None:
 class DefaultStorageClass:
     """Sets ``spec.storageClassName`` of a new claim that names no class to the default class."""
 
+    resources = frozenset({("", "persistentvolumeclaims")})
+
     def __init__(self, *, objects: ResourceStore) -> None:
         self.objects = objects
         classes = objects.registry.lookup(group="storage.k8s.io", version="v1", plural="storageclasses")
@@ -95,12 +97,11 @@ class DefaultStorageClass:
         if chosen is not None:
             spec["storageClassName"] = chosen["metadata"]["name"]
 
-    async def validate(self, request: AdmissionRequest) -> None:
-        return None
-
 
 class StorageObjectInUseProtection:
     """Adds the protection finalizer to every new PersistentVolumeClaim and PersistentVolume."""
+
+    resources = frozenset({("", "persistentvolumeclaims"), ("", "persistentvolumes")})
 
     async def mutate(self, request: AdmissionRequest) -> None:
         for plural, finalizer in (
@@ -116,9 +117,6 @@ class StorageObjectInUseProtection:
                 finalizers = []
             if finalizer not in finalizers:
                 metadata["finalizers"] = [*finalizers, finalizer]
-
-    async def validate(self, request: AdmissionRequest) -> None:
-        return None
 
 
 def claim_class(claim: dict[str, Any]) -> str:
@@ -140,15 +138,14 @@ def _requested_storage(claim: dict[str, Any]) -> Quantity | None:
 class PersistentVolumeClaimResize:
     """Refuses growing a claim unless its class allows volume expansion."""
 
+    resources = frozenset({("", "persistentvolumeclaims")})
+
     def __init__(self, *, objects: ResourceStore) -> None:
         self.objects = objects
         classes = objects.registry.lookup(group="storage.k8s.io", version="v1", plural="storageclasses")
         if classes is None:
             raise ValueError("the registry has no storage.k8s.io/v1 storageclasses")
         self._classes = classes
-
-    async def mutate(self, request: AdmissionRequest) -> None:
-        return None
 
     async def validate(self, request: AdmissionRequest) -> None:
         rt = request.rt

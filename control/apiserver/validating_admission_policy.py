@@ -249,9 +249,6 @@ class ValidatingAdmissionPolicies:
         self._compiled = compiled
         self._hooks = tuple(hooks)
 
-    async def mutate(self, request: AdmissionRequest) -> None:
-        return None
-
     async def validate(self, request: AdmissionRequest) -> None:
         if not self._hooks or is_exempt(request.rt):
             return

@@ -380,9 +380,6 @@ class ValidatingAdmissionWebhook:
         self._configurations = configurations
         self._dispatcher = dispatcher
 
-    async def mutate(self, request: AdmissionRequest) -> None:
-        return None
-
     async def validate(self, request: AdmissionRequest) -> None:
         if is_exempt(request.rt):
             return

@@ -43,9 +43,9 @@ a compaction either sees complete history or fails with :class:`CompactedError`.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import enum
-import itertools
 import queue
 import sqlite3
 import threading
@@ -419,7 +419,9 @@ class SqliteStore:
         self._closed = False
         # key -> its latest KeyValue (None: deleted), as of self._revision; updated only by
         # _on_commit, so it never holds a value the loop has not seen committed.
-        self._latest: dict[str, KeyValue | None] = {}
+        # Oldest first; an OrderedDict, since a dict whose front is deleted again and again
+        # makes every trim scan the holes left behind.
+        self._latest: collections.OrderedDict[str, KeyValue | None] = collections.OrderedDict()
         self._latest_limit = latest_cache_keys
         # Requests handed to the writer thread whose outcomes _on_commit has not delivered
         # yet, and the lone write yielding before it commits inline: both used only on the loop.
@@ -642,16 +644,14 @@ class SqliteStore:
         latest = self._latest
         for event in events:
             key = event.kv.key
-            latest.pop(key, None)  # re-inserted last: the map's order is the order of writes
             latest[key] = None if event.type is EventType.DELETE else event.kv
+            latest.move_to_end(key)  # the map's order is the order of writes
         self._trim_latest()
 
     def _trim_latest(self) -> None:
         latest = self._latest
-        excess = len(latest) - self._latest_limit
-        if excess > 0:
-            for key in list(itertools.islice(latest, excess)):
-                del latest[key]
+        while len(latest) > self._latest_limit:
+            latest.popitem(last=False)
 
     def _read_revision(self, revision: int) -> int:
         """The revision a read at ``revision`` (0 = latest) reads at, or why it cannot."""

@@ -111,7 +111,6 @@ async def refused(admitting: AdmissionRequest, plugin: NodeRestriction = PLUGIN)
 
 
 async def admitted(admitting: AdmissionRequest) -> None:
-    await PLUGIN.mutate(admitting)
     await PLUGIN.validate(admitting)
 
 
