@@ -728,6 +728,11 @@ _CONTROLLER_RULES: dict[str, list[Rule]] = {
         rule(("get", "list", "watch", "update"), groups=(LEGACY,), resources=("persistentvolumes",)),
         _events_rule(),
     ],
+    "pod-garbage-collector": [
+        rule(("list", "watch", "delete"), groups=(LEGACY,), resources=("pods",)),
+        rule(("get", "list"), groups=(LEGACY,), resources=("nodes",)),
+        rule(("patch",), groups=(LEGACY,), resources=("pods/status",)),
+    ],
     "pvc-protection-controller": [
         rule(("get", "list", "watch", "update"), groups=(LEGACY,), resources=("persistentvolumeclaims",)),
         rule(("list", "watch", "get"), groups=(LEGACY,), resources=("pods",)),

@@ -85,6 +85,7 @@ CONTROLLER_MODULES: dict[str, str] = {
     "endpointslice": "endpointslice",
     "nodeipam": "nodeipam",
     "nodelifecycle": "nodelifecycle",
+    "podgc": "podgc",
     "clusterrole-aggregation": "clusterroleaggregation",
     "root-ca-cert-publisher": "rootcacertpublisher",
     "persistentvolume-binder": "persistentvolume",
@@ -119,6 +120,7 @@ CONTROLLER_SERVICE_ACCOUNTS: dict[str, str] = {
     "endpointslice": "endpointslice-controller",
     "nodeipam": "node-controller",
     "nodelifecycle": "node-controller",
+    "podgc": "pod-garbage-collector",
     "clusterrole-aggregation": "clusterrole-aggregation-controller",
     "root-ca-cert-publisher": "root-ca-cert-publisher",
     "persistentvolume-binder": "persistent-volume-binder",
@@ -141,6 +143,8 @@ class ControllerOptions:
     node_monitor_grace_period: float = 40.0
     default_not_ready_toleration_seconds: int = 300
     default_unreachable_toleration_seconds: int = 300
+    # pod GC: finished pods kept before the oldest are deleted (--terminated-pod-gc-threshold; 0 = off)
+    terminated_pod_gc_threshold: int = 12500
     # node IPAM
     cluster_cidr: str = "127.244.0.0/16"
     node_cidr_mask_size: int = 24
