@@ -145,7 +145,7 @@ def verify_response(answer: Any, *, uid: str, version: str, mutating: bool) -> A
         patch_type = "JSONPatch"  # v1beta1 answers are not checked; a patch is a JSON patch
     if not isinstance(patch, str):
         raise InvalidResponseError("response.patch must be a base64 string")
-    result = response.get("result")
+    result = response.get("status")  # the Go field is Result, its JSON name "status" (admission/v1 types.go)
     warnings = response.get("warnings") or []
     return AdmissionResponse(
         allowed=response.get("allowed") is True,

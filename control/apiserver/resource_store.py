@@ -360,9 +360,10 @@ class ResourceStore:
     ) -> dict[str, Any]:
         """Apply ``transform`` to the current object and store the result (admitted, with ``user``).
 
-        ``transform`` gets a private copy of the current object without its
-        resourceVersion and returns the desired object; a resourceVersion in that result
-        (from the request) is a precondition.
+        ``transform`` gets a private copy of the current object, resourceVersion included
+        (a JSON patch may ``test`` it, as kopf's do), and returns the desired object; a
+        resourceVersion in that result other than the current one (from the request) fails
+        as a conflict, so a patch that sets one pins the version and one that keeps it does not.
         ``subresource`` "" updates everything but status (for kinds with a status
         subresource); "status" updates only status.
         """
@@ -370,9 +371,6 @@ class ResourceStore:
             kv = await self.get_kv(rt, namespace=namespace, name=name)
             old = decoded(rt, kv) if rt.conversion is None else await read_object(rt, kv)
             current = _private_copy(rt, kv, old)  # what the transform may change
-            # The transform sees no resourceVersion: one in its result came from the
-            # request (a PUT body, a patch) and is a precondition.
-            current["metadata"].pop("resourceVersion", None)
             desired = transform(current)
             if isinstance(desired, Awaitable):
                 desired = await desired

@@ -100,13 +100,27 @@ def test_a_v1beta1_review_has_the_same_request() -> None:
 def test_a_valid_answer_gives_the_verdict() -> None:
     result = {"code": 403, "message": "no"}
     verdict = verify_response(
-        answer("u", allowed=False, result=result, warnings=["w"]), uid="u", version="v1", mutating=False
+        answer("u", allowed=False, status=result, warnings=["w"]), uid="u", version="v1", mutating=False
     )
     assert (verdict.allowed, verdict.result, verdict.warnings) == (False, result, ("w",))
     patched = verify_response(
         answer("u", patch="W10=", patchType="JSONPatch"), uid="u", version="v1", mutating=True
     )
     assert (patched.patch, patched.patch_type) == ("W10=", "JSONPatch")
+
+
+def test_the_refusal_status_is_read_from_its_json_name_status() -> None:
+    # AdmissionResponse.Result is `json:"status,omitempty"` (k8s.io/api admission/v1 types.go);
+    # webhooks built on it (kopf, controller-runtime) send the Status there, never as "result".
+    status = {"code": 422, "message": "too big"}
+    verdict = verify_response(
+        answer("u", allowed=False, status=status), uid="u", version="v1", mutating=False
+    )
+    assert verdict.result == status
+    misnamed = verify_response(
+        answer("u", allowed=False, result=status), uid="u", version="v1", mutating=False
+    )
+    assert misnamed.result is None
 
 
 @pytest.mark.parametrize(

@@ -59,7 +59,8 @@ def allow(review: dict[str, Any], **response: Any) -> dict[str, Any]:
 
 
 def deny(review: dict[str, Any], **result: Any) -> dict[str, Any]:
-    return allow(review, allowed=False, result=result)
+    """A refusal; its metav1.Status (``result`` in Go) travels as ``response.status``."""
+    return allow(review, allowed=False, status=result)
 
 
 def patch(review: dict[str, Any], operations: list[dict[str, Any]]) -> dict[str, Any]:
