@@ -102,7 +102,8 @@ def _dry_run_answer(rt: ResourceType, obj: dict[str, Any], value: bytes) -> dict
     if rt.stored_as is None:
         return obj
     answer = rt.stored_as.from_storage(orjson.loads(value))
-    answer.setdefault("metadata", {})["resourceVersion"] = obj["metadata"].get("resourceVersion", "")
+    if "resourceVersion" in obj["metadata"]:  # an update's; a create's answer has none, as upstream
+        answer.setdefault("metadata", {})["resourceVersion"] = obj["metadata"]["resourceVersion"]
     return answer
 
 
@@ -294,7 +295,7 @@ class ResourceStore:
                     if not generated or attempt == _GENERATE_NAME_ATTEMPTS:
                         raise errors.already_exists(rt, name)
                     name = obj["metadata"]["name"] = _generated_name(obj["metadata"]["generateName"])
-                obj["metadata"]["resourceVersion"] = ""
+                # No resourceVersion: nothing was stored (upstream's answer omits the field).
                 return _dry_run_answer(rt, obj, value)
             for attempt in range(1, _GENERATE_NAME_ATTEMPTS + 1):
                 try:
