@@ -438,8 +438,9 @@ class ResourceStore:
                 allocated.release()
             if result.kv is None:
                 raise errors.not_found(rt, name)
-            if pinned:
-                raise errors.conflict(rt, name)
+            # Lost the race: recompute from the fresh object. A version the request pinned (a PUT
+            # body's, one a patch sets) is older than that object now and fails above; one the
+            # transform merely kept from the object it was given matches it again.
 
     def _prepare_update(
         self,

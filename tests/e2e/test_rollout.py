@@ -81,8 +81,8 @@ class StandInKubelet:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
-        if self._loop is not None and self._task is not None:
-            self._loop.call_soon_threadsafe(self._task.cancel)
+        if self._loop is not None and self._task is not None and not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(self._task.cancel)  # else it ended already: see .error
         self._thread.join(30)
         assert not self._thread.is_alive(), "the stand-in kubelet did not stop"
 

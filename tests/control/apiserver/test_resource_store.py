@@ -10,6 +10,7 @@ that sets another one is a conflict.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -145,3 +146,25 @@ async def test_a_patch_that_keeps_or_drops_the_resource_version_is_unconditional
     assert status == 200, dropped
     assert dropped["data"] == {"a": "1", "b": "2"}
     assert int(dropped["metadata"]["resourceVersion"]) > int(kept["metadata"]["resourceVersion"])
+
+
+async def test_concurrent_patches_that_keep_the_version_all_land(apiserver: RunningServer):
+    """A patch that does not name a resourceVersion is unconditional even though its transform saw
+    one: when another write wins the race, it is applied again to the fresh object (409 only for
+    a version the request itself pinned)."""
+    await configmap(apiserver, "busy")
+
+    async def label(index: int) -> int:
+        status, answer = await apiserver.request(
+            "PATCH",
+            f"{CM}/busy",
+            body={"metadata": {"labels": {f"writer-{index}": "yes"}}},
+            content_type=MERGE,
+        )
+        assert status == 200, answer
+        return status
+
+    assert await asyncio.gather(*(label(index) for index in range(40))) == [200] * 40
+    status, final = await apiserver.request("GET", f"{CM}/busy")
+    assert status == 200
+    assert sorted(final["metadata"]["labels"]) == sorted(f"writer-{index}" for index in range(40))
