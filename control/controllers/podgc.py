@@ -100,6 +100,16 @@ def _is_out_of_service(node: Obj) -> bool:
     return any(isinstance(taint, dict) and taint.get("key") == OUT_OF_SERVICE_TAINT for taint in taints)
 
 
+def _transition_time(pod: Obj, condition: Mapping[str, str]) -> str:
+    """Upstream's UpdatePodCondition: a condition whose status does not change keeps its time."""
+    for existing in (pod.get("status") or {}).get("conditions") or ():
+        if isinstance(existing, dict) and existing.get("type") == condition["type"]:
+            if existing.get("status") == condition["status"] and existing.get("lastTransitionTime"):
+                return str(existing["lastTransitionTime"])
+            break
+    return format_time(datetime.now(UTC))
+
+
 class PodGCController:
     name = "podgc"
 
@@ -162,9 +172,7 @@ class PodGCController:
 
     async def _gc_orphaned(self, pods: list[Obj]) -> None:
         now = self._clock()
-        missing = {
-            name for pod in pods if (name := node_name(pod)) and self._nodes.cache.get_by_key(name) is None
-        }
+        missing = {name for pod in pods if (name := node_name(pod)) and not self.knows_node(name)}
         for name in list(self._missing_since):
             if name not in missing:
                 del self._missing_since[name]  # it appeared, or its pods are gone
@@ -177,8 +185,10 @@ class PodGCController:
                 await self._client.get(NODES, name)
             except errors.NotFoundError:
                 deleted_nodes.add(name)
+                continue
             except errors.RequestError as exc:
                 log.warning("unable to check whether node %s exists: %s", name, exc)
+            self._missing_since[name] = now  # still there, or unknown: checked again after a quarantine
         for pod in pods:
             if node_name(pod) not in deleted_nodes:
                 continue
@@ -202,9 +212,8 @@ class PodGCController:
         try:
             if (pod.get("status") or {}).get("phase") not in ("Succeeded", "Failed"):
                 status: dict[str, Any] = {"phase": "Failed"}
-                if reason is not None:  # a condition to add, merged by type
-                    now = format_time(datetime.now(UTC))
-                    status["conditions"] = [{**reason, "lastTransitionTime": now}]
+                if reason is not None:  # a condition to add, merged by type (UpdatePodCondition)
+                    status["conditions"] = [{**reason, "lastTransitionTime": _transition_time(pod, reason)}]
                 await self._client.patch(
                     PODS,
                     name,

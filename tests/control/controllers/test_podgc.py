@@ -76,21 +76,24 @@ async def exists(client: RESTClient, name: str) -> bool:
     return await phase_of(client, name) is not None
 
 
+async def marked_then_deleted(cluster: Cluster, name: str, *, since: str) -> dict[str, Any]:
+    """The pod as the collector marked it (its MODIFIED event), once it has also been deleted."""
+    seen: list[tuple[str, dict[str, Any]]] = []
+    async with await cluster.client.watch(PODS, namespace="default", resource_version=since) as changes:
+        async for event in changes:
+            if event.object["metadata"]["name"] == name:
+                seen.append((str(event.type), event.object))
+                if event.type == "DELETED":
+                    break
+    return [obj for kind, obj in seen if kind == "MODIFIED"][-1]
+
+
 async def test_pods_of_a_deleted_node_are_marked_failed_and_deleted(apiserver: RunningServer):
     async with running(apiserver, podgc()) as cluster:
         await cluster.create_node("node-1")
         await cluster.create_pod("kept", node="node-1")
         created = await cluster.create_pod("orphan", node="ghost")
-        seen: list[tuple[str, dict[str, Any]]] = []
-        async with await cluster.client.watch(
-            PODS, namespace="default", resource_version=created["metadata"]["resourceVersion"]
-        ) as changes:
-            async for event in changes:
-                if event.object["metadata"]["name"] == "orphan":
-                    seen.append((str(event.type), event.object))
-                    if event.type == "DELETED":
-                        break
-        marked = next(obj for kind, obj in seen if kind == "MODIFIED")
+        marked = await marked_then_deleted(cluster, "orphan", since=created["metadata"]["resourceVersion"])
         assert marked["metadata"]["uid"] == created["metadata"]["uid"]
         assert marked["status"]["phase"] == "Failed"
         disruption = [c for c in marked["status"]["conditions"] if c["type"] == "DisruptionTarget"]
@@ -104,6 +107,29 @@ async def test_pods_of_a_deleted_node_are_marked_failed_and_deleted(apiserver: R
             }
         ]
         assert await exists(cluster.client, "kept")
+
+
+async def test_a_disruption_target_already_true_keeps_its_transition_time(apiserver: RunningServer):
+    """As upstream's UpdatePodCondition: the taint manager marked the pod first; the collector
+    changes the reason and message, not when the condition became true."""
+    async with running(apiserver, podgc()) as cluster:
+        await cluster.create_pod("evicted", node="ghost")
+        earlier = {
+            "type": "DisruptionTarget",
+            "status": "True",
+            "reason": "DeletionByTaintManager",
+            "message": "Taint manager: deleting due to NoExecute taint",
+            "lastTransitionTime": "2030-01-01T00:00:00Z",
+        }
+        patched = await cluster.client.patch(
+            PODS, "evicted", {"status": {"conditions": [earlier]}}, namespace="default", subresource="status"
+        )
+        marked = await marked_then_deleted(cluster, "evicted", since=patched["metadata"]["resourceVersion"])
+        (disruption,) = [c for c in marked["status"]["conditions"] if c["type"] == "DisruptionTarget"]
+        assert (disruption["reason"], disruption["lastTransitionTime"]) == (
+            "DeletionByPodGC",
+            "2030-01-01T00:00:00Z",
+        )
 
 
 async def test_a_node_missing_for_less_than_the_quarantine_keeps_its_pods(apiserver: RunningServer):
