@@ -744,6 +744,7 @@ def _start_components(
             expect_informer_sync(serving.checks)
             config = serving.config
             manager_extra["health"] = serving.checks
+            manager_extra["registry"] = serving.registry
             started.append(serving.task)
         started.append(
             asyncio.create_task(

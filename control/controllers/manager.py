@@ -53,6 +53,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from prometheus_client import CollectorRegistry
+
 from control.client.config import ClientConfig
 from control.client.informer import InformerFactory
 from control.client.rest import RESTClient
@@ -210,6 +212,9 @@ class ControllerContext:
     client: RESTClient
     informers: InformerFactory
     options: ControllerOptions = field(default_factory=ControllerOptions)
+    # Where controllers with metrics of their own register them (the controller manager's
+    # /metrics); None when the manager serves no metrics.
+    registry: CollectorRegistry | None = None
 
     def recorder(self, component: str) -> EventRecorder:
         return EventRecorder(client=self.client, component=component)
@@ -321,11 +326,13 @@ async def run_controller_manager(
     options: ControllerOptions | None = None,
     enabled: Iterable[str] | None = None,
     health: HealthChecks | None = None,
+    registry: CollectorRegistry | None = None,
 ) -> None:
     """Run the controllers until ``stop`` is set (``options`` default to
     ``ControllerOptions.from_environment()``). With ``health``, its ``/readyz`` gets an
     ``informer-sync`` check that passes once every shared informer has synced, and fails again
-    once the manager has stopped."""
+    once the manager has stopped. With ``registry``, controllers that have metrics of their own
+    count them there."""
     options = options or ControllerOptions.from_environment()
     names = controller_names(enabled)
     async with contextlib.AsyncExitStack() as resources:
@@ -341,7 +348,7 @@ async def run_controller_manager(
             resources.push_async_callback(accounts.close)
             clients = await controller_clients(names, accounts=accounts)
         informers = InformerFactory(client)
-        ctx = ControllerContext(client=client, informers=informers, options=options)
+        ctx = ControllerContext(client=client, informers=informers, options=options, registry=registry)
         controllers = build_controllers(ctx, enabled=names, clients=clients)
         informers.start()
         if health is not None:

@@ -26,6 +26,12 @@ by type and carries the pod's uid, so a new pod of the same name is never touche
 with a grace period of 0. A pod already gone is no error; any other failure is logged and the pod
 is tried again on the next pass. The clock, the period and the quarantine are injected so tests
 need not wait.
+
+Metrics (upstream's, on the controller manager's ``/metrics`` when it serves one):
+``pod_gc_collector_force_delete_pods_total`` and ``pod_gc_collector_force_delete_pod_errors_total``,
+labelled ``namespace`` and ``reason`` (``terminated``, ``out-of-service``, ``orphaned``,
+``unscheduled``); as upstream, every attempt counts, and one whose requests failed (a pod already
+gone included) counts as an error too.
 """
 
 from __future__ import annotations
@@ -36,6 +42,8 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter
 
 from control.client import errors
 from control.client.rest import PatchType
@@ -100,6 +108,26 @@ def _is_out_of_service(node: Obj) -> bool:
     return any(isinstance(taint, dict) and taint.get("key") == OUT_OF_SERVICE_TAINT for taint in taints)
 
 
+class PodGCMetrics:
+    """Upstream's ``pod_gc_collector`` counters (pkg/controller/podgc/metrics)."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        labels = ("namespace", "reason")
+        self.deleting = Counter(
+            "pod_gc_collector_force_delete_pods",
+            "Number of pods that are being forcefully deleted since the Pod GC Controller started.",
+            labels,
+            registry=registry,
+        )
+        self.errors = Counter(
+            "pod_gc_collector_force_delete_pod_errors",
+            "Number of errors encountered when forcefully deleting the pods since the Pod GC "
+            "Controller started.",
+            labels,
+            registry=registry,
+        )
+
+
 def _transition_time(pod: Obj, condition: Mapping[str, str]) -> str:
     """Upstream's UpdatePodCondition: a condition whose status does not change keeps its time."""
     for existing in (pod.get("status") or {}).get("conditions") or ():
@@ -129,6 +157,7 @@ class PodGCController:
         self._pods = ctx.informers.informer(PODS)
         self._nodes = ctx.informers.informer(NODES)
         self._missing_since: dict[str, float] = {}  # node name -> when first seen missing
+        self._metrics = PodGCMetrics(ctx.registry) if ctx.registry is not None else None
 
     async def run(self) -> None:
         await self._pods.wait_for_sync()
@@ -137,13 +166,17 @@ class PodGCController:
             await self.gc()
             await asyncio.sleep(self._period)
 
+    def pods(self) -> list[Obj]:
+        """The pods a pass would look at now (the pod cache)."""
+        return self._pods.cache.list()
+
     def knows_node(self, name: str) -> bool:
         """Whether the node cache holds ``name`` (what a pass decides by)."""
         return self._nodes.cache.get_by_key(name) is not None
 
     async def gc(self) -> None:
         """One pass (the module doc's four steps, in upstream's order)."""
-        pods = self._pods.cache.list()
+        pods = self.pods()
         if self._threshold > 0:
             await self._gc_terminated(pods)
         await self._gc_terminating_out_of_service(pods)
@@ -157,7 +190,7 @@ class PodGCController:
             return
         log.info("garbage collecting %d terminated pods", excess)
         for pod in deletion_order(terminated)[:excess]:
-            await self._force_delete(pod)
+            await self._force_delete(pod, why="terminated")
 
     async def _gc_terminating_out_of_service(self, pods: list[Obj]) -> None:
         doomed = []
@@ -168,7 +201,7 @@ class PodGCController:
             if node is not None and not _is_ready(node) and _is_out_of_service(node):
                 doomed.append(pod)
         for pod in deletion_order(doomed):
-            await self._force_delete(pod)
+            await self._force_delete(pod, why="out-of-service")
 
     async def _gc_orphaned(self, pods: list[Obj]) -> None:
         now = self._clock()
@@ -198,22 +231,26 @@ class PodGCController:
                 pod["metadata"]["name"],
                 node_name(pod),
             )
-            await self._force_delete(pod, reason=_NODE_GONE)
+            await self._force_delete(pod, why="orphaned", condition=_NODE_GONE)
 
     async def _gc_unscheduled_terminating(self, pods: list[Obj]) -> None:
         for pod in pods:
             if is_terminating(pod) and not node_name(pod):
-                await self._force_delete(pod)
+                await self._force_delete(pod, why="unscheduled")
 
-    async def _force_delete(self, pod: Obj, *, reason: Mapping[str, str] | None = None) -> None:
-        """Upstream's markFailedAndDeletePod (see the module doc)."""
+    async def _force_delete(self, pod: Obj, *, why: str, condition: Mapping[str, str] | None = None) -> None:
+        """Upstream's markFailedAndDeletePod (see the module doc), counted under ``why``."""
         metadata = pod["metadata"]
         namespace, name = metadata.get("namespace"), metadata["name"]
+        if self._metrics is not None:
+            self._metrics.deleting.labels(namespace, why).inc()
         try:
             if (pod.get("status") or {}).get("phase") not in ("Succeeded", "Failed"):
                 status: dict[str, Any] = {"phase": "Failed"}
-                if reason is not None:  # a condition to add, merged by type (UpdatePodCondition)
-                    status["conditions"] = [{**reason, "lastTransitionTime": _transition_time(pod, reason)}]
+                if condition is not None:  # merged by type (UpdatePodCondition)
+                    status["conditions"] = [
+                        {**condition, "lastTransitionTime": _transition_time(pod, condition)}
+                    ]
                 await self._client.patch(
                     PODS,
                     name,
@@ -223,10 +260,11 @@ class PodGCController:
                     patch_type=PatchType.STRATEGIC,
                 )
             await self._client.delete(PODS, name, namespace=namespace, grace_period_seconds=0)
-        except errors.NotFoundError:
-            return
         except errors.RequestError as exc:
-            log.warning("unable to force delete pod %s/%s: %s", namespace, name, exc)
+            if self._metrics is not None:
+                self._metrics.errors.labels(namespace, why).inc()
+            if not isinstance(exc, errors.NotFoundError):
+                log.warning("unable to force delete pod %s/%s: %s", namespace, name, exc)
             return
         log.info("force deleted pod %s/%s", namespace, name)
 

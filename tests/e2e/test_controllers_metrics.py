@@ -101,6 +101,9 @@ def test_each_port_has_its_own_component_s_metrics_only(lab: Lab) -> None:
     assert has_sample(manager, "workqueue_adds_total", name="replicaset")
     assert has_sample(manager, "workqueue_depth", name="deployment")
     assert has_sample(manager, "workqueue_retries_total", name="endpoint_slice")
+    # The pod garbage collector's counters (upstream's names) are exposed before any deletion.
+    families = {family.name for family in text_string_to_metric_families(manager)}
+    assert {"pod_gc_collector_force_delete_pods", "pod_gc_collector_force_delete_pod_errors"} <= families
     on_manager, on_scheduler = names(manager), names(scheduler)
     for on in (on_manager, on_scheduler):
         assert {"rest_client_requests_total", "process_resident_memory_bytes"} <= on

@@ -7,6 +7,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+from prometheus_client import CollectorRegistry
+
 from control.client import errors
 from control.client.rest import RESTClient
 from control.controllers.kinds import NODES, PODS
@@ -45,9 +47,17 @@ def test_deletion_order_is_evicted_first_then_oldest_then_name():
     assert [p["metadata"]["name"] for p in deletion_order(pods)] == ["evicted", "a-old", "b-old", "young"]
 
 
-def podgc(*, threshold: int = 12500, quarantine: float = 0.3, period: float = 0.05, clock: Any = None):
+def podgc(
+    *,
+    threshold: int = 12500,
+    quarantine: float = 0.3,
+    period: float = 0.05,
+    clock: Any = None,
+    registry: CollectorRegistry | None = None,
+):
     def build(ctx: ControllerContext) -> PodGCController:
         options = dataclasses.replace(ctx.options, terminated_pod_gc_threshold=threshold)
+        ctx = dataclasses.replace(ctx, registry=registry)
         timing: dict[str, Any] = {"period": period, "quarantine": quarantine}
         if clock is not None:
             timing["clock"] = clock
@@ -109,6 +119,24 @@ async def test_pods_of_a_deleted_node_are_marked_failed_and_deleted(apiserver: R
         assert await exists(cluster.client, "kept")
 
 
+async def test_force_deletions_are_counted_under_upstreams_metric_names(apiserver: RunningServer):
+    registry, clock = CollectorRegistry(), ManualClock()
+    async with running(
+        apiserver, podgc(quarantine=40, period=3600, clock=clock, registry=registry)
+    ) as cluster:
+        controller = cluster.controllers[0]
+        assert isinstance(controller, PodGCController)
+        await cluster.create_pod("orphan", node="ghost")
+        await cluster.wait_for(lambda: _cached_pod(controller), what="the pod in the collector's cache")
+        await controller.gc()  # ghost missing since 0
+        clock.now = 41
+        await controller.gc()
+        await cluster.wait_gone(PODS, "orphan", namespace="default")
+    orphaned = {"namespace": "default", "reason": "orphaned"}
+    assert registry.get_sample_value("pod_gc_collector_force_delete_pods_total", orphaned) == 1
+    assert registry.get_sample_value("pod_gc_collector_force_delete_pod_errors_total", orphaned) is None
+
+
 async def test_a_disruption_target_already_true_keeps_its_transition_time(apiserver: RunningServer):
     """As upstream's UpdatePodCondition: the taint manager marked the pod first; the collector
     changes the reason and message, not when the condition became true."""
@@ -160,6 +188,10 @@ async def test_a_node_missing_for_less_than_the_quarantine_keeps_its_pods(apiser
         clock.now = 82
         await controller.gc()
         await cluster.wait_gone(PODS, "early", namespace="default")
+
+
+async def _cached_pod(controller: PodGCController) -> bool:
+    return bool(controller.pods())
 
 
 async def _cached(controller: PodGCController, node: str) -> bool:
